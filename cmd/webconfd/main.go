@@ -1,0 +1,71 @@
+// Command webconfd is the webconf conference server: SIP dial-in rooms with
+// mix-minus audio, a drop-in replacement for SEMS's webconference.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"webconf/conf"
+	"webconf/prompts"
+	"webconf/sipapp"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	path := flag.String("config", "conf/webconfd.conf", "config file")
+	flag.Parse()
+	cfg, err := conf.Load(*path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "webconfd: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(cfg.Server.LogLevel)}))
+	set, err := prompts.Load(sipapp.PromptFiles(cfg.Webconference), log)
+	if err != nil {
+		log.Error("cannot load prompts", "err", err)
+		return 2
+	}
+	srv, err := sipapp.New(sipapp.OptionsFromConfig(cfg, set, log))
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 2
+	}
+	if err := srv.Start(); err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	log.Info("webconfd running", "sip", srv.Addr(), "config", *path)
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	s := <-sig
+	log.Info("stopping: hanging up every call", "signal", s.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("shutdown incomplete", "err", err)
+	}
+	return 0
+}
+
+func logLevel(s string) slog.Level {
+	switch s {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}

@@ -1,0 +1,548 @@
+// Package conf loads webconfd's configuration: one ini file with the sections
+// [server], [webconference] and [xmlrpc].
+//
+// Loading is strict on purpose. The values are decoded over Default(), every
+// unknown section or key and every bad value is an error, and Parse reports all
+// problems at once (errors.Join), each naming its section and key, so that an
+// operator fixes a file in one pass instead of one restart per typo. SEMS
+// silently ignores unknown keys and falls back to defaults on bad numbers; that
+// is how a misspelt private_rooms ends up as a public server.
+//
+// Compatibility with SEMS: keys written outside any section are read as
+// [webconference], so an existing SEMS webconference.conf (which has no
+// sections) works unchanged as the whole file. The [webconference] keys have
+// SEMS's names and defaults (spec section 6), except that prompt paths default
+// to the built-in prompts. [xmlrpc] carries the xmlrpc2di.conf keys.
+//
+// File syntax (close to SEMS's AmConfigReader, core/AmConfigReader.cpp):
+//   - lines starting with '#' or ';' are comments;
+//   - key=value, only '=' separates key and value (':' is data: predefined_rooms);
+//   - in an unquoted value, '#' starts a comment, as in SEMS; ';' does not,
+//     because lists (predefined_rooms, direct_export) are ';'-separated;
+//   - a value in double quotes is taken literally ('#' included, \" is a quote);
+//   - a key given twice is an error (SEMS warns and keeps the last one).
+package conf
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/ini.v1"
+)
+
+// ErrInvalid is wrapped by every problem Parse reports about the file's
+// content (as opposed to failing to read it), so callers can tell a bad
+// configuration from a missing one with errors.Is.
+var ErrInvalid = errors.New("invalid configuration")
+
+// KeyError is one problem with one key (or, with Key empty, a whole section).
+// Parse joins them; use errors.As on the parts to inspect them.
+type KeyError struct {
+	Section string // section name without brackets; section-less keys report "webconference"
+	Key     string // empty for a problem with the section itself
+	Problem string
+}
+
+func (e *KeyError) Error() string {
+	if e.Key == "" {
+		return "conf: [" + e.Section + "] " + e.Problem
+	}
+	return "conf: [" + e.Section + "] " + e.Key + ": " + e.Problem
+}
+
+// Unwrap makes errors.Is(err, ErrInvalid) true.
+func (e *KeyError) Unwrap() error { return ErrInvalid }
+
+// Config is the whole configuration. Field tags: `ini` is the key name,
+// `unit` the unit of a time.Duration key in the file ("s" or "ms"), `secret`
+// marks values that String never prints.
+type Config struct {
+	Server        Server        `ini:"server"`
+	Webconference Webconference `ini:"webconference"`
+	XMLRPC        XMLRPC        `ini:"xmlrpc"`
+}
+
+// Server is the [server] section: where webconfd listens and keeps its state.
+type Server struct {
+	// SIPListen is host:port, served on both UDP and TCP. The host must be an IP
+	// literal (or empty for all interfaces). Port 0 picks a free port (tests).
+	SIPListen string `ini:"sip_listen"`
+	// PublicIP is the address put into SDP c= lines and the Contact header.
+	// Default: the host of SIPListen. If SIPListen is a wildcard (0.0.0.0, ::
+	// or empty) the default is 127.0.0.1, which only works for local callers:
+	// set public_ip whenever you listen on all interfaces.
+	PublicIP string `ini:"public_ip"`
+	// RTPLowPort and RTPHighPort bound the UDP ports used for RTP (inclusive).
+	// RTP uses even ports (RFC 3550 section 11), so the low end is rounded up
+	// to even, and the range must hold at least two even ports.
+	RTPLowPort  int `ini:"rtp_low_port"`
+	RTPHighPort int `ini:"rtp_high_port"`
+	// DataDir holds the SQLite database (rooms, PINs, meetings).
+	DataDir string `ini:"data_dir"`
+	// DeadRTPTime ends a call that sent no RTP for this long; 0 = off.
+	// In seconds in the file (SEMS's sems.conf dead_rtp_time).
+	DeadRTPTime time.Duration `ini:"dead_rtp_time" unit:"s"`
+	// AnswerDelay: when non-zero, dial-ins get 180 Ringing and are answered
+	// after this long, which gives callers a window to CANCEL. SEMS answers at
+	// once (0, the default). In milliseconds in the file.
+	AnswerDelay time.Duration `ini:"answer_delay" unit:"ms"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `ini:"log_level"`
+}
+
+// Webconference is the [webconference] section: SEMS's webconference.conf
+// keys with SEMS's names and defaults (spec section 6), plus max_pin_attempts,
+// pin_timeout and server_signature.
+type Webconference struct {
+	// Prompt files (8 kHz mono WAV). Unlike SEMS, which defaults to files under
+	// /usr/local/lib/sems/audio/webconference/ (one of them misspelt), an empty
+	// value means "the built-in prompt"; the prompts package resolves paths and
+	// reports missing files, conf does not look at the file system.
+	FirstParticipant   string `ini:"first_participant"`
+	JoinSound          string `ini:"join_sound"`
+	DropSound          string `ini:"drop_sound"`
+	EnterPin           string `ini:"enter_pin"`
+	WrongPin           string `ini:"wrong_pin"`
+	WrongPinBye        string `ini:"wrong_pin_bye"`
+	EnteringConference string `ini:"entering_conference"`
+	// DigitsDir holds 0.wav..9.wav for reading back typed digits; "" = built-in.
+	DigitsDir string `ini:"digits_dir"`
+	// PlayoutType is accepted for compatibility (simple, adaptive_jb, ...);
+	// SEMS uses it to pick a jitter buffer, webconfd has one playout.
+	PlayoutType string `ini:"playout_type"`
+
+	// DirectRoomPattern is direct_room_re as written: a POSIX extended regular
+	// expression matched anywhere in the Request-URI user (spec 5.1 case 3).
+	// DirectRoomRE is it compiled (nil when unset).
+	DirectRoomPattern string         `ini:"direct_room_re"`
+	DirectRoomRE      *regexp.Regexp `ini:"-"`
+	// DirectRoomStrip is how many leading characters of the user are removed
+	// to get the room when DirectRoomRE matches.
+	DirectRoomStrip int `ini:"direct_room_strip"`
+	// RoomPinSplit, when > 0, splits typed digits into room (first n) and
+	// participant PIN (rest). 0 = unset.
+	RoomPinSplit int `ini:"room_pin_split"`
+
+	FeedbackFile         string `ini:"feedback_file"`         // "" = no feedback log
+	StatsDir             string `ini:"stats_dir"`             // "" = stats not persistent
+	WebconferenceURLBase string `ini:"webconference_urlbase"` // no effect, as in current SEMS
+	// MasterPassword enables getRoomPassword and listRooms; "" disables them.
+	MasterPassword string `ini:"master_password" secret:"true"`
+	IgnorePin      bool   `ini:"ignore_pin"` // yes disables admin PIN checks
+
+	ParticipantsExpire      bool          `ini:"participants_expire"`
+	ParticipantsExpireDelay time.Duration `ini:"participants_expire_delay" unit:"s"`
+	RoomsExpire             bool          `ini:"rooms_expire"`
+	RoomsExpireDelay        time.Duration `ini:"rooms_expire_delay" unit:"s"`
+	// RoomSweepInterval: sweep expired rooms on every n-th roomCreate/dialout;
+	// <= 0 disables the sweep. A count, not a duration.
+	RoomSweepInterval int `ini:"room_sweep_interval"`
+	// PredefinedRooms come from "room:adminpin;room2:adminpin2".
+	PredefinedRooms            []PredefinedRoom `ini:"predefined_rooms"`
+	PrivateRooms               bool             `ini:"private_rooms"`
+	LoopFirstParticipantPrompt bool             `ini:"loop_first_participant_prompt"`
+	// LonelyUserTimer kicks a participant left alone this long; 0 = off.
+	LonelyUserTimer     time.Duration `ini:"lonely_user_timer" unit:"s"`
+	SupportRoomsTimeout bool          `ini:"support_rooms_timeout"`
+	// ParticipantIDParam names the P-App-Param parameter carrying the
+	// participant ID; when empty, the header ParticipantIDHeader is used.
+	ParticipantIDParam  string `ini:"participant_id_param"`
+	ParticipantIDHeader string `ini:"participant_id_header"`
+
+	// Session timers (RFC 4028), used only when EnableSessionTimer.
+	EnableSessionTimer   bool          `ini:"enable_session_timer"`
+	SessionExpires       time.Duration `ini:"session_expires" unit:"s"`
+	MinimumTimer         time.Duration `ini:"minimum_timer" unit:"s"`
+	MaximumTimer         time.Duration `ini:"maximum_timer" unit:"s"`
+	SessionRefreshMethod string        `ini:"session_refresh_method"` // UPDATE_FALLBACK_INVITE, INVITE or UPDATE
+	Accept501Reply       bool          `ini:"accept_501_reply"`
+
+	// ServerSignature goes into Server and User-Agent headers.
+	ServerSignature string `ini:"server_signature"`
+	// MaxPinAttempts ends a keypad call after this many wrong entries; 0 =
+	// unlimited (SEMS has no limit). See spec/reliability.md on PIN guessing.
+	MaxPinAttempts int `ini:"max_pin_attempts"`
+	// PinTimeout ends a keypad call that has not entered a room in time;
+	// 0 = off (SEMS waits forever). In seconds in the file.
+	PinTimeout time.Duration `ini:"pin_timeout" unit:"s"`
+}
+
+// PredefinedRoom is one entry of predefined_rooms.
+type PredefinedRoom struct {
+	Room     string
+	AdminPin string
+}
+
+// String hides the PIN: admin PINs are secrets and must not reach logs.
+func (p PredefinedRoom) String() string { return p.Room + ":***" }
+
+// XMLRPC is the [xmlrpc] section: xmlrpc2di.conf's keys plus jsonrpc.
+type XMLRPC struct {
+	// ServerIP is the listen address; "" = all interfaces. SEMS defaults to
+	// all interfaces; webconfd defaults to loopback because the transport has
+	// no authentication (spec/reliability.md 1.3). Interface names are not
+	// accepted, give the address.
+	ServerIP string `ini:"server_ip"`
+	Port     int    `ini:"xmlrpc_port"` // 0 picks a free port (tests)
+	// ExportDI registers the generic di(factory, function, args...) method.
+	ExportDI bool `ini:"export_di"`
+	// DirectExport lists modules whose functions are also registered by name
+	// (';'-separated). Default "webconference", unlike SEMS's empty default,
+	// because webconference is the only module here. Other names are accepted
+	// and have nothing to export.
+	DirectExport  []string `ini:"direct_export"`
+	RunServer     bool     `ini:"run_server"`
+	Multithreaded bool     `ini:"multithreaded"`
+	Threads       int      `ini:"threads"`
+	// Client-side and debugging keys of xmlrpc2di, accepted so that an
+	// xmlrpc2di.conf can be pasted in; webconfd has no XML-RPC client.
+	ServerRetryAfter  time.Duration `ini:"server_retry_after" unit:"s"`
+	ServerTimeout     time.Duration `ini:"server_timeout" unit:"ms"`
+	DebugServerParams bool          `ini:"debug_server_params"`
+	DebugServerResult bool          `ini:"debug_server_result"`
+	// JSONRPC serves JSON-RPC 2.0 at /jsonrpc on the same port.
+	JSONRPC bool `ini:"jsonrpc"`
+}
+
+// ignoredKeys are accepted and have no effect. SEMS's sample config sets
+// tell_pin and star_finishes_pin but its code never reads them (spec 10.11).
+var ignoredKeys = map[string]map[string]bool{
+	"webconference": {"tell_pin": true, "star_finishes_pin": true},
+}
+
+// Default returns the configuration used for every key the file leaves out.
+func Default() Config {
+	return Config{
+		Server: Server{
+			SIPListen:   "127.0.0.1:5060",
+			PublicIP:    "127.0.0.1",
+			RTPLowPort:  10000,
+			RTPHighPort: 20000,
+			DataDir:     "./data",
+			DeadRTPTime: 300 * time.Second,
+			LogLevel:    "info",
+		},
+		Webconference: Webconference{
+			ParticipantsExpire:      true,
+			ParticipantsExpireDelay: 10 * time.Second,
+			RoomsExpire:             true,
+			RoomsExpireDelay:        7200 * time.Second,
+			RoomSweepInterval:       10,
+			ParticipantIDHeader:     "X-ParticipantID",
+			SessionExpires:          240 * time.Second,
+			MinimumTimer:            90 * time.Second,
+			MaximumTimer:            900 * time.Second,
+			SessionRefreshMethod:    "UPDATE_FALLBACK_INVITE",
+			Accept501Reply:          true,
+			ServerSignature:         "webconf 0.1",
+			MaxPinAttempts:          3,
+			PinTimeout:              30 * time.Second,
+		},
+		XMLRPC: XMLRPC{
+			ServerIP:         "127.0.0.1",
+			Port:             8090,
+			ExportDI:         true,
+			DirectExport:     []string{"webconference"},
+			RunServer:        true,
+			Multithreaded:    true,
+			Threads:          5,
+			ServerRetryAfter: 10 * time.Second,
+			JSONRPC:          true,
+		},
+	}
+}
+
+// Load reads the file at path and parses it (see Parse).
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("conf: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes data over Default(), rejects unknown sections and keys,
+// validates the result and returns every problem found, joined.
+func Parse(data []byte) (*Config, error) {
+	f, err := ini.LoadSources(ini.LoadOptions{
+		// Values stay literal: no "key" without "=" meaning true, no '\'
+		// continuation lines, and no inline ';' comments (';' separates list
+		// items). '#' comments and quotes are handled by literalValue, with
+		// SEMS's rules.
+		AllowBooleanKeys:           false,
+		IgnoreContinuation:         true,
+		IgnoreInlineComment:        true,
+		PreserveSurroundedQuote:    true,
+		KeyValueDelimiters:         "=",
+		AllowShadows:               true, // to report keys given twice
+		AllowDuplicateShadowValues: true,
+	}, data)
+	if err != nil {
+		return nil, fmt.Errorf("conf: %w: %w", ErrInvalid, err)
+	}
+
+	c := Default()
+	var errs []error
+	report := func(section, key, format string, args ...any) {
+		errs = append(errs, &KeyError{Section: section, Key: key, Problem: fmt.Sprintf(format, args...)})
+	}
+
+	sections := sectionFields(&c)
+	seen := map[string]map[string]bool{} // section -> keys set, for validate and duplicates
+	for _, sec := range f.Sections() {
+		name := sec.Name()
+		if name == ini.DefaultSection {
+			// SEMS's webconference.conf has no sections.
+			name = "webconference"
+		}
+		fields, ok := sections[name]
+		if !ok {
+			report(name, "", "unknown section (known: [server], [webconference], [xmlrpc])")
+			continue
+		}
+		if seen[name] == nil {
+			seen[name] = map[string]bool{}
+		}
+		for _, k := range sec.Keys() {
+			key := k.Name()
+			// ValueWithShadows leaves out empty values, so "a=" given twice
+			// goes unnoticed; every other repetition is reported.
+			if len(k.ValueWithShadows()) > 1 || seen[name][key] {
+				report(name, key, "set more than once")
+				continue
+			}
+			seen[name][key] = true
+			if ignoredKeys[name][key] {
+				continue
+			}
+			field, ok := fields[key]
+			if !ok {
+				report(name, key, "unknown key")
+				continue
+			}
+			raw, err := literalValue(k.Value())
+			if err != nil {
+				report(name, key, "%v", err)
+				continue
+			}
+			if err := decodeValue(field.value, field.unit, raw); err != nil {
+				report(name, key, "%v", err)
+			}
+		}
+	}
+
+	if !seen["server"]["public_ip"] {
+		c.Server.PublicIP = defaultPublicIP(c.Server.SIPListen)
+	}
+	errs = append(errs, c.validate()...)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return &c, nil
+}
+
+// defaultPublicIP is the host of a host:port listen address, or 127.0.0.1 when
+// that host is a wildcard or unusable (validate reports the latter).
+func defaultPublicIP(listen string) string {
+	host, _, err := splitHostPort(listen)
+	if err != nil || host == "" {
+		return "127.0.0.1"
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || a.IsUnspecified() {
+		return "127.0.0.1"
+	}
+	return a.Unmap().String()
+}
+
+// literalValue applies SEMS's value rules to what ini returned: a double-quoted
+// value is taken as is (with \" unescaped) and may be followed only by a
+// comment; otherwise '#' starts a comment.
+func literalValue(v string) (string, error) {
+	if strings.HasPrefix(v, `"`) {
+		var b strings.Builder
+		for i := 1; i < len(v); i++ {
+			switch {
+			case v[i] == '\\' && i+1 < len(v) && v[i+1] == '"':
+				b.WriteByte('"')
+				i++
+			case v[i] == '"':
+				rest := strings.TrimSpace(v[i+1:])
+				if rest != "" && !strings.HasPrefix(rest, "#") {
+					return "", fmt.Errorf("text %q after the closing quote", rest)
+				}
+				return b.String(), nil
+			default:
+				b.WriteByte(v[i])
+			}
+		}
+		return "", errors.New("missing closing quote")
+	}
+	if i := strings.IndexByte(v, '#'); i >= 0 {
+		v = v[:i]
+	}
+	return strings.TrimSpace(v), nil
+}
+
+type fieldRef struct {
+	value reflect.Value
+	unit  string
+}
+
+// sectionFields maps section -> key -> settable field of c, from the ini tags.
+func sectionFields(c *Config) map[string]map[string]fieldRef {
+	out := map[string]map[string]fieldRef{}
+	cv := reflect.ValueOf(c).Elem()
+	for i := 0; i < cv.NumField(); i++ {
+		sf := cv.Type().Field(i)
+		sv := cv.Field(i)
+		keys := map[string]fieldRef{}
+		for j := 0; j < sv.NumField(); j++ {
+			f := sv.Type().Field(j)
+			tag := f.Tag.Get("ini")
+			if tag == "" || tag == "-" {
+				continue
+			}
+			keys[tag] = fieldRef{value: sv.Field(j), unit: f.Tag.Get("unit")}
+		}
+		out[sf.Tag.Get("ini")] = keys
+	}
+	return out
+}
+
+var (
+	durationType       = reflect.TypeFor[time.Duration]()
+	predefinedRoomType = reflect.TypeFor[[]PredefinedRoom]()
+	stringsType        = reflect.TypeFor[[]string]()
+)
+
+// decodeValue parses raw into the field according to its type.
+func decodeValue(v reflect.Value, unit, raw string) error {
+	switch v.Type() {
+	case durationType:
+		n, err := strconv.ParseInt(raw, 10, 64)
+		name := map[string]string{"s": "seconds", "ms": "milliseconds"}[unit]
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number of %s", raw, name)
+		}
+		if n < 0 {
+			return fmt.Errorf("%d %s: must not be negative", n, name)
+		}
+		scale := time.Second
+		if unit == "ms" {
+			scale = time.Millisecond
+		}
+		if n > int64(1<<62)/int64(scale) {
+			return fmt.Errorf("%d %s: too large", n, name)
+		}
+		v.SetInt(n * int64(scale))
+		return nil
+	case predefinedRoomType:
+		rooms, err := parsePredefinedRooms(raw)
+		if err != nil {
+			return err
+		}
+		v.Set(reflect.ValueOf(rooms))
+		return nil
+	case stringsType:
+		v.Set(reflect.ValueOf(splitList(raw)))
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(raw)
+	case reflect.Int:
+		n, err := strconv.Atoi(raw)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", raw)
+		}
+		v.SetInt(int64(n))
+	case reflect.Bool:
+		b, ok := parseBool(raw)
+		if !ok {
+			return fmt.Errorf("%q is not a boolean (use yes or no)", raw)
+		}
+		v.SetBool(b)
+	default:
+		// A field type without a decoder is a programming error caught by
+		// TestEveryKeyParses.
+		return fmt.Errorf("no decoder for %s", v.Type())
+	}
+	return nil
+}
+
+// parseBool accepts the spellings SEMS configs use and the usual ones.
+func parseBool(s string) (value, ok bool) {
+	switch strings.ToLower(s) {
+	case "yes", "true", "on", "1":
+		return true, true
+	case "no", "false", "off", "0":
+		return false, true
+	}
+	return false, false
+}
+
+// splitList splits a ';'-separated list, dropping blanks.
+func splitList(s string) []string {
+	out := []string{}
+	for item := range strings.SplitSeq(s, ";") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// parsePredefinedRooms parses "room:pin;room2:pin2" (spec 6). A trailing ';'
+// is allowed; an entry must have exactly one ':' and a room name.
+func parsePredefinedRooms(s string) ([]PredefinedRoom, error) {
+	var rooms []PredefinedRoom
+	seen := map[string]bool{}
+	for i, entry := range splitList(s) {
+		room, pin, ok := strings.Cut(entry, ":")
+		if !ok || strings.Contains(pin, ":") {
+			// The entry itself is not quoted: it contains the PIN.
+			return nil, fmt.Errorf("entry %d is not room:adminpin (exactly one ':')", i+1)
+		}
+		room = strings.TrimSpace(room)
+		if room == "" {
+			return nil, fmt.Errorf("entry %d has an empty room name", i+1)
+		}
+		if seen[room] {
+			return nil, fmt.Errorf("room %q is listed twice", room)
+		}
+		seen[room] = true
+		rooms = append(rooms, PredefinedRoom{Room: room, AdminPin: strings.TrimSpace(pin)})
+	}
+	return rooms, nil
+}
+
+// splitHostPort is net.SplitHostPort plus a numeric port in 0..65535.
+func splitHostPort(hostport string) (host string, port int, err error) {
+	i := strings.LastIndexByte(hostport, ':')
+	if i < 0 {
+		return "", 0, errors.New("missing port")
+	}
+	host, ps := hostport[:i], hostport[i+1:]
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	} else if strings.Contains(host, ":") {
+		return "", 0, errors.New("IPv6 address must be in brackets")
+	}
+	port, err = strconv.Atoi(ps)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("port %q is not a number in 0..65535", ps)
+	}
+	return host, port, nil
+}

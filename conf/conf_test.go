@@ -1,0 +1,607 @@
+package conf
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// keyErrors flattens Parse's joined error into its KeyErrors.
+func keyErrors(t *testing.T, err error) []*KeyError {
+	t.Helper()
+	var out []*KeyError
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		var ke *KeyError
+		if errors.As(e, &ke) {
+			out = append(out, ke)
+			return
+		}
+		t.Errorf("problem without section and key: %v", e)
+	}
+	walk(err)
+	return out
+}
+
+func mustParse(t *testing.T, text string) *Config {
+	t.Helper()
+	c, err := Parse([]byte(text))
+	if err != nil {
+		t.Fatalf("Parse(%q): %v", text, err)
+	}
+	return c
+}
+
+func TestDefaults(t *testing.T) {
+	t.Run("an empty file gives exactly Default()", func(t *testing.T) {
+		c := mustParse(t, "")
+		if !reflect.DeepEqual(*c, Default()) {
+			t.Errorf("Parse(\"\") =\n%v\nwant\n%v", c, Default())
+		}
+	})
+	t.Run("defaults are SEMS's where SEMS has the key", func(t *testing.T) {
+		d := Default()
+		w := d.Webconference
+		checks := []struct {
+			name      string
+			got, want any
+		}{
+			{"sip_listen", d.Server.SIPListen, "127.0.0.1:5060"},
+			{"public_ip", d.Server.PublicIP, "127.0.0.1"},
+			{"rtp_low_port", d.Server.RTPLowPort, 10000},
+			{"rtp_high_port", d.Server.RTPHighPort, 20000},
+			{"data_dir", d.Server.DataDir, "./data"},
+			{"dead_rtp_time", d.Server.DeadRTPTime, 300 * time.Second},
+			{"answer_delay", d.Server.AnswerDelay, time.Duration(0)},
+			{"log_level", d.Server.LogLevel, "info"},
+			{"first_participant", w.FirstParticipant, ""},
+			{"digits_dir", w.DigitsDir, ""},
+			{"direct_room_re", w.DirectRoomRE == nil, true},
+			{"direct_room_strip", w.DirectRoomStrip, 0},
+			{"room_pin_split", w.RoomPinSplit, 0},
+			{"master_password", w.MasterPassword, ""},
+			{"ignore_pin", w.IgnorePin, false},
+			{"participants_expire", w.ParticipantsExpire, true},
+			{"participants_expire_delay", w.ParticipantsExpireDelay, 10 * time.Second},
+			{"rooms_expire", w.RoomsExpire, true},
+			{"rooms_expire_delay", w.RoomsExpireDelay, 7200 * time.Second},
+			{"room_sweep_interval", w.RoomSweepInterval, 10},
+			{"predefined_rooms", len(w.PredefinedRooms), 0},
+			{"private_rooms", w.PrivateRooms, false},
+			{"loop_first_participant_prompt", w.LoopFirstParticipantPrompt, false},
+			{"lonely_user_timer", w.LonelyUserTimer, time.Duration(0)},
+			{"support_rooms_timeout", w.SupportRoomsTimeout, false},
+			{"participant_id_param", w.ParticipantIDParam, ""},
+			{"participant_id_header", w.ParticipantIDHeader, "X-ParticipantID"},
+			{"enable_session_timer", w.EnableSessionTimer, false},
+			{"session_expires", w.SessionExpires, 240 * time.Second},
+			{"minimum_timer", w.MinimumTimer, 90 * time.Second},
+			{"maximum_timer", w.MaximumTimer, 900 * time.Second},
+			{"session_refresh_method", w.SessionRefreshMethod, "UPDATE_FALLBACK_INVITE"},
+			{"accept_501_reply", w.Accept501Reply, true},
+			{"server_signature", w.ServerSignature, "webconf 0.1"},
+			{"max_pin_attempts", w.MaxPinAttempts, 3},
+			{"pin_timeout", w.PinTimeout, 30 * time.Second},
+			{"server_ip", d.XMLRPC.ServerIP, "127.0.0.1"},
+			{"xmlrpc_port", d.XMLRPC.Port, 8090},
+			{"export_di", d.XMLRPC.ExportDI, true},
+			{"direct_export", d.XMLRPC.DirectExport, []string{"webconference"}},
+			{"run_server", d.XMLRPC.RunServer, true},
+			{"multithreaded", d.XMLRPC.Multithreaded, true},
+			{"threads", d.XMLRPC.Threads, 5},
+			{"jsonrpc", d.XMLRPC.JSONRPC, true},
+		}
+		for _, c := range checks {
+			if !reflect.DeepEqual(c.got, c.want) {
+				t.Errorf("%s default = %v, want %v", c.name, c.got, c.want)
+			}
+		}
+	})
+	t.Run("Default returns a fresh copy each time", func(t *testing.T) {
+		a := Default()
+		a.XMLRPC.DirectExport[0] = "changed"
+		if b := Default(); b.XMLRPC.DirectExport[0] != "webconference" {
+			t.Errorf("Default shares its slice: %v", b.XMLRPC.DirectExport)
+		}
+	})
+}
+
+// everyKey sets every key to a non-default value; check reads it back.
+var everyKey = []struct {
+	section, key, value string
+	check               func(c *Config) any
+	want                any
+}{
+	{"server", "sip_listen", "192.0.2.1:5070", func(c *Config) any { return c.Server.SIPListen }, "192.0.2.1:5070"},
+	{"server", "public_ip", "198.51.100.7", func(c *Config) any { return c.Server.PublicIP }, "198.51.100.7"},
+	{"server", "rtp_low_port", "30000", func(c *Config) any { return c.Server.RTPLowPort }, 30000},
+	{"server", "rtp_high_port", "30100", func(c *Config) any { return c.Server.RTPHighPort }, 30100},
+	{"server", "data_dir", "/var/lib/webconfd", func(c *Config) any { return c.Server.DataDir }, "/var/lib/webconfd"},
+	{"server", "dead_rtp_time", "60", func(c *Config) any { return c.Server.DeadRTPTime }, 60 * time.Second},
+	{"server", "answer_delay", "1500", func(c *Config) any { return c.Server.AnswerDelay }, 1500 * time.Millisecond},
+	{"server", "log_level", "DEBUG", func(c *Config) any { return c.Server.LogLevel }, "debug"},
+
+	{"webconference", "first_participant", "/p/first.wav", func(c *Config) any { return c.Webconference.FirstParticipant }, "/p/first.wav"},
+	{"webconference", "join_sound", "/p/join.wav", func(c *Config) any { return c.Webconference.JoinSound }, "/p/join.wav"},
+	{"webconference", "drop_sound", "/p/drop.wav", func(c *Config) any { return c.Webconference.DropSound }, "/p/drop.wav"},
+	{"webconference", "enter_pin", "/p/pin_prompt.wav", func(c *Config) any { return c.Webconference.EnterPin }, "/p/pin_prompt.wav"},
+	{"webconference", "wrong_pin", "/p/wrong.wav", func(c *Config) any { return c.Webconference.WrongPin }, "/p/wrong.wav"},
+	{"webconference", "wrong_pin_bye", "/p/bye.wav", func(c *Config) any { return c.Webconference.WrongPinBye }, "/p/bye.wav"},
+	{"webconference", "entering_conference", "/p/enter.wav", func(c *Config) any { return c.Webconference.EnteringConference }, "/p/enter.wav"},
+	{"webconference", "digits_dir", "/p/digits/", func(c *Config) any { return c.Webconference.DigitsDir }, "/p/digits/"},
+	{"webconference", "playout_type", "simple", func(c *Config) any { return c.Webconference.PlayoutType }, "simple"},
+	{"webconference", "direct_room_re", "^9[0-9]+$", func(c *Config) any { return c.Webconference.DirectRoomPattern }, "^9[0-9]+$"},
+	{"webconference", "direct_room_strip", "1", func(c *Config) any { return c.Webconference.DirectRoomStrip }, 1},
+	{"webconference", "room_pin_split", "4", func(c *Config) any { return c.Webconference.RoomPinSplit }, 4},
+	{"webconference", "feedback_file", "/var/log/fb.txt", func(c *Config) any { return c.Webconference.FeedbackFile }, "/var/log/fb.txt"},
+	{"webconference", "stats_dir", "/var/log/wc/", func(c *Config) any { return c.Webconference.StatsDir }, "/var/log/wc/"},
+	{"webconference", "webconference_urlbase", "https://x.example/?a=1", func(c *Config) any { return c.Webconference.WebconferenceURLBase }, "https://x.example/?a=1"},
+	{"webconference", "master_password", "s3cr3t", func(c *Config) any { return c.Webconference.MasterPassword }, "s3cr3t"},
+	{"webconference", "ignore_pin", "Yes", func(c *Config) any { return c.Webconference.IgnorePin }, true},
+	{"webconference", "participants_expire", "off", func(c *Config) any { return c.Webconference.ParticipantsExpire }, false},
+	{"webconference", "participants_expire_delay", "20", func(c *Config) any { return c.Webconference.ParticipantsExpireDelay }, 20 * time.Second},
+	{"webconference", "rooms_expire", "false", func(c *Config) any { return c.Webconference.RoomsExpire }, false},
+	{"webconference", "rooms_expire_delay", "60", func(c *Config) any { return c.Webconference.RoomsExpireDelay }, time.Minute},
+	{"webconference", "room_sweep_interval", "-1", func(c *Config) any { return c.Webconference.RoomSweepInterval }, -1},
+	{"webconference", "predefined_rooms", "a:1;b:2;", func(c *Config) any { return c.Webconference.PredefinedRooms },
+		[]PredefinedRoom{{"a", "1"}, {"b", "2"}}},
+	{"webconference", "private_rooms", "ON", func(c *Config) any { return c.Webconference.PrivateRooms }, true},
+	{"webconference", "loop_first_participant_prompt", "1", func(c *Config) any { return c.Webconference.LoopFirstParticipantPrompt }, true},
+	{"webconference", "lonely_user_timer", "120", func(c *Config) any { return c.Webconference.LonelyUserTimer }, 2 * time.Minute},
+	{"webconference", "support_rooms_timeout", "true", func(c *Config) any { return c.Webconference.SupportRoomsTimeout }, true},
+	{"webconference", "participant_id_param", "pid", func(c *Config) any { return c.Webconference.ParticipantIDParam }, "pid"},
+	{"webconference", "participant_id_header", "X-Pid", func(c *Config) any { return c.Webconference.ParticipantIDHeader }, "X-Pid"},
+	{"webconference", "enable_session_timer", "yes", func(c *Config) any { return c.Webconference.EnableSessionTimer }, true},
+	{"webconference", "session_expires", "300", func(c *Config) any { return c.Webconference.SessionExpires }, 5 * time.Minute},
+	{"webconference", "minimum_timer", "120", func(c *Config) any { return c.Webconference.MinimumTimer }, 2 * time.Minute},
+	{"webconference", "maximum_timer", "1800", func(c *Config) any { return c.Webconference.MaximumTimer }, 30 * time.Minute},
+	{"webconference", "session_refresh_method", "UPDATE", func(c *Config) any { return c.Webconference.SessionRefreshMethod }, "UPDATE"},
+	{"webconference", "accept_501_reply", "no", func(c *Config) any { return c.Webconference.Accept501Reply }, false},
+	{"webconference", "server_signature", "conf-1", func(c *Config) any { return c.Webconference.ServerSignature }, "conf-1"},
+	{"webconference", "max_pin_attempts", "0", func(c *Config) any { return c.Webconference.MaxPinAttempts }, 0},
+	{"webconference", "pin_timeout", "0", func(c *Config) any { return c.Webconference.PinTimeout }, time.Duration(0)},
+
+	{"xmlrpc", "server_ip", "", func(c *Config) any { return c.XMLRPC.ServerIP }, ""},
+	{"xmlrpc", "xmlrpc_port", "9090", func(c *Config) any { return c.XMLRPC.Port }, 9090},
+	{"xmlrpc", "export_di", "no", func(c *Config) any { return c.XMLRPC.ExportDI }, false},
+	{"xmlrpc", "direct_export", "sbc; webconference;", func(c *Config) any { return c.XMLRPC.DirectExport }, []string{"sbc", "webconference"}},
+	{"xmlrpc", "run_server", "no", func(c *Config) any { return c.XMLRPC.RunServer }, false},
+	{"xmlrpc", "multithreaded", "no", func(c *Config) any { return c.XMLRPC.Multithreaded }, false},
+	{"xmlrpc", "threads", "16", func(c *Config) any { return c.XMLRPC.Threads }, 16},
+	{"xmlrpc", "server_retry_after", "5", func(c *Config) any { return c.XMLRPC.ServerRetryAfter }, 5 * time.Second},
+	{"xmlrpc", "server_timeout", "250", func(c *Config) any { return c.XMLRPC.ServerTimeout }, 250 * time.Millisecond},
+	{"xmlrpc", "debug_server_params", "yes", func(c *Config) any { return c.XMLRPC.DebugServerParams }, true},
+	{"xmlrpc", "debug_server_result", "yes", func(c *Config) any { return c.XMLRPC.DebugServerResult }, true},
+	{"xmlrpc", "jsonrpc", "no", func(c *Config) any { return c.XMLRPC.JSONRPC }, false},
+}
+
+func TestEveryKeyParses(t *testing.T) {
+	var b strings.Builder
+	for _, section := range []string{"server", "webconference", "xmlrpc"} {
+		b.WriteString("[" + section + "]\n")
+		for _, k := range everyKey {
+			if k.section == section {
+				b.WriteString(k.key + "=" + k.value + "\n")
+			}
+		}
+	}
+	c := mustParse(t, b.String())
+	for _, k := range everyKey {
+		if got := k.check(c); !reflect.DeepEqual(got, k.want) {
+			t.Errorf("[%s] %s=%s: got %#v, want %#v", k.section, k.key, k.value, got, k.want)
+		}
+	}
+	if c.Webconference.DirectRoomRE == nil || !c.Webconference.DirectRoomRE.MatchString("9123") {
+		t.Errorf("direct_room_re was not compiled: %v", c.Webconference.DirectRoomRE)
+	}
+
+	t.Run("the table covers every key the structs declare", func(t *testing.T) {
+		covered := map[string]bool{}
+		for _, k := range everyKey {
+			covered[k.section+"."+k.key] = true
+		}
+		var cfg Config
+		for section, keys := range sectionFields(&cfg) {
+			for key := range keys {
+				if !covered[section+"."+key] {
+					t.Errorf("[%s] %s has no entry in everyKey", section, key)
+				}
+			}
+		}
+	})
+}
+
+func TestBadValues(t *testing.T) {
+	cases := []struct {
+		name, text, section, key, problem string
+	}{
+		{"a port that is not a number", "[server]\nrtp_low_port=abc", "server", "rtp_low_port", `"abc" is not a number`},
+		{"a port below 1024", "[server]\nrtp_low_port=80", "server", "rtp_low_port", "not in 1024..65535"},
+		{"a port above 65535", "[server]\nrtp_high_port=70000", "server", "rtp_high_port", "not in 1024..65535"},
+		{"a range with one even port", "[server]\nrtp_low_port=10001\nrtp_high_port=10003", "server", "rtp_high_port", "fewer than two even ports"},
+		{"a reversed range", "[server]\nrtp_low_port=20000\nrtp_high_port=10000", "server", "rtp_high_port", "fewer than two even ports"},
+		{"sip_listen without port", "[server]\nsip_listen=127.0.0.1", "server", "sip_listen", "missing port"},
+		{"sip_listen with a host name", "[server]\nsip_listen=localhost:5060", "server", "sip_listen", "not an IP address"},
+		{"sip_listen with a bad port", "[server]\nsip_listen=127.0.0.1:99999", "server", "sip_listen", "0..65535"},
+		{"public_ip that is a name", "[server]\npublic_ip=example.com", "server", "public_ip", "not an IP address"},
+		{"public_ip that is a wildcard", "[server]\npublic_ip=0.0.0.0", "server", "public_ip", "cannot receive media"},
+		{"an empty data_dir", "[server]\ndata_dir=", "server", "data_dir", "must not be empty"},
+		{"a negative duration", "[server]\ndead_rtp_time=-5", "server", "dead_rtp_time", "must not be negative"},
+		{"a fractional duration", "[server]\nanswer_delay=1.5", "server", "answer_delay", "not a whole number of milliseconds"},
+		{"a duration with a unit", "[webconference]\npin_timeout=30s", "webconference", "pin_timeout", "not a whole number of seconds"},
+		{"an unknown log level", "[server]\nlog_level=verbose", "server", "log_level", "not one of"},
+		{"a boolean that is not one", "[webconference]\nprivate_rooms=maybe", "webconference", "private_rooms", `"maybe" is not a boolean`},
+		{"a bad regex", "[webconference]\ndirect_room_re=000(777", "webconference", "direct_room_re", "not a POSIX extended regular expression"},
+		{"a Perl-only regex", "[webconference]\ndirect_room_re=\\d+", "webconference", "direct_room_re", "not a POSIX"},
+		{"a negative strip", "[webconference]\ndirect_room_strip=-1", "webconference", "direct_room_strip", "must not be negative"},
+		{"a non-numeric strip", "direct_room_strip=six", "webconference", "direct_room_strip", "not a number"},
+		{"a negative split", "[webconference]\nroom_pin_split=-2", "webconference", "room_pin_split", "must not be negative"},
+		{"a room without pin", "[webconference]\npredefined_rooms=a:1;b", "webconference", "predefined_rooms", "entry 2 is not room:adminpin"},
+		{"a room with two colons", "[webconference]\npredefined_rooms=a:1:2", "webconference", "predefined_rooms", "exactly one ':'"},
+		{"a room without name", "[webconference]\npredefined_rooms=:1", "webconference", "predefined_rooms", "empty room name"},
+		{"a room listed twice", "[webconference]\npredefined_rooms=a:1;a:2", "webconference", "predefined_rooms", "listed twice"},
+		{"a bad refresh method", "[webconference]\nsession_refresh_method=BYE", "webconference", "session_refresh_method", "not one of"},
+		{"a session timer below RFC 4028's minimum", "[webconference]\nenable_session_timer=yes\nminimum_timer=30\nsession_expires=60", "webconference", "minimum_timer", "below 90"},
+		{"session_expires above maximum_timer", "[webconference]\nenable_session_timer=yes\nsession_expires=1000", "webconference", "maximum_timer", "below session_expires"},
+		{"a negative max_pin_attempts", "[webconference]\nmax_pin_attempts=-1", "webconference", "max_pin_attempts", "must not be negative"},
+		{"a header name with a space", "[webconference]\nparticipant_id_header=\"X Pid\"", "webconference", "participant_id_header", "not a SIP header name"},
+		{"an unterminated quote", "[webconference]\nmaster_password=\"abc", "webconference", "master_password", "missing closing quote"},
+		{"text after a quoted value", "[webconference]\nmaster_password=\"abc\" def", "webconference", "master_password", "after the closing quote"},
+		{"a server_ip that is an interface name", "[xmlrpc]\nserver_ip=eth0", "xmlrpc", "server_ip", "not an IP address"},
+		{"an xmlrpc port out of range", "[xmlrpc]\nxmlrpc_port=65536", "xmlrpc", "xmlrpc_port", "not in 0..65535"},
+		{"zero threads", "[xmlrpc]\nthreads=0", "xmlrpc", "threads", "at least 1"},
+		{"a bad boolean in xmlrpc", "[xmlrpc]\njsonrpc=y", "xmlrpc", "jsonrpc", "not a boolean"},
+		{"an unknown key", "[server]\nsip_port=5060", "server", "sip_port", "unknown key"},
+		{"an unknown section-less key", "private_room=yes", "webconference", "private_room", "unknown key"},
+		{"an unknown section", "[meeting]\nx=1", "meeting", "", "unknown section"},
+		{"a key set twice", "[server]\nlog_level=info\nlog_level=debug", "server", "log_level", "set more than once"},
+		{"a key set twice with the same value", "[server]\nlog_level=info\nlog_level=info", "server", "log_level", "set more than once"},
+		{"a key set outside and inside [webconference]", "ignore_pin=yes\n[webconference]\nignore_pin=no", "webconference", "ignore_pin", "set more than once"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+" is reported with its key", func(t *testing.T) {
+			c, err := Parse([]byte(tc.text))
+			if err == nil {
+				t.Fatalf("Parse accepted %q: %v", tc.text, c)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Errorf("error does not wrap ErrInvalid: %v", err)
+			}
+			kes := keyErrors(t, err)
+			if len(kes) != 1 {
+				t.Fatalf("want exactly one problem, got %d: %v", len(kes), err)
+			}
+			ke := kes[0]
+			if ke.Section != tc.section || ke.Key != tc.key || !strings.Contains(ke.Problem, tc.problem) {
+				t.Errorf("got [%s] %s: %s, want [%s] %s: ...%s...", ke.Section, ke.Key, ke.Problem, tc.section, tc.key, tc.problem)
+			}
+			prefix := "conf: [" + tc.section + "] " + tc.key
+			if !strings.HasPrefix(err.Error(), prefix) {
+				t.Errorf("message %q does not start with %q", err.Error(), prefix)
+			}
+		})
+	}
+}
+
+func TestErrorMessageFormat(t *testing.T) {
+	_, err := Parse([]byte("[server]\nrtp_low_port=abc\n"))
+	if want := `conf: [server] rtp_low_port: "abc" is not a number`; err == nil || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
+	}
+}
+
+func TestSyntaxErrors(t *testing.T) {
+	t.Run("a line without '=' is rejected", func(t *testing.T) {
+		_, err := Parse([]byte("[server]\nlog_level\n"))
+		if err == nil || !errors.Is(err, ErrInvalid) {
+			t.Fatalf("got %v, want an ErrInvalid syntax error", err)
+		}
+	})
+	t.Run("':' does not separate key and value", func(t *testing.T) {
+		_, err := Parse([]byte("[server]\nlog_level: debug\n"))
+		if err == nil {
+			t.Fatal("log_level: debug was accepted")
+		}
+	})
+}
+
+func TestSeveralProblemsReportedTogether(t *testing.T) {
+	text := `
+[server]
+rtp_low_port=abc
+log_level=loud
+bogus=1
+[webconference]
+direct_room_re=(
+max_pin_attempts=many
+[xmlrpc]
+threads=0
+[extra]
+`
+	_, err := Parse([]byte(text))
+	if err == nil {
+		t.Fatal("Parse accepted a file with six problems")
+	}
+	var got []string
+	for _, ke := range keyErrors(t, err) {
+		got = append(got, ke.Section+"."+ke.Key)
+	}
+	want := []string{"server.rtp_low_port", "server.log_level", "server.bogus",
+		"webconference.direct_room_re", "webconference.max_pin_attempts", "xmlrpc.threads", "extra."}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("problems = %v, want %v\nerror:\n%v", got, want, err)
+	}
+}
+
+func TestValueSyntax(t *testing.T) {
+	t.Run("'#' after a value starts a comment, as in SEMS", func(t *testing.T) {
+		c := mustParse(t, "lonely_user_timer=5   # five seconds\n")
+		if c.Webconference.LonelyUserTimer != 5*time.Second {
+			t.Errorf("got %v", c.Webconference.LonelyUserTimer)
+		}
+	})
+	t.Run("a quoted value keeps '#', spaces and escaped quotes", func(t *testing.T) {
+		c := mustParse(t, `master_password=" a#b\"c " # comment`+"\n")
+		if got := c.Webconference.MasterPassword; got != ` a#b"c ` {
+			t.Errorf("got %q", got)
+		}
+	})
+	t.Run("';' is data, not a comment, so lists survive", func(t *testing.T) {
+		c := mustParse(t, "predefined_rooms=r1:p1;r2:p2\n[xmlrpc]\ndirect_export=sbc;webconference\n")
+		if want := []PredefinedRoom{{"r1", "p1"}, {"r2", "p2"}}; !reflect.DeepEqual(c.Webconference.PredefinedRooms, want) {
+			t.Errorf("predefined_rooms = %v", c.Webconference.PredefinedRooms)
+		}
+		if want := []string{"sbc", "webconference"}; !slices.Equal(c.XMLRPC.DirectExport, want) {
+			t.Errorf("direct_export = %v", c.XMLRPC.DirectExport)
+		}
+	})
+	t.Run("a trailing backslash is not a line continuation", func(t *testing.T) {
+		c := mustParse(t, "digits_dir=C:\\prompts\\\nstats_dir=/s\n")
+		if c.Webconference.DigitsDir != `C:\prompts\` || c.Webconference.StatsDir != "/s" {
+			t.Errorf("digits_dir=%q stats_dir=%q", c.Webconference.DigitsDir, c.Webconference.StatsDir)
+		}
+	})
+	t.Run("an empty predefined_rooms means none", func(t *testing.T) {
+		c := mustParse(t, "predefined_rooms=\n")
+		if len(c.Webconference.PredefinedRooms) != 0 {
+			t.Errorf("got %v", c.Webconference.PredefinedRooms)
+		}
+	})
+	t.Run("an empty direct_export exports nothing", func(t *testing.T) {
+		c := mustParse(t, "[xmlrpc]\ndirect_export=\n")
+		if len(c.XMLRPC.DirectExport) != 0 {
+			t.Errorf("got %v", c.XMLRPC.DirectExport)
+		}
+	})
+	t.Run("tell_pin and star_finishes_pin are accepted whatever their value", func(t *testing.T) {
+		c := mustParse(t, "tell_pin=whatever\nstar_finishes_pin=no\n")
+		if !reflect.DeepEqual(*c, Default()) {
+			t.Errorf("ignored keys changed the config:\n%v", c)
+		}
+	})
+	t.Run("the odd rtp_low_port is rounded up to even", func(t *testing.T) {
+		c := mustParse(t, "[server]\nrtp_low_port=10001\nrtp_high_port=10004\n")
+		if c.Server.RTPLowPort != 10002 {
+			t.Errorf("rtp_low_port = %d, want 10002", c.Server.RTPLowPort)
+		}
+	})
+	t.Run("direct_room_re matches anywhere, POSIX leftmost-longest", func(t *testing.T) {
+		c := mustParse(t, "direct_room_re=000777.*\n")
+		re := c.Webconference.DirectRoomRE
+		if !re.MatchString("99000777123") || re.MatchString("00077") {
+			t.Errorf("unexpected matching of %v", re)
+		}
+		c = mustParse(t, "direct_room_re=a|ab\n")
+		if got := c.Webconference.DirectRoomRE.FindString("ab"); got != "ab" {
+			t.Errorf("not POSIX leftmost-longest: %q", got)
+		}
+	})
+}
+
+func TestPublicIPDefault(t *testing.T) {
+	cases := []struct{ name, text, want string }{
+		{"an IPv4 listen host is the public address", "[server]\nsip_listen=192.0.2.5:5060", "192.0.2.5"},
+		{"an IPv6 listen host is the public address", "[server]\nsip_listen=[2001:db8::5]:5060", "2001:db8::5"},
+		{"a 0.0.0.0 listener falls back to loopback", "[server]\nsip_listen=0.0.0.0:5060", "127.0.0.1"},
+		{"a :: listener falls back to loopback", "[server]\nsip_listen=[::]:5060", "127.0.0.1"},
+		{"an empty listen host falls back to loopback", "[server]\nsip_listen=:5060", "127.0.0.1"},
+		{"an explicit public_ip wins", "[server]\nsip_listen=0.0.0.0:5060\npublic_ip=203.0.113.9", "203.0.113.9"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := mustParse(t, tc.text).Server.PublicIP; got != tc.want {
+				t.Errorf("public_ip = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSectionlessSEMSFile(t *testing.T) {
+	c, err := Load(filepath.Join("testdata", "sems-webconference.conf"))
+	if err != nil {
+		t.Fatalf("a SEMS webconference.conf does not load: %v", err)
+	}
+	w := c.Webconference
+	if w.FirstParticipant != "/usr/local/lib/sems/audio/webconference/first_participant.wav" {
+		t.Errorf("first_participant = %q", w.FirstParticipant)
+	}
+	if w.EnterPin != "/usr/local/lib/sems/audio/webconference/pin_prompt.wav" {
+		t.Errorf("enter_pin = %q", w.EnterPin)
+	}
+	if w.DirectRoomPattern != "000777.*" || w.DirectRoomStrip != 6 || w.DirectRoomRE == nil ||
+		!w.DirectRoomRE.MatchString("000777123") {
+		t.Errorf("direct room = %q %d %v", w.DirectRoomPattern, w.DirectRoomStrip, w.DirectRoomRE)
+	}
+	if w.FeedbackFile != "/var/log/sems-webconference-feedback.txt" || w.StatsDir != "/var/log/sems-webconference/" {
+		t.Errorf("feedback_file=%q stats_dir=%q", w.FeedbackFile, w.StatsDir)
+	}
+	// Sections it does not mention keep their defaults.
+	if !reflect.DeepEqual(c.Server, Default().Server) || !reflect.DeepEqual(c.XMLRPC, Default().XMLRPC) {
+		t.Errorf("[server]/[xmlrpc] changed:\n%v", c)
+	}
+}
+
+func TestSampleConfigLoads(t *testing.T) {
+	c, err := Load("webconfd.conf")
+	if err != nil {
+		t.Fatalf("the sample config does not load: %v", err)
+	}
+	if c.Server.SIPListen != "127.0.0.1:5060" || c.Server.DataDir != "./data" {
+		t.Errorf("sip_listen=%q data_dir=%q", c.Server.SIPListen, c.Server.DataDir)
+	}
+	w := c.Webconference
+	if w.DirectRoomPattern != "000777.*" || w.DirectRoomStrip != 6 {
+		t.Errorf("direct_room_re=%q direct_room_strip=%d", w.DirectRoomPattern, w.DirectRoomStrip)
+	}
+	for key, path := range map[string]string{
+		"first_participant": w.FirstParticipant, "join_sound": w.JoinSound, "drop_sound": w.DropSound,
+		"enter_pin": w.EnterPin, "wrong_pin": w.WrongPin, "wrong_pin_bye": w.WrongPinBye,
+		"entering_conference": w.EnteringConference, "digits_dir": w.DigitsDir,
+	} {
+		if path != "" {
+			t.Errorf("%s = %q, the sample should use the built-in prompt", key, path)
+		}
+	}
+	t.Run("the sample sets every key except the ignored and client-side ones", func(t *testing.T) {
+		data, err := os.ReadFile("webconfd.conf")
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(data)
+		optional := map[string]bool{"public_ip": true, "playout_type": true, "server_retry_after": true,
+			"server_timeout": true, "debug_server_params": true, "debug_server_result": true}
+		var cfg Config
+		for section, keys := range sectionFields(&cfg) {
+			for key := range keys {
+				if !optional[key] && !strings.Contains(text, "\n"+key+"=") {
+					t.Errorf("[%s] %s is not in the sample", section, key)
+				}
+			}
+		}
+	})
+}
+
+func TestLoad(t *testing.T) {
+	t.Run("a missing file is an fs error, not ErrInvalid", func(t *testing.T) {
+		_, err := Load(filepath.Join(t.TempDir(), "nope.conf"))
+		if !errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrInvalid) {
+			t.Errorf("got %v", err)
+		}
+	})
+	t.Run("a bad file's error names the file", func(t *testing.T) {
+		p := filepath.Join(t.TempDir(), "bad.conf")
+		if err := os.WriteFile(p, []byte("[server]\nthreads=1\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(p)
+		if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "[server] threads: unknown key") {
+			t.Errorf("got %v", err)
+		}
+	})
+}
+
+func TestString(t *testing.T) {
+	c := mustParse(t, `
+[webconference]
+master_password="hunter#2"
+predefined_rooms=room1:pin111;room2:pin222
+digits_dir=" /with space "
+direct_room_re=000777.*
+[xmlrpc]
+direct_export=sbc;webconference
+`)
+	s := c.String()
+	for _, secret := range []string{"hunter", "pin111", "pin222"} {
+		if strings.Contains(s, secret) {
+			t.Errorf("String leaks %q:\n%s", secret, s)
+		}
+	}
+	for _, formatted := range []string{c.Webconference.String(), strings.Join([]string{
+		// fmt verbs go through String too.
+		fmt.Sprintf("%v", *c), fmt.Sprintf("%+v", c.Webconference), fmt.Sprintf("%s", c.Webconference.PredefinedRooms),
+	}, "\n")} {
+		if strings.Contains(formatted, "hunter") || strings.Contains(formatted, "pin111") {
+			t.Errorf("formatting leaks a secret:\n%s", formatted)
+		}
+	}
+	if !strings.Contains(s, "master_password=***\n") || !strings.Contains(s, "predefined_rooms=room1:***;room2:***\n") {
+		t.Errorf("secrets not shown as ***:\n%s", s)
+	}
+
+	t.Run("the output parses back to the same configuration, secrets aside", func(t *testing.T) {
+		back, err := Parse([]byte(s))
+		if err != nil {
+			t.Fatalf("String output does not parse: %v\n%s", err, s)
+		}
+		back.Webconference.MasterPassword = c.Webconference.MasterPassword
+		back.Webconference.PredefinedRooms = c.Webconference.PredefinedRooms
+		if back.String() != s || back.Webconference.DigitsDir != " /with space " {
+			t.Errorf("round trip differs:\n%s\nvs\n%s", back, s)
+		}
+	})
+}
+
+func FuzzParse(f *testing.F) {
+	for _, p := range []string{"webconfd.conf", filepath.Join("testdata", "sems-webconference.conf")} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("[server]\nrtp_low_port=abc\nmaster_password=\"a#b\" # c\npredefined_rooms=a:1;b:2;\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data)
+		if err != nil {
+			if c != nil {
+				t.Fatalf("config and error: %v", err)
+			}
+			return
+		}
+		// Whatever loads can be printed and loads again the same, secrets aside.
+		back, err := Parse([]byte(c.String()))
+		if err != nil {
+			t.Fatalf("String output does not parse: %v\n%s", err, c)
+		}
+		if back.String() != c.String() {
+			t.Fatalf("round trip differs:\n%s\nvs\n%s", back, c)
+		}
+	})
+}
+
+func TestValidate(t *testing.T) {
+	t.Run("Default() is valid", func(t *testing.T) {
+		c := Default()
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("a config built in code gets its regex compiled and its problems listed", func(t *testing.T) {
+		c := Default()
+		c.Webconference.DirectRoomPattern = "^55"
+		if err := c.Validate(); err != nil || c.Webconference.DirectRoomRE == nil || !c.Webconference.DirectRoomRE.MatchString("5512") {
+			t.Fatalf("err=%v re=%v", err, c.Webconference.DirectRoomRE)
+		}
+		c.Server.RTPLowPort = 1
+		c.XMLRPC.Threads = 0
+		err := c.Validate()
+		if got := len(keyErrors(t, err)); got != 2 || !errors.Is(err, ErrInvalid) {
+			t.Errorf("want 2 problems, got %d: %v", got, err)
+		}
+	})
+}

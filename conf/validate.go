@@ -1,0 +1,213 @@
+package conf
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate checks a configuration built in code (Parse already calls it):
+// every problem is reported, joined, each a *KeyError wrapping ErrInvalid. It
+// also compiles DirectRoomPattern into DirectRoomRE, rounds RTPLowPort up to
+// even and lower-cases LogLevel.
+func (c *Config) Validate() error {
+	return errors.Join(c.validate()...)
+}
+
+// validate returns every problem of c, each naming its key.
+func (c *Config) validate() []error {
+	var errs []error
+	report := func(section, key, format string, args ...any) {
+		errs = append(errs, &KeyError{Section: section, Key: key, Problem: fmt.Sprintf(format, args...)})
+	}
+
+	// [server]
+	s := &c.Server
+	if host, _, err := splitHostPort(s.SIPListen); err != nil {
+		report("server", "sip_listen", "%q: %v (want host:port)", s.SIPListen, err)
+	} else if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			report("server", "sip_listen", "host %q is not an IP address", host)
+		}
+	}
+	if a, err := netip.ParseAddr(s.PublicIP); err != nil {
+		report("server", "public_ip", "%q is not an IP address", s.PublicIP)
+	} else if a.IsUnspecified() || a.IsMulticast() {
+		// It goes into SDP c= lines; the peer must be able to send to it.
+		report("server", "public_ip", "%s cannot receive media, give a unicast address", a)
+	}
+	if s.RTPLowPort < 1024 || s.RTPLowPort > 65535 {
+		report("server", "rtp_low_port", "%d is not in 1024..65535", s.RTPLowPort)
+	}
+	if s.RTPHighPort < 1024 || s.RTPHighPort > 65535 {
+		report("server", "rtp_high_port", "%d is not in 1024..65535", s.RTPHighPort)
+	}
+	if s.RTPLowPort%2 != 0 {
+		s.RTPLowPort++ // RTP on even ports (RFC 3550 section 11)
+	}
+	if s.RTPHighPort < s.RTPLowPort+2 {
+		report("server", "rtp_high_port", "%d leaves fewer than two even ports from rtp_low_port %d",
+			s.RTPHighPort, s.RTPLowPort)
+	}
+	if strings.TrimSpace(s.DataDir) == "" {
+		report("server", "data_dir", "must not be empty")
+	}
+	switch strings.ToLower(s.LogLevel) {
+	case "debug", "info", "warn", "error":
+		s.LogLevel = strings.ToLower(s.LogLevel)
+	default:
+		report("server", "log_level", "%q is not one of debug, info, warn, error", s.LogLevel)
+	}
+
+	// [webconference]
+	w := &c.Webconference
+	if w.DirectRoomPattern != "" {
+		// SEMS uses regcomp(REG_EXTENDED|REG_NOSUB) and regexec: POSIX ERE,
+		// unanchored (spec 5.1).
+		re, err := regexp.CompilePOSIX(w.DirectRoomPattern)
+		if err != nil {
+			report("webconference", "direct_room_re", "%q is not a POSIX extended regular expression: %v",
+				w.DirectRoomPattern, err)
+		}
+		w.DirectRoomRE = re
+	}
+	if w.DirectRoomStrip < 0 {
+		report("webconference", "direct_room_strip", "%d must not be negative", w.DirectRoomStrip)
+	}
+	if w.RoomPinSplit < 0 {
+		report("webconference", "room_pin_split", "%d must not be negative (0 = unset)", w.RoomPinSplit)
+	}
+	if w.MaxPinAttempts < 0 {
+		report("webconference", "max_pin_attempts", "%d must not be negative (0 = unlimited)", w.MaxPinAttempts)
+	}
+	if w.ParticipantIDHeader != "" && !isToken(w.ParticipantIDHeader) {
+		report("webconference", "participant_id_header", "%q is not a SIP header name", w.ParticipantIDHeader)
+	}
+	switch w.SessionRefreshMethod {
+	case "UPDATE_FALLBACK_INVITE", "INVITE", "UPDATE":
+	default:
+		report("webconference", "session_refresh_method", "%q is not one of UPDATE_FALLBACK_INVITE, INVITE, UPDATE",
+			w.SessionRefreshMethod)
+	}
+	if w.EnableSessionTimer {
+		// RFC 4028 section 4: Min-SE is at least 90 seconds; the interval we
+		// ask for must lie between our minimum and maximum.
+		if w.MinimumTimer < 90*time.Second {
+			report("webconference", "minimum_timer", "%d is below 90 seconds (RFC 4028 section 4)",
+				int64(w.MinimumTimer/time.Second))
+		}
+		if w.SessionExpires < w.MinimumTimer {
+			report("webconference", "session_expires", "%d is below minimum_timer %d",
+				int64(w.SessionExpires/time.Second), int64(w.MinimumTimer/time.Second))
+		}
+		if w.MaximumTimer < w.SessionExpires {
+			report("webconference", "maximum_timer", "%d is below session_expires %d",
+				int64(w.MaximumTimer/time.Second), int64(w.SessionExpires/time.Second))
+		}
+	}
+
+	// [xmlrpc]
+	x := &c.XMLRPC
+	if x.ServerIP != "" {
+		if _, err := netip.ParseAddr(x.ServerIP); err != nil {
+			report("xmlrpc", "server_ip", "%q is not an IP address (empty = all interfaces)", x.ServerIP)
+		}
+	}
+	if x.Port < 0 || x.Port > 65535 {
+		report("xmlrpc", "xmlrpc_port", "%d is not in 0..65535", x.Port)
+	}
+	if x.Threads < 1 {
+		report("xmlrpc", "threads", "%d must be at least 1", x.Threads)
+	}
+	return errs
+}
+
+// isToken reports whether s is an RFC 3261 token (a header name).
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("-.!%*_+`'~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
+
+// String renders the configuration as an ini file with every key, for a
+// start-up log line or a --dump-config flag. Secrets (master_password,
+// predefined room PINs) are replaced by "***".
+func (c Config) String() string {
+	var b strings.Builder
+	cv := reflect.ValueOf(c)
+	for i := 0; i < cv.NumField(); i++ {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "[%s]\n", cv.Type().Field(i).Tag.Get("ini"))
+		writeSection(&b, cv.Field(i))
+	}
+	return b.String()
+}
+
+// String renders the section's keys, secrets hidden (see Config.String).
+func (w Webconference) String() string {
+	var b strings.Builder
+	writeSection(&b, reflect.ValueOf(w))
+	return b.String()
+}
+
+func writeSection(b *strings.Builder, sv reflect.Value) {
+	for j := 0; j < sv.NumField(); j++ {
+		f := sv.Type().Field(j)
+		key := f.Tag.Get("ini")
+		if key == "" || key == "-" {
+			continue
+		}
+		fmt.Fprintf(b, "%s=%s\n", key, formatValue(sv.Field(j), f.Tag))
+	}
+}
+
+func formatValue(v reflect.Value, tag reflect.StructTag) string {
+	if tag.Get("secret") == "true" {
+		if v.String() == "" {
+			return ""
+		}
+		return "***"
+	}
+	switch x := v.Interface().(type) {
+	case time.Duration:
+		if tag.Get("unit") == "ms" {
+			return strconv.FormatInt(x.Milliseconds(), 10)
+		}
+		return strconv.FormatInt(int64(x/time.Second), 10)
+	case []PredefinedRoom:
+		parts := make([]string, len(x))
+		for i, r := range x {
+			parts[i] = r.String()
+		}
+		return strings.Join(parts, ";")
+	case []string:
+		return strings.Join(x, ";")
+	case bool:
+		if x {
+			return "yes"
+		}
+		return "no"
+	case string:
+		// Quote what literalValue would otherwise cut or trim, so the output
+		// parses back to the same value.
+		if strings.ContainsAny(x, "#\"") || strings.TrimSpace(x) != x {
+			return `"` + strings.ReplaceAll(x, `"`, `\"`) + `"`
+		}
+		return x
+	}
+	return fmt.Sprint(v.Interface())
+}

@@ -1,0 +1,327 @@
+// Package jitter is a playout buffer for one incoming RTP audio stream. It
+// works in samples, not packets, because phones send 10 to 60 ms per packet
+// whatever the SDP ptime said, and the room consumes fixed 20 ms frames.
+//
+// Packets are placed by RTP timestamp into a ring of samples; Get reads one
+// dsp.Frame at the playout point, which starts prefill samples behind the
+// first packet and then advances by one frame per call. Timestamps are
+// compared with RFC 3550 serial arithmetic (the difference as int32), so
+// wrap-around at 2^32 is invisible. Missing audio is concealed the cheap way
+// a server can afford (spec/performance.md 3.5): the last good frame is
+// repeated at -6 dB, then at -12 dB, then the stream is reported Empty.
+//
+// A Buffer is not safe for concurrent use: the RTP leg that owns it calls Put
+// from its read loop and Get from the room tick, so it guards it with its own
+// mutex. Nothing here allocates after New, reads the clock or does I/O.
+package jitter
+
+import (
+	"math/bits"
+
+	"webconf/dsp"
+)
+
+// State says what Get returned.
+type State uint8
+
+const (
+	// Empty means silence: nothing was buffered for this frame and
+	// concealment is exhausted (or the stream has not started).
+	Empty State = iota
+	// Audio means at least one received sample is in the frame; gaps
+	// within it are zero.
+	Audio
+	// Concealed means nothing was received for this frame and it is an
+	// attenuated repeat of the last Audio frame.
+	Concealed
+)
+
+func (s State) String() string {
+	switch s {
+	case Empty:
+		return "empty"
+	case Audio:
+		return "audio"
+	case Concealed:
+		return "concealed"
+	}
+	return "unknown"
+}
+
+// maxConceal is how many frames in a row may be concealed: 40 ms of decaying
+// repetition bridges a lost packet or two; beyond that repetition sounds
+// worse than silence.
+const maxConceal = 2
+
+// minSpan is the least room kept ahead of the playout point beyond prefill:
+// one 60 ms packet, the largest ptime phones commonly use.
+const minSpan = 3 * dsp.FrameSamples
+
+// Stats counts what the buffer had to do. All counters only grow.
+type Stats struct {
+	// Late counts packets that arrived (wholly or partly) after their
+	// samples' playout time; their late samples were dropped.
+	Late uint64
+	// Overflow counts packets that would have ended more than maxDelay
+	// ahead of the playout point; older audio was dropped to bring the
+	// delay back to prefill.
+	Overflow uint64
+	// Underruns counts times the stream ran dry: Get went from Audio or
+	// Concealed to Empty.
+	Underruns uint64
+	// Concealed counts frames returned as Concealed.
+	Concealed uint64
+	// Resyncs counts times the playout point was moved to follow the
+	// sender: timestamp jumps beyond maxDelay either way (new talkspurt
+	// after a long gap, new source), and restarts after running dry that
+	// land somewhere else than the old playout point. Anchoring the first
+	// packet (also after Reset) is not counted.
+	Resyncs uint64
+}
+
+// Buffer is a jitter buffer for one stream at dsp.SampleRate.
+type Buffer struct {
+	ring     []int16  // samples by timestamp & mask
+	present  []uint64 // one bit per ring slot: holds an unplayed sample
+	mask     uint32
+	maxDelay int
+	prefill  int
+
+	anchored bool
+	playout  uint32 // timestamp of the next sample Get returns
+	buffered int    // set bits in present; all lie in [playout, playout+maxDelay)
+
+	last       dsp.Frame // last Audio frame, for concealment
+	haveLast   bool
+	concealRun int
+	lastState  State
+
+	stats Stats
+}
+
+// New returns a buffer that plays out prefill samples (e.g. 160, one frame)
+// behind the first packet and holds at most maxDelay samples (e.g. 8000,
+// one second) ahead of the playout point. maxDelay is raised to at least
+// prefill plus 60 ms and capped at 2^20 samples (131 s); prefill is capped
+// at 2^19. Memory is about 2 bytes per sample of maxDelay, rounded up to a
+// power of two: 16 KiB for one second.
+func New(maxDelay, prefill int) *Buffer {
+	prefill = min(max(prefill, 0), 1<<19)
+	maxDelay = min(max(maxDelay, prefill+minSpan), 1<<20)
+	size := 1 << bits.Len(uint(maxDelay-1))
+	return &Buffer{
+		ring:     make([]int16, size),
+		present:  make([]uint64, (size+63)/64),
+		mask:     uint32(size - 1),
+		maxDelay: maxDelay,
+		prefill:  prefill,
+	}
+}
+
+// Reset forgets all audio and the playout point, as for a new stream (for
+// example a new SSRC). The counters are kept.
+func (b *Buffer) Reset() {
+	clear(b.present)
+	b.anchored = false
+	b.buffered = 0
+	b.haveLast = false
+	b.concealRun = 0
+	b.lastState = Empty
+}
+
+// Stats returns a copy of the counters.
+func (b *Buffer) Stats() Stats { return b.stats }
+
+// Buffered returns how many received samples wait to be played.
+func (b *Buffer) Buffered() int { return b.buffered }
+
+// anchor places the playout point prefill samples before ts, discarding
+// everything buffered.
+func (b *Buffer) anchor(ts uint32) {
+	clear(b.present)
+	b.buffered = 0
+	playout := ts - uint32(b.prefill)
+	if b.anchored && playout != b.playout {
+		b.stats.Resyncs++
+	}
+	b.playout = playout
+	b.anchored = true
+}
+
+// Put stores a packet's samples; ts is the RTP timestamp of samples[0].
+// The samples are copied.
+func (b *Buffer) Put(ts uint32, samples []int16) {
+	if len(samples) == 0 {
+		return
+	}
+	if n := len(samples); n > b.maxDelay {
+		// Only the newest maxDelay samples can ever be played.
+		ts += uint32(n - b.maxDelay)
+		samples = samples[n-b.maxDelay:]
+	}
+	if !b.anchored {
+		b.anchor(ts)
+	}
+	d := int32(ts - b.playout) // RFC 3550 serial arithmetic
+	switch {
+	case d > int32(b.maxDelay) || d < -int32(b.maxDelay):
+		// A jump no jitter explains: a new talkspurt after a long
+		// silence, or a new source. Follow it.
+		b.anchor(ts)
+	case b.buffered == 0 && (d < 0 || b.lastState == Empty):
+		// Nothing left to play: either the sender fell behind our
+		// playout (its clock is slow, or a delay spike), or a new
+		// talkspurt starts after we ran dry. Either way, buffer
+		// prefill again instead of dropping every packet as late or
+		// playing with no cushion.
+		b.anchor(ts)
+	}
+	d = int32(ts - b.playout)
+	if d < 0 {
+		b.stats.Late++
+		if int(-d) >= len(samples) {
+			return
+		}
+		samples = samples[-d:]
+		ts = b.playout
+		d = 0
+	}
+	if end := int(d) + len(samples); end > b.maxDelay {
+		// Too much queued: drop the oldest audio so that this packet
+		// again starts prefill behind the playout point, bounding the
+		// latency rather than sitting at maxDelay for good.
+		b.stats.Overflow++
+		b.advance(max(end-b.maxDelay, int(d)-b.prefill))
+	}
+	j := ts & b.mask
+	k := copy(b.ring[j:], samples)
+	copy(b.ring, samples[k:])
+	b.buffered += b.setBits(j, len(samples))
+}
+
+// advance drops n samples at the playout point.
+func (b *Buffer) advance(n int) {
+	b.buffered -= b.clearBits(b.playout&b.mask, n)
+	b.playout += uint32(n)
+}
+
+// The present bitmap is walked a 64-bit word at a time. The ring size is a
+// power of two of at least 512 (minSpan rounded up), so a word never
+// straddles the ring's end.
+
+// runMask returns k ones starting at bit off (k+off <= 64).
+func runMask(off uint32, k int) uint64 {
+	if k == 64 {
+		return ^uint64(0)
+	}
+	return (uint64(1)<<k - 1) << off
+}
+
+// setBits marks n slots from ring index j (wrapping) and returns how many
+// were not already marked.
+func (b *Buffer) setBits(j uint32, n int) int {
+	added := 0
+	for n > 0 {
+		j &= b.mask
+		off := j & 63
+		k := min(n, 64-int(off))
+		m := runMask(off, k)
+		w := &b.present[j>>6]
+		added += k - bits.OnesCount64(*w&m)
+		*w |= m
+		j += uint32(k)
+		n -= k
+	}
+	return added
+}
+
+// clearBits unmarks n slots from ring index j and returns how many were marked.
+func (b *Buffer) clearBits(j uint32, n int) int {
+	removed := 0
+	for n > 0 {
+		j &= b.mask
+		off := j & 63
+		k := min(n, 64-int(off))
+		m := runMask(off, k)
+		w := &b.present[j>>6]
+		removed += bits.OnesCount64(*w & m)
+		*w &^= m
+		j += uint32(k)
+		n -= k
+	}
+	return removed
+}
+
+// countBits returns how many of n slots from ring index j are marked.
+func (b *Buffer) countBits(j uint32, n int) int {
+	c := 0
+	for n > 0 {
+		j &= b.mask
+		off := j & 63
+		k := min(n, 64-int(off))
+		c += bits.OnesCount64(b.present[j>>6] & runMask(off, k))
+		j += uint32(k)
+		n -= k
+	}
+	return c
+}
+
+// Get writes the frame at the playout point into out, advances the playout
+// point by one frame and says what the frame holds.
+func (b *Buffer) Get(out *dsp.Frame) State {
+	if !b.anchored {
+		*out = dsp.Frame{}
+		return Empty
+	}
+	got := 0
+	start := b.playout & b.mask
+	if b.buffered > 0 {
+		got = b.countBits(start, dsp.FrameSamples)
+	}
+	switch {
+	case got == dsp.FrameSamples:
+		// The common case: the whole frame arrived.
+		k := copy(out[:], b.ring[start:])
+		copy(out[k:], b.ring)
+		b.clearBits(start, dsp.FrameSamples)
+	case got > 0:
+		for i := range out {
+			j := (start + uint32(i)) & b.mask
+			if b.present[j>>6]&(1<<(j&63)) != 0 {
+				out[i] = b.ring[j]
+			} else {
+				out[i] = 0
+			}
+		}
+		b.clearBits(start, dsp.FrameSamples)
+	}
+	b.buffered -= got
+	b.playout += dsp.FrameSamples
+
+	var st State
+	switch {
+	case got > 0:
+		st = Audio
+		b.last = *out
+		b.haveLast = true
+		b.concealRun = 0
+	case b.haveLast && b.concealRun < maxConceal:
+		// Repeat the last good frame at -6 dB, then -12 dB.
+		st = Concealed
+		b.concealRun++
+		div := int16(1) << b.concealRun
+		for i, s := range b.last {
+			out[i] = s / div
+		}
+		b.stats.Concealed++
+	default:
+		st = Empty
+		*out = dsp.Frame{}
+		b.haveLast = false
+		if b.lastState != Empty {
+			b.stats.Underruns++
+		}
+	}
+	b.lastState = st
+	return st
+}

@@ -1,0 +1,711 @@
+package sipapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"webconf/sipapp/mixer"
+	"webconf/sipapp/rtpleg"
+	"webconf/sipapp/sdp"
+)
+
+// endReason says why a call ended.
+type endReason int
+
+const (
+	endNone     endReason = iota
+	endBye                // the caller hung up
+	endKick               // kicked by the control API or the lonely-user timer
+	endTimeout            // no RTP for dead_rtp_time, or no ACK
+	endShutdown           // server stopping
+	endFailed             // we gave up (wrong PIN, bad room)
+)
+
+// call is one SIP dialog with its media leg and its flow.
+type call struct {
+	s       *Server
+	log     *slog.Logger
+	invite  *sip.Request
+	tx      sip.ServerTransaction
+	callID  string
+	tag     string // our To-tag: SEMS's call_tag
+	fromTag string
+	number  string
+	pid     string
+	dest    string // where in-dialog requests go (host:port)
+	trans   string // transport of the dialog
+
+	leg    *rtpleg.Leg
+	member *mixer.Member
+	offer  *sdp.Offer
+
+	sdpMu      sync.Mutex // serialises offers/answers and the SDP version
+	sdpVersion uint64
+	sessID     uint64
+	answer     []byte
+
+	ackCh   chan struct{}
+	ackOnce sync.Once
+	digits  chan byte
+	alone   chan struct{} // poked when the room's head count changes
+	endCh   chan struct{}
+	endOnce sync.Once
+	why     atomic.Int32
+	cseq    atomic.Uint32
+
+	room     string // set once the call is in a room
+	joinedAt time.Time
+}
+
+// newCall validates an initial INVITE, negotiates SDP and opens the RTP
+// leg. On failure it returns the SIP status to answer with.
+func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*call, int, string) {
+	cid, from, to := req.CallID(), req.From(), req.To()
+	if cid == nil || from == nil || to == nil || req.Contact() == nil {
+		return nil, 400, "Bad Request"
+	}
+	fromTag, _ := from.Params.Get("tag")
+	if fromTag == "" {
+		return nil, 400, "Missing From Tag"
+	}
+	ct := req.ContentType()
+	if len(req.Body()) == 0 || ct == nil || !strings.EqualFold(strings.TrimSpace(strings.SplitN(ct.Value(), ";", 2)[0]), "application/sdp") {
+		// We never send the offer in a 200 (no delayed offer support).
+		return nil, 488, "Not Acceptable Here"
+	}
+	offer, err := sdp.ParseOffer(req.Body())
+	if err != nil {
+		if errors.Is(err, sdp.ErrMalformed) {
+			return nil, 400, "Bad Request"
+		}
+		return nil, 488, "Not Acceptable Here"
+	}
+	now := time.Now()
+	c := &call{
+		s: s, invite: req, tx: tx, callID: cid.Value(), fromTag: fromTag,
+		tag: newCallTag(now), number: numberOf(from), offer: offer,
+		ackCh: make(chan struct{}), digits: make(chan byte, 32),
+		alone: make(chan struct{}, 1), endCh: make(chan struct{}),
+		trans: req.Transport(), sessID: uint64(now.UnixNano()),
+	}
+	c.log = s.log.With("call_tag", c.tag, "call_id", c.callID)
+	c.pid = s.participantID(req)
+	c.dest = req.Recipient.HostPort()
+	if ctc := req.Contact(); ctc != nil {
+		c.dest = ctc.Address.HostPort()
+	}
+	if sip.IsReliable(c.trans) {
+		// Stream transports: in-dialog requests go back over the
+		// connection the INVITE came on (phones often do not listen).
+		c.dest = req.Source()
+	}
+	if len(offer.Codecs) == 0 {
+		return nil, 488, "Not Acceptable Here"
+	}
+	// The leg starts with no destination and no sending; buildAnswer
+	// applies the negotiated settings.
+	leg, err := rtpleg.Open(s.pool, rtpleg.Config{PT: offer.Codecs[0], DTMF: -1}, c.digit, c.log)
+	if err != nil {
+		c.log.Warn("no RTP port for call", "err", err)
+		return nil, 503, "Service Unavailable"
+	}
+	c.leg = leg
+	c.member = mixer.NewMember(leg, leg)
+	if _, err := c.buildAnswer(offer); err != nil {
+		leg.Close()
+		return nil, 488, "Not Acceptable Here"
+	}
+	s.mu.Lock()
+	if _, dup := s.calls[c.callID]; dup {
+		s.mu.Unlock()
+		leg.Close()
+		return nil, 482, "Loop Detected"
+	}
+	s.calls[c.callID] = c
+	s.mu.Unlock()
+	s.wg.Add(1)
+	return c, 0, ""
+}
+
+func legConfig(o *sdp.Offer, a sdp.Answer) rtpleg.Config {
+	send := a.Direction == "sendrecv" || a.Direction == "sendonly"
+	return rtpleg.Config{
+		PT: a.PT, DTMF: a.DTMF, Ptime: o.Ptime,
+		Remote: netip.AddrPortFrom(o.Addr.Unmap(), uint16(o.Port)),
+		Send:   send && !o.Hold,
+	}
+}
+
+// buildAnswer makes our SDP answer to o (bumping the version, RFC 3264 8).
+func (c *call) buildAnswer(o *sdp.Offer) ([]byte, error) {
+	c.sdpMu.Lock()
+	defer c.sdpMu.Unlock()
+	ans, err := sdp.NewAnswer(o, c.s.ip, c.leg.Port(), c.sessID, c.sdpVersion)
+	if err != nil {
+		return nil, err
+	}
+	c.sdpVersion++
+	c.leg.Update(legConfig(o, ans))
+	c.answer = ans.Marshal()
+	return c.answer, nil
+}
+
+func (s *Server) participantID(req *sip.Request) string {
+	if s.opt.ParticipantIDParam != "" {
+		for _, h := range req.GetHeaders("P-App-Param") {
+			if v, ok := appParam(h.Value(), s.opt.ParticipantIDParam); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	if h := req.GetHeader(s.opt.ParticipantIDHeader); h != nil {
+		return strings.TrimSpace(h.Value())
+	}
+	return ""
+}
+
+// appParam reads one parameter of SEMS's P-App-Param header
+// ("room=123;enter_room=true"; values may be quoted).
+func appParam(header, name string) (string, bool) {
+	for _, part := range strings.Split(header, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		if strings.EqualFold(strings.TrimSpace(k), name) {
+			v = strings.TrimSpace(v)
+			v = strings.TrimPrefix(strings.TrimSuffix(v, `"`), `"`)
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func (c *call) contact() sip.Header {
+	port := 5060
+	if a, err := netip.ParseAddrPort(c.s.udp.LocalAddr().String()); err == nil {
+		port = int(a.Port())
+	}
+	return sip.NewHeader("Contact", fmt.Sprintf("<sip:%s;transport=%s>",
+		netip.AddrPortFrom(c.s.ip, uint16(port)).String(), strings.ToLower(c.trans)))
+}
+
+// response builds a response to the INVITE with our To-tag.
+func (c *call) response(code int, reason string, body []byte) *sip.Response {
+	res := sip.NewResponseFromRequest(c.invite, code, reason, body)
+	if to := res.To(); to != nil && code > 100 {
+		// sipgo puts a UUID tag on responses; ours is the call_tag.
+		to.Params.Add("tag", c.tag)
+	}
+	res.AppendHeader(sip.NewHeader("Server", c.s.opt.Signature))
+	if code > 100 {
+		res.AppendHeader(c.contact())
+		res.AppendHeader(sip.NewHeader("Allow", allowed))
+	}
+	if body != nil {
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	}
+	return res
+}
+
+func (c *call) acked() { c.ackOnce.Do(func() { close(c.ackCh) }) }
+
+// Kick hangs the call up from our side (control API, lonely user).
+func (c *call) Kick() { c.end(endKick) }
+
+// SetMuted stops or restarts feeding the caller's audio into the room.
+func (c *call) SetMuted(v bool) { c.member.SetMuted(v) }
+
+// end asks the call to finish; the first reason wins.
+func (c *call) end(r endReason) {
+	c.endOnce.Do(func() {
+		c.why.Store(int32(r))
+		close(c.endCh)
+	})
+}
+
+// digit delivers a key from RTP events, SIP INFO or in-band detection. It
+// never blocks: the senders are the RTP and mixer goroutines.
+func (c *call) digit(d byte) {
+	select {
+	case c.digits <- d:
+	default:
+	}
+}
+
+// run is the whole life of the call.
+func (c *call) run() {
+	defer c.s.wg.Done()
+	defer c.cleanup()
+	if !c.answerCall() {
+		return
+	}
+	c.leg.Start()
+	room, pid, direct, ok := c.route()
+	if !ok {
+		return
+	}
+	c.inRoom(room, pid, direct)
+}
+
+// answerCall sends 200 OK (after answer_delay, if set, during which a
+// CANCEL ends it) and waits for the ACK, retransmitting the 200 with
+// RFC 3261 13.3.1.4 timing. false: the call is over.
+func (c *call) answerCall() bool {
+	ctx := c.s.ctx
+	if d := c.s.opt.AnswerDelay; d > 0 {
+		if err := c.tx.Respond(c.response(180, "Ringing", nil)); err != nil {
+			return false
+		}
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-c.tx.Done():
+			// CANCEL: the transaction layer already answered 487.
+			c.log.Info("call cancelled before answer")
+			return false
+		case <-ctx.Done():
+			_ = c.tx.Respond(c.response(503, "Service Unavailable", nil))
+			return false
+		}
+	}
+	c.sdpMu.Lock()
+	ok := c.response(200, "OK", c.answer)
+	c.sdpMu.Unlock()
+	if err := c.tx.Respond(ok); err != nil {
+		c.log.Info("cannot answer call", "err", err)
+		return false
+	}
+	if sip.IsReliable(c.trans) {
+		select {
+		case <-c.ackCh:
+			return true
+		case <-time.After(64 * sip.T1):
+		case <-c.endCh:
+			return false
+		}
+		c.log.Info("no ACK for 200 OK, hanging up")
+		c.sendBye()
+		return false
+	}
+	interval := sip.T1
+	deadline := time.NewTimer(64 * sip.T1)
+	defer deadline.Stop()
+	retry := time.NewTimer(interval)
+	defer retry.Stop()
+	for {
+		select {
+		case <-c.ackCh:
+			return true
+		case <-c.endCh:
+			return false
+		case <-retry.C:
+			_ = c.tx.Respond(ok)
+			interval = min(2*interval, sip.T2)
+			retry.Reset(interval)
+		case <-deadline.C:
+			c.log.Info("no ACK for 200 OK, hanging up")
+			c.sendBye()
+			return false
+		}
+	}
+}
+
+// route decides where the call goes (spec 5.1): P-App-Param enter_room,
+// P-App-Param room, direct_room_re on the R-URI user, else keypad entry.
+func (c *call) route() (room, pid string, direct, ok bool) {
+	enter := false
+	for _, h := range c.invite.GetHeaders("P-App-Param") {
+		if v, ok := appParam(h.Value(), "enter_room"); ok && strings.EqualFold(v, "true") {
+			enter = true
+		}
+	}
+	if !enter {
+		for _, h := range c.invite.GetHeaders("P-App-Param") {
+			if v, ok := appParam(h.Value(), "room"); ok {
+				return c.directRoom(v)
+			}
+		}
+		user := c.invite.Recipient.User
+		if re := c.s.opt.DirectRoomRE; re != nil && re.MatchString(user) {
+			room := user
+			if n := c.s.opt.DirectRoomStrip; len(user) > n {
+				room = user[n:]
+			}
+			return c.directRoom(room)
+		}
+	}
+	return c.keypad()
+}
+
+// splitPin applies room_pin_split: the first n characters name the room,
+// the rest is the participant's personal PIN.
+func (c *call) splitPin(s string) (room, pid string, ok bool) {
+	n := c.s.opt.RoomPinSplit
+	if n <= 0 {
+		return s, c.pid, true
+	}
+	if len(s) <= n {
+		return "", "", false
+	}
+	return s[:n], s[n:], true
+}
+
+func (c *call) directRoom(name string) (string, string, bool, bool) {
+	room, pid, ok := c.splitPin(name)
+	if !ok || !c.s.reg.CanEnter(room, pid, c.s.opt.RoomPinSplit > 0) {
+		// SEMS leaves a too-short direct string in silence forever (spec
+		// 10.14); we say goodbye instead.
+		c.playThenBye(c.s.opt.Prompts.WrongPinBye)
+		return "", "", false, false
+	}
+	return room, pid, true, true
+}
+
+// lobby is the mixer group a caller is in while typing: just them.
+func (c *call) enterLobby() *mixer.Group {
+	g := c.s.mix.NewGroup()
+	g.Add(c.member)
+	return g
+}
+
+func (c *call) play(samples []int16) *mixer.Prompt {
+	p := mixer.NewPrompt(samples, false)
+	c.member.Play(p)
+	return p
+}
+
+// playThenBye plays a prompt in a lobby and hangs up when it ends.
+func (c *call) playThenBye(samples []int16) {
+	g := c.enterLobby()
+	defer g.Close()
+	p := c.play(samples)
+	select {
+	case <-p.Done:
+		c.end(endFailed)
+		c.sendBye()
+	case <-c.endCh:
+		c.byeIfKicked()
+	}
+}
+
+// keypad is the room-number entry of spec 5.2, plus max_pin_attempts and
+// pin_timeout.
+func (c *call) keypad() (string, string, bool, bool) {
+	pr := c.s.opt.Prompts
+	g := c.enterLobby()
+	defer g.Close()
+	c.member.DetectDTMF(c.digit)
+	defer c.member.DetectDTMF(nil)
+	c.play(pr.EnterPin)
+
+	var buf []byte
+	attempts := 0
+	timeout := c.s.opt.PinTimeout
+	var tc <-chan time.Time
+	var timer *time.Timer
+	if timeout > 0 {
+		timer = time.NewTimer(timeout)
+		defer timer.Stop()
+		tc = timer.C
+	}
+	rtpDead := c.rtpWatch()
+	defer rtpDead.Stop()
+	fail := func() bool { // a wrong entry; true when the caller is out of tries
+		attempts++
+		buf = buf[:0]
+		if max := c.s.opt.MaxPinAttempts; max > 0 && attempts >= max {
+			c.member.StopPrompts()
+			p := c.play(pr.WrongPinBye)
+			select {
+			case <-p.Done:
+				c.end(endFailed)
+				c.sendBye()
+			case <-c.endCh:
+				c.byeIfKicked()
+			}
+			return true
+		}
+		c.member.StopPrompts()
+		c.play(pr.WrongPin)
+		return false
+	}
+	for {
+		select {
+		case <-c.endCh:
+			c.byeIfKicked()
+			return "", "", false, false
+		case <-rtpDead.C:
+			if c.rtpExpired(rtpDead) {
+				return "", "", false, false
+			}
+		case <-tc:
+			c.log.Info("no digit before pin_timeout")
+			c.member.StopPrompts()
+			p := c.play(pr.WrongPinBye)
+			select {
+			case <-p.Done:
+				c.end(endFailed)
+				c.sendBye()
+			case <-c.endCh:
+				c.byeIfKicked()
+			}
+			return "", "", false, false
+		case d := <-c.digits:
+			if timer != nil {
+				timer.Reset(timeout)
+			}
+			if d >= '0' && d <= '9' {
+				if len(buf) < 64 {
+					buf = append(buf, d)
+				}
+				c.member.StopPrompts() // barge-in
+				continue
+			}
+			if d != '*' && d != '#' {
+				continue
+			}
+			typed := string(buf)
+			if typed == "" {
+				c.member.StopPrompts()
+				c.play(pr.WrongPin)
+				continue
+			}
+			room, pid, ok := c.splitPin(typed)
+			if !ok || !c.s.reg.CanEnter(room, pid, c.s.opt.RoomPinSplit > 0) {
+				if fail() {
+					return "", "", false, false
+				}
+				continue
+			}
+			// Read the digits back (SEMS means to but its read-back is
+			// broken), then "entering conference", then join.
+			c.member.DetectDTMF(nil)
+			c.member.StopPrompts()
+			for _, d := range typed {
+				c.play(pr.Digits[d-'0'])
+			}
+			last := c.play(pr.EnteringConference)
+			select {
+			case <-last.Done:
+				return room, pid, false, true
+			case <-c.endCh:
+				c.byeIfKicked()
+				return "", "", false, false
+			}
+		}
+	}
+}
+
+// rtpWatch returns a timer for dead_rtp_time checks (stopped when off).
+func (c *call) rtpWatch() *time.Timer {
+	d := c.s.opt.DeadRTPTime
+	if d <= 0 {
+		t := time.NewTimer(time.Hour)
+		t.Stop()
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+// rtpExpired is called when the RTP timer fires: true when no packet came
+// for dead_rtp_time (the call is then hung up); otherwise it re-arms the
+// timer for the rest of the period. One timer per call, no polling.
+func (c *call) rtpExpired(t *time.Timer) bool {
+	d := c.s.opt.DeadRTPTime
+	idle := time.Since(c.leg.LastReceive())
+	if idle >= d {
+		c.log.Info("no RTP, hanging up", "idle", idle.Round(time.Second))
+		c.end(endTimeout)
+		c.sendBye()
+		return true
+	}
+	t.Reset(d - idle)
+	return false
+}
+
+// byeIfKicked sends our BYE when the call ends from our side.
+func (c *call) byeIfKicked() {
+	switch endReason(c.why.Load()) {
+	case endKick, endShutdown, endTimeout, endFailed:
+		c.sendBye()
+	}
+}
+
+// inRoom joins the room and stays until the call ends.
+func (c *call) inRoom(room, pid string, direct bool) {
+	reason := ReasonEntered
+	if direct {
+		reason = ReasonDirect
+	}
+	if err := c.s.reg.Join(room, c.tag, c.number, pid, reason, c.s.opt.RoomPinSplit > 0, c); err != nil {
+		c.log.Info("cannot join room", "room", room, "err", err)
+		c.playThenBye(c.s.opt.Prompts.WrongPinBye)
+		return
+	}
+	c.room, c.joinedAt = room, time.Now()
+	c.s.joinLive(room, c)
+	defer func() {
+		c.s.leaveLive(room, c)
+		why := endReason(c.why.Load())
+		switch why {
+		case endBye:
+			c.s.reg.SetStatus(room, c.tag, StatusDisconnecting, ReasonBye)
+		case endKick:
+			c.s.reg.SetStatus(room, c.tag, StatusDisconnecting, ReasonDisconnect)
+		}
+		c.s.reg.SetStatus(room, c.tag, StatusFinished, "")
+	}()
+	c.log.Info("joined room", "room", room)
+
+	rtpDead := c.rtpWatch()
+	defer rtpDead.Stop()
+	lonely := time.NewTimer(time.Hour)
+	lonely.Stop()
+	defer lonely.Stop()
+	c.checkAlone(lonely)
+	for {
+		select {
+		case <-c.endCh:
+			c.byeIfKicked()
+			return
+		case <-rtpDead.C:
+			if c.rtpExpired(rtpDead) {
+				return
+			}
+		case <-c.alone:
+			c.checkAlone(lonely)
+		case <-lonely.C:
+			if c.s.liveCount(room) <= 1 {
+				c.log.Info("alone for lonely_user_timer, hanging up")
+				c.end(endKick)
+			}
+		case <-c.digits:
+			// DTMF inside the conference does nothing (spec 5.4).
+		}
+	}
+}
+
+// checkAlone (re)arms the lonely-user timer when the caller is alone and
+// disarms it otherwise, so that no stale timer can fire (SEMS bug 10.13).
+func (c *call) checkAlone(t *time.Timer) {
+	d := c.s.opt.LonelyUserTimer
+	if d <= 0 {
+		return
+	}
+	t.Stop()
+	if c.s.liveCount(c.room) <= 1 {
+		t.Reset(d)
+	}
+}
+
+func (c *call) pokeAlone() {
+	select {
+	case c.alone <- struct{}{}:
+	default:
+	}
+}
+
+// reoffer answers a re-INVITE or UPDATE with SDP: hold, resume, or a new
+// address. A bad offer gets 488 and leaves the call as it was.
+func (c *call) reoffer(req *sip.Request, tx sip.ServerTransaction) {
+	o, err := sdp.ParseOffer(req.Body())
+	if err != nil {
+		c.s.respond(tx, req, 488, "Not Acceptable Here", nil)
+		return
+	}
+	body, err := c.buildAnswer(o)
+	if err != nil {
+		c.s.respond(tx, req, 488, "Not Acceptable Here", nil)
+		return
+	}
+	res := sip.NewResponseFromRequest(req, 200, "OK", body)
+	res.AppendHeader(sip.NewHeader("Server", c.s.opt.Signature))
+	res.AppendHeader(c.contact())
+	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	if err := tx.Respond(res); err != nil {
+		c.log.Debug("re-INVITE answer failed", "err", err)
+	}
+	c.log.Info("media renegotiated", "hold", o.Hold, "direction", o.Direction)
+}
+
+// sendBye hangs up from our side (RFC 3261 15.1.1).
+func (c *call) sendBye() {
+	from, to := c.invite.From(), c.invite.To()
+	if from == nil || to == nil {
+		return
+	}
+	target := c.invite.Contact().Address
+	req := sip.NewRequest(sip.BYE, *target.Clone())
+	ourFrom := sip.FromHeader{DisplayName: to.DisplayName, Address: to.Address, Params: sip.NewParams()}
+	ourFrom.Params.Add("tag", c.tag)
+	theirTo := sip.ToHeader{DisplayName: from.DisplayName, Address: from.Address, Params: sip.NewParams()}
+	theirTo.Params.Add("tag", c.fromTag)
+	req.AppendHeader(&ourFrom)
+	req.AppendHeader(&theirTo)
+	req.AppendHeader(sip.NewHeader("Call-ID", c.callID))
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: c.cseq.Add(1), MethodName: sip.BYE})
+	mf := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&mf)
+	// The route set of a UAS is the Record-Route list in order (RFC 3261
+	// 12.1.1).
+	for _, rr := range c.invite.GetHeaders("Record-Route") {
+		req.AppendHeader(sip.NewHeader("Route", rr.Value()))
+	}
+	req.AppendHeader(sip.NewHeader("User-Agent", c.s.opt.Signature))
+	req.SetTransport(c.trans)
+	req.SetBody(nil)
+	if rt := req.Route(); rt != nil {
+		req.SetDestination(rt.Address.HostPort())
+	} else {
+		req.SetDestination(c.dest)
+	}
+	if !sip.IsReliable(c.trans) {
+		// Send from the SIP port so NATs and strict phones accept it.
+		if a, err := netip.ParseAddrPort(c.s.udp.LocalAddr().String()); err == nil {
+			req.Laddr = sip.Addr{IP: a.Addr().AsSlice(), Port: int(a.Port())}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 32*sip.T1)
+	defer cancel()
+	tx, err := c.s.client.TransactionRequest(ctx, req, sipgo.ClientRequestAddVia)
+	if err != nil {
+		c.log.Info("BYE not sent", "err", err)
+		return
+	}
+	defer tx.Terminate()
+	for {
+		select {
+		case res := <-tx.Responses():
+			if res.IsProvisional() {
+				continue
+			}
+			return
+		case <-tx.Done():
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// cleanup releases everything the call holds, however it ended.
+func (c *call) cleanup() {
+	c.end(endShutdown) // no-op when already ended
+	c.leg.Close()
+	c.s.mu.Lock()
+	delete(c.s.calls, c.callID)
+	c.s.mu.Unlock()
+	c.s.stats.record(c.joinedAt, endReason(c.why.Load()))
+	c.log.Info("call ended", "reason", strconv.Itoa(int(c.why.Load())))
+}

@@ -1,0 +1,58 @@
+package sipapp
+
+import (
+	"log/slog"
+
+	"webconf/conf"
+	"webconf/prompts"
+)
+
+// OptionsFromConfig maps the config file's settings onto Options.
+func OptionsFromConfig(cfg *conf.Config, set *prompts.Set, log *slog.Logger) Options {
+	w := cfg.Webconference
+	opt := Options{
+		SIPListen:   cfg.Server.SIPListen,
+		PublicIP:    cfg.Server.PublicIP,
+		RTPLow:      cfg.Server.RTPLowPort,
+		RTPHigh:     cfg.Server.RTPHighPort,
+		DeadRTPTime: cfg.Server.DeadRTPTime,
+		AnswerDelay: cfg.Server.AnswerDelay,
+		Signature:   w.ServerSignature,
+
+		DirectRoomRE:        w.DirectRoomRE,
+		DirectRoomStrip:     w.DirectRoomStrip,
+		RoomPinSplit:        w.RoomPinSplit,
+		ParticipantIDParam:  w.ParticipantIDParam,
+		ParticipantIDHeader: w.ParticipantIDHeader,
+
+		LoopFirstParticipant: w.LoopFirstParticipantPrompt,
+		LonelyUserTimer:      w.LonelyUserTimer,
+		MaxPinAttempts:       w.MaxPinAttempts,
+		PinTimeout:           w.PinTimeout,
+
+		Registry: RegistryConfig{
+			Private:                 w.PrivateRooms,
+			IgnorePin:               w.IgnorePin,
+			RoomsExpire:             w.RoomsExpire,
+			RoomsExpireDelay:        w.RoomsExpireDelay,
+			ParticipantsExpire:      w.ParticipantsExpire,
+			ParticipantsExpireDelay: w.ParticipantsExpireDelay,
+			SupportRoomsTimeout:     w.SupportRoomsTimeout,
+		},
+		Prompts: set,
+		Log:     log,
+	}
+	for _, p := range w.PredefinedRooms {
+		opt.PredefinedRooms = append(opt.PredefinedRooms, PredefinedRoom{Room: p.Room, AdminPin: p.AdminPin})
+	}
+	return opt
+}
+
+// PromptFiles is the prompt part of the config as the prompts package wants it.
+func PromptFiles(w conf.Webconference) prompts.Files {
+	return prompts.Files{
+		FirstParticipant: w.FirstParticipant, JoinSound: w.JoinSound, DropSound: w.DropSound,
+		EnterPin: w.EnterPin, WrongPin: w.WrongPin, WrongPinBye: w.WrongPinBye,
+		EnteringConference: w.EnteringConference, DigitsDir: w.DigitsDir,
+	}
+}

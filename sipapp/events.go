@@ -1,0 +1,30 @@
+package sipapp
+
+// Events is how the conference core tells higher layers (the control
+// plane's event stream, metrics) what happens. Implementations must return
+// quickly and never call back into the registry while handling an event:
+// events are delivered on call and mixer goroutines.
+type Events interface {
+	RoomCreated(room string)
+	RoomDeleted(room string)
+	Joined(room string, p Participant)
+	Left(room, callTag string)
+	Muted(room, callTag string)
+	Unmuted(room, callTag string)
+	TalkingStarted(room, callTag string)
+	TalkingStopped(room, callTag string)
+}
+
+// NopEvents ignores every event.
+type NopEvents struct{}
+
+func (NopEvents) RoomCreated(string)            {}
+func (NopEvents) RoomDeleted(string)            {}
+func (NopEvents) Joined(string, Participant)    {}
+func (NopEvents) Left(string, string)           {}
+func (NopEvents) Muted(string, string)          {}
+func (NopEvents) Unmuted(string, string)        {}
+func (NopEvents) TalkingStarted(string, string) {}
+func (NopEvents) TalkingStopped(string, string) {}
+
+var _ Events = NopEvents{}

@@ -1,0 +1,477 @@
+// Package mixer runs the conference clock. A few scheduler goroutines (about
+// one per CPU) tick on absolute 20 ms deadlines and each serves many groups:
+// a group is a room's mix, or a lone caller who is still typing a room
+// number. A goroutine and ticker per participant would cost a wake-up per
+// participant per tick; here a tick costs one wake-up per worker.
+//
+// Each tick a group takes one frame from every member, sums the ones that
+// are heard in int32, and gives each member the sum minus its own frame
+// (mix-minus), clamped once. Members who did not talk this tick all hear
+// the same full mix, so it is encoded once per codec and shared. The package
+// knows nothing about SIP or sockets: members read and write through the
+// Input and Output interfaces.
+package mixer
+
+import (
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"webconf/dsp"
+	"webconf/dsp/dtmf"
+	"webconf/dsp/g711"
+	"webconf/dsp/mix"
+)
+
+// Input is where a member's audio comes from (an RTP leg's jitter buffer).
+type Input interface {
+	// ReadFrame fills f with the next 20 ms; false when there is none.
+	ReadFrame(f *dsp.Frame) bool
+}
+
+// Output is where a member's audio goes (an RTP leg).
+type Output interface {
+	PT() uint8
+	// WriteEncoded sends one frame of G.711 (one byte per sample).
+	WriteEncoded(payload []byte)
+}
+
+// silenceThreshold is the mean power under which a frame counts as silent
+// (RMS about 16, -66 dBFS): silent members share the full mix instead of
+// getting a personal one, and are not summed, so line noise from many idle
+// phones does not add up.
+const silenceThreshold = 16 * 16
+
+// Stats are the scheduler's counters.
+type Stats struct {
+	Ticks    uint64 // group-independent ticks run by all workers
+	Overruns uint64 // ticks that started more than one frame late
+	Resets   uint64 // times a worker fell so far behind that it skipped ahead
+	MaxLate  time.Duration
+}
+
+// Scheduler owns the workers.
+type Scheduler struct {
+	workers []*worker
+	log     *slog.Logger
+
+	ticks, overruns, resets atomic.Uint64
+	maxLate                 atomic.Int64
+
+	stopOnce sync.Once
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+// New makes a scheduler with n workers (n < 1 means 1). Start runs them.
+func New(n int, log *slog.Logger) *Scheduler {
+	if n < 1 {
+		n = 1
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Scheduler{log: log, stop: make(chan struct{})}
+	for i := 0; i < n; i++ {
+		w := &worker{s: s}
+		empty := []*Group{}
+		w.groups.Store(&empty)
+		s.workers = append(s.workers, w)
+	}
+	return s
+}
+
+// Start launches the workers.
+func (s *Scheduler) Start() {
+	for _, w := range s.workers {
+		s.wg.Add(1)
+		go w.run()
+	}
+}
+
+// Stop ends the workers and waits for them.
+func (s *Scheduler) Stop() {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.wg.Wait()
+}
+
+// Stats returns the counters.
+func (s *Scheduler) Stats() Stats {
+	return Stats{
+		Ticks: s.ticks.Load(), Overruns: s.overruns.Load(), Resets: s.resets.Load(),
+		MaxLate: time.Duration(s.maxLate.Load()),
+	}
+}
+
+// NewGroup creates an empty group on the least loaded worker. The group is
+// mixed from the next tick until Close.
+func (s *Scheduler) NewGroup() *Group {
+	best := s.workers[0]
+	for _, w := range s.workers[1:] {
+		if w.load() < best.load() {
+			best = w
+		}
+	}
+	g := &Group{w: best}
+	best.add(g)
+	return g
+}
+
+type worker struct {
+	s      *Scheduler
+	mu     sync.Mutex                // serialises changes to groups
+	groups atomic.Pointer[[]*Group] // copy-on-write: the tick reads without locking
+}
+
+func (w *worker) load() int { return len(*w.groups.Load()) }
+
+func (w *worker) add(g *Group) {
+	w.mu.Lock()
+	old := *w.groups.Load()
+	nw := make([]*Group, len(old), len(old)+1)
+	copy(nw, old)
+	nw = append(nw, g)
+	w.groups.Store(&nw)
+	w.mu.Unlock()
+}
+
+func (w *worker) remove(g *Group) {
+	w.mu.Lock()
+	old := *w.groups.Load()
+	nw := make([]*Group, 0, len(old))
+	for _, x := range old {
+		if x != g {
+			nw = append(nw, x)
+		}
+	}
+	w.groups.Store(&nw)
+	w.mu.Unlock()
+}
+
+// maxBehind is how far a worker may fall behind before it stops catching up
+// (running ticks back to back) and starts afresh from now.
+const maxBehind = 5 * dsp.FrameDur
+
+func (w *worker) run() {
+	defer w.s.wg.Done()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	next := time.Now()
+	for {
+		next = next.Add(dsp.FrameDur)
+		if d := time.Until(next); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-timer.C:
+			case <-w.s.stop:
+				return
+			}
+		} else {
+			select {
+			case <-w.s.stop:
+				return
+			default:
+			}
+		}
+		late := time.Since(next)
+		if int64(late) > w.s.maxLate.Load() {
+			w.s.maxLate.Store(int64(late))
+		}
+		if late > dsp.FrameDur {
+			w.s.overruns.Add(1)
+			if late > maxBehind {
+				w.s.resets.Add(1)
+				next = time.Now()
+			}
+		}
+		w.s.ticks.Add(1)
+		for _, g := range *w.groups.Load() {
+			g.Tick()
+		}
+	}
+}
+
+func codecIndex(pt uint8) int {
+	if pt == g711.PCMA {
+		return 1
+	}
+	return 0
+}
+
+// Group is a set of members mixed together.
+type Group struct {
+	w *worker
+
+	mu      sync.Mutex // guards everything below; held for one tick at a time
+	members []*Member
+	closed  bool
+
+	bus      mix.Bus
+	full     dsp.Frame
+	shared   [2][dsp.FrameSamples]byte
+	haveFull bool
+	haveEnc  [2]bool
+}
+
+// Member is one participant's place in a group.
+type Member struct {
+	in  Input
+	out Output
+
+	g atomic.Pointer[Group] // the group the member is in, nil when none
+
+	// Guarded by the group's mutex.
+	muted   bool
+	queue   []*Prompt
+	detect  *dtmf.Detector
+	onDigit func(byte)
+
+	// Tick scratch, used by the worker only.
+	frame   dsp.Frame
+	outF    dsp.Frame
+	enc     [dsp.FrameSamples]byte
+	contrib bool
+}
+
+// NewMember wraps a leg.
+func NewMember(in Input, out Output) *Member { return &Member{in: in, out: out} }
+
+// Prompt is audio queued for one member. Done is closed when it has been
+// played to the end or stopped.
+type Prompt struct {
+	samples []int16
+	loop    bool
+	pos     int
+	Done    chan struct{}
+}
+
+// NewPrompt prepares samples (8 kHz) for playing; loop repeats until stopped.
+func NewPrompt(samples []int16, loop bool) *Prompt {
+	return &Prompt{samples: samples, loop: loop, Done: make(chan struct{})}
+}
+
+// Add puts m into the group.
+func (g *Group) Add(m *Member) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	m.g.Store(g)
+	g.members = append(g.members, m)
+}
+
+// Remove takes m out of the group. Prompts still queued for m are stopped.
+func (g *Group) Remove(m *Member) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, x := range g.members {
+		if x == m {
+			g.members = append(g.members[:i], g.members[i+1:]...)
+			break
+		}
+	}
+	m.stopLocked()
+	m.g.Store(nil)
+}
+
+// Len is the number of members.
+func (g *Group) Len() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.members)
+}
+
+// Close stops mixing the group.
+func (g *Group) Close() {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return
+	}
+	g.closed = true
+	for _, m := range g.members {
+		m.stopLocked()
+		m.g.Store(nil)
+	}
+	g.members = nil
+	g.mu.Unlock()
+	g.w.remove(g)
+}
+
+// Each runs f for every member but skip, under the group's lock (f must
+// not block).
+func (g *Group) Each(skip *Member, f func(*Member)) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, m := range g.members {
+		if m != skip {
+			f(m)
+		}
+	}
+}
+
+func (m *Member) lock() func() {
+	// A member's controls live under its group's lock; a member that is in
+	// no group has nothing running concurrently.
+	g := m.g.Load()
+	if g == nil {
+		return func() {}
+	}
+	g.mu.Lock()
+	if m.g.Load() != g { // moved while we waited
+		g.mu.Unlock()
+		return m.lock()
+	}
+	return g.mu.Unlock
+}
+
+// SetMuted sets whether the member is heard by the others.
+func (m *Member) SetMuted(v bool) {
+	defer m.lock()()
+	m.muted = v
+}
+
+// Muted reports the mute flag.
+func (m *Member) Muted() bool {
+	defer m.lock()()
+	return m.muted
+}
+
+// Play queues p behind what is already queued.
+func (m *Member) Play(p *Prompt) {
+	defer m.lock()()
+	m.queue = append(m.queue, p)
+}
+
+// PlayLocked queues p; for use inside Group.Each.
+func (m *Member) PlayLocked(p *Prompt) { m.queue = append(m.queue, p) }
+
+// StopLooping ends looping prompts (used when a second member joins and
+// the first one's looping first_participant prompt must stop). For use
+// inside Group.Each.
+func (m *Member) StopLoopingLocked() {
+	kept := m.queue[:0]
+	for _, p := range m.queue {
+		if p.loop {
+			close(p.Done)
+			continue
+		}
+		kept = append(kept, p)
+	}
+	clear(m.queue[len(kept):])
+	m.queue = kept
+}
+
+// StopPrompts drops everything queued (barge-in).
+func (m *Member) StopPrompts() {
+	defer m.lock()()
+	m.stopLocked()
+}
+
+func (m *Member) stopLocked() {
+	for _, p := range m.queue {
+		close(p.Done)
+	}
+	clear(m.queue)
+	m.queue = m.queue[:0]
+}
+
+// Playing reports whether a prompt is queued or playing.
+func (m *Member) Playing() bool {
+	defer m.lock()()
+	return len(m.queue) > 0
+}
+
+// DetectDTMF turns in-band DTMF detection on (f != nil) or off. f runs on
+// the mixer goroutine and must not block.
+func (m *Member) DetectDTMF(f func(byte)) {
+	defer m.lock()()
+	if f == nil {
+		m.detect, m.onDigit = nil, nil
+		return
+	}
+	m.detect, m.onDigit = dtmf.NewDetector(), f
+}
+
+// dropFinished removes prompts whose last frame has been played, so that
+// the member is heard again from the very next tick.
+func (m *Member) dropFinished() {
+	for len(m.queue) > 0 {
+		p := m.queue[0]
+		if p.pos < len(p.samples) || (p.loop && len(p.samples) > 0) {
+			return
+		}
+		close(p.Done)
+		m.queue[0] = nil
+		m.queue = m.queue[1:]
+	}
+}
+
+// nextPrompt fills f from the head of the queue; false when nothing plays.
+func (m *Member) nextPrompt(f *dsp.Frame) bool {
+	for len(m.queue) > 0 {
+		p := m.queue[0]
+		if p.pos >= len(p.samples) {
+			if p.loop && len(p.samples) > 0 {
+				p.pos = 0
+			} else {
+				close(p.Done)
+				m.queue[0] = nil
+				m.queue = m.queue[1:]
+				continue
+			}
+		}
+		n := copy(f[:], p.samples[p.pos:])
+		clear(f[n:])
+		p.pos += n
+		return true
+	}
+	return false
+}
+
+// Tick mixes one frame for every member. The workers call it; tests call it
+// directly to step the mix without a clock.
+func (g *Group) Tick() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.bus.Reset()
+	g.haveFull = false
+	g.haveEnc = [2]bool{}
+	for _, m := range g.members {
+		m.dropFinished()
+		got := m.in.ReadFrame(&m.frame)
+		if m.detect != nil && got {
+			if d, ok := m.detect.Process(m.frame[:]); ok {
+				m.onDigit(d)
+			}
+		}
+		// While a prompt plays for a member, that member is not heard (as
+		// in SEMS); a muted member is not heard but still hears.
+		m.contrib = got && !m.muted && len(m.queue) == 0 && !mix.IsSilent(&m.frame, silenceThreshold)
+		if m.contrib {
+			g.bus.Add(&m.frame)
+		}
+	}
+	for _, m := range g.members {
+		pt := m.out.PT()
+		switch {
+		case m.nextPrompt(&m.outF):
+			g711.Encode(pt, m.enc[:], m.outF[:])
+			m.out.WriteEncoded(m.enc[:])
+		case m.contrib:
+			g.bus.Minus(&m.frame, &m.outF)
+			g711.Encode(pt, m.enc[:], m.outF[:])
+			m.out.WriteEncoded(m.enc[:])
+		default:
+			ci := codecIndex(pt)
+			if !g.haveEnc[ci] {
+				if !g.haveFull {
+					g.bus.Full(&g.full)
+					g.haveFull = true
+				}
+				g711.Encode(pt, g.shared[ci][:], g.full[:])
+				g.haveEnc[ci] = true
+			}
+			m.out.WriteEncoded(g.shared[ci][:])
+		}
+	}
+}

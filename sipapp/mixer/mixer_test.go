@@ -1,0 +1,221 @@
+package mixer
+
+import (
+	"testing"
+
+	"webconf/dsp"
+	"webconf/dsp/dtmf"
+	"webconf/dsp/g711"
+)
+
+// fakeLeg is an Input and Output without sockets.
+type fakeLeg struct {
+	pt    uint8
+	in    dsp.Frame
+	has   bool
+	out   []dsp.Frame // decoded frames written
+	bytes [][]byte
+}
+
+func (f *fakeLeg) ReadFrame(fr *dsp.Frame) bool {
+	*fr = f.in
+	return f.has
+}
+func (f *fakeLeg) PT() uint8 { return f.pt }
+func (f *fakeLeg) WriteEncoded(p []byte) {
+	var d dsp.Frame
+	g711.Decode(f.pt, d[:], p)
+	f.out = append(f.out, d)
+	f.bytes = append(f.bytes, append([]byte(nil), p...))
+}
+
+func constFrame(v int16) (f dsp.Frame) {
+	for i := range f {
+		f[i] = v
+	}
+	return
+}
+
+// newGroup builds a group that no worker ticks; tests call Tick by hand.
+func newGroup() *Group { return &Group{w: &worker{}} }
+
+func near(a, b int16) bool {
+	d := int32(a) - int32(b)
+	if d < 0 {
+		d = -d
+	}
+	// G.711 quantisation: at most about 3% of the value, plus a step.
+	lim := int32(b) / 30
+	if lim < 0 {
+		lim = -lim
+	}
+	return d <= lim+16
+}
+
+func TestTick(t *testing.T) {
+	t.Run("each member hears the sum of the others and not itself", func(t *testing.T) {
+		g := newGroup()
+		vals := []int16{1000, 2000, 4000}
+		legs := make([]*fakeLeg, len(vals))
+		for i, v := range vals {
+			legs[i] = &fakeLeg{in: constFrame(v), has: true, pt: g711.PCMU}
+			g.Add(NewMember(legs[i], legs[i]))
+		}
+		g.Tick()
+		want := []int16{6000, 5000, 3000}
+		for i, l := range legs {
+			if len(l.out) != 1 || !near(l.out[0][0], want[i]) {
+				t.Fatalf("member %d heard %d, want %d", i, l.out[0][0], want[i])
+			}
+		}
+	})
+	t.Run("full-scale clipping never leaks a member's own voice back", func(t *testing.T) {
+		g := newGroup()
+		a := &fakeLeg{in: constFrame(32767), has: true, pt: g711.PCMA}
+		b := &fakeLeg{in: constFrame(32767), has: true, pt: g711.PCMA}
+		c := &fakeLeg{in: constFrame(-32768), has: true, pt: g711.PCMA}
+		for _, l := range []*fakeLeg{a, b, c} {
+			g.Add(NewMember(l, l))
+		}
+		g.Tick()
+		// a hears b+c = -1: silence, not a clipped echo of itself.
+		if !near(a.out[0][0], -1) {
+			t.Fatalf("a heard %d, want about -1", a.out[0][0])
+		}
+		// c hears a+b = 65534, clamped once to 32767.
+		if !near(c.out[0][0], 32767) {
+			t.Fatalf("c heard %d, want 32767", c.out[0][0])
+		}
+	})
+	t.Run("a muted member is not heard but hears", func(t *testing.T) {
+		g := newGroup()
+		a := &fakeLeg{in: constFrame(3000), has: true}
+		b := &fakeLeg{in: constFrame(1000), has: true}
+		ma := NewMember(a, a)
+		g.Add(ma)
+		g.Add(NewMember(b, b))
+		ma.SetMuted(true)
+		g.Tick()
+		if !near(b.out[0][0], 0) {
+			t.Fatalf("b heard %d from a muted member", b.out[0][0])
+		}
+		if !near(a.out[0][0], 1000) {
+			t.Fatalf("muted a heard %d, want 1000", a.out[0][0])
+		}
+	})
+	t.Run("a member hearing a prompt hears only the prompt and is not heard", func(t *testing.T) {
+		g := newGroup()
+		a := &fakeLeg{in: constFrame(3000), has: true}
+		b := &fakeLeg{in: constFrame(1000), has: true}
+		ma := NewMember(a, a)
+		g.Add(ma)
+		g.Add(NewMember(b, b))
+		prompt := make([]int16, 200) // 1.25 frames
+		for i := range prompt {
+			prompt[i] = 7000
+		}
+		p := NewPrompt(prompt, false)
+		ma.Play(p)
+		g.Tick()
+		if !near(a.out[0][0], 7000) || !near(b.out[0][0], 0) {
+			t.Fatalf("tick 1: a heard %d (want prompt 7000), b heard %d (want 0)", a.out[0][0], b.out[0][0])
+		}
+		g.Tick()
+		if !near(a.out[1][0], 7000) || a.out[1][100] != 0 && !near(a.out[1][100], 0) {
+			t.Fatalf("tick 2: the prompt's tail must be padded with silence, got %d/%d", a.out[1][0], a.out[1][100])
+		}
+		select {
+		case <-p.Done:
+			t.Fatal("prompt done before its last frame was taken")
+		default:
+		}
+		g.Tick()
+		<-p.Done
+		if !near(a.out[2][0], 1000) || !near(b.out[2][0], 3000) {
+			t.Fatalf("after the prompt: a heard %d, b heard %d", a.out[2][0], b.out[2][0])
+		}
+	})
+	t.Run("silent members share one encoded frame per codec", func(t *testing.T) {
+		g := newGroup()
+		talker := &fakeLeg{in: constFrame(5000), has: true, pt: g711.PCMU}
+		g.Add(NewMember(talker, talker))
+		var listeners []*fakeLeg
+		for i := 0; i < 4; i++ {
+			l := &fakeLeg{has: false, pt: uint8(8 * (i % 2))}
+			listeners = append(listeners, l)
+			g.Add(NewMember(l, l))
+		}
+		g.Tick()
+		if string(listeners[0].bytes[0]) != string(listeners[2].bytes[0]) {
+			t.Fatal("PCMU listeners got different frames")
+		}
+		if !near(listeners[1].out[0][0], 5000) || !near(listeners[0].out[0][0], 5000) {
+			t.Fatalf("listeners heard %d and %d, want 5000", listeners[0].out[0][0], listeners[1].out[0][0])
+		}
+		if !near(talker.out[0][0], 0) {
+			t.Fatalf("the only talker heard %d, want silence", talker.out[0][0])
+		}
+	})
+	t.Run("in-band digits are reported while detection is on", func(t *testing.T) {
+		g := newGroup()
+		a := &fakeLeg{has: true}
+		m := NewMember(a, a)
+		g.Add(m)
+		var got []byte
+		m.DetectDTMF(func(d byte) { got = append(got, d) })
+		// 5 in DTMF: 770 + 1336 Hz, 100 ms, then 100 ms pause.
+		buf := make([]int16, 1600)
+		dtmf.Generate(buf[:800], '5', 0, 4000)
+		for i := 0; i < 10; i++ {
+			copy(a.in[:], buf[i*160:(i+1)*160])
+			g.Tick()
+		}
+		if string(got) != "5" {
+			t.Fatalf("detected %q, want \"5\"", got)
+		}
+	})
+	t.Run("a looping prompt repeats until stopped", func(t *testing.T) {
+		g := newGroup()
+		a := &fakeLeg{}
+		m := NewMember(a, a)
+		g.Add(m)
+		loop := constFrame(4000)
+		p := NewPrompt(loop[:], true)
+		m.Play(p)
+		for i := 0; i < 5; i++ {
+			g.Tick()
+		}
+		if !near(a.out[4][0], 4000) {
+			t.Fatalf("looping prompt stopped: %d", a.out[4][0])
+		}
+		g.Each(nil, func(m *Member) { m.StopLoopingLocked() })
+		<-p.Done
+		g.Tick()
+		if !near(a.out[5][0], 0) {
+			t.Fatalf("still playing after StopLooping: %d", a.out[5][0])
+		}
+	})
+}
+
+func BenchmarkTickRoomOf10With3Talkers(b *testing.B) {
+	g := newGroup()
+	for i := 0; i < 10; i++ {
+		l := &discardLeg{has: i < 3}
+		l.in = constFrame(int16(1000 * (i + 1)))
+		g.Add(NewMember(l, l))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		g.Tick()
+	}
+}
+
+type discardLeg struct {
+	in  dsp.Frame
+	has bool
+}
+
+func (d *discardLeg) ReadFrame(f *dsp.Frame) bool { *f = d.in; return d.has }
+func (d *discardLeg) PT() uint8                   { return g711.PCMU }
+func (d *discardLeg) WriteEncoded([]byte)         {}

@@ -1,0 +1,167 @@
+package sipapp
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time      { return c.t }
+func (c *clock) add(d time.Duration) { c.t = c.t.Add(d) }
+func newClock() *clock               { return &clock{t: time.Unix(1_700_000_000, 0)} }
+func defaults() RegistryConfig {
+	return RegistryConfig{RoomsExpire: true, RoomsExpireDelay: 7200 * time.Second,
+		ParticipantsExpire: true, ParticipantsExpireDelay: 10 * time.Second}
+}
+
+type fakeCall struct {
+	kicked bool
+	muted  []bool
+}
+
+func (f *fakeCall) Kick()           { f.kicked = true }
+func (f *fakeCall) SetMuted(v bool) { f.muted = append(f.muted, v) }
+
+func TestRegistryGetRoomRule(t *testing.T) {
+	t.Run("public mode creates an unknown room with the given pin", func(t *testing.T) {
+		r := NewRegistry(defaults(), nil, newClock().now)
+		if err := r.Authorize("1", "pin"); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Authorize("1", "other"); !errors.Is(err, ErrWrongPin) {
+			t.Fatalf("wrong pin: %v", err)
+		}
+		info, _ := r.Room("1")
+		if info.AdminPin != "pin" {
+			t.Fatalf("pin %q", info.AdminPin)
+		}
+	})
+	t.Run("private mode never creates", func(t *testing.T) {
+		cfg := defaults()
+		cfg.Private = true
+		r := NewRegistry(cfg, nil, newClock().now)
+		if err := r.Authorize("1", "pin"); !errors.Is(err, ErrNoRoom) {
+			t.Fatalf("got %v", err)
+		}
+		if err := r.Join("1", "T", "n", "", ReasonDirect, false, &fakeCall{}); !errors.Is(err, ErrNoRoom) {
+			t.Fatalf("join: %v", err)
+		}
+	})
+	t.Run("an empty pin is claimed by the first caller", func(t *testing.T) {
+		r := NewRegistry(defaults(), nil, newClock().now)
+		_ = r.Join("1", "T", "n", "", ReasonDirect, false, &fakeCall{})
+		if err := r.Authorize("1", "mine"); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Authorize("1", "yours"); !errors.Is(err, ErrWrongPin) {
+			t.Fatalf("second claimer: %v", err)
+		}
+	})
+	t.Run("ignore_pin skips the comparison", func(t *testing.T) {
+		cfg := defaults()
+		cfg.IgnorePin = true
+		r := NewRegistry(cfg, nil, newClock().now)
+		r.Open("1", "a")
+		if err := r.Authorize("1", "b"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("a soft-expired room fails once and is erased", func(t *testing.T) {
+		c := newClock()
+		r := NewRegistry(defaults(), nil, c.now)
+		r.Open("1", "p")
+		c.add(7200 * time.Second)
+		if err := r.Authorize("1", "p"); err != nil {
+			t.Fatalf("not yet expired (strictly greater): %v", err)
+		}
+		c.add(1 * time.Second)
+		if got := r.Rooms(); len(got) != 0 {
+			t.Fatalf("listing shows expired rooms: %v", got)
+		}
+		if err := r.Authorize("1", "p"); !errors.Is(err, ErrNoRoom) {
+			t.Fatalf("expired: %v", err)
+		}
+		if _, ok := r.Room("1"); ok {
+			t.Fatal("expired room not erased")
+		}
+	})
+}
+
+func TestRegistryParticipants(t *testing.T) {
+	c := newClock()
+	r := NewRegistry(defaults(), nil, c.now)
+	a, b := &fakeCall{}, &fakeCall{}
+	if err := r.AddParticipant("9", "p1", "sip:x@y"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Join("9", "TAG-A", "<sip:a@h>", "p1", ReasonEntered, false, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Join("9", "TAG-B", "<sip:b@h>", "", ReasonDirect, false, b); err != nil {
+		t.Fatal(err)
+	}
+	info, _ := r.Room("9")
+	want := []Participant{
+		{CallTag: "TAG-A", Number: "<sip:a@h>", Status: StatusConnected, Reason: ReasonEntered, ID: "p1"},
+		{CallTag: "TAG-B", Number: "<sip:b@h>", Status: StatusConnected, Reason: ReasonDirect},
+	}
+	for i := range info.Participants {
+		info.Participants[i].changed = time.Time{}
+	}
+	if !reflect.DeepEqual(info.Participants, want) {
+		t.Fatalf("records\n got %+v\nwant %+v", info.Participants, want)
+	}
+	if err := r.Mute("9", "TAG-A"); err != nil || len(a.muted) != 1 || !a.muted[0] {
+		t.Fatalf("mute: %v %v", err, a.muted)
+	}
+	if err := r.Kick("9", "nope"); !errors.Is(err, ErrNoCall) {
+		t.Fatalf("kick unknown: %v", err)
+	}
+	if err := r.Kick("9", "TAG-B"); err != nil || !b.kicked {
+		t.Fatalf("kick: %v", err)
+	}
+	r.SetStatus("9", "TAG-B", StatusDisconnecting, ReasonDisconnect)
+	r.SetStatus("9", "TAG-B", StatusFinished, "")
+	c.add(10 * time.Second)
+	if info, _ := r.Room("9"); len(info.Participants) != 2 {
+		t.Fatal("a Finished record went before participants_expire_delay")
+	}
+	c.add(time.Second)
+	if info, _ := r.Room("9"); len(info.Participants) != 1 {
+		t.Fatalf("a Finished record outlived participants_expire_delay: %+v", info.Participants)
+	}
+	if err := r.Delete("9"); err != nil || !a.kicked {
+		t.Fatalf("delete must hang up live calls: %v", err)
+	}
+	r.SetStatus("9", "TAG-A", StatusFinished, "")
+	if _, ok := r.Room("9"); ok {
+		t.Fatal("a status update re-created a deleted room")
+	}
+}
+
+func TestCallTagFormat(t *testing.T) {
+	tag := newCallTag(time.Unix(0x65000000, 123456000))
+	if len(tag) != 34 || tag[8] != '-' || tag[25] != '-' || tag[9:17] != "65000000" || tag[17:25] != "0001E240" {
+		t.Fatalf("tag %q is not SEMS's XXXXXXXX-XXXXXXXXXXXXXXXX-XXXXXXXX", tag)
+	}
+}
+
+func TestDTMFRelayBodies(t *testing.T) {
+	for body, want := range map[string]byte{
+		"Signal=5\r\nDuration=160\r\n": '5',
+		"Signal= *\r\n":                '*',
+		"signal=#":                     '#',
+		"Signal=11\r\n":                '#',
+		"Signal=A\r\n":                 0,
+		"Duration=100\r\n":             0,
+		"":                             0,
+	} {
+		got, ok := parseDTMFRelay([]byte(body))
+		if (want == 0) == ok || got != want {
+			t.Errorf("%q: got %q %v, want %q", body, got, ok, want)
+		}
+	}
+}

@@ -1,0 +1,151 @@
+package sdp
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+)
+
+// Answer is our SDP answer to an Offer (RFC 3264 section 6).
+type Answer struct {
+	Addr      netip.Addr // our RTP address (c= and o=)
+	Port      int        // our RTP port
+	PT        uint8      // the one codec we will send and receive
+	Name      string     // "PCMU" or "PCMA"
+	DTMF      int        // telephone-event payload type, -1 for none
+	Ptime     int        // echoed a=ptime in ms, 0 for none
+	Direction string     // our direction, the mirror of the offer's
+	// SessionID and Version go into o=; Version must grow with every new
+	// description in the same session (RFC 3264 section 8).
+	SessionID, Version uint64
+	// MediaCount m-lines are written; AudioIndex is ours, the others are
+	// rejected copies of Media (port 0).
+	MediaCount, AudioIndex int
+	Media                  []Media
+}
+
+// NewAnswer answers o with its first G.711 codec, its telephone-event type
+// (if offered) and its ptime (if offered), on addr:port. The direction mirrors
+// the offer: sendonly is answered recvonly, recvonly sendonly, inactive
+// inactive, anything else sendrecv (RFC 3264 section 6.1).
+func NewAnswer(o *Offer, addr netip.Addr, port int, sessID, version uint64) (Answer, error) {
+	if o == nil {
+		return Answer{}, fmt.Errorf("%w: no offer", ErrNoAudio)
+	}
+	if len(o.Codecs) == 0 || len(o.Names) != len(o.Codecs) {
+		return Answer{}, ErrNoCodec
+	}
+	if !addr.IsValid() || addr.IsUnspecified() {
+		return Answer{}, fmt.Errorf("sdp: answer address %v is not a unicast address", addr)
+	}
+	if port <= 0 || port > 65535 {
+		return Answer{}, fmt.Errorf("sdp: answer port %d out of range", port)
+	}
+	a := Answer{
+		Addr:       addr.Unmap(),
+		Port:       port,
+		PT:         o.Codecs[0],
+		Name:       o.Names[0],
+		DTMF:       o.DTMF,
+		Ptime:      o.Ptime,
+		SessionID:  sessID,
+		Version:    version,
+		MediaCount: o.MediaCount,
+		AudioIndex: o.AudioIndex,
+		Media:      append([]Media(nil), o.Media...),
+	}
+	if a.DTMF == int(a.PT) || a.DTMF > 127 {
+		a.DTMF = -1
+	}
+	switch o.Direction {
+	case SendOnly:
+		a.Direction = RecvOnly
+	case RecvOnly:
+		a.Direction = SendOnly
+	case Inactive:
+		a.Direction = Inactive
+	default:
+		a.Direction = SendRecv
+	}
+	// A hand-built Offer may not describe its m-lines: answer one audio line.
+	if a.MediaCount < 1 || a.AudioIndex < 0 || a.AudioIndex >= a.MediaCount {
+		a.MediaCount, a.AudioIndex, a.Media = 1, 0, nil
+	}
+	return a, nil
+}
+
+// Marshal writes the answer: v=, o=webconf, s=webconf, c=, t=0 0, then one
+// m-line per offered m-line in the offer's order. Ours carries the codec and
+// the DTMF type with their rtpmap lines, a=fmtp:<dtmf> 0-15 (the 16 DTMF
+// events, RFC 4733 section 7.1.1), a=ptime and the direction; every other one
+// is rejected with port 0 and its offered type, transport and first format.
+func (a Answer) Marshal() []byte {
+	b := make([]byte, 0, 256)
+	b = sessionHeader(b, a.Addr, a.SessionID, a.Version)
+	for i := 0; i < a.MediaCount; i++ {
+		if i == a.AudioIndex {
+			b = audioMedia(b, a.Port, a.PT, a.Name, a.DTMF, a.Ptime, a.Direction)
+			continue
+		}
+		m := Media{Type: "audio", Proto: "RTP/AVP", Formats: []string{"0"}}
+		if i < len(a.Media) {
+			m = a.Media[i]
+		}
+		format := "0"
+		if len(m.Formats) > 0 {
+			format = m.Formats[0]
+		}
+		b = append(b, "m="+m.Type+" 0 "+m.Proto+" "+format+"\r\n"...)
+	}
+	return b
+}
+
+// NewOffer is our offer for a dial-out: PCMU, PCMA, telephone-event/8000 as
+// payload type 101, ptime 20, sendrecv.
+func NewOffer(addr netip.Addr, port int, sessID, version uint64) []byte {
+	b := make([]byte, 0, 256)
+	b = sessionHeader(b, addr.Unmap(), sessID, version)
+	b = append(b, "m=audio "+strconv.Itoa(port)+" RTP/AVP 0 8 101\r\n"+
+		"a=rtpmap:0 PCMU/8000\r\n"+
+		"a=rtpmap:8 PCMA/8000\r\n"+
+		"a=rtpmap:101 telephone-event/8000\r\n"+
+		"a=fmtp:101 0-15\r\n"+
+		"a=ptime:20\r\n"+
+		"a=sendrecv\r\n"...)
+	return b
+}
+
+func sessionHeader(b []byte, addr netip.Addr, sessID, version uint64) []byte {
+	addrType := "IP4"
+	if addr.Is6() {
+		addrType = "IP6"
+	}
+	host := addr.String()
+	b = append(b, "v=0\r\n"...)
+	b = append(b, "o=webconf "+strconv.FormatUint(sessID, 10)+" "+strconv.FormatUint(version, 10)+
+		" IN "+addrType+" "+host+"\r\n"...)
+	b = append(b, "s=webconf\r\n"...)
+	b = append(b, "c=IN "+addrType+" "+host+"\r\n"...)
+	b = append(b, "t=0 0\r\n"...)
+	return b
+}
+
+func audioMedia(b []byte, port int, pt uint8, name string, dtmf, ptime int, dir string) []byte {
+	pts := strconv.Itoa(int(pt))
+	b = append(b, "m=audio "+strconv.Itoa(port)+" RTP/AVP "+pts...)
+	if dtmf >= 0 {
+		b = append(b, " "+strconv.Itoa(dtmf)...)
+	}
+	b = append(b, "\r\na=rtpmap:"+pts+" "+name+"/8000\r\n"...)
+	if dtmf >= 0 {
+		d := strconv.Itoa(dtmf)
+		b = append(b, "a=rtpmap:"+d+" telephone-event/8000\r\na=fmtp:"+d+" 0-15\r\n"...)
+	}
+	if ptime > 0 {
+		b = append(b, "a=ptime:"+strconv.Itoa(ptime)+"\r\n"...)
+	}
+	if dir == "" {
+		dir = SendRecv
+	}
+	return append(b, "a="+dir+"\r\n"...)
+}

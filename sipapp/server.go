@@ -1,0 +1,388 @@
+// Package sipapp is the SIP application of webconf: the sipgo user agent,
+// SDP negotiation, one RTP leg per call, the call flows (keypad room entry,
+// direct room), the room registry and the live conference rooms. The
+// control plane drives it through the Registry; it reports through Events.
+package sipapp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"webconf/prompts"
+	"webconf/sipapp/mixer"
+	"webconf/sipapp/rtpleg"
+)
+
+// PredefinedRoom is a room opened at start-up with its admin PIN.
+type PredefinedRoom struct{ Room, AdminPin string }
+
+// Options is everything the SIP application needs from the config.
+type Options struct {
+	SIPListen   string        // host:port, served on UDP and TCP (port 0: any free port)
+	PublicIP    string        // address in SDP and Contact
+	RTPLow      int           // RTP port range
+	RTPHigh     int           //
+	DeadRTPTime time.Duration // no RTP this long ends the call; 0 = off
+	AnswerDelay time.Duration // 180 Ringing this long before answering; 0 = answer at once (SEMS)
+	Signature   string        // Server / User-Agent header
+
+	DirectRoomRE        *regexp.Regexp // matched anywhere in the R-URI user
+	DirectRoomStrip     int
+	RoomPinSplit        int // 0 = off
+	ParticipantIDParam  string
+	ParticipantIDHeader string
+
+	LoopFirstParticipant bool
+	LonelyUserTimer      time.Duration // 0 = off
+	MaxPinAttempts       int           // 0 = unlimited
+	PinTimeout           time.Duration // 0 = off
+
+	Registry        RegistryConfig
+	PredefinedRooms []PredefinedRoom
+	Prompts         *prompts.Set
+	Events          Events
+	Log             *slog.Logger
+	MixWorkers      int // 0 = GOMAXPROCS
+}
+
+// allowed is what we advertise in Allow (RFC 3261 20.5).
+const allowed = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"
+
+// Server is the running SIP application.
+type Server struct {
+	opt  Options
+	log  *slog.Logger
+	reg  *Registry
+	pool *rtpleg.Pool
+	mix  *mixer.Scheduler
+	ip   netip.Addr // PublicIP parsed
+
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	client *sipgo.Client
+	udp    net.PacketConn
+	tcp    net.Listener
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	calls map[string]*call     // by Call-ID
+	rooms map[string]*liveRoom // rooms with members in the mixer
+
+	stats CallStats
+}
+
+// New checks the options and prepares the server; Start listens.
+func New(opt Options) (*Server, error) {
+	if opt.Log == nil {
+		opt.Log = slog.Default()
+	}
+	if opt.Prompts == nil {
+		opt.Prompts = prompts.Builtin()
+	}
+	if opt.Events == nil {
+		opt.Events = NopEvents{}
+	}
+	if opt.Signature == "" {
+		opt.Signature = "webconf"
+	}
+	if opt.ParticipantIDHeader == "" && opt.ParticipantIDParam == "" {
+		opt.ParticipantIDHeader = "X-ParticipantID"
+	}
+	if opt.MixWorkers <= 0 {
+		opt.MixWorkers = runtime.GOMAXPROCS(0)
+	}
+	host, _, err := net.SplitHostPort(opt.SIPListen)
+	if err != nil {
+		return nil, fmt.Errorf("sipapp: sip_listen %q: %w", opt.SIPListen, err)
+	}
+	pub := opt.PublicIP
+	if pub == "" {
+		pub = host
+	}
+	ip, err := netip.ParseAddr(pub)
+	if err != nil || ip.IsUnspecified() {
+		return nil, fmt.Errorf("sipapp: public address %q must be an IP address other than 0.0.0.0", pub)
+	}
+	bindIP := ip
+	if h, err := netip.ParseAddr(host); err == nil {
+		bindIP = h // RTP binds where SIP listens (may be 0.0.0.0)
+	}
+	pool, err := rtpleg.NewPool(bindIP, opt.RTPLow, opt.RTPHigh)
+	if err != nil {
+		return nil, fmt.Errorf("sipapp: %w", err)
+	}
+	s := &Server{
+		opt: opt, log: opt.Log, pool: pool, ip: ip,
+		mix:   mixer.New(opt.MixWorkers, opt.Log),
+		reg:   NewRegistry(opt.Registry, opt.Events, nil),
+		calls: map[string]*call{}, rooms: map[string]*liveRoom{},
+	}
+	for _, p := range opt.PredefinedRooms {
+		s.reg.Open(p.Room, p.AdminPin)
+	}
+	return s, nil
+}
+
+// Registry is the room registry the control plane works on.
+func (s *Server) Registry() *Registry { return s.reg }
+
+// Mixer exposes the scheduler's counters.
+func (s *Server) Mixer() *mixer.Scheduler { return s.mix }
+
+// Stats returns the call statistics.
+func (s *Server) Stats() *CallStats { return &s.stats }
+
+// Start binds UDP and TCP on sip_listen and serves until Shutdown.
+func (s *Server) Start() error {
+	udp, err := net.ListenPacket("udp", s.opt.SIPListen)
+	if err != nil {
+		return fmt.Errorf("sipapp: listen udp %s: %w", s.opt.SIPListen, err)
+	}
+	// TCP on the same port as UDP, so that port 0 gives one port for both.
+	tcp, err := net.Listen("tcp", udp.LocalAddr().String())
+	if err != nil {
+		udp.Close()
+		return fmt.Errorf("sipapp: listen tcp %s: %w", udp.LocalAddr(), err)
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(s.opt.Signature), sipgo.WithUserAgentHostname(s.ip.String()))
+	if err != nil {
+		udp.Close()
+		tcp.Close()
+		return fmt.Errorf("sipapp: user agent: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(s.log))
+	if err != nil {
+		return fmt.Errorf("sipapp: sip server: %w", err)
+	}
+	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname(s.ip.String()), sipgo.WithClientLogger(s.log))
+	if err != nil {
+		return fmt.Errorf("sipapp: sip client: %w", err)
+	}
+	s.ua, s.srv, s.client, s.udp, s.tcp = ua, srv, client, udp, tcp
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	srv.OnInvite(s.onInvite)
+	srv.OnAck(s.onAck)
+	srv.OnBye(s.onBye)
+	srv.OnCancel(s.onCancel)
+	srv.OnOptions(s.onOptions)
+	srv.OnInfo(s.onInfo)
+	srv.OnUpdate(s.onUpdate)
+	srv.OnNoRoute(s.onNoRoute)
+	s.mix.Start()
+	go func() { _ = srv.ServeUDP(udp) }()
+	go func() { _ = srv.ServeTCP(tcp) }()
+	s.log.Info("sip listening", "udp", udp.LocalAddr().String(), "tcp", tcp.Addr().String())
+	return nil
+}
+
+// Addr is the bound SIP address (UDP and TCP share the port).
+func (s *Server) Addr() string { return s.udp.LocalAddr().String() }
+
+// Shutdown hangs up every call with BYE, waits for the calls to end (or
+// ctx), and stops listening.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.cancel()
+	s.mu.Lock()
+	for _, c := range s.calls {
+		c.end(endShutdown)
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("sipapp: shutdown: calls still ending: %w", ctx.Err())
+	}
+	s.mix.Stop()
+	s.srv.Close()
+	s.ua.Close()
+	s.udp.Close()
+	s.tcp.Close()
+	return err
+}
+
+// ActiveCalls is the number of calls in progress (SEMS's "calls").
+func (s *Server) ActiveCalls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.calls)
+}
+
+func (s *Server) respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, body []byte, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, body)
+	res.AppendHeader(sip.NewHeader("Server", s.opt.Signature))
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("sip respond failed", "code", code, "err", err)
+	}
+}
+
+func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	s.respond(tx, req, 200, "OK", nil,
+		sip.NewHeader("Allow", allowed),
+		sip.NewHeader("Accept", "application/sdp, application/dtmf-relay"))
+}
+
+func (s *Server) onNoRoute(req *sip.Request, tx sip.ServerTransaction) {
+	s.respond(tx, req, 405, "Method Not Allowed", nil, sip.NewHeader("Allow", allowed))
+}
+
+func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
+	// The transaction layer answers CANCELs that match an INVITE; one that
+	// reaches us matches nothing (RFC 3261 9.2).
+	s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+}
+
+// lookup finds the call an in-dialog request belongs to: same Call-ID, our
+// tag in To, their tag in From.
+func (s *Server) lookup(req *sip.Request) *call {
+	cid := req.CallID()
+	to, from := req.To(), req.From()
+	if cid == nil || to == nil || from == nil {
+		return nil
+	}
+	s.mu.Lock()
+	c := s.calls[cid.Value()]
+	s.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	if tt, _ := to.Params.Get("tag"); tt != c.tag {
+		return nil
+	}
+	if ft, _ := from.Params.Get("tag"); ft != c.fromTag {
+		return nil
+	}
+	return c
+}
+
+func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	if c := s.lookup(req); c != nil {
+		c.acked()
+	}
+}
+
+func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.lookup(req)
+	if c == nil {
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+		return
+	}
+	s.respond(tx, req, 200, "OK", nil)
+	c.end(endBye)
+}
+
+func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.lookup(req)
+	if c == nil {
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+		return
+	}
+	ct := req.ContentType()
+	if ct != nil && strings.EqualFold(strings.TrimSpace(strings.SplitN(ct.Value(), ";", 2)[0]), "application/dtmf-relay") {
+		if d, ok := parseDTMFRelay(req.Body()); ok {
+			c.digit(d)
+		}
+	}
+	s.respond(tx, req, 200, "OK", nil)
+}
+
+// parseDTMFRelay reads the Signal= line of an application/dtmf-relay body
+// (the de-facto format SEMS and most phones use): a digit, * or #.
+func parseDTMFRelay(body []byte) (byte, bool) {
+	for _, line := range strings.Split(string(body), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "Signal") {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if len(v) != 1 {
+			// Some phones send the RFC 4733 event number ("10" for *).
+			if n, err := strconv.Atoi(v); err == nil {
+				switch {
+				case n >= 0 && n <= 9:
+					return byte('0' + n), true
+				case n == 10:
+					return '*', true
+				case n == 11:
+					return '#', true
+				}
+			}
+			return 0, false
+		}
+		switch d := v[0]; {
+		case d >= '0' && d <= '9', d == '*', d == '#':
+			return d, true
+		case d >= 'A' && d <= 'D', d >= 'a' && d <= 'd':
+			return 0, false // A-D: ignored, as in SEMS's room entry
+		}
+		return 0, false
+	}
+	return 0, false
+}
+
+func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	c := s.lookup(req)
+	if c == nil {
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+		return
+	}
+	if len(req.Body()) == 0 {
+		// A session refresh without an offer (RFC 4028 / RFC 3311).
+		s.respond(tx, req, 200, "OK", nil, c.contact())
+		return
+	}
+	c.reoffer(req, tx)
+}
+
+func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to != nil {
+		if _, ok := to.Params.Get("tag"); ok {
+			c := s.lookup(req)
+			if c == nil {
+				s.respond(tx, req, 481, "Call/Transaction Does Not Exist", nil)
+				return
+			}
+			c.reoffer(req, tx)
+			return
+		}
+	}
+	if s.ctx.Err() != nil {
+		s.respond(tx, req, 503, "Service Unavailable", nil)
+		return
+	}
+	c, code, reason := s.newCall(req, tx)
+	if c == nil {
+		s.respond(tx, req, code, reason, nil)
+		return
+	}
+	// The call runs in this handler's goroutine (sipgo gives every request
+	// its own) until it ends: one goroutine per call, a straight script.
+	c.run()
+}
+
+// liveRoom is a room with members in the mixer.
+type liveRoom struct {
+	name    string
+	group   *mixer.Group
+	members []*call
+}

@@ -1,0 +1,211 @@
+package e2e
+
+import (
+	"bytes"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"webconf/conf"
+	"webconf/dsp/g711"
+	"webconf/dsp/tone"
+	"webconf/sipapp"
+	"webconf/test/phone"
+)
+
+func waitDone(t *testing.T, p *phone.Phone, d time.Duration, what string) {
+	t.Helper()
+	select {
+	case <-p.Done():
+	case <-time.After(d):
+		t.Fatalf("no BYE from the server: %s", what)
+	}
+}
+
+func TestJoinAndDropBeepsAndFirstParticipant(t *testing.T) {
+	t.Parallel()
+	srv := start(t, nil)
+	a := srv.direct(t, "beeps", phone.Config{})
+	hear(t, a, fFirst, "first_participant")
+	quiet(t, a, fFirst)
+	b := srv.direct(t, "beeps", phone.Config{})
+	hear(t, a, fJoin, "join beep")
+	if lvl := b.Level(fJoin, 2*time.Second); lvl > 300 {
+		t.Fatalf("the joiner heard the join beep (level %.0f); only the others should", lvl)
+	}
+	if lvl := b.Level(fFirst, 2*time.Second); lvl > 300 {
+		t.Fatalf("the second caller heard first_participant (level %.0f)", lvl)
+	}
+	if err := b.Hangup(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	hear(t, a, fDrop, "drop beep")
+}
+
+func TestLoopedFirstParticipantPromptStopsWhenSomeoneJoins(t *testing.T) {
+	t.Parallel()
+	srv := start(t, func(c *conf.Config) { c.Webconference.LoopFirstParticipantPrompt = true })
+	a := srv.direct(t, "loop", phone.Config{})
+	hear(t, a, fFirst, "first_participant")
+	// The prompt is 600 ms; looping keeps it going well past that.
+	time.Sleep(1500 * time.Millisecond) // the loop must still be running after its length
+	hear(t, a, fFirst, "first_participant, looped")
+	srv.direct(t, "loop", phone.Config{})
+	hear(t, a, fJoin, "join beep")
+	quiet(t, a, fFirst)
+}
+
+func TestLonelyUserIsHungUp(t *testing.T) {
+	t.Parallel()
+	srv := start(t, func(c *conf.Config) { c.Webconference.LonelyUserTimer = time.Second })
+	a := srv.direct(t, "lonely", phone.Config{})
+	srv.inRoom(t, a, "lonely", sipapp.ReasonDirect)
+	waitDone(t, a, 5*time.Second, "lonely_user_timer")
+	srv.waitStatus(t, "lonely", a.RemoteTag(), sipapp.StatusFinished, "")
+}
+
+func TestLonelyTimerIsCancelledWhenSomeoneJoins(t *testing.T) {
+	t.Parallel()
+	srv := start(t, func(c *conf.Config) { c.Webconference.LonelyUserTimer = 2 * time.Second })
+	a := srv.direct(t, "company", phone.Config{})
+	srv.inRoom(t, a, "company", sipapp.ReasonDirect)
+	b := srv.direct(t, "company", phone.Config{})
+	srv.inRoom(t, b, "company", sipapp.ReasonDirect)
+	select {
+	case <-a.Done():
+		t.Fatal("a was hung up although not alone")
+	case <-b.Done():
+		t.Fatal("b was hung up although not alone")
+	case <-time.After(3 * time.Second): // longer than the timer: nothing may happen
+	}
+}
+
+func TestHangupLeavesAFinishedRecord(t *testing.T) {
+	t.Parallel()
+	srv := start(t, nil)
+	free := srv.ActiveCalls()
+	a := srv.direct(t, "bye", phone.Config{FromUser: "alice", DisplayName: "Alice"})
+	srv.inRoom(t, a, "bye", sipapp.ReasonDirect)
+	parts := srv.participants("bye")
+	if len(parts) != 1 || parts[0].Number != "Alice <sip:alice@127.0.0.1>" && !bytes.Contains([]byte(parts[0].Number), []byte("<sip:alice@")) {
+		t.Fatalf("participant number %q: want SEMS's form `display <sip:uri>`", parts[0].Number)
+	}
+	if err := a.Hangup(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	srv.waitStatus(t, "bye", a.RemoteTag(), sipapp.StatusFinished, "")
+	waitFor(t, 5*time.Second, "the call to be gone", func() bool { return srv.ActiveCalls() == free })
+}
+
+func TestCancelBeforeAnswer(t *testing.T) {
+	t.Parallel()
+	srv := start(t, func(c *conf.Config) { c.Server.AnswerDelay = 3 * time.Second })
+	ctx := ctxT(t, 10*time.Second)
+	pend, err := phone.DialNoWait(ctx, phone.Config{Server: srv.addr, User: "conference"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pend.WaitCode(ctx, 180); err != nil {
+		t.Fatalf("no 180 Ringing: %v", err)
+	}
+	code, err := pend.Cancel(ctx)
+	if err != nil || code != 487 {
+		t.Fatalf("CANCEL: final %d, %v; want 487", code, err)
+	}
+	waitFor(t, 5*time.Second, "no calls left", func() bool { return srv.ActiveCalls() == 0 })
+}
+
+func TestHoldAndResumeKeepTheCall(t *testing.T) {
+	t.Parallel()
+	srv := start(t, nil)
+	a := srv.direct(t, "hold", phone.Config{})
+	b := srv.direct(t, "hold", phone.Config{})
+	a.SetTone(500)
+	b.SetTone(700)
+	hearsAllButSelf(t, a, 500, []float64{700}, 1500, 200)
+
+	ans, err := a.Reinvite(ctxT(t, 5*time.Second), "sendonly")
+	if err != nil {
+		t.Fatalf("hold: %v", err)
+	}
+	if !bytes.Contains(ans, []byte("a=recvonly")) {
+		t.Fatalf("hold answer must be recvonly:\n%s", ans)
+	}
+	// On hold the server stops sending to a, and b still hears a.
+	waitFor(t, 3*time.Second, "the server to stop sending to a", func() bool {
+		n1, _ := a.Received()
+		time.Sleep(200 * time.Millisecond)
+		n2, _ := a.Received()
+		return n1 == n2
+	})
+	hearsAllButSelf(t, b, 700, []float64{500}, 1500, 200)
+
+	ans, err = a.Reinvite(ctxT(t, 5*time.Second), "sendrecv")
+	if err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if !bytes.Contains(ans, []byte("a=sendrecv")) {
+		t.Fatalf("resume answer must be sendrecv:\n%s", ans)
+	}
+	hearsAllButSelf(t, a, 500, []float64{700}, 1500, 200)
+	if srv.ActiveCalls() != 2 {
+		t.Fatalf("%d calls after hold and resume, want 2", srv.ActiveCalls())
+	}
+}
+
+func TestRTPTimeoutHangsUp(t *testing.T) {
+	t.Parallel()
+	srv := start(t, func(c *conf.Config) { c.Server.DeadRTPTime = time.Second })
+	a := srv.direct(t, "silent", phone.Config{})
+	srv.inRoom(t, a, "silent", sipapp.ReasonDirect)
+	a.SetSending(false)
+	waitDone(t, a, 5*time.Second, "dead_rtp_time")
+	srv.waitStatus(t, "silent", a.RemoteTag(), sipapp.StatusFinished, "")
+}
+
+func TestRTPFromAForeignAddressIsDropped(t *testing.T) {
+	t.Parallel()
+	srv := start(t, nil)
+	a := srv.direct(t, "latch", phone.Config{})
+	b := srv.direct(t, "latch", phone.Config{})
+	a.SetTone(500)
+	hearsAllButSelf(t, b, 0, []float64{500}, 1500, 1e9)
+
+	// An intruder sends a loud 1100 Hz tone to a's server port with a's
+	// codec, from another socket.
+	intruder, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer intruder.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		osc := tone.NewOsc(1100, 8000)
+		pcm := make([]int16, 160)
+		payload := make([]byte, 160)
+		hdr := rtp.Header{Version: 2, PayloadType: a.Codec(), SSRC: 0xbadbad}
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			osc.Fill(pcm)
+			g711.Encode(a.Codec(), payload, pcm)
+			pkt, _ := (&rtp.Packet{Header: hdr, Payload: payload}).Marshal()
+			_, _ = intruder.WriteToUDP(pkt, a.ServerRTP())
+			hdr.SequenceNumber++
+			hdr.Timestamp += 160
+		}
+	}()
+	time.Sleep(time.Second) // give the intruder a second of packets to get through
+	if lvl := b.Level(1100, 800*time.Millisecond); lvl > 200 {
+		t.Fatalf("b hears the intruder's tone at %.0f: packets from a foreign address must be dropped", lvl)
+	}
+	hearsAllButSelf(t, b, 0, []float64{500}, 1500, 1e9)
+}

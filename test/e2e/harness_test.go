@@ -1,0 +1,177 @@
+// Package e2e runs the real server on loopback and calls it with test
+// phones that send real RTP: tones they must hear from everyone but
+// themselves, DTMF typed as RFC 4733 events, SIP INFO or in-band tones.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"webconf/conf"
+	"webconf/dsp/tone"
+	"webconf/prompts"
+	"webconf/sipapp"
+	"webconf/test/phone"
+)
+
+// Test prompts are single tones, so a test can tell by ear which prompt a
+// caller is hearing. Caller tones stay at or below 1300 Hz.
+const (
+	fEnterPin    = 1500.0
+	fWrongPin    = 1600.0
+	fWrongPinBye = 1700.0
+	fEntering    = 1800.0
+	fFirst       = 1900.0
+	fJoin        = 2000.0
+	fDrop        = 2100.0
+)
+
+// fDigit is the tone of the read-back prompt for digit d.
+func fDigit(d int) float64 { return 2200 + 100*float64(d) }
+
+func toneSamples(freq float64, d time.Duration) []int16 {
+	s := make([]int16, int(d/time.Millisecond)*8)
+	tone.NewOsc(freq, 6000).Fill(s)
+	return s
+}
+
+// testPrompts are short so that the flows run fast.
+func testPrompts() *prompts.Set {
+	p := &prompts.Set{
+		EnterPin:           toneSamples(fEnterPin, 1500*time.Millisecond),
+		WrongPin:           toneSamples(fWrongPin, 600*time.Millisecond),
+		WrongPinBye:        toneSamples(fWrongPinBye, 600*time.Millisecond),
+		EnteringConference: toneSamples(fEntering, 400*time.Millisecond),
+		FirstParticipant:   toneSamples(fFirst, 600*time.Millisecond),
+		JoinSound:          toneSamples(fJoin, 300*time.Millisecond),
+		DropSound:          toneSamples(fDrop, 300*time.Millisecond),
+	}
+	for d := 0; d < 10; d++ {
+		p.Digits[d] = toneSamples(fDigit(d), 300*time.Millisecond)
+	}
+	return p
+}
+
+type server struct {
+	*sipapp.Server
+	addr string
+}
+
+// start runs a server on a free loopback port with the test prompts; edit
+// may change the config first. The server is stopped when the test ends.
+func start(t *testing.T, edit func(*conf.Config)) *server {
+	t.Helper()
+	return startWith(t, testPrompts(), edit)
+}
+
+func startWith(t *testing.T, set *prompts.Set, edit func(*conf.Config)) *server {
+	t.Helper()
+	cfg := conf.Default()
+	cfg.Server.SIPListen = "127.0.0.1:0"
+	cfg.Server.PublicIP = "127.0.0.1"
+	cfg.Server.RTPLowPort, cfg.Server.RTPHighPort = 20000, 29998
+	cfg.Webconference.DirectRoomRE = nil
+	if edit != nil {
+		edit(&cfg)
+	}
+	level := slog.LevelWarn
+	if os.Getenv("WEBCONF_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("test", t.Name())
+	srv, err := sipapp.New(sipapp.OptionsFromConfig(&cfg, set, log))
+	if err != nil {
+		t.Fatalf("new server: %v", err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return &server{Server: srv, addr: srv.Addr()}
+}
+
+// dial calls the server and closes the phone when the test ends.
+func (s *server) dial(t *testing.T, cfg phone.Config) *phone.Phone {
+	t.Helper()
+	cfg.Server = s.addr
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := phone.Dial(ctx, cfg)
+	if err != nil {
+		t.Fatalf("dial %q: %v", cfg.User, err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+// direct dials straight into room through P-App-Param.
+func (s *server) direct(t *testing.T, room string, cfg phone.Config) *phone.Phone {
+	t.Helper()
+	cfg.Headers = append(cfg.Headers, appParam("room="+room))
+	if cfg.User == "" {
+		cfg.User = "conference"
+	}
+	return s.dial(t, cfg)
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitFor polls cond every 20 ms until it holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// participants returns the room's records, or nil.
+func (s *server) participants(room string) []sipapp.Participant {
+	info, ok := s.Registry().Room(room)
+	if !ok {
+		return nil
+	}
+	return info.Participants
+}
+
+// waitStatus waits until the record with tag has the status and reason.
+func (s *server) waitStatus(t *testing.T, room, tag string, st sipapp.Status, reason string) {
+	t.Helper()
+	waitFor(t, 5*time.Second, fmt.Sprintf("%s in %s to be %d %q", tag, room, st, reason), func() bool {
+		for _, p := range s.participants(room) {
+			if p.CallTag == tag {
+				return p.Status == st && p.Reason == reason
+			}
+		}
+		return false
+	})
+}
+
+// connected counts records in status 3.
+func (s *server) connected(room string) int {
+	n := 0
+	for _, p := range s.participants(room) {
+		if p.Status == sipapp.StatusConnected {
+			n++
+		}
+	}
+	return n
+}

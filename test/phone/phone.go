@@ -1,0 +1,837 @@
+// Package phone is a SIP test phone for the end-to-end tests of the
+// conference server: a real UAC (RFC 3261) over UDP or TCP on loopback that
+// sends G.711 RTP on a 20 ms grid (RFC 3550/3551), sends DTMF three ways
+// (RFC 4733 events, SIP INFO, in-band tones) and measures what it hears.
+//
+// Each Phone owns its own sipgo user agent listening on 127.0.0.1:0, and its
+// Contact names that listener, so requests the server sends inside the
+// dialog (BYE on kick, re-INVITE, INFO, OPTIONS) reach the phone. Over UDP
+// the phone also sends its requests from that listener, so the server sees
+// one symmetric SIP address per phone.
+//
+// A Phone is for tests: it favours being predictable and observable over
+// being a complete user agent (no authentication, no session timers, no
+// early-media handling beyond recording it).
+package phone
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"webconf/dsp/g711"
+)
+
+// Sentinel errors.
+var (
+	// ErrCallEnded is returned by operations that need a live dialog after
+	// the call was hung up by either side.
+	ErrCallEnded = errors.New("phone: call has ended")
+	// ErrNoFinalResponse means an INVITE produced no final response (for
+	// example a CANCEL whose INVITE transaction timed out).
+	ErrNoFinalResponse = errors.New("phone: no final response to INVITE")
+	// ErrBadConfig reports an unusable Config.
+	ErrBadConfig = errors.New("phone: bad config")
+	// ErrNotSeen is returned by Pending.WaitCode when the INVITE completed
+	// without the awaited response code.
+	ErrNotSeen = errors.New("phone: response code not seen")
+)
+
+// Config describes one call. The zero value of every field but Server is
+// usable.
+type Config struct {
+	Server      string       // host:port of the server, e.g. "127.0.0.1:5060"
+	Transport   string       // "udp" (default) or "tcp"
+	User        string       // Request-URI user (room or direct number); "" -> "conference"
+	FromUser    string       // From user; default "phone"
+	DisplayName string       // optional display name in From
+	Headers     []sip.Header // extra INVITE headers (P-App-Param, X-ParticipantID, ...)
+	Codecs      []uint8      // audio payload types offered in order; default {PCMU, PCMA}
+	DTMF        int          // telephone-event payload type offered; 0 -> 101, -1 -> not offered
+	Ptime       int          // ms of audio per packet we send (10..60); default 20
+	SDP         []byte       // if non-nil, sent verbatim as the offer (bad-SDP tests)
+	Logger      *slog.Logger // default discards
+}
+
+// StatusError is a non-2xx final response to an INVITE (or another request
+// sent inside the dialog).
+type StatusError struct {
+	Code   int
+	Reason string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("phone: request rejected: %d %s", e.Code, e.Reason)
+}
+
+func (c *Config) setDefaults() error {
+	if c.Server == "" {
+		return fmt.Errorf("%w: Server is empty", ErrBadConfig)
+	}
+	if _, _, err := net.SplitHostPort(c.Server); err != nil {
+		return fmt.Errorf("%w: Server %q: %w", ErrBadConfig, c.Server, err)
+	}
+	switch strings.ToLower(c.Transport) {
+	case "", "udp":
+		c.Transport = "udp"
+	case "tcp":
+		c.Transport = "tcp"
+	default:
+		return fmt.Errorf("%w: transport %q", ErrBadConfig, c.Transport)
+	}
+	if c.User == "" {
+		c.User = "conference"
+	}
+	if c.FromUser == "" {
+		c.FromUser = "phone"
+	}
+	if len(c.Codecs) == 0 {
+		c.Codecs = []uint8{g711.PCMU, g711.PCMA}
+	}
+	switch {
+	case c.DTMF == 0:
+		c.DTMF = 101
+	case c.DTMF < 0:
+		c.DTMF = -1
+	case c.DTMF < 96 || c.DTMF > 127:
+		return fmt.Errorf("%w: telephone-event payload type %d is not dynamic", ErrBadConfig, c.DTMF)
+	}
+	if c.Ptime == 0 {
+		c.Ptime = 20
+	}
+	if c.Ptime < 10 || c.Ptime > 60 {
+		return fmt.Errorf("%w: ptime %d ms outside 10..60", ErrBadConfig, c.Ptime)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Phone is one call in progress. Always Close it.
+type Phone struct {
+	cfg Config
+	log *slog.Logger
+
+	ua        *sipgo.UserAgent
+	srv       *sipgo.Server
+	cli       *sipgo.Client
+	sigCloser io.Closer     // the UDP socket or TCP listener the UA serves on
+	sigDone   chan struct{} // closed when the serve goroutine returned
+	sigAddr   netip.AddrPort
+	contact   sip.ContactHeader
+	callID    string
+	localTag  string
+
+	dlg         *sipgo.DialogClientSession
+	established atomic.Bool // 2xx received and ACKed: in-dialog requests are ours to answer
+	remoteTag   string      // set before established
+	remote      sip.Uri     // remote target (Contact of the 2xx)
+
+	sdpMu    sync.Mutex
+	sdpOffer offer
+
+	rtpConn   *net.UDPConn
+	serverRTP atomic.Pointer[netip.AddrPort]
+	codec     uint8 // fixed once the answer is parsed, before the sender starts
+	dtmfPT    int   // telephone-event type to send, -1 if the answer has none
+
+	tx txState
+	rx rxState
+
+	done     chan struct{} // closed on BYE from the server
+	doneOnce sync.Once
+	ended    atomic.Bool // either side ended the dialog: stop sending media
+
+	stop      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup // media goroutines
+}
+
+// Pending is an INVITE waiting for its final response.
+type Pending struct {
+	p *Phone
+
+	cancelWait context.CancelFunc
+	canceled   atomic.Bool
+	finished   chan struct{} // closed when the INVITE has its outcome
+
+	mu      sync.Mutex
+	codes   []int
+	changed chan struct{} // closed and replaced whenever codes grows
+
+	// Outcome, valid after finished is closed.
+	phone *Phone
+	err   error
+	final int
+}
+
+// Dial places a call and waits for its final response. A non-2xx answer
+// returns a *StatusError. If ctx ends first, the INVITE is cancelled.
+func Dial(ctx context.Context, cfg Config) (*Phone, error) {
+	pd, err := DialNoWait(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	p, err := pd.Wait(ctx)
+	if err != nil && ctx.Err() != nil {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		pd.Cancel(cctx) //nolint:errcheck // the ctx error is the one to report
+	}
+	return p, err
+}
+
+// DialNoWait sends the INVITE and returns at once; the Pending tracks the
+// responses.
+func DialNoWait(ctx context.Context, cfg Config) (*Pending, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	p := &Phone{
+		cfg:     cfg,
+		log:     cfg.Logger.With("phone", cfg.FromUser),
+		done:    make(chan struct{}),
+		stop:    make(chan struct{}),
+		sigDone: make(chan struct{}),
+		dtmfPT:  -1,
+	}
+	p.tx.init()
+	p.rx.init(time.Now())
+	if err := p.setup(ctx); err != nil {
+		p.Close()
+		return nil, err
+	}
+
+	req, err := p.buildInvite()
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	dua := &sipgo.DialogUA{Client: p.cli, ContactHDR: p.contact}
+	dlg, err := dua.WriteInvite(ctx, req)
+	if err != nil {
+		p.Close()
+		return nil, fmt.Errorf("phone: send INVITE to %s: %w", cfg.Server, err)
+	}
+	p.dlg = dlg
+
+	// Start listening before the answer so early media is recorded too.
+	p.wg.Add(1)
+	go p.receiveLoop()
+
+	waitCtx, cancel := context.WithCancel(context.Background())
+	pd := &Pending{
+		p:          p,
+		cancelWait: cancel,
+		finished:   make(chan struct{}),
+		changed:    make(chan struct{}),
+	}
+	go pd.run(waitCtx)
+	return pd, nil
+}
+
+// setup opens the RTP socket and the SIP user agent.
+func (p *Phone) setup(ctx context.Context) error {
+	conn, err := listenEvenRTP()
+	if err != nil {
+		return err
+	}
+	p.rtpConn = conn
+
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent("webconf-test-phone"),
+		sipgo.WithUserAgentHostname("127.0.0.1"),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(p.log)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(p.log)),
+	)
+	if err != nil {
+		return fmt.Errorf("phone: new user agent: %w", err)
+	}
+	p.ua = ua
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(p.log))
+	if err != nil {
+		return fmt.Errorf("phone: new server: %w", err)
+	}
+	p.srv = srv
+	srv.OnBye(p.onBye)
+	srv.OnInvite(p.onReinvite)
+	srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
+	srv.OnInfo(p.onOK)
+	srv.OnOptions(p.onOK)
+	srv.OnNotify(p.onOK)
+	srv.OnUpdate(p.onOK)
+
+	var clientOpts []sipgo.ClientOption
+	clientOpts = append(clientOpts, sipgo.WithClientLogger(p.log))
+	switch p.cfg.Transport {
+	case "udp":
+		uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return fmt.Errorf("phone: listen SIP/UDP: %w", err)
+		}
+		p.sigCloser = uc
+		p.sigAddr = uc.LocalAddr().(*net.UDPAddr).AddrPort()
+		go func() {
+			defer close(p.sigDone)
+			srv.ServeUDP(uc) //nolint:errcheck // returns when Close closes uc
+		}()
+		// Send from the listening socket: requests then carry its port in
+		// Via (RFC 3261 18.1.1), and the server sees one address per phone.
+		clientOpts = append(clientOpts, sipgo.WithClientConnectionAddr(p.sigAddr.String()))
+		if err := p.waitUDPServing(ctx); err != nil {
+			return err
+		}
+	case "tcp":
+		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return fmt.Errorf("phone: listen SIP/TCP: %w", err)
+		}
+		p.sigCloser = ln
+		p.sigAddr = ln.Addr().(*net.TCPAddr).AddrPort()
+		go func() {
+			defer close(p.sigDone)
+			srv.ServeTCP(ln) //nolint:errcheck // returns when Close closes ln
+		}()
+		// Over TCP our requests go on a connection we dial; the server's
+		// own requests come to the listener named in Contact (RFC 3261
+		// 18.1.1: it opens a new connection if it has none to that address).
+	}
+	cli, err := sipgo.NewClient(ua, clientOpts...)
+	if err != nil {
+		return fmt.Errorf("phone: new client: %w", err)
+	}
+	p.cli = cli
+
+	p.contact = sip.ContactHeader{Address: sip.Uri{
+		Scheme: "sip",
+		User:   p.cfg.FromUser,
+		Host:   "127.0.0.1",
+		Port:   int(p.sigAddr.Port()),
+	}}
+	if p.cfg.Transport == "tcp" {
+		p.contact.Address.UriParams = sip.NewParams()
+		p.contact.Address.UriParams.Add("transport", "tcp")
+	}
+	return nil
+}
+
+// waitUDPServing waits until sipgo has registered the listening socket in
+// its connection pool; before that a request bound to the socket's address
+// would make sipgo try to open a second socket on the same port.
+func (p *Phone) waitUDPServing(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		if c, err := p.ua.TransportLayer().GetConnection("udp", p.sigAddr.String()); err == nil {
+			c.TryClose() //nolint:errcheck // balances the reference Get took
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("phone: SIP/UDP listener did not start: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// listenEvenRTP opens a loopback UDP socket on an even port: RFC 3550
+// section 11 puts RTP on even ports and some peers assume it.
+func listenEvenRTP() (*net.UDPConn, error) {
+	var odd []*net.UDPConn
+	defer func() {
+		for _, c := range odd {
+			c.Close()
+		}
+	}()
+	for range 20 {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return nil, fmt.Errorf("phone: listen RTP: %w", err)
+		}
+		if c.LocalAddr().(*net.UDPAddr).Port%2 == 0 {
+			return c, nil
+		}
+		odd = append(odd, c) // keep it open so the OS hands out another port
+	}
+	return nil, fmt.Errorf("phone: listen RTP: no even port in 20 attempts")
+}
+
+func randUint64() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.BigEndian.Uint64(b[:])
+}
+
+func (p *Phone) buildInvite() (*sip.Request, error) {
+	host, portStr, _ := net.SplitHostPort(p.cfg.Server)
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: server port %q: %w", ErrBadConfig, portStr, err)
+	}
+	recipient := sip.Uri{Scheme: "sip", User: p.cfg.User, Host: host, Port: port}
+	if p.cfg.Transport == "tcp" {
+		recipient.UriParams = sip.NewParams()
+		recipient.UriParams.Add("transport", "tcp")
+	}
+	req := sip.NewRequest(sip.INVITE, recipient)
+	req.SetTransport(strings.ToUpper(p.cfg.Transport))
+
+	p.localTag = sip.GenerateTagN(16)
+	from := &sip.FromHeader{
+		DisplayName: p.cfg.DisplayName,
+		Address:     sip.Uri{Scheme: "sip", User: p.cfg.FromUser, Host: "127.0.0.1"},
+		Params:      sip.NewParams(),
+	}
+	from.Params.Add("tag", p.localTag)
+	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: p.cfg.User, Host: host, Port: port}}
+	p.callID = rand.Text() + "@127.0.0.1"
+	callID := sip.CallIDHeader(p.callID)
+	req.AppendHeader(from)
+	req.AppendHeader(to)
+	req.AppendHeader(&callID)
+	req.AppendHeader(sip.HeaderClone(&p.contact))
+	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, INFO, OPTIONS, NOTIFY, UPDATE"))
+	for _, h := range p.cfg.Headers {
+		req.AppendHeader(sip.HeaderClone(h))
+	}
+
+	body := p.cfg.SDP
+	if body == nil {
+		p.sdpMu.Lock()
+		p.sdpOffer = p.newOffer(1)
+		body = p.sdpOffer.marshal()
+		p.sdpMu.Unlock()
+	}
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(body)
+	return req, nil
+}
+
+// newOffer is the phone's own SDP for its RTP socket and Config.
+func (p *Phone) newOffer(version uint64) offer {
+	return offer{
+		sessID:  randUint64() >> 2, // keep it readable and inside int64
+		version: version,
+		port:    p.rtpConn.LocalAddr().(*net.UDPAddr).Port,
+		codecs:  p.cfg.Codecs,
+		dtmfPT:  p.cfg.DTMF,
+		ptime:   p.cfg.Ptime,
+	}
+}
+
+// run waits for the INVITE's outcome and completes the call setup.
+func (pd *Pending) run(waitCtx context.Context) {
+	defer close(pd.finished)
+	p := pd.p
+	err := p.dlg.WaitAnswer(waitCtx, sipgo.AnswerOptions{
+		OnResponse: func(res *sip.Response) error {
+			pd.record(res.StatusCode)
+			return nil
+		},
+	})
+	res := p.dlg.InviteResponse
+	if res != nil && !res.IsProvisional() {
+		pd.final = res.StatusCode
+		pd.recordFinal(res.StatusCode)
+	}
+
+	switch {
+	case err == nil && !pd.canceled.Load():
+		ph, err := p.established2xx()
+		if err != nil {
+			p.Close()
+			pd.err = err
+			return
+		}
+		pd.phone = ph
+	case res != nil && res.IsSuccess():
+		// The 2xx crossed our CANCEL: the call is up and must be taken
+		// down with ACK then BYE (RFC 3261 section 15).
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := p.dlg.Ack(ctx); err == nil {
+			p.dlg.Bye(ctx) //nolint:errcheck // best effort
+		}
+		cancel()
+		p.Close()
+		pd.err = context.Canceled
+	case res != nil && !res.IsProvisional():
+		p.Close()
+		pd.err = &StatusError{Code: res.StatusCode, Reason: res.Reason}
+	default:
+		p.Close()
+		if err == nil {
+			err = ErrNoFinalResponse
+		}
+		pd.err = fmt.Errorf("phone: INVITE: %w", err)
+	}
+}
+
+func (pd *Pending) record(code int) {
+	pd.mu.Lock()
+	pd.codes = append(pd.codes, code)
+	close(pd.changed)
+	pd.changed = make(chan struct{})
+	pd.mu.Unlock()
+}
+
+// recordFinal records a final code once: WaitAnswer reports the final
+// response through OnResponse except when it arrived during a CANCEL.
+func (pd *Pending) recordFinal(code int) {
+	pd.mu.Lock()
+	seen := len(pd.codes) > 0 && pd.codes[len(pd.codes)-1] == code
+	pd.mu.Unlock()
+	if !seen {
+		pd.record(code)
+	}
+}
+
+// Responses returns the INVITE response codes received so far, in order.
+func (pd *Pending) Responses() []int {
+	pd.mu.Lock()
+	defer pd.mu.Unlock()
+	return slices.Clone(pd.codes)
+}
+
+// WaitCode waits until a response with code has been received.
+func (pd *Pending) WaitCode(ctx context.Context, code int) error {
+	for {
+		pd.mu.Lock()
+		seen := slices.Contains(pd.codes, code)
+		changed := pd.changed
+		pd.mu.Unlock()
+		if seen {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-pd.finished:
+			if slices.Contains(pd.Responses(), code) {
+				return nil
+			}
+			return fmt.Errorf("phone: waiting for %d, got %v: %w", code, pd.Responses(), ErrNotSeen)
+		case <-ctx.Done():
+			return fmt.Errorf("phone: waiting for %d, got %v: %w", code, pd.Responses(), ctx.Err())
+		}
+	}
+}
+
+// Wait waits for the final response: the established call on 2xx, a
+// *StatusError otherwise. If ctx ends first the INVITE stays pending.
+func (pd *Pending) Wait(ctx context.Context) (*Phone, error) {
+	select {
+	case <-pd.finished:
+		return pd.phone, pd.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("phone: waiting for answer: %w", ctx.Err())
+	}
+}
+
+// Cancel sends CANCEL (RFC 3261 section 9.1) once a provisional response
+// has arrived and returns the INVITE's final status, normally 487. If the
+// server answered 2xx first, the call is ACKed and hung up, and 200 is
+// returned.
+func (pd *Pending) Cancel(ctx context.Context) (int, error) {
+	pd.canceled.Store(true)
+	pd.cancelWait()
+	select {
+	case <-pd.finished:
+	case <-ctx.Done():
+		return 0, fmt.Errorf("phone: cancel: %w", ctx.Err())
+	}
+	if pd.final == 0 {
+		return 0, fmt.Errorf("phone: cancel: %w", ErrNoFinalResponse)
+	}
+	return pd.final, nil
+}
+
+// Close abandons the INVITE (cancelling it if it is still pending) and
+// releases the phone; it waits up to a few seconds for the CANCEL exchange.
+func (pd *Pending) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pd.Cancel(ctx) //nolint:errcheck // closing anyway
+	if pd.phone != nil {
+		pd.phone.Close()
+	}
+	pd.p.Close()
+}
+
+// established2xx ACKs the 2xx, reads the answer and starts sending media.
+func (p *Phone) established2xx() (*Phone, error) {
+	res := p.dlg.InviteResponse
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if to := res.To(); to != nil {
+		p.remoteTag, _ = to.Params.Get("tag")
+	}
+	p.remote = p.dlg.InviteRequest.Recipient
+	if c := res.Contact(); c != nil {
+		p.remote = *c.Address.Clone()
+	}
+	// Everything in-dialog handlers read is set before established is.
+	ans, aerr := parseAnswer(res.Body(), p.cfg.Codecs)
+	if aerr == nil {
+		p.codec = ans.codec
+		p.dtmfPT = ans.dtmfPT
+		p.serverRTP.Store(&ans.rtp)
+	}
+	// ACK even an unusable answer, so the server's dialog is confirmed and
+	// the BYE below is valid (RFC 3261 section 13.2.2.4).
+	if err := p.dlg.Ack(ctx); err != nil {
+		return nil, fmt.Errorf("phone: ACK: %w", err)
+	}
+	p.established.Store(true)
+	if aerr != nil {
+		p.Hangup(ctx) //nolint:errcheck // the answer error is the one to report
+		return nil, aerr
+	}
+	p.wg.Add(1)
+	go p.sendLoop()
+	return p, nil
+}
+
+// Codec is the audio payload type the server chose.
+func (p *Phone) Codec() uint8 { return p.codec }
+
+// CallID is the dialog's Call-ID.
+func (p *Phone) CallID() string { return p.callID }
+
+// LocalTag is our From-tag.
+func (p *Phone) LocalTag() string { return p.localTag }
+
+// RemoteTag is the server's To-tag.
+func (p *Phone) RemoteTag() string { return p.remoteTag }
+
+// Contact is the address the phone listens on for in-dialog requests.
+func (p *Phone) Contact() sip.Uri { return p.contact.Address }
+
+// RTPConn is the phone's RTP socket, for tests that inject packets.
+func (p *Phone) RTPConn() *net.UDPConn { return p.rtpConn }
+
+// ServerRTP is where the phone sends RTP (from the latest SDP answer).
+func (p *Phone) ServerRTP() *net.UDPAddr {
+	ap := p.serverRTP.Load()
+	if ap == nil {
+		return nil
+	}
+	return net.UDPAddrFromAddrPort(*ap)
+}
+
+// Done is closed when the server ended the call with BYE.
+func (p *Phone) Done() <-chan struct{} { return p.done }
+
+// inDialog builds a request to the remote target; the dialog session fills
+// From, To, Call-ID, CSeq and Contact.
+func (p *Phone) inDialog(method sip.RequestMethod) *sip.Request {
+	req := sip.NewRequest(method, *p.remote.Clone())
+	p.bindLocal(req)
+	return req
+}
+
+// bindLocal makes a UDP request leave from the listening socket.
+func (p *Phone) bindLocal(req *sip.Request) {
+	if p.cfg.Transport == "udp" {
+		req.Laddr = sip.Addr{
+			IP:       net.IP(p.sigAddr.Addr().AsSlice()),
+			Port:     int(p.sigAddr.Port()),
+			Hostname: p.sigAddr.Addr().String(),
+		}
+	}
+}
+
+func (p *Phone) live() error {
+	if !p.established.Load() {
+		return fmt.Errorf("phone: no dialog: %w", ErrCallEnded)
+	}
+	if p.ended.Load() {
+		return ErrCallEnded
+	}
+	return nil
+}
+
+// SendRaw sends a request inside the dialog and returns its final
+// response. Headers the request lacks (From, To, Call-ID, CSeq, Via,
+// Contact) are filled from the dialog; an empty Request-URI host means the
+// remote target. Not for INVITE: use Reinvite, which also ACKs.
+func (p *Phone) SendRaw(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	if !p.established.Load() {
+		return nil, fmt.Errorf("phone: no dialog: %w", ErrCallEnded)
+	}
+	if req.Recipient.Host == "" {
+		req.Recipient = *p.remote.Clone()
+	}
+	if req.Laddr.IP == nil {
+		p.bindLocal(req)
+	}
+	res, err := p.dlg.Do(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("phone: %s: %w", req.Method, err)
+	}
+	return res, nil
+}
+
+// Reinvite sends a re-INVITE with our SDP and the given direction
+// ("sendonly" holds, "sendrecv" resumes; RFC 3264 section 8.4), ACKs the
+// 2xx and applies the new answer's RTP address.
+func (p *Phone) Reinvite(ctx context.Context, direction string) ([]byte, error) {
+	if err := p.live(); err != nil {
+		return nil, err
+	}
+	p.sdpMu.Lock()
+	p.sdpOffer.version++      // RFC 3264 section 8: a changed offer bumps o= version
+	if p.sdpOffer.port == 0 { // the first offer was verbatim Config.SDP
+		p.sdpOffer = p.newOffer(2)
+	}
+	p.sdpOffer.direction = direction
+	body := p.sdpOffer.marshal()
+	p.sdpMu.Unlock()
+
+	req := p.inDialog(sip.INVITE)
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(body)
+	res, err := p.dlg.Do(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("phone: re-INVITE: %w", err)
+	}
+	if !res.IsSuccess() {
+		// The transaction layer ACKs non-2xx itself (RFC 3261 17.1.1.3).
+		return nil, &StatusError{Code: res.StatusCode, Reason: res.Reason}
+	}
+	// The ACK of a 2xx is the UA's job and reuses the INVITE's CSeq
+	// (RFC 3261 section 13.2.2.4); the dialog session fills it in.
+	ack := p.inDialog(sip.ACK)
+	if err := p.dlg.WriteRequest(ack); err != nil {
+		return nil, fmt.Errorf("phone: ACK re-INVITE: %w", err)
+	}
+	ans, err := parseAnswer(res.Body(), p.cfg.Codecs)
+	if err != nil && !errors.Is(err, ErrNoCodec) {
+		return res.Body(), err
+	}
+	if ans.rtp.IsValid() {
+		p.serverRTP.Store(&ans.rtp)
+	}
+	return res.Body(), nil
+}
+
+// Hangup sends BYE and waits for its 200.
+func (p *Phone) Hangup(ctx context.Context) error {
+	if err := p.live(); err != nil {
+		return err
+	}
+	p.ended.Store(true)
+	bye := p.inDialog(sip.BYE)
+	if err := p.dlg.WriteBye(ctx, bye); err != nil {
+		var rerr *sipgo.ErrDialogResponse
+		var verr sipgo.ErrDialogResponse
+		switch {
+		case errors.As(err, &rerr):
+			return &StatusError{Code: rerr.Res.StatusCode, Reason: rerr.Res.Reason}
+		case errors.As(err, &verr):
+			return &StatusError{Code: verr.Res.StatusCode, Reason: verr.Res.Reason}
+		}
+		return fmt.Errorf("phone: BYE: %w", err)
+	}
+	return nil
+}
+
+// Close stops the media goroutines and closes all sockets. It does not
+// send BYE: a test that wants the server to see a hangup calls Hangup; one
+// that wants a vanished caller just closes.
+func (p *Phone) Close() {
+	p.closeOnce.Do(func() {
+		close(p.stop)
+		p.ended.Store(true)
+		if p.rtpConn != nil {
+			p.rtpConn.Close()
+		}
+		p.wg.Wait()
+		if p.ua != nil {
+			p.ua.Close()
+		}
+		if p.sigCloser != nil {
+			p.sigCloser.Close()
+			<-p.sigDone
+		}
+	})
+}
+
+// ours reports whether an incoming request belongs to our dialog.
+func (p *Phone) ours(req *sip.Request) bool {
+	if !p.established.Load() {
+		return false
+	}
+	cid := req.CallID()
+	return cid != nil && string(*cid) == p.callID
+}
+
+func (p *Phone) respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string, body []byte, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, body)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		p.log.Warn("respond failed", "method", req.Method, "code", code, "error", err)
+	}
+}
+
+func (p *Phone) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	if !p.ours(req) {
+		p.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
+		return
+	}
+	p.ended.Store(true)
+	p.respond(req, tx, 200, "OK", nil)
+	p.doneOnce.Do(func() { close(p.done) })
+}
+
+func (p *Phone) onOK(req *sip.Request, tx sip.ServerTransaction) {
+	if !p.ours(req) && req.Method != sip.OPTIONS {
+		p.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
+		return
+	}
+	p.respond(req, tx, 200, "OK", nil)
+}
+
+// onReinvite accepts a re-INVITE from the server, follows its new RTP
+// address and answers with our current SDP.
+func (p *Phone) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
+	if !p.ours(req) {
+		p.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
+		return
+	}
+	if body := req.Body(); len(body) > 0 {
+		if ans, err := parseAnswer(body, p.cfg.Codecs); err == nil || errors.Is(err, ErrNoCodec) {
+			if ans.rtp.IsValid() {
+				p.serverRTP.Store(&ans.rtp)
+			}
+		}
+	}
+	p.sdpMu.Lock()
+	o := p.sdpOffer
+	if o.port == 0 {
+		o = p.newOffer(1)
+	}
+	// Answer with the one codec in use (RFC 3264 section 6.1).
+	o.codecs = []uint8{p.codec}
+	body := o.marshal()
+	p.sdpMu.Unlock()
+	p.respond(req, tx, 200, "OK", body, sip.HeaderClone(&p.contact), sip.NewHeader("Content-Type", "application/sdp"))
+}

@@ -1,0 +1,128 @@
+// Package sipp drives the server with SIPp, a SIP client nobody here wrote,
+// using the sample config. The tests skip when sipp is not installed
+// (.ci/run installs it: Debian package sip-tester).
+package sipp
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"webconf/conf"
+	"webconf/prompts"
+	"webconf/sipapp"
+)
+
+func startSample(t *testing.T) *sipapp.Server {
+	t.Helper()
+	cfg, err := conf.Load("../../conf/webconfd.conf")
+	if err != nil {
+		t.Fatalf("sample config: %v", err)
+	}
+	cfg.Server.SIPListen = "127.0.0.1:0"
+	cfg.Server.RTPLowPort, cfg.Server.RTPHighPort = 30000, 39998
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := sipapp.New(sipapp.OptionsFromConfig(cfg, prompts.Builtin(), log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	return srv
+}
+
+// freeUDPPort finds a port for sipp to bind (it cannot take port 0 and
+// report back).
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// runSipp runs one call of scenario against srv and, while it runs, waits
+// for a participant from sipp to show in room with reason.
+func runSipp(t *testing.T, srv *sipapp.Server, scenario, service, room, reason string) {
+	t.Helper()
+	bin, err := exec.LookPath("sipp")
+	if err != nil {
+		t.Skip("sipp not installed (apt-get install sip-tester)")
+	}
+	scenario, err = filepath.Abs(scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	port, mport := freeUDPPort(t), freeUDPPort(t)&^1
+	cmd := exec.CommandContext(ctx, bin, "-sf", scenario, "-s", service, "-m", "1", "-l", "1",
+		"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mp", strconv.Itoa(mport),
+		"-timeout", "50s", "-nostdin", "-trace_err", "-error_file", t.TempDir()+"/err.log",
+		srv.Addr())
+	cmd.Dir = t.TempDir()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+
+	seen := false
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !seen {
+		select {
+		case err := <-done:
+			t.Fatalf("sipp ended (%v) before its call showed in room %s:\n%s", err, room, out.String())
+		case <-tick.C:
+			info, _ := srv.Registry().Room(room)
+			for _, p := range info.Participants {
+				if p.Status == sipapp.StatusConnected && p.Reason == reason && bytes.Contains([]byte(p.Number), []byte("sip:sipp@")) {
+					seen = true
+				}
+			}
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("sipp failed: %v\n%s", err, out.String())
+	}
+	waitGone(t, srv)
+}
+
+func waitGone(t *testing.T, srv *sipapp.Server) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.ActiveCalls() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls left after sipp hung up", srv.ActiveCalls())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestSippDialsARoomDirectly(t *testing.T) {
+	srv := startSample(t)
+	runSipp(t, srv, "direct.xml", "000777123", "123", sipapp.ReasonDirect)
+}
+
+func TestSippTypesTheRoomNumber(t *testing.T) {
+	srv := startSample(t)
+	runSipp(t, srv, "keypad.xml", "conference", "123", sipapp.ReasonEntered)
+}
