@@ -554,6 +554,14 @@ func (c *call) inRoom(room, pid string, direct bool) {
 		return
 	}
 	c.room, c.joinedAt = room, time.Now()
+	sink := c.s.opt.Events
+	c.member.OnTalking(func(on bool) {
+		if on {
+			sink.TalkingStarted(room, c.tag)
+		} else {
+			sink.TalkingStopped(room, c.tag)
+		}
+	})
 	c.s.joinLive(room, c)
 	defer func() {
 		c.s.leaveLive(room, c)
@@ -676,27 +684,33 @@ func (c *call) sendBye() {
 			req.Laddr = sip.Addr{IP: a.Addr().AsSlice(), Port: int(a.Port())}
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 32*sip.T1)
-	defer cancel()
-	tx, err := c.s.client.TransactionRequest(ctx, req, sipgo.ClientRequestAddVia)
-	if err != nil {
-		c.log.Info("BYE not sent", "err", err)
-		return
-	}
-	defer tx.Terminate()
-	for {
-		select {
-		case res := <-tx.Responses():
-			if res.IsProvisional() {
-				continue
-			}
-			return
-		case <-tx.Done():
-			return
-		case <-ctx.Done():
+	// The BYE transaction runs on its own (it may retransmit for 32 s,
+	// RFC 3261 17.1.2.2); the call does not wait for it, and Shutdown
+	// gives outstanding BYEs a short grace before cancelling them.
+	c.s.byes.Add(1)
+	go func() {
+		defer c.s.byes.Done()
+		ctx, cancel := context.WithTimeout(c.s.byeCtx, 64*sip.T1)
+		defer cancel()
+		tx, err := c.s.client.TransactionRequest(ctx, req, sipgo.ClientRequestAddVia)
+		if err != nil {
+			c.log.Info("BYE not sent", "err", err)
 			return
 		}
-	}
+		defer tx.Terminate()
+		for {
+			select {
+			case res := <-tx.Responses():
+				if !res.IsProvisional() {
+					return
+				}
+			case <-tx.Done():
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 }
 
 // cleanup releases everything the call holds, however it ended.

@@ -57,6 +57,9 @@ type Options struct {
 	MixWorkers      int // 0 = GOMAXPROCS
 }
 
+// byeGrace is how long Shutdown waits for the phones to answer our BYEs.
+const byeGrace = 2 * time.Second
+
 // allowed is what we advertise in Allow (RFC 3261 20.5).
 const allowed = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"
 
@@ -77,7 +80,11 @@ type Server struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	wg     sync.WaitGroup // call goroutines
+
+	byeCtx    context.Context // outstanding BYE transactions
+	byeCancel context.CancelFunc
+	byes      sync.WaitGroup
 
 	mu    sync.Mutex
 	calls map[string]*call     // by Call-ID
@@ -175,6 +182,7 @@ func (s *Server) Start() error {
 	}
 	s.ua, s.srv, s.client, s.udp, s.tcp = ua, srv, client, udp, tcp
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.byeCtx, s.byeCancel = context.WithCancel(context.Background())
 	srv.OnInvite(s.onInvite)
 	srv.OnAck(s.onAck)
 	srv.OnBye(s.onBye)
@@ -210,6 +218,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("sipapp: shutdown: calls still ending: %w", ctx.Err())
 	}
+	// Let the BYEs be answered, but do not wait for phones that vanished.
+	byesDone := make(chan struct{})
+	go func() { s.byes.Wait(); close(byesDone) }()
+	grace := time.NewTimer(byeGrace)
+	defer grace.Stop()
+	select {
+	case <-byesDone:
+	case <-grace.C:
+	case <-ctx.Done():
+	}
+	s.byeCancel()
+	<-byesDone
 	s.mix.Stop()
 	s.srv.Close()
 	s.ua.Close()
@@ -217,6 +237,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.tcp.Close()
 	return err
 }
+
+// LegStats returns the RTP counters of the live call with that call tag.
+func (s *Server) LegStats(tag string) (rtpleg.Stats, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.calls {
+		if c.tag == tag {
+			return c.leg.Stats(), true
+		}
+	}
+	return rtpleg.Stats{}, false
+}
+
+// FreeRTPPorts is how many RTP ports are not in use.
+func (s *Server) FreeRTPPorts() int { return s.pool.Free() }
 
 // ActiveCalls is the number of calls in progress (SEMS's "calls").
 func (s *Server) ActiveCalls() int {

@@ -43,6 +43,14 @@ type Output interface {
 // phones does not add up.
 const silenceThreshold = 16 * 16
 
+// talkThreshold is the mean power above which a member counts as talking
+// (RMS about 300, -40 dBFS), and talkHang how many quiet ticks end a
+// talkspurt (400 ms), so that the pauses between words do not flap.
+const (
+	talkThreshold = 300 * 300
+	talkHang      = 20
+)
+
 // Stats are the scheduler's counters.
 type Stats struct {
 	Ticks    uint64 // group-independent ticks run by all workers
@@ -120,7 +128,7 @@ func (s *Scheduler) NewGroup() *Group {
 
 type worker struct {
 	s      *Scheduler
-	mu     sync.Mutex                // serialises changes to groups
+	mu     sync.Mutex               // serialises changes to groups
 	groups atomic.Pointer[[]*Group] // copy-on-write: the tick reads without locking
 }
 
@@ -226,6 +234,10 @@ type Member struct {
 	queue   []*Prompt
 	detect  *dtmf.Detector
 	onDigit func(byte)
+
+	onTalk  func(bool) // talking started/stopped; runs on the mixer goroutine
+	talking bool
+	quiet   int
 
 	// Tick scratch, used by the worker only.
 	frame   dsp.Frame
@@ -406,6 +418,30 @@ func (m *Member) dropFinished() {
 	}
 }
 
+// OnTalking sets a callback for talkspurt start (true) and end (false). It
+// runs on the mixer goroutine and must not block.
+func (m *Member) OnTalking(f func(bool)) {
+	defer m.lock()()
+	m.onTalk = f
+}
+
+func (m *Member) talkState(loud bool) {
+	switch {
+	case loud:
+		m.quiet = 0
+		if !m.talking {
+			m.talking = true
+			m.onTalk(true)
+		}
+	case m.talking:
+		m.quiet++
+		if m.quiet >= talkHang {
+			m.talking = false
+			m.onTalk(false)
+		}
+	}
+}
+
 // nextPrompt fills f from the head of the queue; false when nothing plays.
 func (m *Member) nextPrompt(f *dsp.Frame) bool {
 	for len(m.queue) > 0 {
@@ -446,9 +482,17 @@ func (g *Group) Tick() {
 		}
 		// While a prompt plays for a member, that member is not heard (as
 		// in SEMS); a muted member is not heard but still hears.
-		m.contrib = got && !m.muted && len(m.queue) == 0 && !mix.IsSilent(&m.frame, silenceThreshold)
+		heard := got && !m.muted && len(m.queue) == 0
+		var energy int64
+		if heard {
+			energy = mix.Energy(&m.frame)
+		}
+		m.contrib = heard && energy > silenceThreshold
 		if m.contrib {
 			g.bus.Add(&m.frame)
+		}
+		if m.onTalk != nil {
+			m.talkState(heard && energy > talkThreshold)
 		}
 	}
 	for _, m := range g.members {

@@ -174,6 +174,29 @@ func TestTick(t *testing.T) {
 			t.Fatalf("detected %q, want \"5\"", got)
 		}
 	})
+	t.Run("talkspurts are reported once at start and once after a pause", func(t *testing.T) {
+		g := newGroup()
+		a := &fakeLeg{has: true}
+		m := NewMember(a, a)
+		g.Add(m)
+		var events []bool
+		m.OnTalking(func(v bool) { events = append(events, v) })
+		a.in = constFrame(3000)
+		for i := 0; i < 10; i++ {
+			g.Tick()
+		}
+		a.in = constFrame(0)
+		for i := 0; i < talkHang-1; i++ {
+			g.Tick()
+		}
+		if len(events) != 1 || !events[0] {
+			t.Fatalf("events %v before the hang time ran out, want [true]", events)
+		}
+		g.Tick()
+		if len(events) != 2 || events[1] {
+			t.Fatalf("events %v, want [true false]", events)
+		}
+	})
 	t.Run("a looping prompt repeats until stopped", func(t *testing.T) {
 		g := newGroup()
 		a := &fakeLeg{}

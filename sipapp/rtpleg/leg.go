@@ -32,8 +32,8 @@ type Config struct {
 // Stats are the leg's counters, readable at any time.
 type Stats struct {
 	RxPackets, RxForeign, RxBad, RxRTCP, RxDTMF uint64
-	TxPackets                                  uint64
-	Jitter                                     jitter.Stats
+	TxPackets                                   uint64
+	Jitter                                      jitter.Stats
 }
 
 const (

@@ -19,8 +19,8 @@ var ErrNoPorts = errors.New("rtpleg: no free RTP port")
 // leaves the odd one above for RTCP (RFC 3550 section 11), so only even
 // ports are allocated; a port another process holds is skipped.
 type Pool struct {
-	ip   netip.Addr
-	mu   sync.Mutex
+	ip netip.Addr
+	mu sync.Mutex
 	// free is a FIFO: reusing the port a call just left (LIFO) would let its
 	// late packets land in the next call.
 	free []uint16

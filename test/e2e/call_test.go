@@ -203,7 +203,10 @@ func TestRTPFromAForeignAddressIsDropped(t *testing.T) {
 			hdr.Timestamp += 160
 		}
 	}()
-	time.Sleep(time.Second) // give the intruder a second of packets to get through
+	waitFor(t, 5*time.Second, "the server to drop 25 intruder packets", func() bool {
+		st, ok := srv.LegStats(a.RemoteTag())
+		return ok && st.RxForeign >= 25
+	})
 	if lvl := b.Level(1100, 800*time.Millisecond); lvl > 200 {
 		t.Fatalf("b hears the intruder's tone at %.0f: packets from a foreign address must be dropped", lvl)
 	}

@@ -111,11 +111,16 @@ func (t *txState) init() {
 }
 
 // SetTone sets what the phone sends from now on: the sum of sinusoids at
-// freqs, each at amplitude ~4000. No frequencies sends silence.
+// freqs, each at Config.ToneAmplitude (default 4000). No frequencies sends
+// silence.
 func (p *Phone) SetTone(freqs ...float64) {
+	amp := p.cfg.ToneAmplitude
+	if amp <= 0 {
+		amp = toneAmp
+	}
 	oscs := make([]*tone.Osc, len(freqs))
 	for i, f := range freqs {
-		oscs[i] = tone.NewOsc(f, toneAmp)
+		oscs[i] = tone.NewOsc(f, amp)
 	}
 	p.tx.tones.Store(&oscs)
 }

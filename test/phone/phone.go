@@ -65,7 +65,9 @@ type Config struct {
 	DTMF        int          // telephone-event payload type offered; 0 -> 101, -1 -> not offered
 	Ptime       int          // ms of audio per packet we send (10..60); default 20
 	SDP         []byte       // if non-nil, sent verbatim as the offer (bad-SDP tests)
-	Logger      *slog.Logger // default discards
+	// ToneAmplitude is the amplitude of each SetTone sinusoid; 0 -> 4000.
+	ToneAmplitude float64
+	Logger        *slog.Logger // default discards
 }
 
 // StatusError is a non-2xx final response to an INVITE (or another request

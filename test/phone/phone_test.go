@@ -224,6 +224,17 @@ func TestCancel(t *testing.T) {
 		}
 	})
 
+	t.Run("Dial whose context ends while ringing cancels the INVITE", func(t *testing.T) {
+		ctx := testCtx(t, 10*time.Second)
+		u := newUAS(t, uasConfig{delay: 30 * time.Second})
+		short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		if _, err := Dial(short, Config{Server: u.addr}); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Dial = %v, want DeadlineExceeded", err)
+		}
+		u.waitFor(ctx, "the CANCEL", func() bool { return u.cancels == 1 })
+	})
+
 	t.Run("waiting for a delayed answer records the 180", func(t *testing.T) {
 		ctx := testCtx(t, 10*time.Second)
 		u := newUAS(t, uasConfig{delay: 200 * time.Millisecond})
@@ -809,6 +820,7 @@ type uas struct {
 	invites    []*sip.Request
 	reinvites  []*sip.Request
 	acks       int
+	cancels    int
 	infos      []*sip.Request
 	byes       int
 	dlg        *sipgo.DialogServerSession
@@ -965,7 +977,9 @@ func (u *uas) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		select {
 		case <-time.After(u.cfg.delay):
 		case <-dlg.Context().Done():
-			return // CANCEL: the transaction layer has answered 487
+			// CANCEL: the transaction layer has answered 487.
+			u.record(func() { u.cancels++ })
+			return
 		case <-u.ctx.Done():
 			return
 		}
