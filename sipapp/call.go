@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -246,6 +247,15 @@ func (c *call) digit(d byte) {
 func (c *call) run() {
 	defer c.s.wg.Done()
 	defer c.cleanup()
+	defer func() {
+		// A call that panics ends alone: it is hung up and counted, and
+		// the process and the room go on.
+		if r := recover(); r != nil {
+			c.log.Error("call flow panicked", "panic", r, "stack", string(debug.Stack()))
+			c.end(endFailed)
+			c.sendBye()
+		}
+	}()
 	if !c.answerCall() {
 		return
 	}

@@ -156,15 +156,9 @@ func (s *Server) Stats() *CallStats { return &s.stats }
 
 // Start binds UDP and TCP on sip_listen and serves until Shutdown.
 func (s *Server) Start() error {
-	udp, err := net.ListenPacket("udp", s.opt.SIPListen)
+	udp, tcp, err := listenSIP(s.opt.SIPListen)
 	if err != nil {
-		return fmt.Errorf("sipapp: listen udp %s: %w", s.opt.SIPListen, err)
-	}
-	// TCP on the same port as UDP, so that port 0 gives one port for both.
-	tcp, err := net.Listen("tcp", udp.LocalAddr().String())
-	if err != nil {
-		udp.Close()
-		return fmt.Errorf("sipapp: listen tcp %s: %w", udp.LocalAddr(), err)
+		return err
 	}
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(s.opt.Signature), sipgo.WithUserAgentHostname(s.ip.String()))
 	if err != nil {
@@ -196,6 +190,31 @@ func (s *Server) Start() error {
 	go func() { _ = srv.ServeTCP(tcp) }()
 	s.log.Info("sip listening", "udp", udp.LocalAddr().String(), "tcp", tcp.Addr().String())
 	return nil
+}
+
+// listenSIP binds UDP and TCP on the same port. With port 0 the UDP port
+// is chosen first and TCP may find it taken (by some other socket's
+// ephemeral port), so that case retries with a new port.
+func listenSIP(addr string) (net.PacketConn, net.Listener, error) {
+	_, port, _ := net.SplitHostPort(addr)
+	tries := 1
+	if port == "0" {
+		tries = 20
+	}
+	var lastErr error
+	for i := 0; i < tries; i++ {
+		udp, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("sipapp: listen udp %s: %w", addr, err)
+		}
+		tcp, err := net.Listen("tcp", udp.LocalAddr().String())
+		if err == nil {
+			return udp, tcp, nil
+		}
+		udp.Close()
+		lastErr = fmt.Errorf("sipapp: listen tcp %s: %w", udp.LocalAddr(), err)
+	}
+	return nil, nil, lastErr
 }
 
 // Addr is the bound SIP address (UDP and TCP share the port).

@@ -271,8 +271,7 @@ func (p *Phone) writeRTP(pt uint8, marker bool, ts uint32, size int) {
 	}
 }
 
-func (p *Phone) onTicks() int  { return ticksFor(dtmfOn, p.cfg.Ptime) }
-func (p *Phone) gapTicks() int { return ticksFor(dtmfGap, p.cfg.Ptime) }
+func (p *Phone) onTicks() int { return ticksFor(dtmfOn, p.cfg.Ptime) }
 
 // ticksFor rounds d to whole packets, at least one.
 func ticksFor(d time.Duration, ptime int) int {
