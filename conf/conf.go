@@ -172,6 +172,19 @@ type Webconference struct {
 	// PinTimeout ends a keypad call that has not entered a room in time;
 	// 0 = off (SEMS waits forever). In seconds in the file.
 	PinTimeout time.Duration `ini:"pin_timeout" unit:"s"`
+
+	// Dial-out. DialoutAllowedPattern (dialout_allowed_re) is a regular
+	// expression (Go RE2 syntax) that "callee@callee_domain" must match;
+	// empty allows every callee, as SEMS does. DialoutAllowedRE is it
+	// compiled, anchored at neither end.
+	DialoutAllowedPattern string         `ini:"dialout_allowed_re"`
+	DialoutAllowedRE      *regexp.Regexp `ini:"-"`
+	// MaxDialouts bounds concurrent dial-outs (0 = no limit).
+	MaxDialouts int `ini:"max_dialouts"`
+	// Ringback is what the room hears while a dialled callee rings: "us"
+	// (440+480 Hz, 2 s on, 4 s off, as SEMS), "eu" (425 Hz, 1 s on, 4 s
+	// off), "off", or the path of an 8/16 kHz mono WAV file played in a loop.
+	Ringback string `ini:"ringback"`
 }
 
 // PredefinedRoom is one entry of predefined_rooms.
@@ -244,6 +257,8 @@ func Default() Config {
 			ServerSignature:         "webconf 0.1",
 			MaxPinAttempts:          3,
 			PinTimeout:              30 * time.Second,
+			MaxDialouts:             100,
+			Ringback:                "us",
 		},
 		XMLRPC: XMLRPC{
 			ServerIP:         "127.0.0.1",

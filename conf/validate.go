@@ -85,6 +85,19 @@ func (c *Config) validate() []error {
 	if w.MaxPinAttempts < 0 {
 		report("webconference", "max_pin_attempts", "%d must not be negative (0 = unlimited)", w.MaxPinAttempts)
 	}
+	if w.DialoutAllowedPattern != "" {
+		re, err := regexp.Compile(w.DialoutAllowedPattern)
+		if err != nil {
+			report("webconference", "dialout_allowed_re", "%q is not a regular expression: %v", w.DialoutAllowedPattern, err)
+		}
+		w.DialoutAllowedRE = re
+	}
+	if w.MaxDialouts < 0 {
+		report("webconference", "max_dialouts", "%d must not be negative (0 = no limit)", w.MaxDialouts)
+	}
+	if w.Ringback == "" {
+		report("webconference", "ringback", "empty: use us, eu, off or a WAV file")
+	}
 	if w.ParticipantIDHeader != "" && !isToken(w.ParticipantIDHeader) {
 		report("webconference", "participant_id_header", "%q is not a SIP header name", w.ParticipantIDHeader)
 	}

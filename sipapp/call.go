@@ -47,6 +47,14 @@ type call struct {
 	dest    string // where in-dialog requests go (host:port)
 	trans   string // transport of the dialog
 
+	// The dialog as RFC 3261 12 defines it: our side and theirs (tags are
+	// tag and fromTag), the remote target and the route set.
+	uac    bool
+	local  party
+	remote party
+	target sip.Uri
+	routes []string
+
 	leg    *rtpleg.Leg
 	member *mixer.Member
 	offer  *sdp.Offer
@@ -102,6 +110,14 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*call, int
 	}
 	c.log = s.log.With("call_tag", c.tag, "call_id", c.callID)
 	c.pid = s.participantID(req)
+	c.local = party{name: to.DisplayName, uri: to.Address}
+	c.remote = party{name: from.DisplayName, uri: from.Address}
+	c.target = req.Contact().Address
+	// The route set of a UAS is the Record-Route list in order (RFC 3261
+	// 12.1.1).
+	for _, rr := range req.GetHeaders("Record-Route") {
+		c.routes = append(c.routes, rr.Value())
+	}
 	c.dest = req.Recipient.HostPort()
 	if ctc := req.Contact(); ctc != nil {
 		c.dest = ctc.Address.HostPort()
@@ -564,6 +580,14 @@ func (c *call) inRoom(room, pid string, direct bool) {
 		return
 	}
 	c.room, c.joinedAt = room, time.Now()
+	c.s.joinLive(room, c, false)
+	c.stay(room)
+}
+
+// stay keeps a call that is in a room's mix there until it ends, then
+// takes it out and records the end (spec 4: 4 "BYE" or 4 "disconnect",
+// then 5 "").
+func (c *call) stay(room string) {
 	sink := c.s.opt.Events
 	c.member.OnTalking(func(on bool) {
 		if on {
@@ -572,9 +596,8 @@ func (c *call) inRoom(room, pid string, direct bool) {
 			sink.TalkingStopped(room, c.tag)
 		}
 	})
-	c.s.joinLive(room, c)
 	defer func() {
-		c.s.leaveLive(room, c)
+		c.s.leaveLive(room, c, false)
 		why := endReason(c.why.Load())
 		switch why {
 		case endBye:
@@ -659,41 +682,7 @@ func (c *call) reoffer(req *sip.Request, tx sip.ServerTransaction) {
 
 // sendBye hangs up from our side (RFC 3261 15.1.1).
 func (c *call) sendBye() {
-	from, to := c.invite.From(), c.invite.To()
-	if from == nil || to == nil {
-		return
-	}
-	target := c.invite.Contact().Address
-	req := sip.NewRequest(sip.BYE, *target.Clone())
-	ourFrom := sip.FromHeader{DisplayName: to.DisplayName, Address: to.Address, Params: sip.NewParams()}
-	ourFrom.Params.Add("tag", c.tag)
-	theirTo := sip.ToHeader{DisplayName: from.DisplayName, Address: from.Address, Params: sip.NewParams()}
-	theirTo.Params.Add("tag", c.fromTag)
-	req.AppendHeader(&ourFrom)
-	req.AppendHeader(&theirTo)
-	req.AppendHeader(sip.NewHeader("Call-ID", c.callID))
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: c.cseq.Add(1), MethodName: sip.BYE})
-	mf := sip.MaxForwardsHeader(70)
-	req.AppendHeader(&mf)
-	// The route set of a UAS is the Record-Route list in order (RFC 3261
-	// 12.1.1).
-	for _, rr := range c.invite.GetHeaders("Record-Route") {
-		req.AppendHeader(sip.NewHeader("Route", rr.Value()))
-	}
-	req.AppendHeader(sip.NewHeader("User-Agent", c.s.opt.Signature))
-	req.SetTransport(c.trans)
-	req.SetBody(nil)
-	if rt := req.Route(); rt != nil {
-		req.SetDestination(rt.Address.HostPort())
-	} else {
-		req.SetDestination(c.dest)
-	}
-	if !sip.IsReliable(c.trans) {
-		// Send from the SIP port so NATs and strict phones accept it.
-		if a, err := netip.ParseAddrPort(c.s.udp.LocalAddr().String()); err == nil {
-			req.Laddr = sip.Addr{IP: a.Addr().AsSlice(), Port: int(a.Port())}
-		}
-	}
+	req := c.inDialog(sip.BYE)
 	// The BYE transaction runs on its own (it may retransmit for 32 s,
 	// RFC 3261 17.1.2.2); the call does not wait for it, and Shutdown
 	// gives outstanding BYEs a short grace before cancelling them.
@@ -723,6 +712,55 @@ func (c *call) sendBye() {
 	}()
 }
 
+// party is one end of a dialog.
+type party struct {
+	name string
+	uri  sip.Uri
+}
+
+// inDialog builds a request within the dialog (RFC 3261 12.2.1.1): remote
+// target as Request-URI, our party and tag in From, theirs in To, the
+// route set as Route, the next CSeq.
+func (c *call) inDialog(method sip.RequestMethod) *sip.Request {
+	req := sip.NewRequest(method, *c.target.Clone())
+	from := sip.FromHeader{DisplayName: c.local.name, Address: *c.local.uri.Clone(), Params: sip.NewParams()}
+	from.Params.Add("tag", c.tag)
+	to := sip.ToHeader{DisplayName: c.remote.name, Address: *c.remote.uri.Clone(), Params: sip.NewParams()}
+	if c.fromTag != "" {
+		to.Params.Add("tag", c.fromTag)
+	}
+	req.AppendHeader(&from)
+	req.AppendHeader(&to)
+	req.AppendHeader(sip.NewHeader("Call-ID", c.callID))
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: c.cseq.Add(1), MethodName: method})
+	mf := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&mf)
+	for _, r := range c.routes {
+		req.AppendHeader(sip.NewHeader("Route", r))
+	}
+	req.AppendHeader(sip.NewHeader("User-Agent", c.s.opt.Signature))
+	req.SetTransport(c.trans)
+	req.SetBody(nil)
+	if rt := req.Route(); rt != nil {
+		req.SetDestination(rt.Address.HostPort())
+	} else {
+		req.SetDestination(c.dest)
+	}
+	c.s.fromSIPPort(req)
+	return req
+}
+
+// fromSIPPort makes a UDP request leave from our SIP socket, so that the
+// peer sees (and answers) the port it knows.
+func (s *Server) fromSIPPort(req *sip.Request) {
+	if sip.IsReliable(req.Transport()) {
+		return
+	}
+	if a, err := netip.ParseAddrPort(s.udp.LocalAddr().String()); err == nil {
+		req.Laddr = sip.Addr{IP: a.Addr().AsSlice(), Port: int(a.Port())}
+	}
+}
+
 // cleanup releases everything the call holds, however it ended.
 func (c *call) cleanup() {
 	c.end(endShutdown) // no-op when already ended
@@ -730,6 +768,6 @@ func (c *call) cleanup() {
 	c.s.mu.Lock()
 	delete(c.s.calls, c.callID)
 	c.s.mu.Unlock()
-	c.s.stats.record(c.joinedAt, endReason(c.why.Load()))
+	c.s.stats.record(c.joinedAt)
 	c.log.Info("call ended", "reason", strconv.Itoa(int(c.why.Load())))
 }

@@ -39,6 +39,10 @@ func OptionsFromConfig(cfg *conf.Config, set *prompts.Set, log *slog.Logger) Opt
 			ParticipantsExpireDelay: w.ParticipantsExpireDelay,
 			SupportRoomsTimeout:     w.SupportRoomsTimeout,
 		},
+		DialoutAllowedRE: w.DialoutAllowedRE,
+		MaxDialouts:      w.MaxDialouts,
+		Ringback:         w.Ringback,
+
 		Prompts: set,
 		Log:     log,
 	}

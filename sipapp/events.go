@@ -13,6 +13,9 @@ type Events interface {
 	Unmuted(room, callTag string)
 	TalkingStarted(room, callTag string)
 	TalkingStopped(room, callTag string)
+	// Status reports every change of a participant record's status or
+	// reason (the transitions roomInfo pollers see, without polling).
+	Status(room string, p Participant)
 }
 
 // NopEvents ignores every event.
@@ -26,5 +29,6 @@ func (NopEvents) Muted(string, string)          {}
 func (NopEvents) Unmuted(string, string)        {}
 func (NopEvents) TalkingStarted(string, string) {}
 func (NopEvents) TalkingStopped(string, string) {}
+func (NopEvents) Status(string, Participant)    {}
 
 var _ Events = NopEvents{}

@@ -6,8 +6,11 @@ import "webconf/sipapp/mixer"
 // first_participant to the joiner (looped if configured); joining a room
 // with others plays join_sound to each of them, cutting a looping
 // first_participant prompt first (spec 5.4).
-func (s *Server) joinLive(name string, c *call) {
-	pr := s.opt.Prompts
+//
+// quiet joins without any of that: a dialled callee who is still ringing
+// is in the mix (the room hears the ringback) but has not arrived yet;
+// announce plays the sounds when it answers.
+func (s *Server) joinLive(name string, c *call, quiet bool) {
 	s.mu.Lock()
 	lr := s.rooms[name]
 	if lr == nil {
@@ -19,13 +22,8 @@ func (s *Server) joinLive(name string, c *call) {
 	g := lr.group
 	s.mu.Unlock()
 
-	if len(others) == 0 {
-		c.member.Play(mixer.NewPrompt(pr.FirstParticipant, s.opt.LoopFirstParticipant))
-	} else {
-		g.Each(nil, func(m *mixer.Member) {
-			m.StopLoopingLocked()
-			m.PlayLocked(mixer.NewPrompt(pr.JoinSound, false))
-		})
+	if !quiet {
+		s.greet(g, c, len(others) == 0)
 	}
 	g.Add(c.member)
 	for _, o := range others {
@@ -33,10 +31,35 @@ func (s *Server) joinLive(name string, c *call) {
 	}
 }
 
+// greet plays first_participant to a lone joiner, or join_sound to the
+// others (cutting a looping first_participant prompt first).
+func (s *Server) greet(g *mixer.Group, c *call, alone bool) {
+	pr := s.opt.Prompts
+	if alone {
+		c.member.Play(mixer.NewPrompt(pr.FirstParticipant, s.opt.LoopFirstParticipant))
+		return
+	}
+	g.Each(c.member, func(m *mixer.Member) {
+		m.StopLoopingLocked()
+		m.PlayLocked(mixer.NewPrompt(pr.JoinSound, false))
+	})
+}
+
+// announce greets a member that joined quietly (a callee who answered).
+func (s *Server) announce(name string, c *call) {
+	s.mu.Lock()
+	lr := s.rooms[name]
+	s.mu.Unlock()
+	if lr == nil {
+		return
+	}
+	s.greet(lr.group, c, lr.group.Len() <= 1)
+}
+
 // leaveLive takes a call out of its room's mix; the others hear
-// drop_sound. The last one out closes the room's mix group, so an empty
-// room costs nothing per tick.
-func (s *Server) leaveLive(name string, c *call) {
+// drop_sound unless quiet (a callee who never answered). The last one out
+// closes the room's mix group, so an empty room costs nothing per tick.
+func (s *Server) leaveLive(name string, c *call, quiet bool) {
 	s.mu.Lock()
 	lr := s.rooms[name]
 	if lr == nil {
@@ -59,6 +82,9 @@ func (s *Server) leaveLive(name string, c *call) {
 	lr.group.Remove(c.member)
 	if empty {
 		lr.group.Close()
+		return
+	}
+	if quiet {
 		return
 	}
 	drop := s.opt.Prompts.DropSound

@@ -1,11 +1,18 @@
 package sipapp
 
 import (
+	"context"
+	"crypto/rand"
 	"crypto/subtle"
 	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
 	"sort"
 	"sync"
 	"time"
+
+	"webconf/sipapp/store"
 )
 
 // Status is a participant's state as SEMS reports it (spec section 4).
@@ -40,6 +47,8 @@ var (
 	ErrNotInvited = errors.New("participant not invited")
 	// ErrNoCall means no participant record has that call tag.
 	ErrNoCall = errors.New("call does not exist")
+	// ErrRoomOpen means roomCreate found the room with a PIN already.
+	ErrRoomOpen = errors.New("room already opened")
 )
 
 // Participant is one record of a room, as roomInfo lists it.
@@ -92,9 +101,11 @@ type room struct {
 // audio lives in the mixer. One mutex guards it, as in SEMS, but no call
 // into a live session is made while it is held.
 type Registry struct {
-	cfg  RegistryConfig
-	now  func() time.Time
-	sink Events
+	cfg   RegistryConfig
+	now   func() time.Time
+	sink  Events
+	store store.Store // write-through; never nil (store.NewMemory when not durable)
+	log   *slog.Logger
 
 	mu    sync.Mutex
 	rooms map[string]*room
@@ -109,7 +120,43 @@ func NewRegistry(cfg RegistryConfig, sink Events, now func() time.Time) *Registr
 	if sink == nil {
 		sink = NopEvents{}
 	}
-	return &Registry{cfg: cfg, now: now, sink: sink, rooms: map[string]*room{}, live: map[string]Controller{}}
+	return &Registry{cfg: cfg, now: now, sink: sink, store: store.NewMemory(), log: slog.Default(),
+		rooms: map[string]*room{}, live: map[string]Controller{}}
+}
+
+// Restore loads rooms and invited participants from st and writes every
+// later change through to it. Live calls do not survive a restart; a
+// restored room's last access is the restart, so soft expiry counts from
+// there. The call statistics are returned for the caller to restore.
+func (r *Registry) Restore(ctx context.Context, st store.Store, log *slog.Logger) (store.Stats, error) {
+	snap, err := st.Load(ctx)
+	if err != nil {
+		return store.Stats{}, fmt.Errorf("sipapp: load rooms: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.store, r.log = st, log
+	now := r.now()
+	for _, sr := range snap.Rooms {
+		r.rooms[sr.Name] = &room{name: sr.Name, adminPin: sr.AdminPin, expiry: sr.Expiry, lastAccess: now}
+	}
+	for _, inv := range snap.Invites {
+		rm, ok := r.rooms[inv.Room]
+		if !ok {
+			continue
+		}
+		rm.parts = append(rm.parts, &Participant{ID: inv.ParticipantID, Number: inv.Number, changed: now})
+	}
+	return snap.Stats, nil
+}
+
+// persistLocked writes a room's durable fields through to the store. A
+// failed write is logged and counted; the room stays as it is in memory.
+func (r *Registry) persistLocked(rm *room) {
+	err := r.store.PutRoom(context.Background(), store.Room{Name: rm.name, AdminPin: rm.adminPin, Expiry: rm.expiry, LastAccess: rm.lastAccess})
+	if err != nil {
+		r.log.Error("cannot store room", "room", rm.name, "err", err)
+	}
 }
 
 // pinEqual compares secrets in constant time.
@@ -118,6 +165,7 @@ func pinEqual(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), [
 func (r *Registry) createLocked(name, pin string) *room {
 	rm := &room{name: name, adminPin: pin, lastAccess: r.now()}
 	r.rooms[name] = rm
+	r.persistLocked(rm)
 	r.sink.RoomCreated(name)
 	return rm
 }
@@ -133,16 +181,159 @@ func (r *Registry) softExpiredLocked(rm *room, now time.Time) bool {
 
 func (r *Registry) deleteLocked(name string) {
 	delete(r.rooms, name)
+	if err := r.store.DeleteRoom(context.Background(), name); err != nil {
+		r.log.Error("cannot delete stored room", "room", name, "err", err)
+	}
 	r.sink.RoomDeleted(name)
 }
 
-// Open creates a room with an admin PIN if it does not exist (predefined
-// rooms); an existing room keeps its PIN.
+// newPin makes SEMS's admin PIN: 6 random decimal digits (leading zeros
+// possible), from crypto/rand.
+func newPin() string {
+	var b [6]byte
+	for i := range b {
+		n, err := rand.Int(rand.Reader, big.NewInt(10))
+		if err != nil {
+			panic(fmt.Sprintf("crypto/rand failed: %v", err)) // no entropy: nothing sane to do
+		}
+		b[i] = byte('0' + n.Int64())
+	}
+	return string(b[:])
+}
+
+// Create is roomCreate (spec 2.1): a new room gets a random 6-digit PIN
+// and, with timeout > 0, a hard expiry; a room with an empty PIN (made by
+// dial-in) gets a PIN and keeps its expiry; a room with a PIN is refused.
+func (r *Registry) Create(name string, timeout int) (pin string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rm, ok := r.rooms[name]
+	if ok && rm.adminPin != "" {
+		return "", ErrRoomOpen
+	}
+	pin = newPin()
+	if !ok {
+		rm = r.createLocked(name, pin)
+		if timeout > 0 {
+			rm.expiry = r.now().Add(time.Duration(timeout) * time.Second)
+		}
+	} else {
+		rm.adminPin = pin
+	}
+	r.persistLocked(rm)
+	return pin, nil
+}
+
+// ChangePin is changeRoomAdminpin after the getRoom rule.
+func (r *Registry) ChangePin(name, pin, newPin string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.authorizeLocked(name, pin); err != nil {
+		return err
+	}
+	rm := r.rooms[name]
+	rm.adminPin = newPin
+	r.persistLocked(rm)
+	return nil
+}
+
+// Password returns a room's admin PIN for the master-password holder
+// (getRoomPassword: no expiry check, as in SEMS).
+func (r *Registry) Password(name string) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rm, ok := r.rooms[name]
+	if !ok {
+		return "", false
+	}
+	return rm.adminPin, true
+}
+
+// FindParticipant lists, in byte order, the rooms with a record carrying
+// that participant ID ("" matches records without one, as in SEMS).
+func (r *Registry) FindParticipant(pid string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var names []string
+	for name, rm := range r.rooms {
+		for _, p := range rm.parts {
+			if p.ID == pid {
+				names = append(names, name)
+				break
+			}
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Sweep erases every soft-expired room (the periodic sweep SEMS runs from
+// roomCreate and dialout).
+func (r *Registry) Sweep() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	for name, rm := range r.rooms {
+		if r.softExpiredLocked(rm, now) {
+			r.deleteLocked(name)
+		}
+	}
+}
+
+// ExpireHard deletes rooms past their roomCreate timeout, hanging up their
+// calls, when support_rooms_timeout is on. SEMS's cleaner thread can crash
+// on a room that is also soft-expired (spec 3.3); here both just go.
+func (r *Registry) ExpireHard() []string {
+	if !r.cfg.SupportRoomsTimeout {
+		return nil
+	}
+	r.mu.Lock()
+	now := r.now()
+	var gone []string
+	var kick []Controller
+	for name, rm := range r.rooms {
+		if rm.expiry.IsZero() || !now.After(rm.expiry) {
+			continue
+		}
+		for _, p := range rm.parts {
+			if c := r.live[p.CallTag]; p.CallTag != "" && c != nil {
+				kick = append(kick, c)
+			}
+		}
+		r.deleteLocked(name)
+		gone = append(gone, name)
+	}
+	r.mu.Unlock()
+	for _, c := range kick {
+		c.Kick()
+	}
+	sort.Strings(gone)
+	return gone
+}
+
+// Open creates a room with an admin PIN if it does not exist; an existing
+// room keeps its PIN.
 func (r *Registry) Open(name, pin string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.rooms[name]; !ok {
 		r.createLocked(name, pin)
+	}
+}
+
+// Predefine opens a predefined_rooms entry: created if missing, and its
+// PIN set from the config (the config is the operator's word on it).
+func (r *Registry) Predefine(name, pin string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rm, ok := r.rooms[name]
+	if !ok {
+		r.createLocked(name, pin)
+		return
+	}
+	if rm.adminPin != pin {
+		rm.adminPin = pin
+		r.persistLocked(rm)
 	}
 }
 
@@ -168,8 +359,9 @@ func (r *Registry) authorizeLocked(name, pin string) error {
 	if !r.cfg.IgnorePin && rm.adminPin != "" && !pinEqual(rm.adminPin, pin) {
 		return ErrWrongPin
 	}
-	if rm.adminPin == "" {
+	if rm.adminPin == "" && pin != "" {
 		rm.adminPin = pin
+		r.persistLocked(rm)
 	}
 	if r.softExpiredLocked(rm, r.now()) {
 		r.deleteLocked(name)
@@ -235,6 +427,8 @@ func (r *Registry) Join(name, tag, number, pid, reason string, checkPid bool, c 
 		}
 		rec = &Participant{ID: pid}
 		rm.parts = append(rm.parts, rec)
+	} else if err := r.store.TakeInvite(context.Background(), name, pid); err != nil {
+		r.log.Error("cannot update stored invite", "room", name, "err", err)
 	}
 	rec.CallTag, rec.Number = tag, number
 	rec.Status, rec.Reason, rec.changed = StatusConnected, reason, now
@@ -242,7 +436,32 @@ func (r *Registry) Join(name, tag, number, pid, reason string, checkPid bool, c 
 	r.live[tag] = c
 	snap := *rec
 	r.mu.Unlock()
+	r.sink.Status(name, snap)
 	r.sink.Joined(name, snap)
+	return nil
+}
+
+// AddDialout registers an outgoing call before its INVITE leaves (SEMS
+// registers it after and can lose the first replies, spec 10.18): status
+// 1 "INVITE", number sip:callee@domain.
+func (r *Registry) AddDialout(name, tag, number, pid string, c Controller) error {
+	r.mu.Lock()
+	rm, ok := r.rooms[name]
+	if !ok {
+		if r.cfg.Private {
+			r.mu.Unlock()
+			return ErrNoRoom
+		}
+		rm = r.createLocked(name, "")
+	}
+	now := r.now()
+	rec := &Participant{CallTag: tag, Number: number, ID: pid, Status: StatusConnecting, Reason: "INVITE", changed: now}
+	rm.parts = append(rm.parts, rec)
+	rm.lastAccess = now
+	r.live[tag] = c
+	snap := *rec
+	r.mu.Unlock()
+	r.sink.Status(name, snap)
 	return nil
 }
 
@@ -258,9 +477,12 @@ func (r *Registry) SetStatus(name, tag string, st Status, reason string) {
 	}
 	now := r.now()
 	r.purgeLocked(rm, now)
+	var snap *Participant
 	for _, p := range rm.parts {
 		if p.CallTag == tag {
 			p.Status, p.Reason, p.changed = st, reason, now
+			cp := *p
+			snap = &cp
 			break
 		}
 	}
@@ -269,6 +491,9 @@ func (r *Registry) SetStatus(name, tag string, st Status, reason string) {
 		delete(r.live, tag)
 	}
 	r.mu.Unlock()
+	if snap != nil {
+		r.sink.Status(name, *snap)
+	}
 	if st == StatusFinished {
 		r.sink.Left(name, tag)
 	}
@@ -383,14 +608,23 @@ func (r *Registry) setMuted(name, tag string, v bool) error {
 	return nil
 }
 
-// Delete removes a room and hangs up its live calls.
-func (r *Registry) Delete(name string) error {
+// Delete is roomDelete: a room that is not there is ErrNoRoom; otherwise
+// the getRoom rule applies (ErrWrongPin, or ErrNoRoom for a soft-expired
+// room); then the room goes and its live calls are hung up.
+func (r *Registry) Delete(name, pin string) error {
 	r.mu.Lock()
-	rm, ok := r.rooms[name]
-	if !ok {
+	if _, ok := r.rooms[name]; !ok {
 		r.mu.Unlock()
 		return ErrNoRoom
 	}
+	if err := r.authorizeLocked(name, pin); err != nil {
+		r.mu.Unlock()
+		if errors.Is(err, ErrNoRoom) {
+			return ErrWrongPin // SEMS answers 1 for an expired room too
+		}
+		return err
+	}
+	rm := r.rooms[name]
 	var kick []Controller
 	for _, p := range rm.parts {
 		if c := r.live[p.CallTag]; p.CallTag != "" && c != nil {
@@ -421,5 +655,8 @@ func (r *Registry) AddParticipant(name, pid, number string) error {
 	now := r.now()
 	rm.parts = append(rm.parts, &Participant{ID: pid, Number: number, changed: now})
 	rm.lastAccess = now
+	if err := r.store.AddInvite(context.Background(), store.Invite{Room: name, ParticipantID: pid, Number: number}); err != nil {
+		r.log.Error("cannot store invite", "room", name, "err", err)
+	}
 	return nil
 }

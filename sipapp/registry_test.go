@@ -133,7 +133,7 @@ func TestRegistryParticipants(t *testing.T) {
 	if info, _ := r.Room("9"); len(info.Participants) != 1 {
 		t.Fatalf("a Finished record outlived participants_expire_delay: %+v", info.Participants)
 	}
-	if err := r.Delete("9"); err != nil || !a.kicked {
+	if err := r.Delete("9", ""); err != nil || !a.kicked {
 		t.Fatalf("delete must hang up live calls: %v", err)
 	}
 	r.SetStatus("9", "TAG-A", StatusFinished, "")

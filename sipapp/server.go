@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -23,6 +24,7 @@ import (
 	"webconf/prompts"
 	"webconf/sipapp/mixer"
 	"webconf/sipapp/rtpleg"
+	"webconf/sipapp/store"
 )
 
 // PredefinedRoom is a room opened at start-up with its admin PIN.
@@ -51,6 +53,15 @@ type Options struct {
 
 	Registry        RegistryConfig
 	PredefinedRooms []PredefinedRoom
+	// Store keeps rooms, PINs, invites and call statistics across
+	// restarts; nil keeps them in memory only.
+	Store store.Store
+	// StatsDir, if set, also keeps SEMS's stats file there (spec 7.2).
+	StatsDir string
+
+	DialoutAllowedRE *regexp.Regexp // callee@callee_domain must match; nil = any
+	MaxDialouts      int            // concurrent dial-outs; 0 = no limit
+	Ringback         string         // us, eu, off or a WAV file
 	Prompts         *prompts.Set
 	Events          Events
 	Log             *slog.Logger
@@ -90,7 +101,10 @@ type Server struct {
 	calls map[string]*call     // by Call-ID
 	rooms map[string]*liveRoom // rooms with members in the mixer
 
-	stats CallStats
+	stats    CallStats
+	load     *load
+	dialouts atomic.Int32
+	ringback *ringbackSpec // nil: no ringback
 }
 
 // New checks the options and prepares the server; Start listens.
@@ -138,11 +152,54 @@ func New(opt Options) (*Server, error) {
 		mix:   mixer.New(opt.MixWorkers, opt.Log),
 		reg:   NewRegistry(opt.Registry, opt.Events, nil),
 		calls: map[string]*call{}, rooms: map[string]*liveRoom{},
+		load:  newLoad(time.Now()),
 	}
-	for _, p := range opt.PredefinedRooms {
-		s.reg.Open(p.Room, p.AdminPin)
+	if s.ringback, err = parseRingback(opt.Ringback); err != nil {
+		return nil, err
+	}
+	if err := s.restore(); err != nil {
+		return nil, err
 	}
 	return s, nil
+}
+
+// restore loads the durable state, opens the predefined rooms (the config
+// decides their PINs) and hooks the call statistics to the store and to
+// SEMS's stats file.
+func (s *Server) restore() error {
+	st := s.opt.Store
+	if st == nil {
+		st = store.NewMemory()
+	}
+	ctx := context.Background()
+	stats, err := s.reg.Restore(ctx, st, s.log)
+	if err != nil {
+		return err
+	}
+	if stats == (store.Stats{}) && s.opt.StatsDir != "" {
+		// Moving from SEMS: start from its stats file.
+		if stats, err = store.ReadStatsFile(s.opt.StatsDir); err != nil {
+			return fmt.Errorf("sipapp: stats_dir: %w", err)
+		}
+	}
+	s.stats.Restore(stats.Total, stats.Failed, stats.Seconds)
+	for _, p := range s.opt.PredefinedRooms {
+		s.reg.Predefine(p.Room, p.AdminPin)
+	}
+	dir := s.opt.StatsDir
+	s.stats.OnRecord(func(total, failed, secs uint64) {
+		v := store.Stats{Total: total, Failed: failed, Seconds: secs}
+		if err := st.PutStats(context.Background(), v); err != nil {
+			s.log.Error("cannot store call statistics", "err", err)
+		}
+		// SEMS writes its file on the 1st, 3rd, 5th... call (spec 7.2).
+		if dir != "" && total%2 == 1 {
+			if err := store.WriteStatsFile(dir, v); err != nil {
+				s.log.Error("cannot write stats file", "dir", dir, "err", err)
+			}
+		}
+	})
+	return nil
 }
 
 // Registry is the room registry the control plane works on.
@@ -420,15 +477,17 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	if s.ctx.Err() != nil {
+	if s.ctx.Err() != nil || !s.load.admit(time.Now()) {
 		s.respond(tx, req, 503, "Service Unavailable", nil)
 		return
 	}
 	c, code, reason := s.newCall(req, tx)
 	if c == nil {
+		s.load.done(time.Now())
 		s.respond(tx, req, code, reason, nil)
 		return
 	}
+	defer s.load.done(time.Now())
 	// The call runs in this handler's goroutine (sipgo gives every request
 	// its own) until it ends: one goroutine per call, a straight script.
 	c.run()

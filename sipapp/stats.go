@@ -11,6 +11,16 @@ import (
 type CallStats struct {
 	mu                     sync.Mutex
 	total, failed, seconds uint64
+	// onRecord, if set, is told the new totals after every finished call
+	// (to persist them); it runs outside the lock.
+	onRecord func(total, failed, seconds uint64)
+}
+
+// OnRecord sets the persistence hook.
+func (cs *CallStats) OnRecord(f func(total, failed, seconds uint64)) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cs.onRecord = f
 }
 
 // Snapshot returns total, failed and connected seconds.
@@ -27,13 +37,17 @@ func (cs *CallStats) Restore(total, failed, seconds uint64) {
 	cs.total, cs.failed, cs.seconds = total, failed, seconds
 }
 
-func (cs *CallStats) record(joined time.Time, why endReason) {
+func (cs *CallStats) record(joined time.Time) {
 	cs.mu.Lock()
-	defer cs.mu.Unlock()
 	cs.total++
 	if joined.IsZero() {
 		cs.failed++
-		return
+	} else {
+		cs.seconds += uint64(time.Since(joined) / time.Second)
 	}
-	cs.seconds += uint64(time.Since(joined) / time.Second)
+	t, f, sec, hook := cs.total, cs.failed, cs.seconds, cs.onRecord
+	cs.mu.Unlock()
+	if hook != nil {
+		hook(t, f, sec)
+	}
 }

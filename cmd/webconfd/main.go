@@ -1,5 +1,6 @@
 // Command webconfd is the webconf conference server: SIP dial-in rooms with
-// mix-minus audio, a drop-in replacement for SEMS's webconference.
+// mix-minus audio and SEMS-compatible XML-RPC control, a drop-in
+// replacement for SEMS's webconference.
 package main
 
 import (
@@ -13,8 +14,7 @@ import (
 	"time"
 
 	"webconf/conf"
-	"webconf/prompts"
-	"webconf/sipapp"
+	"webconf/rpc/node"
 )
 
 func main() {
@@ -29,22 +29,15 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "webconfd: %v\n", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(cfg.Server.LogLevel)}))
-	set, err := prompts.Load(sipapp.PromptFiles(cfg.Webconference), log)
+	level := new(slog.LevelVar)
+	level.Set(logLevel(cfg.Server.LogLevel))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	n, err := node.Start(cfg, node.Options{Log: log, LogLevel: level})
 	if err != nil {
-		log.Error("cannot load prompts", "err", err)
-		return 2
-	}
-	srv, err := sipapp.New(sipapp.OptionsFromConfig(cfg, set, log))
-	if err != nil {
-		log.Error("cannot start", "err", err)
-		return 2
-	}
-	if err := srv.Start(); err != nil {
 		log.Error("cannot start", "err", err)
 		return 1
 	}
-	log.Info("webconfd running", "sip", srv.Addr(), "config", *path)
+	log.Info("webconfd running", "sip", n.SIP.Addr(), "xmlrpc", n.RPCAddr(), "config", *path)
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
@@ -52,7 +45,7 @@ func run() int {
 	log.Info("stopping: hanging up every call", "signal", s.String())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
+	if err := n.Shutdown(ctx); err != nil {
 		log.Warn("shutdown incomplete", "err", err)
 	}
 	return 0

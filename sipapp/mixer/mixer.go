@@ -336,6 +336,13 @@ func (m *Member) lock() func() {
 	return g.mu.Unlock
 }
 
+// SetInput changes where the member's audio comes from (a dialled
+// callee's ringback, then its RTP leg).
+func (m *Member) SetInput(in Input) {
+	defer m.lock()()
+	m.in = in
+}
+
 // SetMuted sets whether the member is heard by the others.
 func (m *Member) SetMuted(v bool) {
 	defer m.lock()()

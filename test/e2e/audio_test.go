@@ -93,3 +93,5 @@ func TestCodecsMixTogether(t *testing.T) {
 		t.Fatalf("a got ptimes %v, want only 20 ms", pt)
 	}
 }
+
+func levelOf(s []int16, f float64) float64 { return tone.Level(s, f) }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,7 +60,44 @@ func testPrompts() *prompts.Set {
 
 type server struct {
 	*sipapp.Server
-	addr string
+	addr   string
+	events *recorder
+}
+
+// recorder keeps the status transitions of every participant record.
+type recorder struct {
+	sipapp.NopEvents
+	mu     sync.Mutex
+	status map[string][]string // call tag -> "3 entered", ...
+}
+
+func (r *recorder) Status(room string, p sipapp.Participant) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.status[p.CallTag] = append(r.status[p.CallTag], fmt.Sprintf("%d %s", p.Status, p.Reason))
+}
+
+// statuses returns the transitions of one record so far.
+func (r *recorder) statuses(tag string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.status[tag]...)
+}
+
+// waitStatuses waits until the record's transitions are exactly want.
+func (s *server) waitStatuses(t *testing.T, tag string, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := s.events.statuses(tag)
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) || len(got) > len(want) {
+			t.Fatalf("status sequence of %s:\n got %q\nwant %q", tag, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // start runs a server on a free loopback port with the test prompts; edit
@@ -83,7 +122,10 @@ func startWith(t *testing.T, set *prompts.Set, edit func(*conf.Config)) *server 
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("test", t.Name())
-	srv, err := sipapp.New(sipapp.OptionsFromConfig(&cfg, set, log))
+	rec := &recorder{status: map[string][]string{}}
+	opt := sipapp.OptionsFromConfig(&cfg, set, log)
+	opt.Events = rec
+	srv, err := sipapp.New(opt)
 	if err != nil {
 		t.Fatalf("new server: %v", err)
 	}
@@ -97,7 +139,7 @@ func startWith(t *testing.T, set *prompts.Set, edit func(*conf.Config)) *server 
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	return &server{Server: srv, addr: srv.Addr()}
+	return &server{Server: srv, addr: srv.Addr(), events: rec}
 }
 
 // dial calls the server and closes the phone when the test ends.

@@ -394,7 +394,7 @@ func (p *Phone) sendInfo(ctx context.Context, digits string) error {
 		req := p.inDialog(sip.INFO)
 		req.AppendHeader(sip.NewHeader("Content-Type", "application/dtmf-relay"))
 		req.SetBody(fmt.Appendf(nil, "Signal=%c\r\nDuration=%d\r\n", digits[i], infoDuration))
-		res, err := p.dlg.Do(ctx, req)
+		res, err := p.sess.Do(ctx, req)
 		if err != nil {
 			return fmt.Errorf("phone: INFO DTMF %q: %w", digits[i], err)
 		}

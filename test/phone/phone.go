@@ -140,10 +140,11 @@ type Phone struct {
 	callID    string
 	localTag  string
 
-	dlg         *sipgo.DialogClientSession
-	established atomic.Bool // 2xx received and ACKed: in-dialog requests are ours to answer
-	remoteTag   string      // set before established
-	remote      sip.Uri     // remote target (Contact of the 2xx)
+	dlg         *sipgo.DialogClientSession // caller side only
+	sess        dialogSession              // the dialog in-dialog requests go through
+	established atomic.Bool                // 2xx received and ACKed: in-dialog requests are ours to answer
+	remoteTag   string                     // set before established
+	remote      sip.Uri                    // remote target (Contact of the 2xx)
 
 	sdpMu    sync.Mutex
 	sdpOffer offer
@@ -163,6 +164,15 @@ type Phone struct {
 	stop      chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup // media goroutines
+}
+
+// dialogSession is what in-dialog requests need from a sipgo dialog; both
+// the caller's DialogClientSession and the callee's DialogServerSession
+// provide it, so Hangup, SendDTMF, Reinvite and SendRaw work on either.
+type dialogSession interface {
+	Do(ctx context.Context, req *sip.Request) (*sip.Response, error)
+	WriteRequest(req *sip.Request) error
+	WriteBye(ctx context.Context, bye *sip.Request) error
 }
 
 // Pending is an INVITE waiting for its final response.
@@ -205,16 +215,7 @@ func DialNoWait(ctx context.Context, cfg Config) (*Pending, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	p := &Phone{
-		cfg:     cfg,
-		log:     cfg.Logger.With("phone", cfg.FromUser),
-		done:    make(chan struct{}),
-		stop:    make(chan struct{}),
-		sigDone: make(chan struct{}),
-		dtmfPT:  -1,
-	}
-	p.tx.init()
-	p.rx.init(time.Now())
+	p := newPhone(cfg, cfg.Logger.With("phone", cfg.FromUser))
 	if err := p.setup(ctx); err != nil {
 		p.Close()
 		return nil, err
@@ -232,10 +233,10 @@ func DialNoWait(ctx context.Context, cfg Config) (*Pending, error) {
 		return nil, fmt.Errorf("phone: send INVITE to %s: %w", cfg.Server, err)
 	}
 	p.dlg = dlg
+	p.sess = dlg
 
 	// Start listening before the answer so early media is recorded too.
-	p.wg.Add(1)
-	go p.receiveLoop()
+	p.startReceiving()
 
 	waitCtx, cancel := context.WithCancel(context.Background())
 	pd := &Pending{
@@ -246,6 +247,34 @@ func DialNoWait(ctx context.Context, cfg Config) (*Pending, error) {
 	}
 	go pd.run(waitCtx)
 	return pd, nil
+}
+
+// newPhone builds a Phone with its media state but no sockets; both the
+// caller (DialNoWait) and the callee (Callee) side start from it.
+func newPhone(cfg Config, log *slog.Logger) *Phone {
+	p := &Phone{
+		cfg:     cfg,
+		log:     log,
+		done:    make(chan struct{}),
+		stop:    make(chan struct{}),
+		sigDone: make(chan struct{}),
+		dtmfPT:  -1,
+	}
+	p.tx.init()
+	p.rx.init(time.Now())
+	return p
+}
+
+// startReceiving starts recording what arrives on the RTP socket.
+func (p *Phone) startReceiving() {
+	p.wg.Add(1)
+	go p.receiveLoop()
+}
+
+// startSending starts the 20 ms (ptime) send loop towards ServerRTP.
+func (p *Phone) startSending() {
+	p.wg.Add(1)
+	go p.sendLoop()
 }
 
 // setup opens the RTP socket and the SIP user agent.
@@ -296,7 +325,7 @@ func (p *Phone) setup(ctx context.Context) error {
 		// Send from the listening socket: requests then carry its port in
 		// Via (RFC 3261 18.1.1), and the server sees one address per phone.
 		clientOpts = append(clientOpts, sipgo.WithClientConnectionAddr(p.sigAddr.String()))
-		if err := p.waitUDPServing(ctx); err != nil {
+		if err := waitUDPServing(ctx, ua, p.sigAddr); err != nil {
 			return err
 		}
 	case "tcp":
@@ -336,13 +365,13 @@ func (p *Phone) setup(ctx context.Context) error {
 // waitUDPServing waits until sipgo has registered the listening socket in
 // its connection pool; before that a request bound to the socket's address
 // would make sipgo try to open a second socket on the same port.
-func (p *Phone) waitUDPServing(ctx context.Context) error {
+func waitUDPServing(ctx context.Context, ua *sipgo.UserAgent, addr netip.AddrPort) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	for {
-		if c, err := p.ua.TransportLayer().GetConnection("udp", p.sigAddr.String()); err == nil {
+		if c, err := ua.TransportLayer().GetConnection("udp", addr.String()); err == nil {
 			c.TryClose() //nolint:errcheck // balances the reference Get took
 			return nil
 		}
@@ -605,8 +634,7 @@ func (p *Phone) established2xx() (*Phone, error) {
 		p.Hangup(ctx) //nolint:errcheck // the answer error is the one to report
 		return nil, aerr
 	}
-	p.wg.Add(1)
-	go p.sendLoop()
+	p.startSending()
 	return p, nil
 }
 
@@ -683,7 +711,7 @@ func (p *Phone) SendRaw(ctx context.Context, req *sip.Request) (*sip.Response, e
 	if req.Laddr.IP == nil {
 		p.bindLocal(req)
 	}
-	res, err := p.dlg.Do(ctx, req)
+	res, err := p.sess.Do(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("phone: %s: %w", req.Method, err)
 	}
@@ -709,7 +737,7 @@ func (p *Phone) Reinvite(ctx context.Context, direction string) ([]byte, error) 
 	req := p.inDialog(sip.INVITE)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(body)
-	res, err := p.dlg.Do(ctx, req)
+	res, err := p.sess.Do(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("phone: re-INVITE: %w", err)
 	}
@@ -720,7 +748,7 @@ func (p *Phone) Reinvite(ctx context.Context, direction string) ([]byte, error) 
 	// The ACK of a 2xx is the UA's job and reuses the INVITE's CSeq
 	// (RFC 3261 section 13.2.2.4); the dialog session fills it in.
 	ack := p.inDialog(sip.ACK)
-	if err := p.dlg.WriteRequest(ack); err != nil {
+	if err := p.sess.WriteRequest(ack); err != nil {
 		return nil, fmt.Errorf("phone: ACK re-INVITE: %w", err)
 	}
 	ans, err := parseAnswer(res.Body(), p.cfg.Codecs)
@@ -740,7 +768,7 @@ func (p *Phone) Hangup(ctx context.Context) error {
 	}
 	p.ended.Store(true)
 	bye := p.inDialog(sip.BYE)
-	if err := p.dlg.WriteBye(ctx, bye); err != nil {
+	if err := p.sess.WriteBye(ctx, bye); err != nil {
 		var rerr *sipgo.ErrDialogResponse
 		var verr sipgo.ErrDialogResponse
 		switch {

@@ -1,0 +1,163 @@
+// Package node wires one webconf server from its config: the store, the
+// prompts, the SIP application and the control plane's listeners. The
+// webconfd command and the end-to-end tests both start servers through it.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"webconf/conf"
+	"webconf/prompts"
+	"webconf/rpc"
+	"webconf/rpc/jsonrpc"
+	"webconf/rpc/xmlrpc"
+	"webconf/sipapp"
+	"webconf/sipapp/store"
+)
+
+// Node is a running server.
+type Node struct {
+	SIP *sipapp.Server
+	RPC *rpc.Service
+
+	log      *slog.Logger
+	store    store.Store
+	rpcLn    net.Listener
+	xmlrpc   *xmlrpc.Server
+	stopHard chan struct{}
+}
+
+// Options beyond the config file.
+type Options struct {
+	Log      *slog.Logger
+	LogLevel *slog.LevelVar // shared with the logger, for set_loglevel
+	Prompts  *prompts.Set   // nil: load from the config (built-in by default)
+}
+
+// DBFile is the database's name inside data_dir.
+const DBFile = "webconf.db"
+
+// Start opens the store under data_dir, starts SIP and, with run_server,
+// the XML-RPC (and JSON-RPC) listener.
+func Start(cfg *conf.Config, o Options) (*Node, error) {
+	log := o.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	set := o.Prompts
+	if set == nil {
+		var err error
+		if set, err = prompts.Load(sipapp.PromptFiles(cfg.Webconference), log); err != nil {
+			return nil, err
+		}
+	}
+	st, err := store.OpenSQLite(filepath.Join(cfg.Server.DataDir, DBFile))
+	if err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	n := &Node{log: log, store: st, stopHard: make(chan struct{})}
+	opt := sipapp.OptionsFromConfig(cfg, set, log)
+	opt.Store = st
+	opt.StatsDir = cfg.Webconference.StatsDir
+	if n.SIP, err = sipapp.New(opt); err != nil {
+		st.Close()
+		return nil, err
+	}
+	w := cfg.Webconference
+	n.RPC, err = rpc.New(n.SIP, rpc.Options{
+		Signature: w.ServerSignature, MasterPassword: w.MasterPassword, Private: w.PrivateRooms,
+		RoomSweepInterval: w.RoomSweepInterval, ExportDI: cfg.XMLRPC.ExportDI, DirectExport: cfg.XMLRPC.DirectExport,
+		FeedbackFile: w.FeedbackFile, FeedbackDir: feedbackDir(w.FeedbackFile, cfg.Server.DataDir),
+		Log: log, LogLevel: o.LogLevel,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := n.SIP.Start(); err != nil {
+		n.RPC.Close()
+		st.Close()
+		return nil, err
+	}
+	if cfg.XMLRPC.RunServer {
+		addr := net.JoinHostPort(cfg.XMLRPC.ServerIP, strconv.Itoa(cfg.XMLRPC.Port))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			n.Shutdown(context.Background())
+			return nil, fmt.Errorf("xmlrpc: listen %s: %w", addr, err)
+		}
+		n.rpcLn = ln
+		xo := xmlrpc.Options{Log: log}
+		if cfg.XMLRPC.JSONRPC {
+			table := n.RPC.Table()
+			xo.JSON = func(ctx context.Context, body []byte) ([]byte, bool) { return jsonrpc.Handle(ctx, table, body) }
+		}
+		n.xmlrpc = xmlrpc.NewServer(n.RPC.Table(), xo)
+		go func() {
+			if err := n.xmlrpc.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+				log.Error("xmlrpc server stopped", "err", err)
+			}
+		}()
+		log.Info("xmlrpc listening", "addr", ln.Addr().String(), "jsonrpc", cfg.XMLRPC.JSONRPC)
+	}
+	go n.hardExpiry()
+	return n, nil
+}
+
+// feedbackDir is where resetFeedback may open files: the feedback file's
+// directory, or data_dir when no feedback file is configured.
+func feedbackDir(file, dataDir string) string {
+	if file != "" {
+		return filepath.Dir(file)
+	}
+	return dataDir
+}
+
+// hardExpiry deletes rooms past their roomCreate timeout once a second
+// (support_rooms_timeout), as SEMS's cleaner thread does.
+func (n *Node) hardExpiry() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stopHard:
+			return
+		case <-t.C:
+			for _, room := range n.SIP.Registry().ExpireHard() {
+				n.log.Info("room expired", "room", room)
+			}
+		}
+	}
+}
+
+// RPCAddr is the XML-RPC listener's address ("" when not running).
+func (n *Node) RPCAddr() string {
+	if n.rpcLn == nil {
+		return ""
+	}
+	return n.rpcLn.Addr().String()
+}
+
+// Shutdown hangs up every call, stops the listeners and closes the store.
+func (n *Node) Shutdown(ctx context.Context) error {
+	select {
+	case <-n.stopHard:
+	default:
+		close(n.stopHard)
+	}
+	var errs []error
+	if n.xmlrpc != nil {
+		errs = append(errs, n.xmlrpc.Close())
+	}
+	errs = append(errs, n.SIP.Shutdown(ctx))
+	n.RPC.Close()
+	errs = append(errs, n.store.Close())
+	return errors.Join(errs...)
+}

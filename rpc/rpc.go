@@ -1,0 +1,86 @@
+// Package rpc is webconf's control plane: one transport-neutral table of
+// methods (the SEMS webconference functions, xmlrpc2di's built-ins and di)
+// that thin codecs serve: XML-RPC in rpc/xmlrpc, JSON-RPC 2.0 in
+// rpc/jsonrpc. A method takes positional arguments and returns one value;
+// every error a method returns is a *Fault, so that each codec maps it to
+// its wire form in one place.
+//
+// Values are plain Go values, the same for every codec:
+//
+//	int      XML-RPC <i4>/<int>, JSON number without fraction
+//	bool     <boolean>, JSON true/false
+//	float64  <double>, JSON number with fraction
+//	string   <string> or untyped text, JSON string
+//	[]any    <array>, JSON array
+//	map[string]any  <struct>, JSON object
+//	[]byte   <base64> (JSON has none: a base64 string)
+//	nil      an undefined value; XML-RPC writes it as <i4>0</i4>, as SEMS does
+package rpc
+
+import (
+	"context"
+	"fmt"
+)
+
+// Fault is an error with a wire code: an XML-RPC fault (code and
+// faultString exactly as SEMS sends them) or a JSON-RPC error.
+type Fault struct {
+	Code    int
+	Message string
+	// Param is the 0-based index of the argument at fault, or -1; JSON-RPC
+	// uses it to name the bad argument (-32602).
+	Param int
+	// Kind classifies the fault for codecs that have their own codes.
+	Kind FaultKind
+}
+
+// FaultKind says what went wrong, independent of SEMS's numbers.
+type FaultKind int
+
+const (
+	// KindInternal: the method failed.
+	KindInternal FaultKind = iota
+	// KindUnknownMethod: no such method (JSON-RPC -32601).
+	KindUnknownMethod
+	// KindParams: missing or mistyped arguments (JSON-RPC -32602).
+	KindParams
+)
+
+func (f *Fault) Error() string { return fmt.Sprintf("fault %d: %s", f.Code, f.Message) }
+
+// Method is one entry of the table.
+type Method func(ctx context.Context, args []any) (any, error)
+
+// Table maps method names to methods. It is filled at start-up and read
+// concurrently afterwards.
+type Table struct {
+	methods map[string]Method
+	order   []string
+}
+
+// NewTable returns an empty table.
+func NewTable() *Table { return &Table{methods: map[string]Method{}} }
+
+// Register adds a method; a name already taken keeps its first method
+// (xmlrpc2di registers plain names only when not yet taken).
+func (t *Table) Register(name string, m Method) bool {
+	if _, ok := t.methods[name]; ok {
+		return false
+	}
+	t.methods[name] = m
+	t.order = append(t.order, name)
+	return true
+}
+
+// Names lists the registered names in registration order.
+func (t *Table) Names() []string { return append([]string(nil), t.order...) }
+
+// Call runs a method. An unknown name is SEMS's fault -1
+// "<name>: unknown method name".
+func (t *Table) Call(ctx context.Context, name string, args []any) (any, error) {
+	m, ok := t.methods[name]
+	if !ok {
+		return nil, &Fault{Code: -1, Message: name + ": unknown method name", Param: -1, Kind: KindUnknownMethod}
+	}
+	return m(ctx, args)
+}

@@ -1,0 +1,369 @@
+package rpc
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"webconf/sipapp"
+)
+
+// Options configure the control plane.
+type Options struct {
+	Signature         string   // server_signature: the <SIGNATURE> of the server-info string
+	MasterPassword    string   // "" disables getRoomPassword and listRooms
+	Private           bool     // private_rooms
+	RoomSweepInterval int      // sweep every n-th roomCreate/dialout; <= 0 never
+	ExportDI          bool     // register di(...)
+	DirectExport      []string // modules whose functions are registered by name
+	FeedbackFile      string   // "" = feedback is dropped
+	FeedbackDir       string   // where resetFeedback may open files; default the feedback file's dir
+	Log               *slog.Logger
+	LogLevel          *slog.LevelVar // set_loglevel / get_loglevel; nil = a private one
+}
+
+// Service is the SEMS webconference control plane over a running server.
+type Service struct {
+	srv   *sipapp.Server
+	reg   *sipapp.Registry
+	opt   Options
+	log   *slog.Logger
+	table *Table
+	wc    map[string]func(ctx context.Context, args []any) []any
+	fb    *feedback
+
+	sweepMu sync.Mutex
+	sweeps  int
+}
+
+// factory is the DI name of the webconference module.
+const factory = "webconference"
+
+// exported is the module's _list (spec 2.15), in SEMS's order. Only these
+// are registered as direct methods; the rest are reachable through di.
+var exported = []string{
+	"roomCreate", "roomDelete", "roomInfo", "dialout", "mute", "unmute",
+	"kickout", "changeRoomAdminpin", "serverInfo", "vqConferenceFeedback",
+	"vqCallFeedback", "vqRoomFeedback", "getRoomPassword", "listRooms", "findParticipant",
+}
+
+// New builds the method table for srv.
+func New(srv *sipapp.Server, o Options) (*Service, error) {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.LogLevel == nil {
+		o.LogLevel = new(slog.LevelVar)
+	}
+	if o.Signature == "" {
+		o.Signature = "webconf"
+	}
+	fb, err := openFeedback(o.FeedbackFile, o.FeedbackDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{srv: srv, reg: srv.Registry(), opt: o, log: o.Log, table: NewTable(), fb: fb}
+	s.wc = map[string]func(context.Context, []any) []any{
+		"roomCreate":           s.roomCreate,
+		"roomInfo":             s.roomInfo,
+		"roomDelete":           s.roomDelete,
+		"addParticipant":       s.addParticipant,
+		"dialout":              s.dialout,
+		"kickout":              s.callOp((*sipapp.Registry).Kick),
+		"mute":                 s.callOp((*sipapp.Registry).Mute),
+		"unmute":               s.callOp((*sipapp.Registry).Unmute),
+		"changeRoomAdminpin":   s.changeRoomAdminpin,
+		"getRoomPassword":      s.getRoomPassword,
+		"listRooms":            s.listRooms,
+		"findParticipant":      s.findParticipant,
+		"serverInfo":           s.serverInfo,
+		"help":                 func(context.Context, []any) []any { return []any{"help text goes here"} },
+		"vqRoomFeedback":       s.vqRoomFeedback,
+		"vqCallFeedback":       s.vqCallFeedback,
+		"vqConferenceFeedback": s.vqConferenceFeedback,
+		"resetFeedback":        s.resetFeedback,
+		"flushFeedback":        func(context.Context, []any) []any { s.fb.Flush(); return []any{} },
+	}
+	s.registerBuiltins()
+	if o.ExportDI {
+		s.table.Register("di", s.di)
+	}
+	for _, mod := range o.DirectExport {
+		if strings.TrimSpace(mod) != factory {
+			continue
+		}
+		// xmlrpc2di registers the plain name unless taken, and always
+		// the module-qualified one (spec 1.3).
+		for _, name := range exported {
+			m := s.direct(name)
+			s.table.Register(name, m)
+			s.table.Register(factory+"."+name, m)
+		}
+	}
+	return s, nil
+}
+
+// Table is the method table the codecs serve.
+func (s *Service) Table() *Table { return s.table }
+
+// Close flushes and closes the feedback file.
+func (s *Service) Close() { s.fb.Close() }
+
+// Info is the server-info string every webconference reply ends with.
+func (s *Service) Info() string {
+	total, failed, secs := s.srv.Stats().Snapshot()
+	return fmt.Sprintf("Server: %s calls: %d active/%d total/%d connect/%d min",
+		s.opt.Signature, s.srv.ActiveCalls(), total, total-failed, secs/60)
+}
+
+// arity is the argument signature SEMS checks for each function.
+var arity = map[string]string{
+	"roomCreate": "s", "roomInfo": "ss", "roomDelete": "ss", "addParticipant": "sss",
+	"dialout": "sssssss", "kickout": "sss", "mute": "sss", "unmute": "sss",
+	"changeRoomAdminpin": "sss", "getRoomPassword": "ss", "listRooms": "s",
+	"findParticipant": "s", "vqRoomFeedback": "ssi", "vqCallFeedback": "sssi",
+	"vqConferenceFeedback": "ssssi", "resetFeedback": "s",
+}
+
+// invoke runs a webconference function the way SEMS's DI dispatcher does:
+// check the arguments, run, append the server-info string (except to
+// _list).
+func (s *Service) invoke(ctx context.Context, fn string, args []any) (any, error) {
+	if fn == "_list" {
+		out := make([]any, len(exported))
+		for i, n := range exported {
+			out[i] = n
+		}
+		return out, nil
+	}
+	f, ok := s.wc[fn]
+	if !ok {
+		return nil, &Fault{Code: 504, Message: "Exception: AmDynInvoke::NotImplemented: " + fn, Param: -1, Kind: KindUnknownMethod}
+	}
+	if err := checkArgs(args, arity[fn]); err != nil {
+		return nil, err
+	}
+	return append(f(ctx, args), s.Info()), nil
+}
+
+func (s *Service) direct(fn string) Method {
+	return func(ctx context.Context, args []any) (any, error) { return s.invoke(ctx, fn, args) }
+}
+
+// di is xmlrpc2di's generic entry: di(factory, function, args...).
+func (s *Service) di(ctx context.Context, args []any) (any, error) {
+	if len(args) < 2 {
+		return nil, &Fault{Code: 400, Message: "need at least factory name and function name to call", Param: -1, Kind: KindParams}
+	}
+	fac, ok1 := args[0].(string)
+	fn, ok2 := args[1].(string)
+	if !ok1 || !ok2 {
+		return nil, &Fault{Code: 400, Message: "need at least factory name and function name to call", Param: 0, Kind: KindParams}
+	}
+	if fac != factory {
+		return nil, &Fault{Code: 500, Message: "could not get factory", Param: 0, Kind: KindUnknownMethod}
+	}
+	res, err := s.invoke(ctx, fn, args[2:])
+	var f *Fault
+	if errors.As(err, &f) && f.Param >= 0 {
+		f.Param += 2 // name the argument as the caller counts it
+	}
+	return res, err
+}
+
+// sweep runs SEMS's periodic sweep on every n-th roomCreate/dialout.
+func (s *Service) sweep() {
+	n := s.opt.RoomSweepInterval
+	if n <= 0 {
+		return
+	}
+	s.sweepMu.Lock()
+	s.sweeps++
+	due := s.sweeps%n == 0
+	s.sweepMu.Unlock()
+	if due {
+		s.reg.Sweep()
+	}
+}
+
+const msgWrongPin = "wrong adminpin or inexisting room"
+
+func (s *Service) roomCreate(_ context.Context, args []any) []any {
+	s.sweep()
+	timeout := 0
+	if len(args) > 1 {
+		if t, ok := args[1].(int); ok {
+			timeout = t
+		}
+	}
+	pin, err := s.reg.Create(str(args, 0), timeout)
+	if err != nil {
+		return []any{1, "room already opened", ""}
+	}
+	return []any{0, "OK", pin}
+}
+
+func (s *Service) roomInfo(_ context.Context, args []any) []any {
+	room := str(args, 0)
+	if err := s.reg.Authorize(room, str(args, 1)); err != nil {
+		return []any{1, msgWrongPin, []any{}}
+	}
+	info, _ := s.reg.Room(room)
+	parts := make([]any, 0, len(info.Participants))
+	for _, p := range info.Participants {
+		muted := 0
+		if p.Muted {
+			muted = 1
+		}
+		parts = append(parts, []any{p.CallTag, p.Number, int(p.Status), p.Reason, muted, p.ID})
+	}
+	return []any{0, "OK", parts}
+}
+
+func (s *Service) roomDelete(_ context.Context, args []any) []any {
+	switch err := s.reg.Delete(str(args, 0), str(args, 1)); {
+	case err == nil:
+		return []any{0, "OK"}
+	case errors.Is(err, sipapp.ErrNoRoom):
+		return []any{2, "room does not exist\n"}
+	default:
+		return []any{1, msgWrongPin}
+	}
+}
+
+func (s *Service) addParticipant(_ context.Context, args []any) []any {
+	if err := s.reg.AddParticipant(str(args, 0), str(args, 1), str(args, 2)); err != nil {
+		return []any{400, "Failed"}
+	}
+	return []any{200, "OK"}
+}
+
+func (s *Service) dialout(ctx context.Context, args []any) []any {
+	s.sweep()
+	room, pin := str(args, 0), str(args, 1)
+	if err := s.reg.Authorize(room, pin); err != nil {
+		return []any{1, msgWrongPin, ""}
+	}
+	domain := str(args, 4)
+	req := sipapp.DialRequest{
+		Room: room, Callee: str(args, 2), FromUser: str(args, 3), Domain: domain,
+		AuthUser: str(args, 5), AuthPwd: str(args, 6),
+		Headers:       dialHeaders(args),
+		CalleeDomain:  optStr(args, 8, domain),
+		ParticipantID: optStr(args, 9, ""),
+	}
+	tag, err := s.srv.Dialout(ctx, req)
+	switch {
+	case err == nil:
+		return []any{0, "OK", tag}
+	case errors.Is(err, sipapp.ErrDialoutNotAllowed):
+		s.log.Warn("dialout refused", "room", room, "callee", req.Callee+"@"+req.CalleeDomain, "err", err)
+		return []any{1, "dialout not allowed", ""}
+	default:
+		s.log.Warn("dialout failed", "room", room, "err", err)
+		return []any{1, "internal error", ""}
+	}
+}
+
+// dialHeaders turns dialout's headers argument into header lines: '|'
+// separates lines (spec 2.5); "" or a non-string means none.
+func dialHeaders(args []any) []string {
+	h := optStr(args, 7, "")
+	if h == "" {
+		return nil
+	}
+	var lines []string
+	for _, l := range strings.Split(h, "|") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// callOp makes kickout, mute and unmute: the getRoom rule, then the call.
+func (s *Service) callOp(op func(*sipapp.Registry, string, string) error) func(context.Context, []any) []any {
+	return func(_ context.Context, args []any) []any {
+		room := str(args, 0)
+		if err := s.reg.Authorize(room, str(args, 1)); err != nil {
+			return []any{1, msgWrongPin}
+		}
+		if err := op(s.reg, room, str(args, 2)); err != nil {
+			return []any{2, "call does not exist"}
+		}
+		return []any{0, "OK"}
+	}
+}
+
+func (s *Service) changeRoomAdminpin(_ context.Context, args []any) []any {
+	if err := s.reg.ChangePin(str(args, 0), str(args, 1), str(args, 2)); err != nil {
+		return []any{1, msgWrongPin}
+	}
+	return []any{0, "OK"}
+}
+
+// master checks the master password in constant time; unset never passes.
+func (s *Service) master(pwd string) bool {
+	return s.opt.MasterPassword != "" &&
+		subtle.ConstantTimeCompare([]byte(pwd), []byte(s.opt.MasterPassword)) == 1
+}
+
+func (s *Service) getRoomPassword(_ context.Context, args []any) []any {
+	if !s.master(str(args, 0)) {
+		return []any{403, "Wrong Master Password."}
+	}
+	pin, ok := s.reg.Password(str(args, 1))
+	if !ok {
+		return []any{404, "Room does not exist."}
+	}
+	return []any{0, pin}
+}
+
+func (s *Service) listRooms(_ context.Context, args []any) []any {
+	if !s.master(str(args, 0)) {
+		return []any{407, []any{"Wrong Master Password."}}
+	}
+	return []any{200, strings2any(s.reg.Rooms())}
+}
+
+func (s *Service) findParticipant(_ context.Context, args []any) []any {
+	return []any{strings2any(s.reg.FindParticipant(str(args, 0)))}
+}
+
+func (s *Service) serverInfo(context.Context, []any) []any { return []any{s.Info()} }
+
+func (s *Service) vqRoomFeedback(_ context.Context, args []any) []any {
+	s.fb.line("RO "+str(args, 0), str(args, 1), fmt.Sprint(num(args, 2)), s.fb.ts())
+	return []any{0, "OK"}
+}
+
+func (s *Service) vqCallFeedback(_ context.Context, args []any) []any {
+	s.fb.line("CA", str(args, 0), str(args, 1), str(args, 2), fmt.Sprint(num(args, 3)), s.fb.ts())
+	return []any{0, "OK"}
+}
+
+func (s *Service) vqConferenceFeedback(_ context.Context, args []any) []any {
+	// SEMS writes the opinion before sender and comment (spec 7.1).
+	s.fb.line("CO", str(args, 0), str(args, 1), fmt.Sprint(num(args, 4)), str(args, 2), str(args, 3), s.fb.ts())
+	return []any{0, "OK"}
+}
+
+func (s *Service) resetFeedback(_ context.Context, args []any) []any {
+	code, msg := s.fb.reset(str(args, 0))
+	if code == -1 {
+		s.log.Warn("resetFeedback refused or failed", "file", str(args, 0))
+	}
+	return []any{code, msg}
+}
+
+func strings2any(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, v := range ss {
+		out[i] = v
+	}
+	return out
+}

@@ -1,0 +1,492 @@
+package sipapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/icholy/digest"
+
+	"webconf/dsp/g711"
+	"webconf/sipapp/mixer"
+	"webconf/sipapp/rtpleg"
+	"webconf/sipapp/sdp"
+)
+
+// DialRequest is a dialout as SEMS's dialout function takes it (spec 2.5).
+type DialRequest struct {
+	Room          string
+	Callee        string // user part of the R-URI and To
+	FromUser      string
+	Domain        string // From domain
+	AuthUser      string // digest credentials; never logged
+	AuthPwd       string
+	Headers       []string // extra header lines "Name: value"
+	CalleeDomain  string   // host[:port] of the R-URI and To; default Domain
+	ParticipantID string
+}
+
+var (
+	// ErrDialoutNotAllowed: the toll-fraud guard refused the callee.
+	ErrDialoutNotAllowed = errors.New("dialout not allowed")
+	// ErrDialoutFailed: the call could not be placed at all.
+	ErrDialoutFailed = errors.New("dialout could not be placed")
+)
+
+// Dialout places an outgoing call into a room and returns its call_tag
+// (our From-tag, SEMS's format) as soon as the INVITE is sent. The
+// participant record exists, at 1 "INVITE", before the INVITE leaves.
+func (s *Server) Dialout(ctx context.Context, req DialRequest) (string, error) {
+	if s.ctx == nil || s.ctx.Err() != nil || s.ShutdownMode() {
+		return "", fmt.Errorf("%w: server is stopping", ErrDialoutFailed)
+	}
+	if req.CalleeDomain == "" {
+		req.CalleeDomain = req.Domain
+	}
+	target := req.Callee + "@" + req.CalleeDomain
+	if re := s.opt.DialoutAllowedRE; re != nil && !re.MatchString(target) {
+		return "", fmt.Errorf("%w: %q does not match dialout_allowed_re", ErrDialoutNotAllowed, target)
+	}
+	if max := s.opt.MaxDialouts; max > 0 {
+		if n := s.dialouts.Add(1); int(n) > max {
+			s.dialouts.Add(-1)
+			return "", fmt.Errorf("%w: %d dial-outs already running (max_dialouts)", ErrDialoutNotAllowed, max)
+		}
+	} else {
+		s.dialouts.Add(1)
+	}
+	tag, err := s.placeCall(req, target)
+	if err != nil {
+		s.dialouts.Add(-1)
+		return "", err
+	}
+	return tag, nil
+}
+
+func (s *Server) placeCall(req DialRequest, target string) (string, error) {
+	var ruri, fromURI sip.Uri
+	if err := sip.ParseUri("sip:"+target, &ruri); err != nil {
+		return "", fmt.Errorf("%w: callee %q: %v", ErrDialoutFailed, target, err)
+	}
+	if err := sip.ParseUri("sip:"+req.FromUser+"@"+req.Domain, &fromURI); err != nil {
+		return "", fmt.Errorf("%w: from %q: %v", ErrDialoutFailed, req.FromUser+"@"+req.Domain, err)
+	}
+	if !s.load.admit(time.Now()) {
+		return "", fmt.Errorf("%w: call limit", ErrDialoutFailed)
+	}
+	now := time.Now()
+	c := &call{
+		s: s, uac: true, tag: newCallTag(now), callID: newCallTag(now),
+		number: "sip:" + target, pid: req.ParticipantID, room: req.Room,
+		ackCh: make(chan struct{}), digits: make(chan byte, 32),
+		alone: make(chan struct{}, 1), endCh: make(chan struct{}),
+		trans: "UDP", sessID: uint64(now.UnixNano()),
+		local: party{uri: fromURI}, remote: party{uri: ruri}, target: ruri,
+		dest: ruri.HostPort(),
+	}
+	c.log = s.log.With("call_tag", c.tag, "call_id", c.callID, "room", req.Room)
+	leg, err := rtpleg.Open(s.pool, rtpleg.Config{PT: g711.PCMU, DTMF: -1}, c.digit, c.log)
+	if err != nil {
+		s.load.done(time.Now())
+		return "", fmt.Errorf("%w: %v", ErrDialoutFailed, err)
+	}
+	c.leg = leg
+	c.member = mixer.NewMember(leg, leg)
+	if err := s.reg.AddDialout(req.Room, c.tag, c.number, c.pid, c); err != nil {
+		leg.Close()
+		s.load.done(time.Now())
+		return "", fmt.Errorf("%w: %v", ErrDialoutFailed, err)
+	}
+	inv := c.buildInvite(req)
+	ctx, cancel := context.WithCancel(s.ctx)
+	tx, err := s.client.TransactionRequest(ctx, inv, sipgo.ClientRequestAddVia)
+	if err != nil {
+		cancel()
+		c.log.Warn("dialout INVITE not sent", "err", err)
+		s.reg.SetStatus(req.Room, c.tag, StatusFinished, "")
+		leg.Close()
+		s.load.done(time.Now())
+		return "", fmt.Errorf("%w: %v", ErrDialoutFailed, err)
+	}
+	s.mu.Lock()
+	s.calls[c.callID] = c
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go c.runUAC(ctx, cancel, inv, tx, req)
+	c.log.Info("dialout", "callee", target)
+	return c.tag, nil
+}
+
+// buildInvite makes the dial-out INVITE (spec 2.5, A.3): R-URI and To
+// sip:callee@callee_domain, From <sip:from_user@domain>, the extra
+// headers, and a real SDP offer (SEMS sends an empty one).
+func (c *call) buildInvite(req DialRequest) *sip.Request {
+	inv := sip.NewRequest(sip.INVITE, *c.target.Clone())
+	from := sip.FromHeader{Address: *c.local.uri.Clone(), Params: sip.NewParams()}
+	from.Params.Add("tag", c.tag)
+	to := sip.ToHeader{Address: *c.remote.uri.Clone(), Params: sip.NewParams()}
+	inv.AppendHeader(&from)
+	inv.AppendHeader(&to)
+	inv.AppendHeader(sip.NewHeader("Call-ID", c.callID))
+	inv.AppendHeader(&sip.CSeqHeader{SeqNo: c.cseq.Add(10), MethodName: sip.INVITE})
+	mf := sip.MaxForwardsHeader(70)
+	inv.AppendHeader(&mf)
+	inv.AppendHeader(c.contact())
+	inv.AppendHeader(sip.NewHeader("Allow", allowed))
+	inv.AppendHeader(sip.NewHeader("User-Agent", c.s.opt.Signature))
+	for _, line := range req.Headers {
+		name, value, ok := strings.Cut(line, ":")
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if !ok || name == "" || !isToken(name) {
+			c.log.Warn("dialout: ignoring a malformed extra header line")
+			continue
+		}
+		inv.AppendHeader(sip.NewHeader(name, value))
+	}
+	inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	c.sdpVersion = 1
+	inv.SetBody(sdp.NewOffer(c.s.ip, c.leg.Port(), c.sessID, c.sdpVersion))
+	inv.SetTransport(c.trans)
+	inv.SetDestination(c.dest)
+	c.s.fromSIPPort(inv)
+	return inv
+}
+
+// replyReason is SEMS's reason string for a reply: "<code> <phrase>".
+func replyReason(res *sip.Response) string { return fmt.Sprintf("%d %s", res.StatusCode, res.Reason) }
+
+// runUAC is the life of a dial-out: ringing (with ringback into the room),
+// early media, answer, then the same in-room loop as a dial-in.
+func (c *call) runUAC(ctx context.Context, cancel context.CancelFunc, inv *sip.Request, tx sip.ClientTransaction, req DialRequest) {
+	defer c.s.wg.Done()
+	defer c.s.dialouts.Add(-1)
+	defer c.s.load.done(time.Now())
+	defer cancel()
+	defer c.cleanup()
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("dial-out flow panicked", "panic", r)
+			c.end(endFailed)
+		}
+	}()
+	c.leg.Start()
+	answered := c.awaitAnswer(ctx, inv, tx, req)
+	if !answered {
+		return
+	}
+	c.s.reg.SetStatus(c.room, c.tag, StatusConnected, "200 OK")
+	c.stay(c.room)
+}
+
+// awaitAnswer follows the INVITE's replies until the call is answered
+// (true) or over (false, status already final).
+func (c *call) awaitAnswer(ctx context.Context, inv *sip.Request, tx sip.ClientTransaction, req DialRequest) bool {
+	room := c.room
+	inRoom := false // in the room's mix while ringing / early media
+	authTried := false
+	leave := func() {
+		if inRoom {
+			c.s.leaveLive(room, c, false)
+			inRoom = false
+		}
+	}
+	defer func() { tx.Terminate() }()
+	for {
+		select {
+		case res, ok := <-tx.Responses():
+			if !ok {
+				continue
+			}
+			code := res.StatusCode
+			switch {
+			case code < 200:
+				st := StatusConnecting
+				if code == 180 || code == 183 {
+					st = StatusRinging
+				}
+				c.s.reg.SetStatus(room, c.tag, st, replyReason(res))
+				if code == 100 {
+					continue
+				}
+				early := len(res.Body()) > 0 && c.applyAnswer(res) == nil
+				switch {
+				case early:
+					// Early media replaces the ringback (spec 5.5).
+					c.member.SetInput(c.leg)
+				case c.s.ringback != nil && !inRoom:
+					c.member.SetInput(c.s.ringback.source())
+				}
+				if !inRoom && (early || c.s.ringback != nil) {
+					c.s.joinLive(room, c, true)
+					inRoom = true
+				}
+			case code < 300:
+				c.confirm(res)
+				if err := c.applyAnswer(res); err != nil {
+					c.log.Warn("unusable SDP answer, hanging up", "err", err)
+					leave()
+					c.sendBye()
+					c.s.reg.SetStatus(room, c.tag, StatusFinished, "488 Not Acceptable Here")
+					return false
+				}
+				c.member.SetInput(c.leg)
+				go c.reack(tx, res)
+				if inRoom {
+					c.s.announce(room, c)
+				} else {
+					c.s.joinLive(room, c, false)
+				}
+				c.joinedAt = time.Now()
+				return true
+			case (code == 401 || code == 407) && !authTried:
+				authTried = true
+				next, err := c.authorize(inv, res, req)
+				if err != nil {
+					c.log.Warn("dialout challenge not answered", "code", code, "err", err)
+					leave()
+					c.s.reg.SetStatus(room, c.tag, StatusFinished, replyReason(res))
+					return false
+				}
+				tx.Terminate()
+				ntx, err := c.s.client.TransactionRequest(ctx, next, sipgo.ClientRequestAddVia)
+				if err != nil {
+					leave()
+					c.s.reg.SetStatus(room, c.tag, StatusFinished, "")
+					return false
+				}
+				inv, tx = next, ntx
+			default:
+				// Unlike SEMS, the failure reason stays (spec 10.9).
+				leave()
+				c.s.reg.SetStatus(room, c.tag, StatusFinished, replyReason(res))
+				return false
+			}
+		case <-tx.Done():
+			leave()
+			reason := "408 Request Timeout"
+			if err := tx.Err(); err != nil && !errors.Is(err, sip.ErrTransactionTimeout) {
+				reason = "503 Service Unavailable"
+			}
+			c.s.reg.SetStatus(room, c.tag, StatusFinished, reason)
+			return false
+		case <-c.endCh:
+			// Kicked (or shutting down) before the answer: CANCEL.
+			leave()
+			c.s.reg.SetStatus(room, c.tag, StatusDisconnecting, ReasonDisconnect)
+			c.cancelInvite(inv, tx)
+			c.s.reg.SetStatus(room, c.tag, StatusFinished, "")
+			return false
+		}
+	}
+}
+
+// authorize answers a 401/407 once (RFC 3261 22.2), and only for the
+// provider the call was sent to: the challenge's realm must be the callee
+// or From domain, and the reply must come from the host the INVITE went to.
+// SEMS answers any realm (spec 2.5); that leaks credentials to whoever
+// challenges.
+func (c *call) authorize(inv *sip.Request, res *sip.Response, req DialRequest) (*sip.Request, error) {
+	hname, aname := "WWW-Authenticate", "Authorization"
+	if res.StatusCode == 407 {
+		hname, aname = "Proxy-Authenticate", "Proxy-Authorization"
+	}
+	h := res.GetHeader(hname)
+	if h == nil {
+		return nil, fmt.Errorf("no %s header", hname)
+	}
+	chal, err := digest.ParseChallenge(h.Value())
+	if err != nil {
+		return nil, fmt.Errorf("bad challenge: %w", err)
+	}
+	if !digest.CanDigest(chal) {
+		return nil, fmt.Errorf("unsupported challenge (algorithm %q)", chal.Algorithm)
+	}
+	if !realmMatches(chal.Realm, req) {
+		return nil, fmt.Errorf("realm %q is not the callee's or our domain", chal.Realm)
+	}
+	if !sameHost(res.Source(), inv.Destination()) {
+		return nil, fmt.Errorf("challenge came from %s, not from %s", res.Source(), inv.Destination())
+	}
+	cred, err := digest.Digest(chal, digest.Options{
+		Method: string(sip.INVITE), URI: inv.Recipient.String(),
+		Username: req.AuthUser, Password: req.AuthPwd,
+	})
+	if err != nil {
+		return nil, err
+	}
+	next := inv.Clone()
+	next.RemoveHeader("Via")
+	next.RemoveHeader(aname)
+	next.AppendHeader(sip.NewHeader(aname, cred.String()))
+	if cseq := next.CSeq(); cseq != nil {
+		cseq.SeqNo = c.cseq.Add(1)
+	}
+	next.SetDestination(inv.Destination())
+	next.SetTransport(inv.Transport())
+	next.Laddr = inv.Laddr
+	return next, nil
+}
+
+func realmMatches(realm string, req DialRequest) bool {
+	host := func(d string) string {
+		if h, _, err := splitHostPortLoose(d); err == nil {
+			return h
+		}
+		return d
+	}
+	for _, d := range []string{req.CalleeDomain, req.Domain} {
+		if d != "" && (strings.EqualFold(realm, d) || strings.EqualFold(realm, host(d))) {
+			return true
+		}
+	}
+	return false
+}
+
+// splitHostPortLoose splits "host:port" or returns host alone.
+func splitHostPortLoose(d string) (string, string, error) {
+	if ap, err := netip.ParseAddrPort(d); err == nil {
+		return ap.Addr().String(), fmt.Sprint(ap.Port()), nil
+	}
+	if i := strings.LastIndexByte(d, ':'); i > 0 && !strings.Contains(d[:i], ":") {
+		return d[:i], d[i+1:], nil
+	}
+	return d, "", nil
+}
+
+// sameHost compares the host parts of two host:port strings.
+func sameHost(a, b string) bool {
+	ha, _, _ := splitHostPortLoose(a)
+	hb, _, _ := splitHostPortLoose(b)
+	if x, err := netip.ParseAddr(ha); err == nil {
+		if y, err := netip.ParseAddr(hb); err == nil {
+			return x.Unmap() == y.Unmap()
+		}
+	}
+	return strings.EqualFold(ha, hb)
+}
+
+// confirm records the dialog the 2xx established: their tag, the remote
+// target (Contact) and the route set (Record-Route reversed, RFC 3261
+// 12.1.2).
+func (c *call) confirm(res *sip.Response) {
+	if to := res.To(); to != nil {
+		c.fromTag, _ = to.Params.Get("tag")
+	}
+	if ct := res.Contact(); ct != nil {
+		c.target = *ct.Address.Clone()
+		c.dest = c.target.HostPort()
+	}
+	rrs := res.GetHeaders("Record-Route")
+	c.routes = c.routes[:0]
+	for i := len(rrs) - 1; i >= 0; i-- {
+		c.routes = append(c.routes, rrs[i].Value())
+	}
+	c.sendAck(res)
+}
+
+// sendAck acknowledges a 2xx (the TU's job, RFC 3261 13.2.2.4).
+func (c *call) sendAck(res *sip.Response) {
+	ack := c.inDialog(sip.ACK)
+	if cs := ack.CSeq(); cs != nil && res.CSeq() != nil {
+		cs.SeqNo = res.CSeq().SeqNo
+		c.cseq.Add(^uint32(0)) // the ACK reuses the INVITE's number
+	}
+	if err := c.s.client.WriteRequest(ack, sipgo.ClientRequestAddVia); err != nil {
+		c.log.Info("ACK not sent", "err", err)
+	}
+}
+
+// reack answers retransmitted 2xx with the ACK again until the
+// transaction ends (the 200 was retransmitted because our ACK was lost).
+func (c *call) reack(tx sip.ClientTransaction, first *sip.Response) {
+	t := time.NewTimer(64 * sip.T1)
+	defer t.Stop()
+	for {
+		select {
+		case res, ok := <-tx.Responses():
+			if !ok {
+				return
+			}
+			if res.IsSuccess() {
+				c.sendAck(first)
+			}
+		case <-tx.Done():
+			return
+		case <-t.C:
+			return
+		case <-c.endCh:
+			return
+		}
+	}
+}
+
+// applyAnswer takes the callee's SDP into the leg.
+func (c *call) applyAnswer(res *sip.Response) error {
+	o, err := sdp.ParseOffer(res.Body())
+	if err != nil {
+		return err
+	}
+	ans := sdp.Answer{PT: o.Codecs[0], DTMF: o.DTMF, Direction: o.Direction}
+	send := o.Direction != sdp.RecvOnly && o.Direction != sdp.Inactive
+	_ = ans
+	c.leg.Update(rtpleg.Config{
+		PT: o.Codecs[0], DTMF: o.DTMF, Ptime: o.Ptime,
+		Remote: netip.AddrPortFrom(o.Addr.Unmap(), uint16(o.Port)),
+		Send:   send && !o.Hold,
+	})
+	return nil
+}
+
+// cancelInvite sends CANCEL (RFC 3261 9.1) and waits briefly for the
+// INVITE's final reply; a 200 that crossed the CANCEL is ACKed and hung up.
+func (c *call) cancelInvite(inv *sip.Request, tx sip.ClientTransaction) {
+	cancelReq := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
+	for _, name := range []string{"Via", "From", "To", "Call-ID", "Route", "Max-Forwards"} {
+		if h := inv.GetHeader(name); h != nil {
+			cancelReq.AppendHeader(sip.HeaderClone(h))
+		}
+	}
+	if cs := inv.CSeq(); cs != nil {
+		cancelReq.AppendHeader(&sip.CSeqHeader{SeqNo: cs.SeqNo, MethodName: sip.CANCEL})
+	}
+	cancelReq.SetTransport(inv.Transport())
+	cancelReq.SetDestination(inv.Destination())
+	cancelReq.Laddr = inv.Laddr
+	cancelReq.SetBody(nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel2()
+	if ctx2.Err() == nil {
+		if ctx.Err() == nil {
+			if _, err := c.s.client.Do(ctx, cancelReq, func(*sipgo.Client, *sip.Request) error { return nil }); err != nil {
+				c.log.Info("CANCEL failed", "err", err)
+			}
+		}
+	}
+	for {
+		select {
+		case res, ok := <-tx.Responses():
+			if !ok {
+				return
+			}
+			if res.IsSuccess() {
+				c.confirm(res)
+				c.sendBye()
+				return
+			}
+			if res.StatusCode >= 300 {
+				return
+			}
+		case <-tx.Done():
+			return
+		case <-ctx2.Done():
+			return
+		}
+	}
+}

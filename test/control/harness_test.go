@@ -1,0 +1,165 @@
+// Package control drives a whole webconf node (SIP, XML-RPC, JSON-RPC,
+// store) over real HTTP and SIP on loopback, as SEMS's clients do.
+package control
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/kolo/xmlrpc"
+
+	"webconf/rpc/xmlrpc/client"
+
+	"webconf/conf"
+	"webconf/rpc/node"
+	"webconf/sipapp"
+	"webconf/test/phone"
+)
+
+const sig = "webconf test"
+
+type harness struct {
+	node *node.Node
+	url  string
+	cli  *xmlrpc.Client
+}
+
+func testConfig(t *testing.T, dataDir string) *conf.Config {
+	t.Helper()
+	cfg := conf.Default()
+	cfg.Server.SIPListen = "127.0.0.1:0"
+	cfg.Server.PublicIP = "127.0.0.1"
+	cfg.Server.RTPLowPort, cfg.Server.RTPHighPort = 30000, 39998
+	cfg.Server.DataDir = dataDir
+	cfg.XMLRPC.Port = 0
+	cfg.Webconference.ServerSignature = sig
+	cfg.Webconference.MasterPassword = "master"
+	return &cfg
+}
+
+func start(t *testing.T, edit func(*conf.Config)) *harness {
+	t.Helper()
+	cfg := testConfig(t, t.TempDir())
+	if edit != nil {
+		edit(cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return startCfg(t, cfg)
+}
+
+func startCfg(t *testing.T, cfg *conf.Config) *harness {
+	t.Helper()
+	level := slog.LevelWarn
+	if os.Getenv("WEBCONF_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("test", t.Name())
+	n, err := node.Start(cfg, node.Options{Log: log})
+	if err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := n.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	url := "http://" + n.RPCAddr() + "/RPC2"
+	cli, err := client.New(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return &harness{node: n, url: url, cli: cli}
+}
+
+// call is one XML-RPC call with the stock client; the reply must be an array.
+func (h *harness) call(t *testing.T, method string, args ...any) []any {
+	t.Helper()
+	var res any
+	if err := h.cli.Call(method, args, &res); err != nil {
+		t.Fatalf("%s%v: %v", method, args, err)
+	}
+	arr, ok := res.([]any)
+	if !ok {
+		t.Fatalf("%s: reply %T %v, want an array", method, res, res)
+	}
+	return arr
+}
+
+// di calls di("webconference", fn, args...).
+func (h *harness) di(t *testing.T, fn string, args ...any) []any {
+	t.Helper()
+	return h.call(t, "di", append([]any{"webconference", fn}, args...)...)
+}
+
+func (h *harness) fault(t *testing.T, method string, args ...any) xmlrpc.FaultError {
+	t.Helper()
+	var res any
+	err := h.cli.Call(method, args, &res)
+	code, msg, ok := client.AsFault(err)
+	if !ok {
+		t.Fatalf("%s%v: got %v / %v, want a fault", method, args, res, err)
+	}
+	return xmlrpc.FaultError{Code: code, String: msg}
+}
+
+func (h *harness) dial(t *testing.T, cfg phone.Config) *phone.Phone {
+	t.Helper()
+	cfg.Server = h.node.SIP.Addr()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := phone.Dial(ctx, cfg)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = p.Hangup(ctx)
+		p.Close()
+	})
+	return p
+}
+
+// connected counts the room's records in status 3.
+func (h *harness) connected(room string) int {
+	info, _ := h.node.SIP.Registry().Room(room)
+	n := 0
+	for _, p := range info.Participants {
+		if p.Status == sipapp.StatusConnected {
+			n++
+		}
+	}
+	return n
+}
+
+// info is the server-info string the node must append.
+func info(active, total, connect, min int) string {
+	return fmt.Sprintf("Server: %s calls: %d active/%d total/%d connect/%d min", sig, active, total, connect, min)
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
