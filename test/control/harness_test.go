@@ -28,7 +28,7 @@ type harness struct {
 	cli  *xmlrpc.Client
 }
 
-func testConfig(t *testing.T, dataDir string) *conf.Config {
+func testConfig(t testing.TB, dataDir string) *conf.Config {
 	t.Helper()
 	cfg := conf.Default()
 	cfg.Server.SIPListen = "127.0.0.1:0"
@@ -41,7 +41,7 @@ func testConfig(t *testing.T, dataDir string) *conf.Config {
 	return &cfg
 }
 
-func start(t *testing.T, edit func(*conf.Config)) *harness {
+func start(t testing.TB, edit func(*conf.Config)) *harness {
 	t.Helper()
 	cfg := testConfig(t, t.TempDir())
 	if edit != nil {
@@ -53,7 +53,7 @@ func start(t *testing.T, edit func(*conf.Config)) *harness {
 	return startCfg(t, cfg)
 }
 
-func startCfg(t *testing.T, cfg *conf.Config) *harness {
+func startCfg(t testing.TB, cfg *conf.Config) *harness {
 	t.Helper()
 	level := slog.LevelWarn
 	if os.Getenv("WEBCONF_TEST_LOG") != "" {
@@ -81,21 +81,19 @@ func startCfg(t *testing.T, cfg *conf.Config) *harness {
 }
 
 // call is one XML-RPC call with the stock client; the reply must be an array.
-func (h *harness) call(t *testing.T, method string, args ...any) []any {
+func (h *harness) call(t testing.TB, method string, args ...any) []any {
 	t.Helper()
 	var res any
-	if err := h.cli.Call(method, args, &res); err != nil {
-		t.Fatalf("%s%v: %v", method, args, err)
-	}
+	err := h.cli.Call(method, args, &res)
 	arr, ok := res.([]any)
-	if !ok {
-		t.Fatalf("%s: reply %T %v, want an array", method, res, res)
+	if err != nil || !ok {
+		t.Fatalf("%s%v: reply %v, error %v; want an array", method, args, res, err)
 	}
 	return arr
 }
 
 // di calls di("webconference", fn, args...).
-func (h *harness) di(t *testing.T, fn string, args ...any) []any {
+func (h *harness) di(t testing.TB, fn string, args ...any) []any {
 	t.Helper()
 	return h.call(t, "di", append([]any{"webconference", fn}, args...)...)
 }

@@ -794,3 +794,126 @@ func codes(rs []*sip.Response) []int {
 	}
 	return out
 }
+
+// rawUAC speaks SIP over a bare UDP socket, to do what a correct client
+// never does: ignore a 200, or ACK it on the INVITE's branch.
+type rawUAC struct {
+	t      *testing.T
+	conn   *net.UDPConn
+	callee *net.UDPAddr
+	from   string
+}
+
+func newRawUAC(t *testing.T, c *Callee) *rawUAC {
+	t.Helper()
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	dst, err := net.ResolveUDPAddr("udp4", c.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rawUAC{t: t, conn: conn, callee: dst, from: conn.LocalAddr().String()}
+}
+
+func (r *rawUAC) send(msg string) {
+	r.t.Helper()
+	if _, err := r.conn.WriteToUDP([]byte(msg), r.callee); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// invite sends an INVITE with the server's offer on branch.
+func (r *rawUAC) invite(branch string) {
+	off := offer{sessID: 9, version: 1, port: 40000, codecs: []uint8{g711.PCMU, g711.PCMA}, dtmfPT: 101, ptime: 20}
+	body := off.marshal()
+	r.send("INVITE sip:bob@" + r.callee.String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + r.from + ";branch=" + branch + "\r\n" +
+		"Max-Forwards: 70\r\n" +
+		"From: <sip:room@127.0.0.1>;tag=rawtag\r\n" +
+		"To: <sip:bob@" + r.callee.String() + ">\r\n" +
+		"Call-ID: raw-" + branch + "@127.0.0.1\r\n" +
+		"CSeq: 1 INVITE\r\n" +
+		"Contact: <sip:raw@" + r.from + ">\r\n" +
+		"Content-Type: application/sdp\r\n" +
+		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + string(body))
+}
+
+// ack ACKs the 2xx res on branch.
+func (r *rawUAC) ack(res *sip.Response, branch string) {
+	r.send("ACK sip:callee@" + r.callee.String() + " SIP/2.0\r\n" +
+		"Via: SIP/2.0/UDP " + r.from + ";branch=" + branch + "\r\n" +
+		"Max-Forwards: 70\r\n" +
+		"From: " + res.From().Value() + "\r\n" +
+		"To: " + res.To().Value() + "\r\n" +
+		"Call-ID: " + res.CallID().Value() + "\r\n" +
+		"CSeq: 1 ACK\r\n" +
+		"Content-Length: 0\r\n\r\n")
+}
+
+// next reads the next response.
+func (r *rawUAC) next(ctx context.Context) *sip.Response {
+	r.t.Helper()
+	deadline, _ := ctx.Deadline()
+	r.conn.SetReadDeadline(deadline)
+	buf := make([]byte, 65535)
+	for {
+		n, _, err := r.conn.ReadFromUDP(buf)
+		if err != nil {
+			r.t.Fatalf("raw UAC: read: %v", err)
+		}
+		msg, err := sip.ParseMessage(buf[:n])
+		if err != nil {
+			r.t.Fatalf("raw UAC: parse: %v", err)
+		}
+		if res, ok := msg.(*sip.Response); ok {
+			return res
+		}
+	}
+}
+
+func TestCalleeRetransmits200(t *testing.T) {
+	t.Run("a 200 without ACK is sent again until the ACK comes", func(t *testing.T) {
+		ctx := testCtx(t, 10*time.Second)
+		c := listen(t, ctx, CalleeConfig{})
+		r := newRawUAC(t, c)
+		r.invite("z9hG4bK-raw-1")
+		var oks []*sip.Response
+		for len(oks) < 2 {
+			if res := r.next(ctx); res.StatusCode == 200 {
+				oks = append(oks, res)
+			}
+		}
+		if a, b := oks[0].To().Value(), oks[1].To().Value(); a != b {
+			t.Errorf("retransmitted 200 has To %q, first had %q", b, a)
+		}
+		if !bytes.Equal(oks[0].Body(), oks[1].Body()) {
+			t.Error("retransmitted 200 has another SDP")
+		}
+		short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		if _, err := c.Accept(short); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Accept before the ACK = %v, want DeadlineExceeded", err)
+		}
+		r.ack(oks[1], "z9hG4bK-raw-2")
+		p := accept(t, ctx, c)
+		if p.ServerRTP().Port != 40000 {
+			t.Errorf("media goes to %v, the offer said port 40000", p.ServerRTP())
+		}
+	})
+
+	t.Run("an ACK on the INVITE's branch also confirms the call", func(t *testing.T) {
+		ctx := testCtx(t, 10*time.Second)
+		c := listen(t, ctx, CalleeConfig{})
+		r := newRawUAC(t, c)
+		r.invite("z9hG4bK-raw-3")
+		res := r.next(ctx)
+		for res.StatusCode != 200 {
+			res = r.next(ctx)
+		}
+		r.ack(res, "z9hG4bK-raw-3")
+		accept(t, ctx, c)
+	})
+}

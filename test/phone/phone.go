@@ -12,6 +12,10 @@
 // A Phone is for tests: it favours being predictable and observable over
 // being a complete user agent (no authentication, no session timers, no
 // early-media handling beyond recording it).
+//
+// Listen adds the other direction (callee.go): a UAS the server dials out
+// to, which challenges, rings, rejects or answers, and hands each answered
+// call to the test as a Phone with the same API.
 package phone
 
 import (
