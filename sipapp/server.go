@@ -62,10 +62,10 @@ type Options struct {
 	DialoutAllowedRE *regexp.Regexp // callee@callee_domain must match; nil = any
 	MaxDialouts      int            // concurrent dial-outs; 0 = no limit
 	Ringback         string         // us, eu, off or a WAV file
-	Prompts         *prompts.Set
-	Events          Events
-	Log             *slog.Logger
-	MixWorkers      int // 0 = GOMAXPROCS
+	Prompts          *prompts.Set
+	Events           Events
+	Log              *slog.Logger
+	MixWorkers       int // 0 = GOMAXPROCS
 }
 
 // byeGrace is how long Shutdown waits for the phones to answer our BYEs.
@@ -152,7 +152,7 @@ func New(opt Options) (*Server, error) {
 		mix:   mixer.New(opt.MixWorkers, opt.Log),
 		reg:   NewRegistry(opt.Registry, opt.Events, nil),
 		calls: map[string]*call{}, rooms: map[string]*liveRoom{},
-		load:  newLoad(time.Now()),
+		load: newLoad(time.Now()),
 	}
 	if s.ringback, err = parseRingback(opt.Ringback); err != nil {
 		return nil, err
