@@ -1,7 +1,6 @@
 package sipapp
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"webconf/sipapp/mixer"
@@ -75,6 +73,16 @@ type call struct {
 
 	room     string // set once the call is in a room
 	joinedAt time.Time
+
+	// RFC 4028 session timer: interval, whether we refresh, and a poke
+	// when the peer refreshed.
+	stMu        sync.Mutex
+	stInterval  time.Duration
+	stWeRefresh bool
+	stHdrs      []sip.Header
+	stReset     chan struct{}
+
+	creds *DialRequest // a dial-out's digest credentials; never logged
 }
 
 // newCall validates an initial INVITE, negotiates SDP and opens the RTP
@@ -107,7 +115,13 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*call, int
 		ackCh: make(chan struct{}), digits: make(chan byte, 32),
 		alone: make(chan struct{}, 1), endCh: make(chan struct{}),
 		trans: req.Transport(), sessID: uint64(now.UnixNano()),
+		stReset: make(chan struct{}, 1),
 	}
+	stHdrs, ok := c.negotiateUAS(req)
+	if !ok {
+		return nil, 422, ""
+	}
+	c.stHdrs = stHdrs
 	c.log = s.log.With("call_tag", c.tag, "call_id", c.callID)
 	c.pid = s.participantID(req)
 	c.local = party{name: to.DisplayName, uri: to.Address}
@@ -227,6 +241,12 @@ func (c *call) response(code int, reason string, body []byte) *sip.Response {
 	if code > 100 {
 		res.AppendHeader(c.contact())
 		res.AppendHeader(sip.NewHeader("Allow", allowed))
+	}
+	if code >= 200 && code < 300 && c.s.opt.SessionTimer.Enabled {
+		res.AppendHeader(sip.NewHeader("Supported", "timer"))
+		for _, h := range c.stHdrs {
+			res.AppendHeader(sip.HeaderClone(h))
+		}
 	}
 	if body != nil {
 		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
@@ -615,10 +635,31 @@ func (c *call) stay(room string) {
 	lonely.Stop()
 	defer lonely.Stop()
 	c.checkAlone(lonely)
+	session := time.NewTimer(time.Hour)
+	session.Stop()
+	defer session.Stop()
+	armSession := func() {
+		session.Stop()
+		if d, _, ok := c.sessionDeadline(); ok {
+			session.Reset(d)
+		}
+	}
+	armSession()
 	for {
 		select {
 		case <-c.endCh:
 			c.byeIfKicked()
+			return
+		case <-c.stReset:
+			armSession()
+		case <-session.C:
+			if _, weRefresh, _ := c.sessionDeadline(); weRefresh && c.refreshSession() {
+				armSession()
+				continue
+			}
+			c.log.Info("session timer expired, hanging up")
+			c.end(endTimeout)
+			c.sendBye()
 			return
 		case <-rtpDead.C:
 			if c.rtpExpired(rtpDead) {
@@ -660,6 +701,11 @@ func (c *call) pokeAlone() {
 // reoffer answers a re-INVITE or UPDATE with SDP: hold, resume, or a new
 // address. A bad offer gets 488 and leaves the call as it was.
 func (c *call) reoffer(req *sip.Request, tx sip.ServerTransaction) {
+	stHdrs, ok := c.negotiateUAS(req)
+	if !ok {
+		c.s.reject422(tx, req)
+		return
+	}
 	o, err := sdp.ParseOffer(req.Body())
 	if err != nil {
 		c.s.respond(tx, req, 488, "Not Acceptable Here", nil)
@@ -674,9 +720,13 @@ func (c *call) reoffer(req *sip.Request, tx sip.ServerTransaction) {
 	res.AppendHeader(sip.NewHeader("Server", c.s.opt.Signature))
 	res.AppendHeader(c.contact())
 	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	for _, h := range stHdrs {
+		res.AppendHeader(h)
+	}
 	if err := tx.Respond(res); err != nil {
 		c.log.Debug("re-INVITE answer failed", "err", err)
 	}
+	c.refreshed()
 	c.log.Info("media renegotiated", "hold", o.Hold, "direction", o.Direction)
 }
 
@@ -689,25 +739,8 @@ func (c *call) sendBye() {
 	c.s.byes.Add(1)
 	go func() {
 		defer c.s.byes.Done()
-		ctx, cancel := context.WithTimeout(c.s.byeCtx, 64*sip.T1)
-		defer cancel()
-		tx, err := c.s.client.TransactionRequest(ctx, req, sipgo.ClientRequestAddVia)
-		if err != nil {
-			c.log.Info("BYE not sent", "err", err)
-			return
-		}
-		defer tx.Terminate()
-		for {
-			select {
-			case res := <-tx.Responses():
-				if !res.IsProvisional() {
-					return
-				}
-			case <-tx.Done():
-				return
-			case <-ctx.Done():
-				return
-			}
+		if _, err := c.transact(req); err != nil {
+			c.log.Info("BYE not answered", "err", err)
 		}
 	}()
 }

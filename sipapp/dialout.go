@@ -87,8 +87,10 @@ func (s *Server) placeCall(req DialRequest, target string) (string, error) {
 		alone: make(chan struct{}, 1), endCh: make(chan struct{}),
 		trans: "UDP", sessID: uint64(now.UnixNano()),
 		local: party{uri: fromURI}, remote: party{uri: ruri}, target: ruri,
-		dest: ruri.HostPort(),
+		dest: ruri.HostPort(), stReset: make(chan struct{}, 1),
 	}
+	creds := req
+	c.creds = &creds
 	c.log = s.log.With("call_tag", c.tag, "call_id", c.callID, "room", req.Room)
 	leg, err := rtpleg.Open(s.pool, rtpleg.Config{PT: g711.PCMU, DTMF: -1}, c.digit, c.log)
 	if err != nil {
@@ -148,6 +150,9 @@ func (c *call) buildInvite(req DialRequest) *sip.Request {
 		}
 		inv.AppendHeader(sip.NewHeader(name, value))
 	}
+	for _, h := range c.s.uacTimerHeaders(c.s.opt.SessionTimer.Expires) {
+		inv.AppendHeader(h)
+	}
 	inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	c.sdpVersion = 1
 	inv.SetBody(sdp.NewOffer(c.s.ip, c.leg.Port(), c.sessID, c.sdpVersion))
@@ -188,7 +193,7 @@ func (c *call) runUAC(ctx context.Context, cancel context.CancelFunc, inv *sip.R
 func (c *call) awaitAnswer(ctx context.Context, inv *sip.Request, tx sip.ClientTransaction, req DialRequest) bool {
 	room := c.room
 	inRoom := false // in the room's mix while ringing / early media
-	authTried := false
+	authTried, minSETried := false, false
 	leave := func() {
 		if inRoom {
 			c.s.leaveLive(room, c, false)
@@ -227,6 +232,7 @@ func (c *call) awaitAnswer(ctx context.Context, inv *sip.Request, tx sip.ClientT
 				}
 			case code < 300:
 				c.confirm(res)
+				c.negotiateUAC(res)
 				if err := c.applyAnswer(res); err != nil {
 					c.log.Warn("unusable SDP answer, hanging up", "err", err)
 					leave()
@@ -243,6 +249,32 @@ func (c *call) awaitAnswer(ctx context.Context, inv *sip.Request, tx sip.ClientT
 				}
 				c.joinedAt = time.Now()
 				return true
+			case code == 422 && !minSETried && c.s.opt.SessionTimer.Enabled && minSE(res) > 0:
+				// Session interval too small: ask again with the callee's
+				// Min-SE (RFC 4028 section 7.4), once.
+				minSETried = true
+				next := inv.Clone()
+				next.RemoveHeader("Via")
+				for _, name := range []string{"Session-Expires", "Min-SE"} {
+					next.RemoveHeader(name)
+				}
+				want := max(minSE(res), c.s.opt.SessionTimer.Expires)
+				next.AppendHeader(sip.NewHeader("Session-Expires", secs(want)))
+				next.AppendHeader(sip.NewHeader("Min-SE", secs(minSE(res))))
+				if cs := next.CSeq(); cs != nil {
+					cs.SeqNo = c.cseq.Add(1)
+				}
+				next.SetDestination(inv.Destination())
+				next.SetTransport(inv.Transport())
+				next.Laddr = inv.Laddr
+				tx.Terminate()
+				ntx, err := c.s.client.TransactionRequest(ctx, next, sipgo.ClientRequestAddVia)
+				if err != nil {
+					leave()
+					c.s.reg.SetStatus(room, c.tag, StatusFinished, "")
+					return false
+				}
+				inv, tx = next, ntx
 			case (code == 401 || code == 407) && !authTried:
 				authTried = true
 				next, err := c.authorize(inv, res, req)

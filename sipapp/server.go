@@ -62,6 +62,7 @@ type Options struct {
 	DialoutAllowedRE *regexp.Regexp // callee@callee_domain must match; nil = any
 	MaxDialouts      int            // concurrent dial-outs; 0 = no limit
 	Ringback         string         // us, eu, off or a WAV file
+	SessionTimer     SessionTimer
 	Prompts          *prompts.Set
 	Events           Events
 	Log              *slog.Logger
@@ -459,7 +460,13 @@ func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if len(req.Body()) == 0 {
 		// A session refresh without an offer (RFC 4028 / RFC 3311).
-		s.respond(tx, req, 200, "OK", nil, c.contact())
+		hdrs, ok := c.negotiateUAS(req)
+		if !ok {
+			s.reject422(tx, req)
+			return
+		}
+		s.respond(tx, req, 200, "OK", nil, append(hdrs, c.contact())...)
+		c.refreshed()
 		return
 	}
 	c.reoffer(req, tx)
@@ -484,6 +491,10 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c, code, reason := s.newCall(req, tx)
 	if c == nil {
 		s.load.done(time.Now())
+		if code == 422 {
+			s.reject422(tx, req)
+			return
+		}
 		s.respond(tx, req, code, reason, nil)
 		return
 	}

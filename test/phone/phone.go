@@ -71,7 +71,9 @@ type Config struct {
 	SDP         []byte       // if non-nil, sent verbatim as the offer (bad-SDP tests)
 	// ToneAmplitude is the amplitude of each SetTone sinusoid; 0 -> 4000.
 	ToneAmplitude float64
-	Logger        *slog.Logger // default discards
+	// RefuseUpdate answers UPDATE with 501 (a phone without RFC 3311).
+	RefuseUpdate bool
+	Logger       *slog.Logger // default discards
 }
 
 // StatusError is a non-2xx final response to an INVITE (or another request
@@ -132,7 +134,10 @@ func (c *Config) setDefaults() error {
 // Phone is one call in progress. Always Close it.
 type Phone struct {
 	cfg Config
-	log *slog.Logger
+
+	reqMu sync.Mutex
+	reqs  []*sip.Request
+	log   *slog.Logger
 
 	ua        *sipgo.UserAgent
 	srv       *sipgo.Server
@@ -831,6 +836,7 @@ func (p *Phone) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		p.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
 		return
 	}
+	p.record(req)
 	p.ended.Store(true)
 	p.respond(req, tx, 200, "OK", nil)
 	p.doneOnce.Do(func() { close(p.done) })
@@ -841,7 +847,27 @@ func (p *Phone) onOK(req *sip.Request, tx sip.ServerTransaction) {
 		p.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
 		return
 	}
+	p.record(req)
+	if req.Method == sip.UPDATE && p.cfg.RefuseUpdate {
+		p.respond(req, tx, 501, "Not Implemented", nil)
+		return
+	}
 	p.respond(req, tx, 200, "OK", nil)
+}
+
+// record remembers an in-dialog request the server sent us.
+func (p *Phone) record(req *sip.Request) {
+	p.reqMu.Lock()
+	p.reqs = append(p.reqs, req.Clone())
+	p.reqMu.Unlock()
+}
+
+// Requests returns the in-dialog requests (BYE, re-INVITE, UPDATE, INFO,
+// OPTIONS, NOTIFY) the server has sent to this phone, in order.
+func (p *Phone) Requests() []*sip.Request {
+	p.reqMu.Lock()
+	defer p.reqMu.Unlock()
+	return append([]*sip.Request(nil), p.reqs...)
 }
 
 // onReinvite accepts a re-INVITE from the server, follows its new RTP
@@ -851,6 +877,7 @@ func (p *Phone) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		p.respond(req, tx, 481, "Call/Transaction Does Not Exist", nil)
 		return
 	}
+	p.record(req)
 	if body := req.Body(); len(body) > 0 {
 		if ans, err := parseAnswer(body, p.cfg.Codecs); err == nil || errors.Is(err, ErrNoCodec) {
 			if ans.rtp.IsValid() {

@@ -126,3 +126,81 @@ func TestSippTypesTheRoomNumber(t *testing.T) {
 	srv := startSample(t)
 	runSipp(t, srv, "keypad.xml", "conference", "123", sipapp.ReasonEntered)
 }
+
+// TestServerDialsSippThroughA401 has the server dial out to SIPp acting as
+// a provider that demands digest credentials.
+func TestServerDialsSippThroughA401(t *testing.T) {
+	bin, err := exec.LookPath("sipp")
+	if err != nil {
+		t.Skip("sipp not installed (apt-get install sip-tester)")
+	}
+	srv := startSample(t)
+	scenario, err := filepath.Abs("uas_auth.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, mport := freeUDPPort(t), freeUDPPort(t)&^1
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-sf", scenario, "-m", "1", "-i", "127.0.0.1", "-p", strconv.Itoa(port),
+		"-mp", strconv.Itoa(mport), "-timeout", "50s", "-nostdin", "-trace_err", "-error_file", t.TempDir()+"/err.log")
+	cmd.Dir = t.TempDir()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	// SIPp needs a moment to bind; retry the dial-out until its port answers.
+	var tag string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tag, err = srv.Dialout(context.Background(), sipapp.DialRequest{
+			Room: "sipp", Callee: "provider", FromUser: "conference", Domain: "127.0.0.1:" + strconv.Itoa(port),
+			AuthUser: "wcuser", AuthPwd: "s3cret",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if waitConnected(srv, "sipp", tag, 3*time.Second) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dial-out never connected:\n%s", out.String())
+		}
+	}
+	if err := srv.Registry().Kick("sipp", tag); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("sipp: %v\n%s", err, out.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("sipp did not finish:\n%s", out.String())
+	}
+}
+
+// waitConnected waits until the record is 3 "200 OK"; false when it ended
+// without connecting or the time ran out.
+func waitConnected(srv *sipapp.Server, room, tag string, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		info, _ := srv.Registry().Room(room)
+		for _, p := range info.Participants {
+			if p.CallTag != tag {
+				continue
+			}
+			if p.Status == sipapp.StatusConnected {
+				return true
+			}
+			if p.Status == sipapp.StatusFinished {
+				return false
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
