@@ -67,6 +67,15 @@ type Config struct {
 	Server        Server        `ini:"server"`
 	Webconference Webconference `ini:"webconference"`
 	XMLRPC        XMLRPC        `ini:"xmlrpc"`
+	HTTP          HTTP          `ini:"http"`
+}
+
+// HTTP is the [http] section: the listener for /metrics (Prometheus) and
+// /debug/pprof (only when it is on loopback).
+type HTTP struct {
+	// Listen is host:port; "" turns the listener off. Port 0 picks a free
+	// port (tests).
+	Listen string `ini:"listen"`
 }
 
 // Server is the [server] section: where webconfd listens and keeps its state.
@@ -185,6 +194,10 @@ type Webconference struct {
 	// (440+480 Hz, 2 s on, 4 s off, as SEMS), "eu" (425 Hz, 1 s on, 4 s
 	// off), "off", or the path of an 8/16 kHz mono WAV file played in a loop.
 	Ringback string `ini:"ringback"`
+
+	// MixMaxTalkers mixes only the this many loudest talkers of a room
+	// (0 = everyone who talks): large rooms stay intelligible and cheap.
+	MixMaxTalkers int `ini:"mix_max_talkers"`
 }
 
 // PredefinedRoom is one entry of predefined_rooms.
@@ -258,6 +271,7 @@ func Default() Config {
 			MaxPinAttempts:          3,
 			PinTimeout:              30 * time.Second,
 			MaxDialouts:             100,
+			MixMaxTalkers:           0,
 			Ringback:                "us",
 		},
 		XMLRPC: XMLRPC{
@@ -271,6 +285,7 @@ func Default() Config {
 			ServerRetryAfter: 10 * time.Second,
 			JSONRPC:          true,
 		},
+		HTTP: HTTP{Listen: "127.0.0.1:8080"},
 	}
 }
 

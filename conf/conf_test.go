@@ -176,6 +176,8 @@ var everyKey = []struct {
 	{"webconference", "dialout_allowed_re", "^[0-9]+@pbx$", func(c *Config) any { return c.Webconference.DialoutAllowedRE.String() }, "^[0-9]+@pbx$"},
 	{"webconference", "max_dialouts", "7", func(c *Config) any { return c.Webconference.MaxDialouts }, 7},
 	{"webconference", "ringback", "eu", func(c *Config) any { return c.Webconference.Ringback }, "eu"},
+	{"webconference", "mix_max_talkers", "3", func(c *Config) any { return c.Webconference.MixMaxTalkers }, 3},
+	{"http", "listen", "127.0.0.1:0", func(c *Config) any { return c.HTTP.Listen }, "127.0.0.1:0"},
 
 	{"xmlrpc", "server_ip", "", func(c *Config) any { return c.XMLRPC.ServerIP }, ""},
 	{"xmlrpc", "xmlrpc_port", "9090", func(c *Config) any { return c.XMLRPC.Port }, 9090},
@@ -193,7 +195,7 @@ var everyKey = []struct {
 
 func TestEveryKeyParses(t *testing.T) {
 	var b strings.Builder
-	for _, section := range []string{"server", "webconference", "xmlrpc"} {
+	for _, section := range []string{"server", "webconference", "xmlrpc", "http"} {
 		b.WriteString("[" + section + "]\n")
 		for _, k := range everyKey {
 			if k.section == section {
@@ -263,6 +265,8 @@ func TestBadValues(t *testing.T) {
 		{"a bad dialout_allowed_re", "[webconference]\ndialout_allowed_re=(", "webconference", "dialout_allowed_re", "not a regular expression"},
 		{"a negative max_dialouts", "[webconference]\nmax_dialouts=-2", "webconference", "max_dialouts", "must not be negative"},
 		{"an empty ringback", "[webconference]\nringback=", "webconference", "ringback", "empty"},
+		{"a bad http listen", "[http]\nlisten=localhost", "http", "listen", "missing port"},
+		{"a negative mix_max_talkers", "[webconference]\nmix_max_talkers=-1", "webconference", "mix_max_talkers", "negative"},
 		{"a header name with a space", "[webconference]\nparticipant_id_header=\"X Pid\"", "webconference", "participant_id_header", "not a SIP header name"},
 		{"an unterminated quote", "[webconference]\nmaster_password=\"abc", "webconference", "master_password", "missing closing quote"},
 		{"text after a quoted value", "[webconference]\nmaster_password=\"abc\" def", "webconference", "master_password", "after the closing quote"},

@@ -137,6 +137,16 @@ func (c *Config) validate() []error {
 	if x.Threads < 1 {
 		report("xmlrpc", "threads", "%d must be at least 1", x.Threads)
 	}
+
+	// [http]
+	if l := c.HTTP.Listen; l != "" {
+		if _, _, err := splitHostPort(l); err != nil {
+			report("http", "listen", "%q: %v", l, err)
+		}
+	}
+	if w.MixMaxTalkers < 0 {
+		report("webconference", "mix_max_talkers", "%d must not be negative (0 = everyone)", w.MixMaxTalkers)
+	}
 	return errs
 }
 

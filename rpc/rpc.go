@@ -19,6 +19,7 @@ package rpc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -56,7 +57,13 @@ type Method func(ctx context.Context, args []any) (any, error)
 type Table struct {
 	methods map[string]Method
 	order   []string
+	observe func(method string, code int)
 }
+
+// Observe sets a hook told the method and result code of every call (the
+// reply array's code, the fault code, or 0), for metrics. Set it before
+// serving.
+func (t *Table) Observe(f func(method string, code int)) { t.observe = f }
 
 // NewTable returns an empty table.
 func NewTable() *Table { return &Table{methods: map[string]Method{}} }
@@ -80,7 +87,41 @@ func (t *Table) Names() []string { return append([]string(nil), t.order...) }
 func (t *Table) Call(ctx context.Context, name string, args []any) (any, error) {
 	m, ok := t.methods[name]
 	if !ok {
+		t.record("unknown", -1)
 		return nil, &Fault{Code: -1, Message: name + ": unknown method name", Param: -1, Kind: KindUnknownMethod}
 	}
-	return m(ctx, args)
+	res, err := m(ctx, args)
+	if t.observe != nil {
+		label := name
+		if name == "di" && len(args) >= 2 {
+			if fn, ok := args[1].(string); ok {
+				label = "di:" + fn
+			}
+		}
+		code := 0
+		var f *Fault
+		switch {
+		case errors.As(err, &f):
+			code = f.Code
+			if f.Kind == KindUnknownMethod {
+				label = name + ":unknown" // keep the label set bounded
+			}
+		case err != nil:
+			code = 500
+		default:
+			if arr, ok := res.([]any); ok && len(arr) > 0 {
+				if c, ok := arr[0].(int); ok {
+					code = c
+				}
+			}
+		}
+		t.observe(label, code)
+	}
+	return res, err
+}
+
+func (t *Table) record(method string, code int) {
+	if t.observe != nil {
+		t.observe(method, code)
+	}
 }

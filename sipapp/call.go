@@ -149,6 +149,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*call, int
 	leg, err := rtpleg.Open(s.pool, rtpleg.Config{PT: offer.Codecs[0], DTMF: -1}, c.digit, c.log)
 	if err != nil {
 		c.log.Warn("no RTP port for call", "err", err)
+		s.counters.refused.Add(1)
 		return nil, 503, "Service Unavailable"
 	}
 	c.leg = leg
@@ -469,6 +470,7 @@ func (c *call) keypad() (string, string, bool, bool) {
 	defer rtpDead.Stop()
 	fail := func() bool { // a wrong entry; true when the caller is out of tries
 		attempts++
+		c.s.counters.pinFailures.Add(1)
 		buf = buf[:0]
 		if max := c.s.opt.MaxPinAttempts; max > 0 && attempts >= max {
 			c.member.StopPrompts()
@@ -497,6 +499,7 @@ func (c *call) keypad() (string, string, bool, bool) {
 			}
 		case <-tc:
 			c.log.Info("no digit before pin_timeout")
+			c.s.counters.pinFailures.Add(1)
 			c.member.StopPrompts()
 			p := c.play(pr.WrongPinBye)
 			select {
@@ -798,8 +801,11 @@ func (s *Server) fromSIPPort(req *sip.Request) {
 func (c *call) cleanup() {
 	c.end(endShutdown) // no-op when already ended
 	c.leg.Close()
+	st := c.leg.Stats()
 	c.s.mu.Lock()
+	// Together, so that a metrics scrape counts the leg exactly once.
 	delete(c.s.calls, c.callID)
+	c.s.retired.add(st)
 	c.s.mu.Unlock()
 	c.s.stats.record(c.joinedAt)
 	c.log.Info("call ended", "reason", strconv.Itoa(int(c.why.Load())))

@@ -42,6 +42,7 @@ func OptionsFromConfig(cfg *conf.Config, set *prompts.Set, log *slog.Logger) Opt
 		DialoutAllowedRE: w.DialoutAllowedRE,
 		MaxDialouts:      w.MaxDialouts,
 		Ringback:         w.Ringback,
+		MixMaxTalkers:    w.MixMaxTalkers,
 		SessionTimer: SessionTimer{
 			Enabled: w.EnableSessionTimer, Expires: w.SessionExpires, MinSE: w.MinimumTimer,
 			Max: w.MaximumTimer, Refresh: w.SessionRefreshMethod, Accept501: w.Accept501Reply,

@@ -537,6 +537,13 @@ func (r *Registry) Room(name string) (RoomInfo, bool) {
 	return info, true
 }
 
+// Count is the number of rooms (soft-expired ones included until erased).
+func (r *Registry) Count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.rooms)
+}
+
 // Rooms lists the room names in byte order, without soft-expired ones.
 func (r *Registry) Rooms() []string {
 	r.mu.Lock()

@@ -63,6 +63,7 @@ type Options struct {
 	MaxDialouts      int            // concurrent dial-outs; 0 = no limit
 	Ringback         string         // us, eu, off or a WAV file
 	SessionTimer     SessionTimer
+	MixMaxTalkers    int // mix only the k loudest talkers of a room; 0 = all
 	Prompts          *prompts.Set
 	Events           Events
 	Log              *slog.Logger
@@ -106,6 +107,8 @@ type Server struct {
 	load     *load
 	dialouts atomic.Int32
 	ringback *ringbackSpec // nil: no ringback
+	retired  legTotals     // RTP counters of ended calls
+	counters counters
 }
 
 // New checks the options and prepares the server; Start listens.
@@ -150,7 +153,7 @@ func New(opt Options) (*Server, error) {
 	}
 	s := &Server{
 		opt: opt, log: opt.Log, pool: pool, ip: ip,
-		mix:   mixer.New(opt.MixWorkers, opt.Log),
+		mix:   newMixer(opt),
 		reg:   NewRegistry(opt.Registry, opt.Events, nil),
 		calls: map[string]*call{}, rooms: map[string]*liveRoom{},
 		load: newLoad(time.Now()),
@@ -162,6 +165,12 @@ func New(opt Options) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+func newMixer(opt Options) *mixer.Scheduler {
+	m := mixer.New(opt.MixWorkers, opt.Log)
+	m.SetMaxTalkers(opt.MixMaxTalkers)
+	return m
 }
 
 // restore loads the durable state, opens the predefined rooms (the config
@@ -485,6 +494,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	if s.ctx.Err() != nil || !s.load.admit(time.Now()) {
+		s.counters.refused.Add(1)
 		s.respond(tx, req, 503, "Service Unavailable", nil)
 		return
 	}

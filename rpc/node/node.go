@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -31,6 +32,8 @@ type Node struct {
 	store    store.Store
 	rpcLn    net.Listener
 	xmlrpc   *xmlrpc.Server
+	httpLn   net.Listener
+	http     *http.Server
 	stopHard chan struct{}
 }
 
@@ -107,6 +110,12 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 		}()
 		log.Info("xmlrpc listening", "addr", ln.Addr().String(), "jsonrpc", cfg.XMLRPC.JSONRPC)
 	}
+	if cfg.HTTP.Listen != "" {
+		if err := n.startHTTP(cfg.HTTP.Listen); err != nil {
+			n.Shutdown(context.Background())
+			return nil, fmt.Errorf("http: listen %s: %w", cfg.HTTP.Listen, err)
+		}
+	}
 	go n.hardExpiry()
 	return n, nil
 }
@@ -155,6 +164,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	var errs []error
 	if n.xmlrpc != nil {
 		errs = append(errs, n.xmlrpc.Close())
+	}
+	if n.http != nil {
+		errs = append(errs, n.http.Close())
 	}
 	errs = append(errs, n.SIP.Shutdown(ctx))
 	n.RPC.Close()

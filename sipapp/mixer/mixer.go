@@ -61,8 +61,9 @@ type Stats struct {
 
 // Scheduler owns the workers.
 type Scheduler struct {
-	workers []*worker
-	log     *slog.Logger
+	workers    []*worker
+	log        *slog.Logger
+	maxTalkers int
 
 	ticks, overruns, resets atomic.Uint64
 	maxLate                 atomic.Int64
@@ -121,10 +122,14 @@ func (s *Scheduler) NewGroup() *Group {
 			best = w
 		}
 	}
-	g := &Group{w: best}
+	g := &Group{w: best, maxTalkers: s.maxTalkers}
 	best.add(g)
 	return g
 }
+
+// SetMaxTalkers makes groups created from now on mix only the k loudest
+// talkers (0 = all).
+func (s *Scheduler) SetMaxTalkers(k int) { s.maxTalkers = max(0, k) }
 
 type worker struct {
 	s      *Scheduler
@@ -211,6 +216,10 @@ func codecIndex(pt uint8) int {
 type Group struct {
 	w *worker
 
+	// maxTalkers, when > 0, mixes only this many of the loudest members
+	// each tick (spec/performance.md 3.3).
+	maxTalkers int
+
 	mu      sync.Mutex // guards everything below; held for one tick at a time
 	members []*Member
 	closed  bool
@@ -235,6 +244,7 @@ type Member struct {
 	detect  *dtmf.Detector
 	onDigit func(byte)
 
+	energy  int64
 	onTalk  func(bool) // talking started/stopped; runs on the mixer goroutine
 	talking bool
 	quiet   int
@@ -471,6 +481,29 @@ func (m *Member) nextPrompt(f *dsp.Frame) bool {
 	return false
 }
 
+// keepLoudest leaves contrib set on at most k members, the loudest: each
+// round drops the quietest remaining contributor. O(n*(n-k)) only when more
+// than k talk at once, which is rare; no allocation.
+func (g *Group) keepLoudest(k int) {
+	for {
+		n := 0
+		var quietest *Member
+		for _, m := range g.members {
+			if !m.contrib {
+				continue
+			}
+			n++
+			if quietest == nil || m.energy < quietest.energy {
+				quietest = m
+			}
+		}
+		if n <= k {
+			return
+		}
+		quietest.contrib = false
+	}
+}
+
 // Tick mixes one frame for every member. The workers call it; tests call it
 // directly to step the mix without a clock.
 func (g *Group) Tick() {
@@ -490,16 +523,21 @@ func (g *Group) Tick() {
 		// While a prompt plays for a member, that member is not heard (as
 		// in SEMS); a muted member is not heard but still hears.
 		heard := got && !m.muted && len(m.queue) == 0
-		var energy int64
+		m.energy = 0
 		if heard {
-			energy = mix.Energy(&m.frame)
+			m.energy = mix.Energy(&m.frame)
 		}
-		m.contrib = heard && energy > silenceThreshold
+		m.contrib = heard && m.energy > silenceThreshold
+		if m.onTalk != nil {
+			m.talkState(heard && m.energy > talkThreshold)
+		}
+	}
+	if g.maxTalkers > 0 {
+		g.keepLoudest(g.maxTalkers)
+	}
+	for _, m := range g.members {
 		if m.contrib {
 			g.bus.Add(&m.frame)
-		}
-		if m.onTalk != nil {
-			m.talkState(heard && energy > talkThreshold)
 		}
 	}
 	for _, m := range g.members {

@@ -197,6 +197,27 @@ func TestTick(t *testing.T) {
 			t.Fatalf("events %v, want [true false]", events)
 		}
 	})
+	t.Run("with mix_max_talkers only the loudest are mixed", func(t *testing.T) {
+		g := newGroup()
+		g.maxTalkers = 2
+		legs := []*fakeLeg{
+			{in: constFrame(1000), has: true},
+			{in: constFrame(3000), has: true},
+			{in: constFrame(2000), has: true},
+			{has: false},
+		}
+		for _, l := range legs {
+			g.Add(NewMember(l, l))
+		}
+		g.Tick()
+		// The quietest talker (1000) is left out: it hears both others,
+		// and the listener hears only the two loudest.
+		if !near(legs[0].out[0][0], 5000) || !near(legs[3].out[0][0], 5000) ||
+			!near(legs[1].out[0][0], 2000) || !near(legs[2].out[0][0], 3000) {
+			t.Fatalf("heard %d %d %d %d, want 5000 2000 3000 5000",
+				legs[0].out[0][0], legs[1].out[0][0], legs[2].out[0][0], legs[3].out[0][0])
+		}
+	})
 	t.Run("a looping prompt repeats until stopped", func(t *testing.T) {
 		g := newGroup()
 		a := &fakeLeg{}

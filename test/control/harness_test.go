@@ -36,6 +36,7 @@ func testConfig(t testing.TB, dataDir string) *conf.Config {
 	cfg.Server.RTPLowPort, cfg.Server.RTPHighPort = 30000, 39998
 	cfg.Server.DataDir = dataDir
 	cfg.XMLRPC.Port = 0
+	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.Webconference.ServerSignature = sig
 	cfg.Webconference.MasterPassword = "master"
 	return &cfg

@@ -1,0 +1,127 @@
+package node
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"webconf/sipapp"
+)
+
+// collector reads the server's counters at scrape time, so that the hot
+// path pays nothing for metrics.
+type collector struct {
+	srv   *sipapp.Server
+	descs map[string]*prometheus.Desc
+}
+
+type metricDef struct {
+	name, help string
+	counter    bool
+	value      func(m *sipapp.Metrics) float64
+}
+
+var metricDefs = []metricDef{
+	{"calls_active", "Calls in progress (dial-in and dial-out).", false, func(m *sipapp.Metrics) float64 { return float64(m.ActiveCalls) }},
+	{"dialouts_active", "Dial-outs in progress.", false, func(m *sipapp.Metrics) float64 { return float64(m.Dialouts) }},
+	{"rooms", "Rooms in the registry.", false, func(m *sipapp.Metrics) float64 { return float64(m.Rooms) }},
+	{"rooms_live", "Rooms with members in the mixer.", false, func(m *sipapp.Metrics) float64 { return float64(m.LiveRooms) }},
+	{"participants", "Members of live rooms.", false, func(m *sipapp.Metrics) float64 { return float64(m.Participants) }},
+	{"calls_total", "Finished calls.", true, func(m *sipapp.Metrics) float64 { return float64(m.CallsTotal) }},
+	{"calls_failed_total", "Finished calls that never joined a room.", true, func(m *sipapp.Metrics) float64 { return float64(m.CallsFailed) }},
+	{"connected_seconds_total", "Seconds finished calls spent in rooms.", true, func(m *sipapp.Metrics) float64 { return float64(m.ConnectedSeconds) }},
+	{"rtp_packets_in_total", "RTP packets accepted.", true, func(m *sipapp.Metrics) float64 { return float64(m.RTPIn) }},
+	{"rtp_packets_out_total", "RTP packets sent.", true, func(m *sipapp.Metrics) float64 { return float64(m.RTPOut) }},
+	{"rtp_packets_dropped_total", "RTP packets dropped as malformed or of an unexpected payload type.", true, func(m *sipapp.Metrics) float64 { return float64(m.RTPDropped) }},
+	{"rtp_foreign_source_drops_total", "RTP packets dropped because they came from an address other than the latched one.", true, func(m *sipapp.Metrics) float64 { return float64(m.RTPForeign) }},
+	{"rtcp_packets_in_total", "RTCP packets seen on RTP ports (ignored).", true, func(m *sipapp.Metrics) float64 { return float64(m.RTPRTCP) }},
+	{"dtmf_events_total", "RFC 4733 telephone-event packets.", true, func(m *sipapp.Metrics) float64 { return float64(m.DTMFEvents) }},
+	{"jitter_underruns_total", "Times a jitter buffer ran dry.", true, func(m *sipapp.Metrics) float64 { return float64(m.JitterUnderruns) }},
+	{"jitter_late_total", "Packets that arrived after their playout time.", true, func(m *sipapp.Metrics) float64 { return float64(m.JitterLate) }},
+	{"jitter_concealed_total", "Frames concealed by repeating the last one.", true, func(m *sipapp.Metrics) float64 { return float64(m.JitterConcealed) }},
+	{"jitter_overflow_total", "Times a jitter buffer dropped audio to bound its delay.", true, func(m *sipapp.Metrics) float64 { return float64(m.JitterOverflow) }},
+	{"mixer_ticks_total", "Mixer ticks run by all workers.", true, func(m *sipapp.Metrics) float64 { return float64(m.MixTicks) }},
+	{"mixer_tick_overruns_total", "Mixer ticks that started more than one frame late.", true, func(m *sipapp.Metrics) float64 { return float64(m.MixOverruns) }},
+	{"mixer_resets_total", "Times a mixer worker fell so far behind that it skipped ahead.", true, func(m *sipapp.Metrics) float64 { return float64(m.MixResets) }},
+	{"mixer_max_lateness_seconds", "The latest a mixer tick has started.", false, func(m *sipapp.Metrics) float64 { return m.MixMaxLate.Seconds() }},
+	{"pin_failures_total", "Wrong room numbers typed, and keypad entries that timed out.", true, func(m *sipapp.Metrics) float64 { return float64(m.PinFailures) }},
+	{"invites_refused_total", "INVITEs refused with 503 (shutdown mode, CPS limit, no RTP port).", true, func(m *sipapp.Metrics) float64 { return float64(m.Refused) }},
+}
+
+func newCollector(srv *sipapp.Server) *collector {
+	c := &collector{srv: srv, descs: map[string]*prometheus.Desc{}}
+	for _, d := range metricDefs {
+		c.descs[d.name] = prometheus.NewDesc("webconf_"+d.name, d.help, nil, nil)
+	}
+	return c
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	m := c.srv.Metrics()
+	for _, d := range metricDefs {
+		t := prometheus.GaugeValue
+		if d.counter {
+			t = prometheus.CounterValue
+		}
+		ch <- prometheus.MustNewConstMetric(c.descs[d.name], t, d.value(&m))
+	}
+}
+
+// startHTTP serves /metrics, and /debug/pprof when the listener is on
+// loopback (profiles reveal internals and cost CPU: never on a public
+// address).
+func (n *Node) startHTTP(addr string) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(n.SIP), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	rpcCalls := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "webconf_rpc_requests_total", Help: "Control-plane calls by method and result code.",
+	}, []string{"method", "code"})
+	reg.MustRegister(rpcCalls)
+	n.RPC.Table().Observe(func(method string, code int) {
+		rpcCalls.WithLabelValues(method, strconv.Itoa(code)).Inc()
+	})
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil && ap.Addr().IsLoopback() {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	n.httpLn = ln
+	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	go func() {
+		if err := n.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("http server stopped", "err", err)
+		}
+	}()
+	n.log.Info("http listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// HTTPAddr is the metrics listener's address ("" when off).
+func (n *Node) HTTPAddr() string {
+	if n.httpLn == nil {
+		return ""
+	}
+	return n.httpLn.Addr().String()
+}
