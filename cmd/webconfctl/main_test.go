@@ -21,6 +21,7 @@ func startNode(t *testing.T) string {
 	cfg.Server.RTPLowPort, cfg.Server.RTPHighPort = 33000, 33998
 	cfg.Server.DataDir = t.TempDir()
 	cfg.XMLRPC.Port = 0
+	cfg.HTTP.Listen = ""
 	cfg.Webconference.MasterPassword = "master"
 	n, err := node.Start(&cfg, node.Options{Log: slog.New(slog.DiscardHandler)})
 	if err != nil {

@@ -61,7 +61,7 @@ func TestStateSurvivesKillDashNine(t *testing.T) {
 	}
 	cfg := filepath.Join(dir, "webconfd.conf")
 	body := "[server]\nsip_listen = 127.0.0.1:0\nrtp_low_port = 36000\nrtp_high_port = 36998\ndata_dir = " + filepath.Join(dir, "data") +
-		"\n[webconference]\nmaster_password = master\nserver_signature = " + sig + "\n[xmlrpc]\nxmlrpc_port = 0\n"
+		"\n[webconference]\nmaster_password = master\nserver_signature = " + sig + "\n[xmlrpc]\nxmlrpc_port = 0\n[http]\nlisten = 127.0.0.1:0\n"
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}

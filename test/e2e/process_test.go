@@ -41,7 +41,8 @@ func TestProcessHangsUpEveryCallOnSIGTERM(t *testing.T) {
 	t.Parallel()
 	bin := buildServer(t)
 	cfg := writeConfig(t, "[server]\nsip_listen = 127.0.0.1:0\nrtp_low_port = 47000\nrtp_high_port = 47998\n"+
-		"data_dir = "+t.TempDir()+"\n[webconference]\ndirect_room_re = 000777.*\ndirect_room_strip = 6\n")
+		"data_dir = "+t.TempDir()+"\n[webconference]\ndirect_room_re = 000777.*\ndirect_room_strip = 6\n"+
+		"[xmlrpc]\nxmlrpc_port = 0\n[http]\nlisten = 127.0.0.1:0\n")
 	cmd := exec.Command(bin, "-config", cfg)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
