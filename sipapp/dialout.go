@@ -10,7 +10,6 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
-	"github.com/icholy/digest"
 
 	"webconf/dsp/g711"
 	"webconf/sipapp/mixer"
@@ -119,7 +118,7 @@ func (s *Server) placeCall(req DialRequest, target string) (string, error) {
 	s.calls[c.callID] = c
 	s.mu.Unlock()
 	s.wg.Add(1)
-	go c.runUAC(ctx, cancel, inv, tx, req)
+	go c.runUAC(ctx, cancel, inv, tx)
 	c.log.Info("dialout", "callee", target)
 	return c.tag, nil
 }
@@ -162,12 +161,25 @@ func (c *call) buildInvite(req DialRequest) *sip.Request {
 	return inv
 }
 
+// resend sends the retry of the INVITE in a new transaction; false when it
+// could not be sent (the call is then over, status final).
+func (c *call) resend(ctx context.Context, old sip.ClientTransaction, next *sip.Request, leave func()) (sip.ClientTransaction, bool) {
+	old.Terminate()
+	tx, err := c.s.client.TransactionRequest(ctx, next, sipgo.ClientRequestAddVia)
+	if err != nil {
+		leave()
+		c.s.reg.SetStatus(c.room, c.tag, StatusFinished, "")
+		return nil, false
+	}
+	return tx, true
+}
+
 // replyReason is SEMS's reason string for a reply: "<code> <phrase>".
 func replyReason(res *sip.Response) string { return fmt.Sprintf("%d %s", res.StatusCode, res.Reason) }
 
 // runUAC is the life of a dial-out: ringing (with ringback into the room),
 // early media, answer, then the same in-room loop as a dial-in.
-func (c *call) runUAC(ctx context.Context, cancel context.CancelFunc, inv *sip.Request, tx sip.ClientTransaction, req DialRequest) {
+func (c *call) runUAC(ctx context.Context, cancel context.CancelFunc, inv *sip.Request, tx sip.ClientTransaction) {
 	defer c.s.wg.Done()
 	defer c.s.dialouts.Add(-1)
 	defer c.s.load.done(time.Now())
@@ -180,7 +192,7 @@ func (c *call) runUAC(ctx context.Context, cancel context.CancelFunc, inv *sip.R
 		}
 	}()
 	c.leg.Start()
-	answered := c.awaitAnswer(ctx, inv, tx, req)
+	answered := c.awaitAnswer(ctx, inv, tx)
 	if !answered {
 		return
 	}
@@ -190,7 +202,7 @@ func (c *call) runUAC(ctx context.Context, cancel context.CancelFunc, inv *sip.R
 
 // awaitAnswer follows the INVITE's replies until the call is answered
 // (true) or over (false, status already final).
-func (c *call) awaitAnswer(ctx context.Context, inv *sip.Request, tx sip.ClientTransaction, req DialRequest) bool {
+func (c *call) awaitAnswer(ctx context.Context, inv *sip.Request, tx sip.ClientTransaction) bool {
 	room := c.room
 	inRoom := false // in the room's mix while ringing / early media
 	authTried, minSETried := false, false
@@ -253,45 +265,28 @@ func (c *call) awaitAnswer(ctx context.Context, inv *sip.Request, tx sip.ClientT
 				// Session interval too small: ask again with the callee's
 				// Min-SE (RFC 4028 section 7.4), once.
 				minSETried = true
-				next := inv.Clone()
-				next.RemoveHeader("Via")
-				for _, name := range []string{"Session-Expires", "Min-SE"} {
-					next.RemoveHeader(name)
-				}
-				want := max(minSE(res), c.s.opt.SessionTimer.Expires)
-				next.AppendHeader(sip.NewHeader("Session-Expires", secs(want)))
+				next := c.retryOf(inv, "Session-Expires", "Min-SE")
+				next.AppendHeader(sip.NewHeader("Session-Expires", secs(max(minSE(res), c.s.opt.SessionTimer.Expires))))
 				next.AppendHeader(sip.NewHeader("Min-SE", secs(minSE(res))))
-				if cs := next.CSeq(); cs != nil {
-					cs.SeqNo = c.cseq.Add(1)
-				}
-				next.SetDestination(inv.Destination())
-				next.SetTransport(inv.Transport())
-				next.Laddr = inv.Laddr
-				tx.Terminate()
-				ntx, err := c.s.client.TransactionRequest(ctx, next, sipgo.ClientRequestAddVia)
-				if err != nil {
-					leave()
-					c.s.reg.SetStatus(room, c.tag, StatusFinished, "")
+				if ntx, ok := c.resend(ctx, tx, next, leave); ok {
+					inv, tx = next, ntx
+				} else {
 					return false
 				}
-				inv, tx = next, ntx
 			case (code == 401 || code == 407) && !authTried:
 				authTried = true
-				next, err := c.authorize(inv, res, req)
+				next, err := c.answerChallenge(inv, res)
 				if err != nil {
 					c.log.Warn("dialout challenge not answered", "code", code, "err", err)
 					leave()
 					c.s.reg.SetStatus(room, c.tag, StatusFinished, replyReason(res))
 					return false
 				}
-				tx.Terminate()
-				ntx, err := c.s.client.TransactionRequest(ctx, next, sipgo.ClientRequestAddVia)
-				if err != nil {
-					leave()
-					c.s.reg.SetStatus(room, c.tag, StatusFinished, "")
+				if ntx, ok := c.resend(ctx, tx, next, leave); ok {
+					inv, tx = next, ntx
+				} else {
 					return false
 				}
-				inv, tx = next, ntx
 			default:
 				// Unlike SEMS, the failure reason stays (spec 10.9).
 				leave()
@@ -315,53 +310,6 @@ func (c *call) awaitAnswer(ctx context.Context, inv *sip.Request, tx sip.ClientT
 			return false
 		}
 	}
-}
-
-// authorize answers a 401/407 once (RFC 3261 22.2), and only for the
-// provider the call was sent to: the challenge's realm must be the callee
-// or From domain, and the reply must come from the host the INVITE went to.
-// SEMS answers any realm (spec 2.5); that leaks credentials to whoever
-// challenges.
-func (c *call) authorize(inv *sip.Request, res *sip.Response, req DialRequest) (*sip.Request, error) {
-	hname, aname := "WWW-Authenticate", "Authorization"
-	if res.StatusCode == 407 {
-		hname, aname = "Proxy-Authenticate", "Proxy-Authorization"
-	}
-	h := res.GetHeader(hname)
-	if h == nil {
-		return nil, fmt.Errorf("no %s header", hname)
-	}
-	chal, err := digest.ParseChallenge(h.Value())
-	if err != nil {
-		return nil, fmt.Errorf("bad challenge: %w", err)
-	}
-	if !digest.CanDigest(chal) {
-		return nil, fmt.Errorf("unsupported challenge (algorithm %q)", chal.Algorithm)
-	}
-	if !realmMatches(chal.Realm, req) {
-		return nil, fmt.Errorf("realm %q is not the callee's or our domain", chal.Realm)
-	}
-	if !sameHost(res.Source(), inv.Destination()) {
-		return nil, fmt.Errorf("challenge came from %s, not from %s", res.Source(), inv.Destination())
-	}
-	cred, err := digest.Digest(chal, digest.Options{
-		Method: string(sip.INVITE), URI: inv.Recipient.String(),
-		Username: req.AuthUser, Password: req.AuthPwd,
-	})
-	if err != nil {
-		return nil, err
-	}
-	next := inv.Clone()
-	next.RemoveHeader("Via")
-	next.RemoveHeader(aname)
-	next.AppendHeader(sip.NewHeader(aname, cred.String()))
-	if cseq := next.CSeq(); cseq != nil {
-		cseq.SeqNo = c.cseq.Add(1)
-	}
-	next.SetDestination(inv.Destination())
-	next.SetTransport(inv.Transport())
-	next.Laddr = inv.Laddr
-	return next, nil
 }
 
 func realmMatches(realm string, req DialRequest) bool {

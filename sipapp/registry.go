@@ -295,11 +295,7 @@ func (r *Registry) ExpireHard() []string {
 		if rm.expiry.IsZero() || !now.After(rm.expiry) {
 			continue
 		}
-		for _, p := range rm.parts {
-			if c := r.live[p.CallTag]; p.CallTag != "" && c != nil {
-				kick = append(kick, c)
-			}
-		}
+		kick = append(kick, r.liveLocked(rm)...)
 		r.deleteLocked(name)
 		gone = append(gone, name)
 	}
@@ -395,6 +391,30 @@ func (r *Registry) CanEnter(name, pid string, checkPid bool) bool {
 	return false
 }
 
+// openLocked finds a room for a call or invite: in public mode a missing
+// room is created with an empty admin PIN; in private mode it must exist.
+func (r *Registry) openLocked(name string) (*room, error) {
+	if rm, ok := r.rooms[name]; ok {
+		return rm, nil
+	}
+	if r.cfg.Private {
+		return nil, ErrNoRoom
+	}
+	return r.createLocked(name, ""), nil
+}
+
+// liveLocked lists the live calls of a room, to be hung up after the lock
+// is released.
+func (r *Registry) liveLocked(rm *room) []Controller {
+	var out []Controller
+	for _, p := range rm.parts {
+		if c := r.live[p.CallTag]; p.CallTag != "" && c != nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // Join registers a live call in a room: record created at 0 "" and moved
 // at once to 3 with reason (spec 4.2). An invited record (addParticipant)
 // with the same participant ID and no call yet is taken over instead. In
@@ -402,13 +422,10 @@ func (r *Registry) CanEnter(name, pid string, checkPid bool) bool {
 // have been invited.
 func (r *Registry) Join(name, tag, number, pid, reason string, checkPid bool, c Controller) error {
 	r.mu.Lock()
-	rm, ok := r.rooms[name]
-	if !ok {
-		if r.cfg.Private {
-			r.mu.Unlock()
-			return ErrNoRoom
-		}
-		rm = r.createLocked(name, "")
+	rm, err := r.openLocked(name)
+	if err != nil {
+		r.mu.Unlock()
+		return err
 	}
 	now := r.now()
 	var rec *Participant
@@ -446,13 +463,10 @@ func (r *Registry) Join(name, tag, number, pid, reason string, checkPid bool, c 
 // 1 "INVITE", number sip:callee@domain.
 func (r *Registry) AddDialout(name, tag, number, pid string, c Controller) error {
 	r.mu.Lock()
-	rm, ok := r.rooms[name]
-	if !ok {
-		if r.cfg.Private {
-			r.mu.Unlock()
-			return ErrNoRoom
-		}
-		rm = r.createLocked(name, "")
+	rm, err := r.openLocked(name)
+	if err != nil {
+		r.mu.Unlock()
+		return err
 	}
 	now := r.now()
 	rec := &Participant{CallTag: tag, Number: number, ID: pid, Status: StatusConnecting, Reason: "INVITE", changed: now}
@@ -631,13 +645,7 @@ func (r *Registry) Delete(name, pin string) error {
 		}
 		return err
 	}
-	rm := r.rooms[name]
-	var kick []Controller
-	for _, p := range rm.parts {
-		if c := r.live[p.CallTag]; p.CallTag != "" && c != nil {
-			kick = append(kick, c)
-		}
-	}
+	kick := r.liveLocked(r.rooms[name])
 	r.deleteLocked(name)
 	r.mu.Unlock()
 	for _, c := range kick {
@@ -652,12 +660,9 @@ func (r *Registry) Delete(name, pin string) error {
 func (r *Registry) AddParticipant(name, pid, number string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	rm, ok := r.rooms[name]
-	if !ok {
-		if r.cfg.Private {
-			return ErrNoRoom
-		}
-		rm = r.createLocked(name, "")
+	rm, err := r.openLocked(name)
+	if err != nil {
+		return err
 	}
 	now := r.now()
 	rm.parts = append(rm.parts, &Participant{ID: pid, Number: number, changed: now})

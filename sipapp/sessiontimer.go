@@ -294,20 +294,36 @@ func (c *call) roundTrip(ctx context.Context, req *sip.Request) (*sip.Response, 
 	}
 }
 
-// answerChallenge builds the retry of an in-dialog request with digest
-// credentials, under the same rules as the INVITE's (authorize).
+// answerChallenge answers a 401/407 to one of our requests (RFC 3261
+// 22.2) with the dial-out's credentials, and only for the provider the
+// call was sent to: the challenge's realm must be the callee's or our
+// From domain, and the reply must come from the host the request went to.
+// SEMS answers any realm (spec 2.5), which hands credentials to whoever
+// challenges. Callers answer at most once per request.
 func (c *call) answerChallenge(req *sip.Request, res *sip.Response) (*sip.Request, error) {
+	if c.creds == nil {
+		return nil, fmt.Errorf("no credentials for this call")
+	}
 	hname, aname := "WWW-Authenticate", "Authorization"
 	if res.StatusCode == 407 {
 		hname, aname = "Proxy-Authenticate", "Proxy-Authorization"
 	}
 	h := res.GetHeader(hname)
 	if h == nil {
-		return nil, fmt.Errorf("no %s", hname)
+		return nil, fmt.Errorf("no %s header", hname)
 	}
 	chal, err := digest.ParseChallenge(h.Value())
-	if err != nil || !digest.CanDigest(chal) || !realmMatches(chal.Realm, *c.creds) {
-		return nil, fmt.Errorf("challenge not answered")
+	if err != nil {
+		return nil, fmt.Errorf("bad challenge: %w", err)
+	}
+	if !digest.CanDigest(chal) {
+		return nil, fmt.Errorf("unsupported challenge (algorithm %q)", chal.Algorithm)
+	}
+	if !realmMatches(chal.Realm, *c.creds) {
+		return nil, fmt.Errorf("realm %q is not the callee's or our domain", chal.Realm)
+	}
+	if !sameHost(res.Source(), req.Destination()) {
+		return nil, fmt.Errorf("challenge came from %s, not from %s", res.Source(), req.Destination())
 	}
 	cred, err := digest.Digest(chal, digest.Options{
 		Method: string(req.Method), URI: req.Recipient.String(),
@@ -316,15 +332,25 @@ func (c *call) answerChallenge(req *sip.Request, res *sip.Response) (*sip.Reques
 	if err != nil {
 		return nil, err
 	}
+	next := c.retryOf(req, aname)
+	next.AppendHeader(sip.NewHeader(aname, cred.String()))
+	return next, nil
+}
+
+// retryOf copies a request for a new transaction: no Via (the client adds
+// a fresh branch), the next CSeq, the same destination, and without the
+// named headers (which the caller replaces).
+func (c *call) retryOf(req *sip.Request, drop ...string) *sip.Request {
 	next := req.Clone()
 	next.RemoveHeader("Via")
-	next.RemoveHeader(aname)
-	next.AppendHeader(sip.NewHeader(aname, cred.String()))
+	for _, name := range drop {
+		next.RemoveHeader(name)
+	}
 	if cs := next.CSeq(); cs != nil {
 		cs.SeqNo = c.cseq.Add(1)
 	}
 	next.SetDestination(req.Destination())
 	next.SetTransport(req.Transport())
 	next.Laddr = req.Laddr
-	return next, nil
+	return next
 }
