@@ -68,6 +68,42 @@ type Config struct {
 	Webconference Webconference `ini:"webconference"`
 	XMLRPC        XMLRPC        `ini:"xmlrpc"`
 	HTTP          HTTP          `ini:"http"`
+	Limits        Limits        `ini:"limits"`
+}
+
+// Limits is the [limits] section: budgets against guessing and caps
+// against floods (spec/reliability.md sections 1.1-1.3, 1.8). 0 turns a
+// budget or cap off.
+type Limits struct {
+	// PinFailures wrong room numbers or participant PINs from one source
+	// address within FailureWindow ban that address (INVITEs get 403) for
+	// BanTime. Only answered and acknowledged calls count, so a forged UDP
+	// source cannot get an innocent address banned.
+	PinFailures int `ini:"pin_failures"`
+	// RPCFailures wrong admin PINs or master passwords from one client
+	// address (XML-RPC, JSON-RPC; each inner call of a multicall or batch
+	// counts) within FailureWindow ban that client for BanTime.
+	RPCFailures int `ini:"rpc_failures"`
+	// RoomFailures failed claims on one room (wrong admin PIN, wrong
+	// participant PIN) within FailureWindow slow every further attempt on
+	// that room by RoomTarpit for BanTime, and log an alarm.
+	RoomFailures  int           `ini:"room_failures"`
+	FailureWindow time.Duration `ini:"failure_window" unit:"s"`
+	BanTime       time.Duration `ini:"ban_time" unit:"s"`
+	RoomTarpit    time.Duration `ini:"room_tarpit" unit:"ms"`
+	// InviteRate is new INVITEs per second per source address (bursts of
+	// InviteBurst); beyond it, 503 with Retry-After.
+	InviteRate  int `ini:"invite_rate"`
+	InviteBurst int `ini:"invite_burst"`
+	// Caps on concurrent calls, rooms and INVITEs not yet acknowledged.
+	MaxCalls          int `ini:"max_calls"`
+	MaxRooms          int `ini:"max_rooms"`
+	MaxPendingInvites int `ini:"max_pending_invites"`
+	// SIP over TCP: connections in total and per source address, and how
+	// long an idle connection stays open.
+	MaxTCPConns          int           `ini:"max_tcp_conns"`
+	MaxTCPConnsPerSource int           `ini:"max_tcp_conns_per_source"`
+	TCPIdleTimeout       time.Duration `ini:"tcp_idle_timeout" unit:"s"`
 }
 
 // HTTP is the [http] section: the listener for /metrics (Prometheus) and
@@ -286,6 +322,13 @@ func Default() Config {
 			JSONRPC:          true,
 		},
 		HTTP: HTTP{Listen: "127.0.0.1:8080"},
+		Limits: Limits{
+			PinFailures: 10, RPCFailures: 20, RoomFailures: 50,
+			FailureWindow: 10 * time.Minute, BanTime: 15 * time.Minute, RoomTarpit: 3 * time.Second,
+			InviteRate: 10, InviteBurst: 20,
+			MaxCalls: 5000, MaxRooms: 10000, MaxPendingInvites: 500,
+			MaxTCPConns: 2000, MaxTCPConnsPerSource: 64, TCPIdleTimeout: 5 * time.Minute,
+		},
 	}
 }
 

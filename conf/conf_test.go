@@ -178,6 +178,20 @@ var everyKey = []struct {
 	{"webconference", "ringback", "eu", func(c *Config) any { return c.Webconference.Ringback }, "eu"},
 	{"webconference", "mix_max_talkers", "3", func(c *Config) any { return c.Webconference.MixMaxTalkers }, 3},
 	{"http", "listen", "127.0.0.1:0", func(c *Config) any { return c.HTTP.Listen }, "127.0.0.1:0"},
+	{"limits", "pin_failures", "5", func(c *Config) any { return c.Limits.PinFailures }, 5},
+	{"limits", "rpc_failures", "6", func(c *Config) any { return c.Limits.RPCFailures }, 6},
+	{"limits", "room_failures", "7", func(c *Config) any { return c.Limits.RoomFailures }, 7},
+	{"limits", "failure_window", "60", func(c *Config) any { return c.Limits.FailureWindow }, time.Minute},
+	{"limits", "ban_time", "120", func(c *Config) any { return c.Limits.BanTime }, 2 * time.Minute},
+	{"limits", "room_tarpit", "500", func(c *Config) any { return c.Limits.RoomTarpit }, 500 * time.Millisecond},
+	{"limits", "invite_rate", "3", func(c *Config) any { return c.Limits.InviteRate }, 3},
+	{"limits", "invite_burst", "4", func(c *Config) any { return c.Limits.InviteBurst }, 4},
+	{"limits", "max_calls", "100", func(c *Config) any { return c.Limits.MaxCalls }, 100},
+	{"limits", "max_rooms", "101", func(c *Config) any { return c.Limits.MaxRooms }, 101},
+	{"limits", "max_pending_invites", "102", func(c *Config) any { return c.Limits.MaxPendingInvites }, 102},
+	{"limits", "max_tcp_conns", "103", func(c *Config) any { return c.Limits.MaxTCPConns }, 103},
+	{"limits", "max_tcp_conns_per_source", "104", func(c *Config) any { return c.Limits.MaxTCPConnsPerSource }, 104},
+	{"limits", "tcp_idle_timeout", "30", func(c *Config) any { return c.Limits.TCPIdleTimeout }, 30 * time.Second},
 
 	{"xmlrpc", "server_ip", "", func(c *Config) any { return c.XMLRPC.ServerIP }, ""},
 	{"xmlrpc", "xmlrpc_port", "9090", func(c *Config) any { return c.XMLRPC.Port }, 9090},
@@ -195,7 +209,7 @@ var everyKey = []struct {
 
 func TestEveryKeyParses(t *testing.T) {
 	var b strings.Builder
-	for _, section := range []string{"server", "webconference", "xmlrpc", "http"} {
+	for _, section := range []string{"server", "webconference", "xmlrpc", "http", "limits"} {
 		b.WriteString("[" + section + "]\n")
 		for _, k := range everyKey {
 			if k.section == section {
@@ -266,6 +280,7 @@ func TestBadValues(t *testing.T) {
 		{"a negative max_dialouts", "[webconference]\nmax_dialouts=-2", "webconference", "max_dialouts", "must not be negative"},
 		{"an empty ringback", "[webconference]\nringback=", "webconference", "ringback", "empty"},
 		{"a bad http listen", "[http]\nlisten=localhost", "http", "listen", "missing port"},
+		{"a negative max_calls", "[limits]\nmax_calls=-1", "limits", "max_calls", "negative"},
 		{"a negative mix_max_talkers", "[webconference]\nmix_max_talkers=-1", "webconference", "mix_max_talkers", "negative"},
 		{"a header name with a space", "[webconference]\nparticipant_id_header=\"X Pid\"", "webconference", "participant_id_header", "not a SIP header name"},
 		{"an unterminated quote", "[webconference]\nmaster_password=\"abc", "webconference", "master_password", "missing closing quote"},

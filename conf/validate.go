@@ -144,6 +144,20 @@ func (c *Config) validate() []error {
 			report("http", "listen", "%q: %v", l, err)
 		}
 	}
+	l := &c.Limits
+	for key, v := range map[string]int{
+		"pin_failures": l.PinFailures, "rpc_failures": l.RPCFailures, "room_failures": l.RoomFailures,
+		"invite_rate": l.InviteRate, "invite_burst": l.InviteBurst, "max_calls": l.MaxCalls,
+		"max_rooms": l.MaxRooms, "max_pending_invites": l.MaxPendingInvites,
+		"max_tcp_conns": l.MaxTCPConns, "max_tcp_conns_per_source": l.MaxTCPConnsPerSource,
+	} {
+		if v < 0 {
+			report("limits", key, "%d must not be negative (0 = off)", v)
+		}
+	}
+	if (l.PinFailures > 0 || l.RPCFailures > 0 || l.RoomFailures > 0) && (l.FailureWindow <= 0 || l.BanTime <= 0) {
+		report("limits", "failure_window", "failure_window and ban_time must be set when a failure budget is on")
+	}
 	if w.MixMaxTalkers < 0 {
 		report("webconference", "mix_max_talkers", "%d must not be negative (0 = everyone)", w.MixMaxTalkers)
 	}

@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 )
 
 // Fault is an error with a wire code: an XML-RPC fault (code and
@@ -48,6 +49,26 @@ const (
 )
 
 func (f *Fault) Error() string { return fmt.Sprintf("fault %d: %s", f.Code, f.Message) }
+
+type peerKey struct{}
+
+// WithPeer records the client's address in ctx; codecs set it so that
+// methods can keep per-client budgets (failed PINs and passwords).
+func WithPeer(ctx context.Context, addr net.Addr) context.Context {
+	return context.WithValue(ctx, peerKey{}, addr)
+}
+
+// Peer is the client's host (without port), or "" when unknown.
+func Peer(ctx context.Context) string {
+	a, _ := ctx.Value(peerKey{}).(net.Addr)
+	if a == nil {
+		return ""
+	}
+	if host, _, err := net.SplitHostPort(a.String()); err == nil {
+		return host
+	}
+	return a.String()
+}
 
 // Method is one entry of the table.
 type Method func(ctx context.Context, args []any) (any, error)

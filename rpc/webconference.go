@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"webconf/sipapp"
 )
@@ -201,15 +202,54 @@ func (s *Service) roomCreate(_ context.Context, args []any) []any {
 		}
 	}
 	pin, err := s.reg.Create(str(args, 0), timeout)
-	if err != nil {
+	switch {
+	case errors.Is(err, sipapp.ErrTooManyRooms):
+		return []any{1, "too many rooms", ""}
+	case err != nil:
 		return []any{1, "room already opened", ""}
 	}
 	return []any{0, "OK", pin}
 }
 
-func (s *Service) roomInfo(_ context.Context, args []any) []any {
+// authorize is the getRoom rule behind the failure budgets: a banned
+// client gets the wrong-PIN reply without a check (the same reply as for
+// an unknown room, so a ban tells a guesser nothing); a room under attack
+// answers only after room_tarpit; every wrong PIN is charged to the client
+// and the room.
+func (s *Service) authorize(ctx context.Context, room, pin string) error {
+	return s.guarded(ctx, room, func() error { return s.reg.Authorize(room, pin) })
+}
+
+func (s *Service) guarded(ctx context.Context, room string, check func() error) error {
+	g := s.srv.Guards()
+	peer := Peer(ctx)
+	if g.RPC.Banned(peer) {
+		return sipapp.ErrWrongPin
+	}
+	if g.Rooms.Banned(room) {
+		t := time.NewTimer(g.Tarpit)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+	err := check()
+	if errors.Is(err, sipapp.ErrWrongPin) {
+		if g.RPC.Fail(peer) {
+			s.log.Warn("control client banned after too many wrong admin PINs", "client", peer)
+		}
+		if g.Rooms.Fail(room) {
+			s.log.Warn("alarm: too many wrong admin PINs for one room; slowing it down", "room", room)
+		}
+	}
+	return err
+}
+
+func (s *Service) roomInfo(ctx context.Context, args []any) []any {
 	room := str(args, 0)
-	if err := s.reg.Authorize(room, str(args, 1)); err != nil {
+	if err := s.authorize(ctx, room, str(args, 1)); err != nil {
 		return []any{1, msgWrongPin, []any{}}
 	}
 	info, _ := s.reg.Room(room)
@@ -224,8 +264,9 @@ func (s *Service) roomInfo(_ context.Context, args []any) []any {
 	return []any{0, "OK", parts}
 }
 
-func (s *Service) roomDelete(_ context.Context, args []any) []any {
-	switch err := s.reg.Delete(str(args, 0), str(args, 1)); {
+func (s *Service) roomDelete(ctx context.Context, args []any) []any {
+	room, pin := str(args, 0), str(args, 1)
+	switch err := s.guarded(ctx, room, func() error { return s.reg.Delete(room, pin) }); {
 	case err == nil:
 		return []any{0, "OK"}
 	case errors.Is(err, sipapp.ErrNoRoom):
@@ -245,7 +286,7 @@ func (s *Service) addParticipant(_ context.Context, args []any) []any {
 func (s *Service) dialout(ctx context.Context, args []any) []any {
 	s.sweep()
 	room, pin := str(args, 0), str(args, 1)
-	if err := s.reg.Authorize(room, pin); err != nil {
+	if err := s.authorize(ctx, room, pin); err != nil {
 		return []any{1, msgWrongPin, ""}
 	}
 	domain := str(args, 4)
@@ -287,9 +328,9 @@ func dialHeaders(args []any) []string {
 
 // callOp makes kickout, mute and unmute: the getRoom rule, then the call.
 func (s *Service) callOp(op func(*sipapp.Registry, string, string) error) func(context.Context, []any) []any {
-	return func(_ context.Context, args []any) []any {
+	return func(ctx context.Context, args []any) []any {
 		room := str(args, 0)
-		if err := s.reg.Authorize(room, str(args, 1)); err != nil {
+		if err := s.authorize(ctx, room, str(args, 1)); err != nil {
 			return []any{1, msgWrongPin}
 		}
 		if err := op(s.reg, room, str(args, 2)); err != nil {
@@ -299,21 +340,32 @@ func (s *Service) callOp(op func(*sipapp.Registry, string, string) error) func(c
 	}
 }
 
-func (s *Service) changeRoomAdminpin(_ context.Context, args []any) []any {
-	if err := s.reg.ChangePin(str(args, 0), str(args, 1), str(args, 2)); err != nil {
+func (s *Service) changeRoomAdminpin(ctx context.Context, args []any) []any {
+	room := str(args, 0)
+	if err := s.guarded(ctx, room, func() error { return s.reg.ChangePin(room, str(args, 1), str(args, 2)) }); err != nil {
 		return []any{1, msgWrongPin}
 	}
 	return []any{0, "OK"}
 }
 
-// master checks the master password in constant time; unset never passes.
-func (s *Service) master(pwd string) bool {
-	return s.opt.MasterPassword != "" &&
+// master checks the master password in constant time; unset never
+// passes; a banned client never passes, and every failure is charged.
+func (s *Service) master(ctx context.Context, pwd string) bool {
+	g := s.srv.Guards()
+	peer := Peer(ctx)
+	if g.RPC.Banned(peer) {
+		return false
+	}
+	ok := s.opt.MasterPassword != "" &&
 		subtle.ConstantTimeCompare([]byte(pwd), []byte(s.opt.MasterPassword)) == 1
+	if !ok && g.RPC.Fail(peer) {
+		s.log.Warn("control client banned after too many wrong master passwords", "client", peer)
+	}
+	return ok
 }
 
-func (s *Service) getRoomPassword(_ context.Context, args []any) []any {
-	if !s.master(str(args, 0)) {
+func (s *Service) getRoomPassword(ctx context.Context, args []any) []any {
+	if !s.master(ctx, str(args, 0)) {
 		return []any{403, "Wrong Master Password."}
 	}
 	pin, ok := s.reg.Password(str(args, 1))
@@ -323,8 +375,8 @@ func (s *Service) getRoomPassword(_ context.Context, args []any) []any {
 	return []any{0, pin}
 }
 
-func (s *Service) listRooms(_ context.Context, args []any) []any {
-	if !s.master(str(args, 0)) {
+func (s *Service) listRooms(ctx context.Context, args []any) []any {
+	if !s.master(ctx, str(args, 0)) {
 		return []any{407, []any{"Wrong Master Password."}}
 	}
 	return []any{200, strings2any(s.reg.Rooms())}

@@ -83,6 +83,7 @@ type call struct {
 	stReset     chan struct{}
 
 	creds *DialRequest // a dial-out's digest credentials; never logged
+	srcIP string       // the INVITE's source address, for per-source budgets
 }
 
 // newCall validates an initial INVITE, negotiates SDP and opens the RTP
@@ -123,6 +124,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*call, int
 	}
 	c.stHdrs = stHdrs
 	c.log = s.log.With("call_tag", c.tag, "call_id", c.callID)
+	c.srcIP = sourceHost(req)
 	c.pid = s.participantID(req)
 	c.local = party{name: to.DisplayName, uri: to.Address}
 	c.remote = party{name: from.DisplayName, uri: from.Address}
@@ -167,6 +169,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*call, int
 	s.calls[c.callID] = c
 	s.mu.Unlock()
 	s.wg.Add(1)
+	s.pending.Add(1)
 	return c, 0, ""
 }
 
@@ -293,7 +296,9 @@ func (c *call) run() {
 			c.sendBye()
 		}
 	}()
-	if !c.answerCall() {
+	acked := c.answerCall()
+	c.s.pending.Add(-1)
+	if !acked {
 		return
 	}
 	c.leg.Start()
@@ -468,11 +473,21 @@ func (c *call) keypad() (string, string, bool, bool) {
 	}
 	rtpDead := c.rtpWatch()
 	defer rtpDead.Stop()
-	fail := func() bool { // a wrong entry; true when the caller is out of tries
+	guards := c.s.guards
+	fail := func(room string) bool { // a wrong entry; true when the caller is out of tries
 		attempts++
 		c.s.counters.pinFailures.Add(1)
 		buf = buf[:0]
-		if max := c.s.opt.MaxPinAttempts; max > 0 && attempts >= max {
+		// The call was answered and acknowledged, so its source address
+		// is real (not a forged UDP source) and may be charged.
+		banned := guards.Sources.Fail(c.srcIP)
+		if banned {
+			c.log.Warn("source banned after too many wrong room numbers", "source", c.srcIP)
+		}
+		if room != "" && c.s.reg.Exists(room) && guards.Rooms.Fail(room) {
+			c.log.Warn("alarm: too many failed entries for one room; slowing it down", "room", room)
+		}
+		if max := c.s.opt.MaxPinAttempts; banned || (max > 0 && attempts >= max) {
 			c.member.StopPrompts()
 			p := c.play(pr.WrongPinBye)
 			select {
@@ -531,8 +546,11 @@ func (c *call) keypad() (string, string, bool, bool) {
 				continue
 			}
 			room, pid, ok := c.splitPin(typed)
+			if ok && guards.Rooms.Banned(room) && !c.tarpit() {
+				return "", "", false, false
+			}
 			if !ok || !c.s.reg.CanEnter(room, pid, c.s.opt.RoomPinSplit > 0) {
-				if fail() {
+				if fail(room) {
 					return "", "", false, false
 				}
 				continue
@@ -553,6 +571,20 @@ func (c *call) keypad() (string, string, bool, bool) {
 				return "", "", false, false
 			}
 		}
+	}
+}
+
+// tarpit slows an entry for a room under attack (its failure budget is
+// spent): every attempt on it waits room_tarpit. false: the call ended.
+func (c *call) tarpit() bool {
+	t := time.NewTimer(c.s.guards.Tarpit)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.endCh:
+		c.byeIfKicked()
+		return false
 	}
 }
 

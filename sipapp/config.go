@@ -38,11 +38,13 @@ func OptionsFromConfig(cfg *conf.Config, set *prompts.Set, log *slog.Logger) Opt
 			ParticipantsExpire:      w.ParticipantsExpire,
 			ParticipantsExpireDelay: w.ParticipantsExpireDelay,
 			SupportRoomsTimeout:     w.SupportRoomsTimeout,
+			MaxRooms:                cfg.Limits.MaxRooms,
 		},
 		DialoutAllowedRE: w.DialoutAllowedRE,
 		MaxDialouts:      w.MaxDialouts,
 		Ringback:         w.Ringback,
 		MixMaxTalkers:    w.MixMaxTalkers,
+		Limits:           Limits(cfg.Limits),
 		SessionTimer: SessionTimer{
 			Enabled: w.EnableSessionTimer, Expires: w.SessionExpires, MinSE: w.MinimumTimer,
 			Max: w.MaximumTimer, Refresh: w.SessionRefreshMethod, Accept501: w.Accept501Reply,

@@ -27,6 +27,16 @@ type Metrics struct {
 
 	PinFailures uint64 // wrong room numbers typed (and timeouts)
 	Refused     uint64 // INVITEs answered 503 (shutdown mode, CPS limit, no RTP port)
+
+	Banned        uint64 // INVITEs refused 403 from banned sources
+	RateLimited   uint64 // INVITEs refused 503 over invite_rate
+	Capped        uint64 // INVITEs refused 503 at max_calls / max_pending_invites
+	SourceBans    uint64 // bans handed to SIP sources
+	RoomAlarms    uint64 // rooms whose failure budget ran out
+	RPCBans       uint64 // bans handed to control clients
+	PendingInvite int    // gauge: answered INVITEs awaiting ACK
+	TCPConns      int    // gauge: open SIP TCP connections
+	TCPRefused    uint64 // TCP connections closed at the caps
 }
 
 // legTotals keeps the counters of legs that have closed, so that totals
@@ -60,6 +70,9 @@ func addLeg(dst *rtpleg.Stats, s rtpleg.Stats) {
 type counters struct {
 	pinFailures atomic.Uint64
 	refused     atomic.Uint64
+	banned      atomic.Uint64
+	rateLimited atomic.Uint64
+	capped      atomic.Uint64
 }
 
 // Metrics collects the snapshot; it walks the live calls, so call it once
@@ -90,5 +103,11 @@ func (s *Server) Metrics() Metrics {
 	m.MixTicks, m.MixOverruns, m.MixResets, m.MixMaxLate = ms.Ticks, ms.Overruns, ms.Resets, ms.MaxLate
 	m.PinFailures = s.counters.pinFailures.Load()
 	m.Refused = s.counters.refused.Load()
+	m.Banned, m.RateLimited, m.Capped = s.counters.banned.Load(), s.counters.rateLimited.Load(), s.counters.capped.Load()
+	m.SourceBans, m.RoomAlarms, m.RPCBans = s.guards.Sources.Bans(), s.guards.Rooms.Bans(), s.guards.RPC.Bans()
+	m.PendingInvite = int(s.pending.Load())
+	if s.tcpConns != nil {
+		m.TCPConns, m.TCPRefused = s.tcpConns.stats()
+	}
 	return m
 }

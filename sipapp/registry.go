@@ -49,6 +49,8 @@ var (
 	ErrNoCall = errors.New("call does not exist")
 	// ErrRoomOpen means roomCreate found the room with a PIN already.
 	ErrRoomOpen = errors.New("room already opened")
+	// ErrTooManyRooms means max_rooms is reached.
+	ErrTooManyRooms = errors.New("too many rooms")
 )
 
 // Participant is one record of a room, as roomInfo lists it.
@@ -86,6 +88,7 @@ type RegistryConfig struct {
 	ParticipantsExpire      bool
 	ParticipantsExpireDelay time.Duration
 	SupportRoomsTimeout     bool
+	MaxRooms                int // 0 = no limit
 }
 
 type room struct {
@@ -210,6 +213,9 @@ func (r *Registry) Create(name string, timeout int) (pin string, err error) {
 	rm, ok := r.rooms[name]
 	if ok && rm.adminPin != "" {
 		return "", ErrRoomOpen
+	}
+	if !ok && r.fullLocked() {
+		return "", ErrTooManyRooms
 	}
 	pin = newPin()
 	if !ok {
@@ -349,6 +355,9 @@ func (r *Registry) authorizeLocked(name, pin string) error {
 		if r.cfg.Private {
 			return ErrNoRoom
 		}
+		if r.fullLocked() {
+			return ErrTooManyRooms
+		}
 		r.createLocked(name, pin)
 		return nil
 	}
@@ -400,8 +409,14 @@ func (r *Registry) openLocked(name string) (*room, error) {
 	if r.cfg.Private {
 		return nil, ErrNoRoom
 	}
+	if r.fullLocked() {
+		return nil, ErrTooManyRooms
+	}
 	return r.createLocked(name, ""), nil
 }
+
+// fullLocked: max_rooms reached (a cap against room-creation floods).
+func (r *Registry) fullLocked() bool { return r.cfg.MaxRooms > 0 && len(r.rooms) >= r.cfg.MaxRooms }
 
 // liveLocked lists the live calls of a room, to be hung up after the lock
 // is released.
@@ -549,6 +564,14 @@ func (r *Registry) Room(name string) (RoomInfo, bool) {
 		info.Participants = append(info.Participants, *p)
 	}
 	return info, true
+}
+
+// Exists reports whether a room is in the registry.
+func (r *Registry) Exists(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.rooms[name]
+	return ok
 }
 
 // Count is the number of rooms (soft-expired ones included until erased).

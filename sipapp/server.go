@@ -64,6 +64,7 @@ type Options struct {
 	Ringback         string         // us, eu, off or a WAV file
 	SessionTimer     SessionTimer
 	MixMaxTalkers    int // mix only the k loudest talkers of a room; 0 = all
+	Limits           Limits
 	Prompts          *prompts.Set
 	Events           Events
 	Log              *slog.Logger
@@ -109,6 +110,10 @@ type Server struct {
 	ringback *ringbackSpec // nil: no ringback
 	retired  legTotals     // RTP counters of ended calls
 	counters counters
+	guards   *Guards
+	invites  *Rate
+	pending  atomic.Int64 // answered INVITEs not yet acknowledged
+	tcpConns *connLimiter
 }
 
 // New checks the options and prepares the server; Start listens.
@@ -156,7 +161,9 @@ func New(opt Options) (*Server, error) {
 		mix:   newMixer(opt),
 		reg:   NewRegistry(opt.Registry, opt.Events, nil),
 		calls: map[string]*call{}, rooms: map[string]*liveRoom{},
-		load: newLoad(time.Now()),
+		load:    newLoad(time.Now()),
+		guards:  newGuards(opt.Limits),
+		invites: NewRate(float64(opt.Limits.InviteRate), float64(opt.Limits.InviteBurst), nil),
 	}
 	if s.ringback, err = parseRingback(opt.Ringback); err != nil {
 		return nil, err
@@ -212,6 +219,42 @@ func (s *Server) restore() error {
 	return nil
 }
 
+// Guards are the failure budgets (the control plane counts admin PIN and
+// master password failures in them too).
+func (s *Server) Guards() *Guards { return s.guards }
+
+// sourceHost is the IP of a request's source, the key of per-source limits.
+func sourceHost(req *sip.Request) string {
+	host, _, err := net.SplitHostPort(req.Source())
+	if err != nil {
+		return req.Source()
+	}
+	return host
+}
+
+// admit applies the per-source ban, the INVITE rate and the caps to a new
+// INVITE; false means it was answered (403 or 503).
+func (s *Server) admit(req *sip.Request, tx sip.ServerTransaction) bool {
+	ip := sourceHost(req)
+	l := s.opt.Limits
+	switch {
+	case s.guards.Sources.Banned(ip):
+		s.counters.banned.Add(1)
+		s.respond(tx, req, 403, "Forbidden", nil)
+		return false
+	case !s.invites.Allow(ip):
+		s.counters.rateLimited.Add(1)
+		s.respond(tx, req, 503, "Service Unavailable", nil, sip.NewHeader("Retry-After", "5"))
+		return false
+	case l.MaxCalls > 0 && s.ActiveCalls() >= l.MaxCalls,
+		l.MaxPendingInvites > 0 && s.pending.Load() >= int64(l.MaxPendingInvites):
+		s.counters.capped.Add(1)
+		s.respond(tx, req, 503, "Service Unavailable", nil, sip.NewHeader("Retry-After", "5"))
+		return false
+	}
+	return true
+}
+
 // Registry is the room registry the control plane works on.
 func (s *Server) Registry() *Registry { return s.reg }
 
@@ -254,7 +297,8 @@ func (s *Server) Start() error {
 	srv.OnNoRoute(s.onNoRoute)
 	s.mix.Start()
 	go func() { _ = srv.ServeUDP(udp) }()
-	go func() { _ = srv.ServeTCP(tcp) }()
+	s.tcpConns = newConnLimiter(tcp, s.opt.Limits.MaxTCPConns, s.opt.Limits.MaxTCPConnsPerSource, s.opt.Limits.TCPIdleTimeout)
+	go func() { _ = srv.ServeTCP(s.tcpConns) }()
 	s.log.Info("sip listening", "udp", udp.LocalAddr().String(), "tcp", tcp.Addr().String())
 	return nil
 }
@@ -492,6 +536,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			c.reoffer(req, tx)
 			return
 		}
+	}
+	if !s.admit(req, tx) {
+		return
 	}
 	if s.ctx.Err() != nil || !s.load.admit(time.Now()) {
 		s.counters.refused.Add(1)

@@ -372,13 +372,13 @@ func (s *Server) serveRequest(c net.Conn, r *bufio.Reader, h *head) bool {
 	buf := append((*out)[:0], make([]byte, gap)...)
 	var hdr string
 	if h.jsonPath && s.o.JSON != nil {
-		resp, ok := s.callJSON(body)
+		resp, ok := s.callJSON(rpc.WithPeer(s.ctx, c.RemoteAddr()), body)
 		if !ok || resp == nil {
 			return s.write(c, resp204)
 		}
 		buf, hdr = append(buf, resp...), jsonHeader
 	} else {
-		buf, hdr = s.handleXML(buf, body), xmlHeader
+		buf, hdr = s.handleXML(rpc.WithPeer(s.ctx, c.RemoteAddr()), buf, body), xmlHeader
 	}
 	*out = buf
 	bodyLen := len(buf) - gap
@@ -438,19 +438,19 @@ func appendFramed(dst []byte, hdr string, body []byte) []byte {
 	return append(dst, body...)
 }
 
-func (s *Server) callJSON(body []byte) (resp []byte, ok bool) {
+func (s *Server) callJSON(ctx context.Context, body []byte) (resp []byte, ok bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("xmlrpc: JSON handler panicked", "panic", p, "stack", string(debug.Stack()))
 			resp, ok = []byte(`{"jsonrpc":"2.0","error":{"code":-32603,"message":"internal error"},"id":null}`), true
 		}
 	}()
-	return s.o.JSON(s.ctx, body)
+	return s.o.JSON(ctx, body)
 }
 
 // handleXML decodes and runs one XML-RPC call and appends the response
 // body to dst.
-func (s *Server) handleXML(dst []byte, body []byte) []byte {
+func (s *Server) handleXML(ctx context.Context, dst []byte, body []byte) []byte {
 	method, args, err := Decode(body, s.o.MaxDepth)
 	if err != nil {
 		code, msg := decodeFault(err)
@@ -459,10 +459,10 @@ func (s *Server) handleXML(dst []byte, body []byte) []byte {
 	}
 	var v any
 	if method == multicall {
-		if v, err = s.multicall(args); err != nil {
+		if v, err = s.multicall(ctx, args); err != nil {
 			return appendFault(dst, faultMalformed, msgMulticallArray)
 		}
-	} else if v, err = s.call(method, args); err != nil {
+	} else if v, err = s.call(ctx, method, args); err != nil {
 		code, msg := faultOf(err)
 		return appendFault(dst, code, msg)
 	}
@@ -488,14 +488,14 @@ func decodeFault(err error) (int, string) {
 var errPanic = errors.New("method panicked")
 
 // call runs one table method; a panic becomes an error, never a crash.
-func (s *Server) call(method string, args []any) (v any, err error) {
+func (s *Server) call(ctx context.Context, method string, args []any) (v any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("xmlrpc: method panicked", "method", method, "panic", p, "stack", string(debug.Stack()))
 			v, err = nil, fmt.Errorf("xmlrpc: %s: %v: %w", method, p, errPanic)
 		}
 	}()
-	return s.t.Call(s.ctx, method, args)
+	return s.t.Call(ctx, method, args)
 }
 
 // faultOf maps a method error to its fault: a *rpc.Fault carries its own,
@@ -510,7 +510,7 @@ func faultOf(err error) (int, string) {
 
 var errMulticallArg = errors.New("system.multicall wants one array")
 
-func (s *Server) multicall(args []any) (any, error) {
+func (s *Server) multicall(ctx context.Context, args []any) (any, error) {
 	if len(args) != 1 {
 		return nil, errMulticallArg
 	}
@@ -529,7 +529,7 @@ func (s *Server) multicall(args []any) (any, error) {
 		case name == multicall:
 			out[i] = faultItem(faultMalformed, msgMulticallNested)
 		default:
-			v, err := s.call(name, params)
+			v, err := s.call(ctx, name, params)
 			if err != nil {
 				out[i] = faultItem(faultOf(err))
 			} else {

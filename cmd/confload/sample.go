@@ -1,0 +1,309 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Sampling of the server process and the machine from /proc (proc(5)).
+
+// ErrProcFormat means a /proc file did not look as proc(5) describes.
+var ErrProcFormat = errors.New("unexpected /proc format")
+
+// clkTck is USER_HZ, the unit of the CPU times in /proc/PID/stat and
+// /proc/stat; it is 100 on every Linux architecture Go supports.
+const clkTck = 100
+
+// sample is one reading.
+type sample struct {
+	At      time.Time `json:"-"`
+	T       float64   `json:"t"` // seconds since the run started
+	CPU     float64   `json:"server_cpu_s"`
+	RSS     int64     `json:"server_rss_bytes"`
+	Threads int       `json:"server_threads"`
+	// Machine-wide jiffies from /proc/stat's cpu line.
+	User, System, Softirq, Idle, Total uint64 `json:"-"`
+	// MachineBusyPct is the machine's CPU use since the previous sample.
+	MachineBusyPct float64            `json:"machine_busy_pct"`
+	RcvbufErrors   uint64             `json:"udp_rcvbuf_errors"`
+	InErrors       uint64             `json:"udp_in_errors"`
+	Calls          int                `json:"calls_up"`
+	Metrics        map[string]float64 `json:"metrics,omitempty"`
+}
+
+// procStat parses /proc/PID/stat: utime and stime (fields 14 and 15, in
+// clock ticks), num_threads (20) and rss (24, in pages). The comm field
+// may hold spaces and parentheses, so fields are counted after the last ')'.
+func procStat(b []byte) (cpu float64, threads int, rssPages int64, err error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, 0, fmt.Errorf("stat: no comm field: %w", ErrProcFormat)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// f[0] is field 3 (state).
+	if len(f) < 22 {
+		return 0, 0, 0, fmt.Errorf("stat: %d fields: %w", len(f)+2, ErrProcFormat)
+	}
+	num := func(field int) (int64, error) { return strconv.ParseInt(f[field-3], 10, 64) }
+	ut, err1 := num(14)
+	st, err2 := num(15)
+	th, err3 := num(20)
+	rss, err4 := num(24)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return 0, 0, 0, fmt.Errorf("stat: %w: %w", ErrProcFormat, err)
+	}
+	return float64(ut+st) / clkTck, int(th), rss, nil
+}
+
+// machineCPU parses the aggregate "cpu" line of /proc/stat: user, nice,
+// system, idle, iowait, irq, softirq, steal, ... jiffies.
+// Idle counts idle and iowait.
+func machineCPU(b []byte) (user, system, softirq, idle, total uint64, err error) {
+	line, _, _ := bytes.Cut(b, []byte{'\n'})
+	f := strings.Fields(string(line))
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, 0, 0, 0, 0, fmt.Errorf("/proc/stat cpu line: %w", ErrProcFormat)
+	}
+	var v [10]uint64
+	for i := 1; i < len(f) && i <= 8; i++ {
+		v[i-1], err = strconv.ParseUint(f[i], 10, 64)
+		if err != nil {
+			return 0, 0, 0, 0, 0, fmt.Errorf("/proc/stat cpu line: %w: %w", ErrProcFormat, err)
+		}
+		total += v[i-1]
+	}
+	return v[0] + v[1], v[2], v[6], v[3] + v[4], total, nil
+}
+
+// busyPct is the machine's CPU use between two samples, in percent of all
+// CPUs.
+func busyPct(a, b sample) float64 {
+	if b.Total <= a.Total {
+		return 0
+	}
+	return 100 * (1 - float64(b.Idle-a.Idle)/float64(b.Total-a.Total))
+}
+
+// udpErrors reads RcvbufErrors and InErrors from the Udp lines of
+// /proc/net/snmp (a header line of names, then a line of values).
+func udpErrors(b []byte) (rcvbuf, inErrs uint64, err error) {
+	var names []string
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if !strings.HasPrefix(line, "Udp: ") {
+			continue
+		}
+		f := strings.Fields(line)[1:]
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if i >= len(f) {
+				break
+			}
+			v, _ := strconv.ParseUint(f[i], 10, 64)
+			switch n {
+			case "RcvbufErrors":
+				rcvbuf = v
+			case "InErrors":
+				inErrs = v
+			}
+		}
+		return rcvbuf, inErrs, nil
+	}
+	return 0, 0, fmt.Errorf("/proc/net/snmp: no Udp lines: %w", ErrProcFormat)
+}
+
+// promLine matches one sample of the Prometheus text exposition format:
+// name, optional {labels}, value (timestamps and comments are ignored).
+var promLine = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?)\s+(\S+)`)
+
+// parseMetrics keeps every sample line it understands and ignores the rest
+// (comments, HELP/TYPE, unparsable values).
+func parseMetrics(r io.Reader) map[string]float64 {
+	out := map[string]float64{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		m := promLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		v, err := strconv.ParseFloat(m[2], 64)
+		if err != nil {
+			continue
+		}
+		out[m[1]] = v
+	}
+	return out
+}
+
+// sampler reads everything once per call.
+type sampler struct {
+	pid     int
+	metrics func() string // the -metrics URL, "" for none
+	start   time.Time
+	http    *http.Client
+	page    int64
+	prev    *sample
+}
+
+func newSampler(pid int, metricsURL func() string, start time.Time) *sampler {
+	return &sampler{pid: pid, metrics: metricsURL, start: start,
+		http: &http.Client{Timeout: 900 * time.Millisecond}, page: int64(os.Getpagesize())}
+}
+
+// take reads one sample; a vanished server process is an error.
+func (s *sampler) take(ctx context.Context) (sample, error) {
+	sm := sample{At: time.Now()}
+	sm.T = sm.At.Sub(s.start).Seconds()
+	if s.pid > 0 {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.pid))
+		if err != nil {
+			return sm, fmt.Errorf("server process %d: %w", s.pid, err)
+		}
+		cpu, th, rss, err := procStat(b)
+		if err != nil {
+			return sm, err
+		}
+		sm.CPU, sm.Threads, sm.RSS = cpu, th, rss*s.page
+	}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		sm.User, sm.System, sm.Softirq, sm.Idle, sm.Total, _ = machineCPU(b)
+	}
+	if b, err := os.ReadFile("/proc/net/snmp"); err == nil {
+		sm.RcvbufErrors, sm.InErrors, _ = udpErrors(b)
+	}
+	if s.prev != nil && sm.Total > s.prev.Total {
+		sm.MachineBusyPct = busyPct(*s.prev, sm)
+	}
+	if u := s.metrics(); u != "" {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err == nil {
+			if res, err := s.http.Do(req); err == nil {
+				sm.Metrics = parseMetrics(io.LimitReader(res.Body, 8<<20))
+				res.Body.Close()
+			}
+		}
+	}
+	s.prev = &sm
+	return sm, nil
+}
+
+// server is a webconfd (or other) process started by confload.
+type server struct {
+	cmd  *exec.Cmd
+	addr string // SIP UDP address from its log
+	mu   sync.Mutex
+	tail []string // last lines of its stderr, for error messages
+	http string   // metrics listener from its log, if any
+	done chan struct{}
+}
+
+// metricsURL is the /metrics URL the server logged ("http listening"
+// addr=...), or "" if it has not logged one (yet).
+func (s *server) metricsURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.http == "" {
+		return ""
+	}
+	return "http://" + s.http + "/metrics"
+}
+
+// listenLog matches webconfd's start-up line, e.g.
+// msg="sip listening" udp=127.0.0.1:5060
+var listenLog = regexp.MustCompile(`msg="sip listening".*\budp=(\S+)`)
+
+// httpLog matches webconfd's metrics listener line:
+// msg="http listening" addr=127.0.0.1:8080
+var httpLog = regexp.MustCompile(`msg="http listening".*\baddr=(\S+)`)
+
+// startServer runs bin -config cfg and waits until it logs its SIP address.
+func startServer(ctx context.Context, bin, cfg string) (*server, error) {
+	cmd := exec.Command(bin, "-config", cfg)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, fmt.Errorf("server stderr: %w", err)
+	}
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start server %s: %w", bin, err)
+	}
+	s := &server{cmd: cmd, done: make(chan struct{})}
+	addrCh := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64*1024), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			s.mu.Lock()
+			s.tail = append(s.tail, line)
+			if len(s.tail) > 20 {
+				s.tail = s.tail[1:]
+			}
+			s.mu.Unlock()
+			if m := httpLog.FindStringSubmatch(line); m != nil {
+				if ap, err := loopbackAddr(strings.Trim(m[1], `"`)); err == nil {
+					s.mu.Lock()
+					s.http = ap.String()
+					s.mu.Unlock()
+				}
+			}
+			if m := listenLog.FindStringSubmatch(line); m != nil {
+				select {
+				case addrCh <- strings.Trim(m[1], `"`):
+				default:
+				}
+			}
+		}
+		cmd.Wait() //nolint:errcheck // exit status is reported via done
+		close(s.done)
+	}()
+	select {
+	case s.addr = <-addrCh:
+		return s, nil
+	case <-s.done:
+		return nil, fmt.Errorf("server exited before listening: %s", s.lastLines())
+	case <-time.After(15 * time.Second):
+		s.stop()
+		return nil, fmt.Errorf("server did not log %q within 15 s: %s", "sip listening", s.lastLines())
+	case <-ctx.Done():
+		s.stop()
+		return nil, fmt.Errorf("waiting for server: %w", ctx.Err())
+	}
+}
+
+func (s *server) lastLines() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Join(s.tail, "\n")
+}
+
+// stop sends SIGTERM and waits; SIGKILL after 10 s.
+func (s *server) stop() {
+	s.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // it may have exited
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		s.cmd.Process.Kill() //nolint:errcheck // last resort
+		<-s.done
+	}
+}

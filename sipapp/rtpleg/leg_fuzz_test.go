@@ -1,0 +1,243 @@
+package rtpleg
+
+import (
+	"net"
+	"net/netip"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"webconf/dsp"
+)
+
+// rtcpSentinel is a minimal RTCP sender report header (RFC 3550 6.4.1):
+// version 2, packet type 200. The leg counts it as RTCP and nothing else,
+// so it marks "everything sent before me has been handled".
+var rtcpSentinel = []byte{0x80, 200, 0, 6, 0, 0, 0, 1, 0, 0, 0, 0}
+
+// isRTCP is the RFC 5761 4 demultiplexing rule the leg applies.
+func isRTCP(p []byte) bool {
+	if len(p) < 12 || p[0]>>6 != 2 { // truncated past maxPacket, the header is the same
+		return false
+	}
+	pt := p[1] & 0x7f
+	return pt >= 72 && pt <= 76
+}
+
+// FuzzPacket sends arbitrary datagrams to a real leg on loopback and plays
+// out what it buffered: the RTP header parser, padding, the payload type
+// filter, symmetric-RTP latching, G.711 decoding, RFC 4733 events and the
+// jitter buffer, exactly as a hostile or broken phone would reach them.
+//
+// Input: two bytes of SDP outcome (codec 0/8, telephone-event type), then
+// datagrams, each a control byte (bit 0: sent from a second source) and a
+// 2-byte length. After each datagram an RTCP sentinel from the same source
+// waits until the leg handled it.
+//
+// Invariants: no panic; every datagram is counted as exactly one of bad,
+// RTCP, foreign or accepted (accepted ones may also count as bad); once a
+// source is latched, nothing from the other source is ever accepted (RTP
+// injection, reliability.md 1.4); only keypad digits are reported, at most
+// one per datagram; the jitter counters never decrease.
+func FuzzPacket(f *testing.F) {
+	// PCMU 20 ms packets, a comfort-noise packet, then an RFC 4733 press
+	// of '#' (start, end x3) and a packet from a foreign source.
+	pcmu := rtpPacket(0, 1, 1000, make([]byte, 160))
+	f.Add(append([]byte{0, 101},
+		concat(dgram(0, pcmu), dgram(0, rtpPacket(0, 2, 1160, make([]byte, 160))),
+			dgram(0, rtpPacket(13, 3, 1320, []byte{40})),
+			dgram(0, rtpPacket(101, 4, 2000, []byte{11, 10, 0, 160})),
+			dgram(0, rtpPacket(101, 5, 2000, []byte{11, 0x8a, 3, 32})),
+			dgram(0, rtpPacket(101, 6, 2000, []byte{11, 0x8a, 3, 32})),
+			dgram(1, rtpPacket(0, 7, 2160, make([]byte, 160))))...))
+	// PCMA with padding (RFC 3550 5.1), a CSRC list and a header extension.
+	pad := rtpPacket(8, 9, 5000, append(make([]byte, 160), 0, 0, 3))
+	pad[0] |= 0x20
+	ext := []byte{0x91, 8, 0, 10, 0, 0, 0x13, 0x88, 0, 0, 0, 42, 0, 0, 0, 7, 0xbe, 0xde, 0, 1, 1, 2, 3, 4}
+	f.Add(append([]byte{8, 0xff}, concat(dgram(0, pad), dgram(0, append(ext, make([]byte, 80)...)))...))
+	// Garbage: too short, version 1, bad padding, oversized payload, RTCP.
+	badPad := rtpPacket(0, 1, 0, []byte{1, 2, 200})
+	badPad[0] |= 0x20
+	f.Add(append([]byte{0, 96}, concat(dgram(0, []byte{0x80, 0}), dgram(1, rtpPacket(0, 1, 0, nil)[:11]),
+		dgram(0, append([]byte{0x40}, pcmu[1:]...)), dgram(0, badPad),
+		dgram(0, rtpPacket(0, 2, 160, make([]byte, maxSamples+1))), dgram(0, rtcpSentinel))...))
+	f.Fuzz(legPackets)
+}
+
+func legPackets(t *testing.T, in []byte) {
+	{
+		if len(in) < 2 {
+			return
+		}
+		cfg := Config{PT: 0, DTMF: -1}
+		if in[0]&1 != 0 {
+			cfg.PT = 8
+		}
+		if in[1] >= 96 && in[1] <= 127 {
+			cfg.DTMF = int(in[1])
+		}
+		in = in[2:]
+		srcs := fuzzSources(t)
+		var (
+			mu     sync.Mutex
+			digits []byte
+		)
+		l, err := Open(fuzzPool(t), cfg, func(d byte) {
+			mu.Lock()
+			digits = append(digits, d)
+			mu.Unlock()
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := runtime.NumGoroutine()
+		l.Start()
+		defer func() {
+			l.Close()
+			waitGoroutines(t, before)
+		}()
+		to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(l.Port()))
+		wantRTCP := uint64(0)
+		latched := -1
+		prev := l.Stats()
+		for n := 0; len(in) >= 3 && n < 32; n++ {
+			src := int(in[0] & 1)
+			size := min(int(in[1])<<8|int(in[2]), len(in)-3, 9000)
+			pkt := in[3 : 3+size]
+			in = in[3+size:]
+			send(t, srcs[src], pkt, to)
+			send(t, srcs[src], rtcpSentinel, to)
+			if isRTCP(pkt) {
+				wantRTCP++
+			}
+			wantRTCP++
+			deadline := time.Now().Add(time.Second)
+			var st Stats
+			for st = l.Stats(); st.RxRTCP < wantRTCP; st = l.Stats() {
+				if time.Now().After(deadline) {
+					t.Fatalf("datagram %d (% x) not handled: %+v, want %d RTCP", n, pkt, st, wantRTCP)
+				}
+				runtime.Gosched()
+			}
+			if st.RxRTCP != wantRTCP {
+				t.Fatalf("datagram % x: %d RTCP packets counted, want %d", pkt, st.RxRTCP, wantRTCP)
+			}
+			dBad, dForeign, dPkts := st.RxBad-prev.RxBad, st.RxForeign-prev.RxForeign, st.RxPackets-prev.RxPackets
+			dRTCP := st.RxRTCP - prev.RxRTCP - 1 // minus the sentinel
+			switch total := dBad + dForeign + dPkts + dRTCP; {
+			case total == 1:
+			case total == 2 && dPkts == 1 && dBad == 1: // accepted, then its payload refused
+			default:
+				t.Fatalf("datagram % x counted %d times: %+v -> %+v", pkt, total, prev, st)
+			}
+			if dPkts == 1 {
+				if latched >= 0 && latched != src {
+					t.Fatalf("source %d latched, but a packet from source %d was accepted", latched, src)
+				}
+				latched = src
+			}
+			if dForeign == 1 && (latched < 0 || latched == src) {
+				t.Fatalf("packet from source %d counted foreign (latched: %d)", src, latched)
+			}
+			if st.RxDTMF-prev.RxDTMF > dPkts || (st.RxDTMF > prev.RxDTMF && (cfg.DTMF < 0 || len(pkt) < 2 || int(pkt[1]&0x7f) != cfg.DTMF)) {
+				t.Fatalf("datagram % x counted as DTMF (type %d)", pkt, cfg.DTMF)
+			}
+			if j, p := st.Jitter, prev.Jitter; j.Late < p.Late || j.Overflow < p.Overflow || j.Resyncs < p.Resyncs {
+				t.Fatalf("jitter counters went back: %+v -> %+v", p, j)
+			}
+			mu.Lock()
+			nd := len(digits)
+			mu.Unlock()
+			if uint64(nd) > st.RxDTMF {
+				t.Fatalf("%d digits from %d DTMF packets", nd, st.RxDTMF)
+			}
+			prev = st
+		}
+		var fr dsp.Frame
+		for range 4 {
+			l.ReadFrame(&fr)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, d := range digits {
+			if !strings.ContainsRune("0123456789*#ABCD", rune(d)) {
+				t.Fatalf("reported %q, not a keypad key", d)
+			}
+		}
+	}
+}
+
+var (
+	fuzzPoolOnce sync.Once
+	fuzzPoolP    *Pool
+	fuzzSrcOnce  sync.Once
+	fuzzSrcs     [2]*net.UDPConn
+)
+
+// fuzzPool is one pool per process, away from the unit tests' range.
+func fuzzPool(t *testing.T) *Pool {
+	fuzzPoolOnce.Do(func() {
+		p, err := NewPool(netip.MustParseAddr("127.0.0.1"), 45000, 45998)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fuzzPoolP = p
+	})
+	return fuzzPoolP
+}
+
+// fuzzSources are the two phones' sockets, kept for the process: binding
+// two sockets per input would dominate the run time.
+func fuzzSources(t *testing.T) [2]*net.UDPConn {
+	fuzzSrcOnce.Do(func() {
+		for i := range fuzzSrcs {
+			c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fuzzSrcs[i] = c
+		}
+	})
+	return fuzzSrcs
+}
+
+func send(t *testing.T, c *net.UDPConn, p []byte, to netip.AddrPort) {
+	t.Helper()
+	if _, err := c.WriteToUDPAddrPort(p, to); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitGoroutines fails unless the goroutine count drops back to n: the
+// leg's read loop must end when it is closed.
+func waitGoroutines(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > n {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines, want %d:\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
+		}
+		runtime.Gosched()
+	}
+}
+
+// rtpPacket builds a plain RTP packet (RFC 3550 5.1), SSRC 42.
+func rtpPacket(pt uint8, seq uint16, ts uint32, payload []byte) []byte {
+	return append([]byte{0x80, pt, byte(seq >> 8), byte(seq), byte(ts >> 24), byte(ts >> 16), byte(ts >> 8), byte(ts), 0, 0, 0, 42}, payload...)
+}
+
+// dgram frames one datagram of the fuzz input.
+func dgram(src byte, p []byte) []byte {
+	return append([]byte{src, byte(len(p) >> 8), byte(len(p))}, p...)
+}
+
+func concat(parts ...[]byte) []byte {
+	var b []byte
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return b
+}

@@ -1,0 +1,137 @@
+package e2e
+
+import (
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"webconf/conf"
+	"webconf/test/phone"
+)
+
+func dialStatus(t *testing.T, srv *server, cfg phone.Config) int {
+	t.Helper()
+	cfg.Server = srv.addr
+	if cfg.User == "" {
+		cfg.User = "conference"
+	}
+	p, err := phone.Dial(ctxT(t, 5*time.Second), cfg)
+	if err == nil {
+		t.Cleanup(p.Close)
+		return 200
+	}
+	var se *phone.StatusError
+	if !errors.As(err, &se) {
+		t.Fatalf("dial: %v", err)
+	}
+	return se.Code
+}
+
+func TestWrongRoomNumbersBanTheSource(t *testing.T) {
+	t.Parallel()
+	srv := start(t, func(c *conf.Config) {
+		c.Webconference.PrivateRooms = true
+		c.Webconference.MaxPinAttempts = 0 // only the per-source budget ends it
+		c.Limits.PinFailures = 3
+		c.Limits.FailureWindow, c.Limits.BanTime = time.Minute, time.Minute
+	})
+	p := srv.keypadCall(t, phone.Config{})
+	for i := 0; i < 2; i++ {
+		typeDigits(t, p, "99#", phone.RFC4733)
+		hear(t, p, fWrongPin, "wrong_pin")
+		quiet(t, p, fWrongPin)
+	}
+	typeDigits(t, p, "99#", phone.RFC4733)
+	hear(t, p, fWrongPinBye, "wrong_pin_bye when the budget runs out")
+	waitDone(t, p, 5*time.Second, "the ban")
+	if code := dialStatus(t, srv, phone.Config{}); code != 403 {
+		t.Fatalf("a banned source got %d, want 403", code)
+	}
+	if m := srv.Metrics(); m.SourceBans != 1 || m.Banned != 1 || m.PinFailures != 3 {
+		t.Fatalf("metrics %+v", m)
+	}
+}
+
+func TestInviteRateAndCallCaps(t *testing.T) {
+	t.Parallel()
+	t.Run("invite_rate per source", func(t *testing.T) {
+		t.Parallel()
+		srv := start(t, func(c *conf.Config) { c.Limits.InviteRate, c.Limits.InviteBurst = 1, 2 })
+		codes := []int{}
+		for i := 0; i < 3; i++ {
+			codes = append(codes, dialStatus(t, srv, phone.Config{Headers: nil, User: "000"}))
+		}
+		if codes[0] != 200 || codes[1] != 200 || codes[2] != 503 {
+			t.Fatalf("codes %v, want 200 200 503", codes)
+		}
+		if srv.Metrics().RateLimited != 1 {
+			t.Fatalf("rate-limited count %d", srv.Metrics().RateLimited)
+		}
+	})
+	t.Run("max_calls", func(t *testing.T) {
+		t.Parallel()
+		srv := start(t, func(c *conf.Config) { c.Limits.MaxCalls = 2 })
+		srv.direct(t, "cap", phone.Config{})
+		srv.direct(t, "cap", phone.Config{})
+		if code := dialStatus(t, srv, phone.Config{}); code != 503 {
+			t.Fatalf("third call got %d, want 503", code)
+		}
+	})
+	t.Run("RTP port exhaustion", func(t *testing.T) {
+		t.Parallel()
+		srv := start(t, func(c *conf.Config) {
+			c.Server.RTPLowPort, c.Server.RTPHighPort = 45100, 45102 // two even ports
+		})
+		srv.direct(t, "ports", phone.Config{})
+		srv.direct(t, "ports", phone.Config{})
+		if srv.FreeRTPPorts() != 0 {
+			t.Skipf("a port of the range is taken by another process (%d free)", srv.FreeRTPPorts())
+		}
+		if code := dialStatus(t, srv, phone.Config{}); code != 503 {
+			t.Fatalf("no RTP port: got %d, want 503", code)
+		}
+		if srv.ActiveCalls() != 2 || srv.FreeRTPPorts() != 0 {
+			t.Fatalf("the refused call changed the others: %d calls, %d free ports", srv.ActiveCalls(), srv.FreeRTPPorts())
+		}
+	})
+}
+
+func TestTCPConnectionCaps(t *testing.T) {
+	t.Parallel()
+	srv := start(t, func(c *conf.Config) {
+		c.Limits.MaxTCPConnsPerSource = 2
+		c.Limits.TCPIdleTimeout = time.Second
+	})
+	var conns []net.Conn
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", srv.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	// The third is closed at once; the first two close after a second of
+	// silence (the idle timeout).
+	for i, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		start := time.Now()
+		_, err := c.Read(make([]byte, 1))
+		if !errors.Is(err, io.EOF) && !isReset(err) {
+			t.Fatalf("conn %d: %v, want closed by the server", i, err)
+		}
+		if el := time.Since(start); i == 2 && el > 500*time.Millisecond {
+			t.Fatalf("the connection over the cap stayed open %v", el)
+		}
+	}
+	if _, refused := srv.Metrics().TCPConns, srv.Metrics().TCPRefused; refused != 1 {
+		t.Fatalf("refused TCP connections %d, want 1", refused)
+	}
+}
+
+func isReset(err error) bool {
+	var ne *net.OpError
+	return errors.As(err, &ne)
+}
