@@ -77,7 +77,19 @@ type Stats struct {
 	// land somewhere else than the old playout point. Anchoring the first
 	// packet (also after Reset) is not counted.
 	Resyncs uint64
+	// Trimmed counts frames dropped because the buffer had held well over
+	// prefill for a second: a burst (a stalled sender catching up) would
+	// otherwise add its delay to the stream for good.
+	Trimmed uint64
 }
+
+// trimExcess is how far over prefill the buffer may stay (two frames of
+// jitter headroom), and trimAfter for how many frames in a row, before a
+// frame is dropped to bring the delay back down.
+const (
+	trimExcess = 2 * dsp.FrameSamples
+	trimAfter  = 50
+)
 
 // Buffer is a jitter buffer for one stream at dsp.SampleRate.
 type Buffer struct {
@@ -95,6 +107,7 @@ type Buffer struct {
 	haveLast   bool
 	concealRun int
 	lastState  State
+	excessRun  int // consecutive Gets that left more than prefill+trimExcess buffered
 
 	stats Stats
 }
@@ -323,5 +336,23 @@ func (b *Buffer) Get(out *dsp.Frame) State {
 		}
 	}
 	b.lastState = st
+	b.trim()
 	return st
+}
+
+// trim drops the oldest frame when the buffer has held more than
+// prefill+trimExcess samples after every Get for trimAfter frames: the
+// sender is not jittering, it is ahead, and every frame of that lead is
+// delay every listener hears.
+func (b *Buffer) trim() {
+	if b.buffered <= b.prefill+trimExcess {
+		b.excessRun = 0
+		return
+	}
+	if b.excessRun++; b.excessRun < trimAfter {
+		return
+	}
+	b.excessRun = 0
+	b.advance(dsp.FrameSamples)
+	b.stats.Trimmed++
 }

@@ -479,3 +479,43 @@ func TestRandomisedStreams(t *testing.T) {
 		}
 	}
 }
+
+func TestTrimAfterABurst(t *testing.T) {
+	b := New(8000, 160)
+	frame := make([]int16, 160)
+	for i := range frame {
+		frame[i] = 1000
+	}
+	var out dsp.Frame
+	ts := uint32(0)
+	// A burst of 5 frames at once, then one frame per Get: the sender is
+	// 5 frames ahead for good unless the buffer trims.
+	for i := 0; i < 5; i++ {
+		b.Put(ts, frame)
+		ts += 160
+	}
+	for i := 0; i < 400; i++ {
+		b.Put(ts, frame)
+		ts += 160
+		if st := b.Get(&out); i > 0 && st != Audio {
+			t.Fatalf("get %d: %v", i, st)
+		}
+	}
+	if b.Buffered() > 160+trimExcess {
+		t.Fatalf("still %d samples buffered after the burst, want at most %d", b.Buffered(), 160+trimExcess)
+	}
+	if b.Stats().Trimmed == 0 {
+		t.Fatal("nothing trimmed")
+	}
+	// A steady stream at the target delay is never trimmed.
+	c := New(8000, 160)
+	ts = 0
+	for i := 0; i < 200; i++ {
+		c.Put(ts, frame)
+		ts += 160
+		c.Get(&out)
+	}
+	if c.Stats().Trimmed != 0 {
+		t.Fatalf("a steady stream was trimmed %d times", c.Stats().Trimmed)
+	}
+}
