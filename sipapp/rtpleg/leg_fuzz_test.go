@@ -34,7 +34,7 @@ func isRTCP(p []byte) bool {
 // Input: two bytes of SDP outcome (codec 0/8, telephone-event type), then
 // datagrams, each a control byte (bit 0: sent from a second source) and a
 // 2-byte length. After each datagram an RTCP sentinel from the same source
-// waits until the leg handled it.
+// tells when the leg is done with it.
 //
 // Invariants: no panic; every datagram is counted as exactly one of bad,
 // RTCP, foreign or accepted (accepted ones may also count as bad); once a
@@ -102,25 +102,25 @@ func legPackets(t *testing.T, in []byte) {
 		wantRTCP := uint64(0)
 		latched := -1
 		prev := l.Stats()
-		for n := 0; len(in) >= 3 && n < 32; n++ {
+		for n := 0; len(in) >= 3 && n < 16; n++ {
 			src := int(in[0] & 1)
 			size := min(int(in[1])<<8|int(in[2]), len(in)-3, 9000)
 			pkt := in[3 : 3+size]
 			in = in[3+size:]
+			// Loopback may reorder two datagrams sent back to back (they can
+			// be queued on different CPUs), so the sentinel goes only once
+			// the leg has started on the datagram; the read loop handles
+			// packets one at a time, so the sentinel's count then means
+			// the datagram is done.
 			send(t, srcs[src], pkt, to)
-			send(t, srcs[src], rtcpSentinel, to)
 			if isRTCP(pkt) {
 				wantRTCP++
 			}
+			seen := prev.RxBad + prev.RxForeign + prev.RxPackets + prev.RxRTCP
+			legWait(t, l, n, pkt, func(st Stats) bool { return st.RxBad+st.RxForeign+st.RxPackets+st.RxRTCP > seen })
+			send(t, srcs[src], rtcpSentinel, to)
 			wantRTCP++
-			deadline := time.Now().Add(time.Second)
-			var st Stats
-			for st = l.Stats(); st.RxRTCP < wantRTCP; st = l.Stats() {
-				if time.Now().After(deadline) {
-					t.Fatalf("datagram %d (% x) not handled: %+v, want %d RTCP", n, pkt, st, wantRTCP)
-				}
-				runtime.Gosched()
-			}
+			st := legWait(t, l, n, pkt, func(st Stats) bool { return st.RxRTCP >= wantRTCP })
 			if st.RxRTCP != wantRTCP {
 				t.Fatalf("datagram % x: %d RTCP packets counted, want %d", pkt, st.RxRTCP, wantRTCP)
 			}
@@ -207,6 +207,22 @@ func send(t *testing.T, c *net.UDPConn, p []byte, to netip.AddrPort) {
 	t.Helper()
 	if _, err := c.WriteToUDPAddrPort(p, to); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// legWait polls the leg's counters until cond holds.
+func legWait(t *testing.T, l *Leg, n int, pkt []byte, cond func(Stats) bool) Stats {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st := l.Stats()
+		if cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("datagram %d (% x) not handled: %+v", n, pkt, st)
+		}
+		runtime.Gosched()
 	}
 }
 
