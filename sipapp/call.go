@@ -156,6 +156,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*call, int
 	}
 	c.leg = leg
 	c.member = mixer.NewMember(leg, leg)
+	leg.OnPanic(c.legPanicked)
 	if _, err := c.buildAnswer(offer); err != nil {
 		leg.Close()
 		return nil, 488, "Not Acceptable Here"
@@ -177,8 +178,9 @@ func legConfig(o *sdp.Offer, a sdp.Answer) rtpleg.Config {
 	send := a.Direction == "sendrecv" || a.Direction == "sendonly"
 	return rtpleg.Config{
 		PT: a.PT, DTMF: a.DTMF, Ptime: o.Ptime,
-		Remote: netip.AddrPortFrom(o.Addr.Unmap(), uint16(o.Port)),
-		Send:   send && !o.Hold,
+		Remote:   netip.AddrPortFrom(o.Addr.Unmap(), uint16(o.Port)),
+		Send:     send && !o.Hold,
+		ExpectRx: o.Direction == "sendrecv" || o.Direction == "sendonly",
 	}
 }
 
@@ -274,6 +276,12 @@ func (c *call) end(r endReason) {
 	})
 }
 
+// legPanicked ends a call whose RTP receive loop died: that call alone.
+func (c *call) legPanicked(any) {
+	c.s.counters.panics.Add(1)
+	c.end(endFailed)
+}
+
 // digit delivers a key from RTP events, SIP INFO or in-band detection. It
 // never blocks: the senders are the RTP and mixer goroutines.
 func (c *call) digit(d byte) {
@@ -291,6 +299,7 @@ func (c *call) run() {
 		// A call that panics ends alone: it is hung up and counted, and
 		// the process and the room go on.
 		if r := recover(); r != nil {
+			c.s.counters.panics.Add(1)
 			c.log.Error("call flow panicked", "panic", r, "stack", string(debug.Stack()))
 			c.end(endFailed)
 			c.sendBye()

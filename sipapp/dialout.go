@@ -98,6 +98,7 @@ func (s *Server) placeCall(req DialRequest, target string) (string, error) {
 	}
 	c.leg = leg
 	c.member = mixer.NewMember(leg, leg)
+	leg.OnPanic(c.legPanicked)
 	if err := s.reg.AddDialout(req.Room, c.tag, c.number, c.pid, c); err != nil {
 		leg.Close()
 		s.load.done(time.Now())
@@ -187,6 +188,7 @@ func (c *call) runUAC(ctx context.Context, cancel context.CancelFunc, inv *sip.R
 	defer c.cleanup()
 	defer func() {
 		if r := recover(); r != nil {
+			c.s.counters.panics.Add(1)
 			c.log.Error("dial-out flow panicked", "panic", r)
 			c.end(endFailed)
 		}
@@ -416,8 +418,9 @@ func (c *call) applyAnswer(res *sip.Response) error {
 	_ = ans
 	c.leg.Update(rtpleg.Config{
 		PT: o.Codecs[0], DTMF: o.DTMF, Ptime: o.Ptime,
-		Remote: netip.AddrPortFrom(o.Addr.Unmap(), uint16(o.Port)),
-		Send:   send && !o.Hold,
+		Remote:   netip.AddrPortFrom(o.Addr.Unmap(), uint16(o.Port)),
+		Send:     send && !o.Hold,
+		ExpectRx: o.Direction == sdp.SendRecv || o.Direction == sdp.SendOnly,
 	})
 	return nil
 }

@@ -37,6 +37,7 @@ type Metrics struct {
 	PendingInvite int    // gauge: answered INVITEs awaiting ACK
 	TCPConns      int    // gauge: open SIP TCP connections
 	TCPRefused    uint64 // TCP connections closed at the caps
+	Panics        uint64 // panics contained (SIP handlers, call flows, RTP loops)
 }
 
 // legTotals keeps the counters of legs that have closed, so that totals
@@ -73,6 +74,7 @@ type counters struct {
 	banned      atomic.Uint64
 	rateLimited atomic.Uint64
 	capped      atomic.Uint64
+	panics      atomic.Uint64
 }
 
 // Metrics collects the snapshot; it walks the live calls, so call it once
@@ -106,6 +108,7 @@ func (s *Server) Metrics() Metrics {
 	m.Banned, m.RateLimited, m.Capped = s.counters.banned.Load(), s.counters.rateLimited.Load(), s.counters.capped.Load()
 	m.SourceBans, m.RoomAlarms, m.RPCBans = s.guards.Sources.Bans(), s.guards.Rooms.Bans(), s.guards.RPC.Bans()
 	m.PendingInvite = int(s.pending.Load())
+	m.Panics = s.counters.panics.Load()
 	if s.tcpConns != nil {
 		m.TCPConns, m.TCPRefused = s.tcpConns.stats()
 	}

@@ -114,6 +114,8 @@ type Server struct {
 	invites  *Rate
 	pending  atomic.Int64 // answered INVITEs not yet acknowledged
 	tcpConns *connLimiter
+
+	testHook func(*sip.Request) // tests only: runs before every handler
 }
 
 // New checks the options and prepares the server; Start listens.

@@ -1,6 +1,7 @@
 package sipapp
 
 import (
+	"runtime/debug"
 	"strings"
 
 	"github.com/emiago/sipgo"
@@ -15,8 +16,24 @@ var supported = map[string]bool{"timer": true}
 // before it acts on a request, so that messages a proxy might read
 // differently (spec/reliability.md 1.6, RFC 4475) are refused rather than
 // half-understood.
+//
+// It also contains panics: a handler that panics (a bug, or input nobody
+// thought of) ends its request alone, with 500 when it can still answer;
+// the process and every other call go on.
 func (s *Server) validated(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.counters.panics.Add(1)
+				s.log.Error("SIP handler panicked", "method", string(req.Method), "panic", r, "stack", string(debug.Stack()))
+				if !req.IsAck() {
+					s.respond(tx, req, 500, "Server Internal Error", nil)
+				}
+			}
+		}()
+		if s.testHook != nil {
+			s.testHook(req)
+		}
 		if code, reason, hdrs := s.check(req); code != 0 {
 			if !req.IsAck() {
 				s.respond(tx, req, code, reason, nil, hdrs...)

@@ -27,7 +27,16 @@ type Config struct {
 	Ptime  int            // ms of audio per packet we send; 0 means 20
 	Remote netip.AddrPort // where the SDP says to send, until a source is latched
 	Send   bool           // false while the remote holds the call (sendonly/inactive offer)
+	// ExpectRx: the remote said it will send (sendrecv or sendonly). Until
+	// its first packet is latched we then send only prelatchPackets to the
+	// SDP address: an SDP that names a third party (spec/reliability.md
+	// 1.5) gets a handful of packets, not a stream.
+	ExpectRx bool
 }
+
+// prelatchPackets is how many packets go to the SDP address before the
+// remote's first packet: enough for NATs and early audio (200 ms).
+const prelatchPackets = 10
 
 // Stats are the leg's counters, readable at any time.
 type Stats struct {
@@ -56,11 +65,13 @@ type Leg struct {
 	log  *slog.Logger
 
 	onDigit func(byte) // from the read goroutine; must not block
+	onPanic atomic.Pointer[func(any)]
 
 	pt      atomic.Uint32
 	dtmfPT  atomic.Int32
 	ptime   atomic.Int32
 	send    atomic.Bool
+	expect  atomic.Bool
 	remote  atomic.Pointer[netip.AddrPort] // from SDP
 	latched atomic.Pointer[netip.AddrPort] // first valid source (symmetric RTP)
 	lastRx  atomic.Int64                   // unix nanos of the last accepted packet
@@ -72,11 +83,12 @@ type Leg struct {
 
 	// Send state: only the mixer goroutine that owns the leg's group
 	// touches these, so they need no lock.
-	hdr     rtp.Header
-	out     [maxPacket]byte
-	acc     [maxSamples]byte
-	accLen  int
-	started bool
+	hdr      rtp.Header
+	prelatch int // packets sent before latching
+	out      [maxPacket]byte
+	acc      [maxSamples]byte
+	accLen   int
+	started  bool
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -138,6 +150,7 @@ func (l *Leg) Update(cfg Config) {
 		l.latched.Store(nil)
 	}
 	l.send.Store(cfg.Send)
+	l.expect.Store(cfg.ExpectRx)
 }
 
 // PT is the payload type the mixer must encode for this leg.
@@ -157,8 +170,24 @@ func (l *Leg) Stats() Stats {
 	}
 }
 
+// OnPanic sets what happens when the receive loop panics (it then stops;
+// the call should end). Without it the panic is only logged.
+func (l *Leg) OnPanic(f func(any)) { l.onPanic.Store(&f) }
+
 // Start runs the receive loop until Close.
-func (l *Leg) Start() { go l.readLoop() }
+func (l *Leg) Start() {
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				l.log.Error("RTP receive loop panicked", "panic", r)
+				if f := l.onPanic.Load(); f != nil {
+					(*f)(r)
+				}
+			}
+		}()
+		l.readLoop()
+	}()
+}
 
 // Close stops the leg and returns its port to the pool. Safe to call twice.
 func (l *Leg) Close() {
@@ -208,6 +237,10 @@ func (l *Leg) sendPacket(payload []byte) {
 	}
 	dst := l.latched.Load()
 	if dst == nil {
+		if l.expect.Load() && l.prelatch >= prelatchPackets {
+			return
+		}
+		l.prelatch++
 		dst = l.remote.Load()
 	}
 	if dst == nil || !dst.IsValid() || dst.Port() == 0 || dst.Addr().IsUnspecified() {

@@ -266,3 +266,28 @@ func BenchmarkSendPath(b *testing.B) {
 		l.WriteEncoded(frame)
 	}
 }
+
+func TestNoStreamToAThirdPartyBeforeLatching(t *testing.T) {
+	pool := testPool(t)
+	// The SDP names a peer that never sends: it gets a handful of packets.
+	silent := newPeer(t)
+	l, err := Open(pool, Config{PT: g711.PCMU, DTMF: -1, Remote: silent.addr(), Send: true, ExpectRx: true}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l.Start()
+	for i := 0; i < 100; i++ {
+		l.WriteEncoded(make([]byte, 160))
+	}
+	if n := l.Stats().TxPackets; n != prelatchPackets {
+		t.Fatalf("sent %d packets to a peer that never spoke, want %d", n, prelatchPackets)
+	}
+	// Once the peer's first packet latches, the stream flows.
+	silent.send(t, l, g711.PCMU, make([]byte, 160))
+	waitStat(t, l, "the latch", func(s Stats) bool { return s.RxPackets == 1 })
+	l.WriteEncoded(make([]byte, 160))
+	if n := l.Stats().TxPackets; n != prelatchPackets+1 {
+		t.Fatalf("after latching: %d packets sent, want %d", n, prelatchPackets+1)
+	}
+}

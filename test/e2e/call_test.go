@@ -213,3 +213,49 @@ func TestRTPFromAForeignAddressIsDropped(t *testing.T) {
 	}
 	hearsAllButSelf(t, b, 0, []float64{500}, 1500, 1e9)
 }
+
+// TestMediaFloodsLeaveCallsIntact sends 10,000 RTP packets from a foreign
+// address to one call's port and 10,000 garbage datagrams (at about 10,000
+// per second) to the other's: both calls go on and still hear each other.
+func TestMediaFloodsLeaveCallsIntact(t *testing.T) {
+	t.Parallel()
+	srv := start(t, nil)
+	a := srv.direct(t, "flood", phone.Config{})
+	b := srv.direct(t, "flood", phone.Config{})
+	a.SetTone(500)
+	b.SetTone(700)
+	hearsAllButSelf(t, b, 700, []float64{500}, 1500, 200)
+	intruder, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer intruder.Close()
+	pkt, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: a.Codec(), SSRC: 7}, Payload: make([]byte, 160)}).Marshal()
+	garbage := []byte("\x00\xffnot RTP at all, just noise on a media port")
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for i := 0; i < 1000; i++ { // 10 datagrams of each kind per millisecond
+		<-tick.C
+		for j := 0; j < 10; j++ {
+			_, _ = intruder.WriteToUDP(pkt, a.ServerRTP())
+			_, _ = intruder.WriteToUDP(garbage, b.ServerRTP())
+		}
+	}
+	waitFor(t, 5*time.Second, "foreign packets counted", func() bool {
+		st, ok := srv.LegStats(a.RemoteTag())
+		return ok && st.RxForeign > 1000
+	})
+	st, _ := srv.LegStats(b.RemoteTag())
+	if st.RxBad == 0 {
+		t.Fatal("garbage was not counted as dropped")
+	}
+	select {
+	case <-a.Done():
+		t.Fatal("the flood ended a call")
+	case <-b.Done():
+		t.Fatal("the flood ended a call")
+	default:
+	}
+	hearsAllButSelf(t, a, 500, []float64{700}, 1500, 200)
+	hearsAllButSelf(t, b, 700, []float64{500}, 1500, 200)
+}
