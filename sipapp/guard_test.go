@@ -14,7 +14,9 @@ func TestBudget(t *testing.T) {
 		}
 	}
 	c.add(2 * time.Minute) // the first two fall out of the window
-	if b.Fail("1.2.3.4") || b.Fail("1.2.3.4") {
+	first := b.Fail("1.2.3.4")
+	second := b.Fail("1.2.3.4")
+	if first || second {
 		t.Fatal("failures outside the window counted")
 	}
 	if !b.Fail("1.2.3.4") || !b.Banned("1.2.3.4") {

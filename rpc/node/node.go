@@ -35,6 +35,7 @@ type Node struct {
 	httpLn   net.Listener
 	http     *http.Server
 	stopHard chan struct{}
+	statsDir string
 }
 
 // Options beyond the config file.
@@ -65,7 +66,7 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
-	n := &Node{log: log, store: st, stopHard: make(chan struct{})}
+	n := &Node{log: log, store: st, stopHard: make(chan struct{}), statsDir: cfg.Webconference.StatsDir}
 	opt := sipapp.OptionsFromConfig(cfg, set, log)
 	opt.Store = st
 	opt.StatsDir = cfg.Webconference.StatsDir
@@ -169,7 +170,13 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		errs = append(errs, n.http.Close())
 	}
 	errs = append(errs, n.SIP.Shutdown(ctx))
-	n.RPC.Close()
+	n.RPC.Close() // flushes the feedback file
+	if n.statsDir != "" {
+		total, failed, secs := n.SIP.Stats().Snapshot()
+		if err := store.WriteStatsFile(n.statsDir, store.Stats{Total: total, Failed: failed, Seconds: secs}); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	errs = append(errs, n.store.Close())
 	return errors.Join(errs...)
 }

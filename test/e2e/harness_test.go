@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -82,22 +81,6 @@ func (r *recorder) statuses(tag string) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.status[tag]...)
-}
-
-// waitStatuses waits until the record's transitions are exactly want.
-func (s *server) waitStatuses(t *testing.T, tag string, want ...string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got := s.events.statuses(tag)
-		if slices.Equal(got, want) {
-			return
-		}
-		if time.Now().After(deadline) || len(got) > len(want) {
-			t.Fatalf("status sequence of %s:\n got %q\nwant %q", tag, got, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // start runs a server on a free loopback port with the test prompts; edit
