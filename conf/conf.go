@@ -138,6 +138,10 @@ type Server struct {
 	// after this long, which gives callers a window to CANCEL. SEMS answers at
 	// once (0, the default). In milliseconds in the file.
 	AnswerDelay time.Duration `ini:"answer_delay" unit:"ms"`
+	// RTPReceive is how RTP is read: "poll" (the mixer drains each call's
+	// socket once per tick, no goroutine per call; Linux) or "goroutine"
+	// (a blocking reader per call).
+	RTPReceive string `ini:"rtp_receive"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `ini:"log_level"`
 }
@@ -289,6 +293,7 @@ func Default() Config {
 			RTPHighPort: 20000,
 			DataDir:     "./data",
 			DeadRTPTime: 300 * time.Second,
+			RTPReceive:  "poll",
 			LogLevel:    "info",
 		},
 		Webconference: Webconference{

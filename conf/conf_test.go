@@ -177,6 +177,7 @@ var everyKey = []struct {
 	{"webconference", "max_dialouts", "7", func(c *Config) any { return c.Webconference.MaxDialouts }, 7},
 	{"webconference", "ringback", "eu", func(c *Config) any { return c.Webconference.Ringback }, "eu"},
 	{"webconference", "mix_max_talkers", "3", func(c *Config) any { return c.Webconference.MixMaxTalkers }, 3},
+	{"server", "rtp_receive", "goroutine", func(c *Config) any { return c.Server.RTPReceive }, "goroutine"},
 	{"http", "listen", "127.0.0.1:0", func(c *Config) any { return c.HTTP.Listen }, "127.0.0.1:0"},
 	{"limits", "pin_failures", "5", func(c *Config) any { return c.Limits.PinFailures }, 5},
 	{"limits", "rpc_failures", "6", func(c *Config) any { return c.Limits.RPCFailures }, 6},

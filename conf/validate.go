@@ -64,6 +64,10 @@ func (c *Config) validate() []error {
 		report("server", "log_level", "%q is not one of debug, info, warn, error", s.LogLevel)
 	}
 
+	if s.RTPReceive != "poll" && s.RTPReceive != "goroutine" {
+		report("server", "rtp_receive", "%q is not one of poll, goroutine", s.RTPReceive)
+	}
+
 	// [webconference]
 	w := &c.Webconference
 	if w.DirectRoomPattern != "" {

@@ -276,6 +276,16 @@ func (c *call) end(r endReason) {
 	})
 }
 
+// startMedia starts receiving RTP: polled by the mixer on Linux (no
+// goroutine per call), or with a read goroutine (rtp_receive=goroutine,
+// or elsewhere).
+func (c *call) startMedia() {
+	if c.s.opt.RTPReceive != "goroutine" && c.leg.StartPolled() == nil {
+		return
+	}
+	c.leg.Start()
+}
+
 // legPanicked ends a call whose RTP receive loop died: that call alone.
 func (c *call) legPanicked(any) {
 	c.s.counters.panics.Add(1)
@@ -310,7 +320,7 @@ func (c *call) run() {
 	if !acked {
 		return
 	}
-	c.leg.Start()
+	c.startMedia()
 	room, pid, direct, ok := c.route()
 	if !ok {
 		return

@@ -17,6 +17,7 @@ func OptionsFromConfig(cfg *conf.Config, set *prompts.Set, log *slog.Logger) Opt
 		RTPHigh:     cfg.Server.RTPHighPort,
 		DeadRTPTime: cfg.Server.DeadRTPTime,
 		AnswerDelay: cfg.Server.AnswerDelay,
+		RTPReceive:  cfg.Server.RTPReceive,
 		Signature:   w.ServerSignature,
 
 		DirectRoomRE:        w.DirectRoomRE,

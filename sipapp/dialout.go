@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -193,7 +194,7 @@ func (c *call) runUAC(ctx context.Context, cancel context.CancelFunc, inv *sip.R
 			c.end(endFailed)
 		}
 	}()
-	c.leg.Start()
+	c.startMedia()
 	answered := c.awaitAnswer(ctx, inv, tx)
 	if !answered {
 		return
@@ -329,21 +330,29 @@ func realmMatches(realm string, req DialRequest) bool {
 	return false
 }
 
-// splitHostPortLoose splits "host:port" or returns host alone.
+// splitHostPortLoose splits "host:port" (IPv6 in brackets) or returns a
+// bare host alone; anything else is an error.
 func splitHostPortLoose(d string) (string, string, error) {
-	if ap, err := netip.ParseAddrPort(d); err == nil {
-		return ap.Addr().String(), fmt.Sprint(ap.Port()), nil
+	if h, p, err := net.SplitHostPort(d); err == nil {
+		return h, p, nil
 	}
-	if i := strings.LastIndexByte(d, ':'); i > 0 && !strings.Contains(d[:i], ":") {
-		return d[:i], d[i+1:], nil
+	if strings.ContainsAny(d, ":[]") || d == "" {
+		if a, err := netip.ParseAddr(d); err == nil {
+			return a.String(), "", nil // a bare IPv6 address
+		}
+		return "", "", fmt.Errorf("bad host %q", d)
 	}
 	return d, "", nil
 }
 
-// sameHost compares the host parts of two host:port strings.
+// sameHost compares the host parts of two host:port strings; anything
+// unparseable is not the same host.
 func sameHost(a, b string) bool {
-	ha, _, _ := splitHostPortLoose(a)
-	hb, _, _ := splitHostPortLoose(b)
+	ha, _, errA := splitHostPortLoose(a)
+	hb, _, errB := splitHostPortLoose(b)
+	if errA != nil || errB != nil {
+		return false
+	}
 	if x, err := netip.ParseAddr(ha); err == nil {
 		if y, err := netip.ParseAddr(hb); err == nil {
 			return x.Unmap() == y.Unmap()

@@ -65,6 +65,7 @@ type Options struct {
 	SessionTimer     SessionTimer
 	MixMaxTalkers    int // mix only the k loudest talkers of a room; 0 = all
 	Limits           Limits
+	RTPReceive       string // "poll" (default: the mixer drains sockets each tick) or "goroutine"
 	Prompts          *prompts.Set
 	Events           Events
 	Log              *slog.Logger

@@ -30,6 +30,14 @@ type Input interface {
 	ReadFrame(f *dsp.Frame) bool
 }
 
+// Poller is an Output that receives only when asked (an RTP leg without
+// a read goroutine): the group polls it each tick before reading, and
+// drains it when it joins.
+type Poller interface {
+	Poll()
+	Drain()
+}
+
 // Output is where a member's audio goes (an RTP leg).
 type Output interface {
 	PT() uint8
@@ -277,6 +285,10 @@ func NewPrompt(samples []int16, loop bool) *Prompt {
 func (g *Group) Add(m *Member) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if p, ok := m.out.(Poller); ok {
+		// Nobody polled it while it was in no group.
+		p.Drain()
+	}
 	m.g.Store(g)
 	g.members = append(g.members, m)
 }
@@ -513,6 +525,9 @@ func (g *Group) Tick() {
 	g.haveFull = false
 	g.haveEnc = [2]bool{}
 	for _, m := range g.members {
+		if p, ok := m.out.(Poller); ok {
+			p.Poll()
+		}
 		m.dropFinished()
 		got := m.in.ReadFrame(&m.frame)
 		if m.detect != nil && got {

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pion/rtp"
@@ -89,6 +90,16 @@ type Leg struct {
 	acc      [maxSamples]byte
 	accLen   int
 	started  bool
+
+	rx rxState
+
+	// Polled legs have no read goroutine: the mixer drains the socket
+	// once per tick (Poll).
+	polled bool
+	raw    syscall.RawConn
+	pollFn func(fd uintptr) bool
+	pollN  int
+	pollAt netip.AddrPort
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -254,14 +265,8 @@ func (l *Leg) sendPacket(payload []byte) {
 }
 
 func (l *Leg) readLoop() {
-	var (
-		buf     [maxPacket]byte
-		samples [maxSamples]int16
-		hdr     rtp.Header
-		dr      dtmf.Receiver
-	)
 	for {
-		n, from, err := l.conn.ReadFromUDPAddrPort(buf[:])
+		n, from, err := l.conn.ReadFromUDPAddrPort(l.rx.buf[:])
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -273,75 +278,91 @@ func (l *Leg) readLoop() {
 				continue
 			}
 		}
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-		pkt := buf[:n]
-		if n < 12 || pkt[0]>>6 != 2 {
+		l.handle(l.rx.buf[:n], from)
+	}
+}
+
+// rxState is the receive side's scratch: used by the read goroutine, or
+// by Poll on the mixer goroutine, never both.
+type rxState struct {
+	buf     [maxPacket]byte
+	samples [maxSamples]int16
+	hdr     rtp.Header
+	dr      dtmf.Receiver
+}
+
+// handle takes one datagram from the socket.
+func (l *Leg) handle(pkt []byte, from netip.AddrPort) {
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	hdr := &l.rx.hdr
+	n := len(pkt)
+	if n < 12 || pkt[0]>>6 != 2 {
+		l.rxBad.Add(1)
+		return
+	}
+	// RTCP multiplexed on the RTP port (RFC 5761 section 4): packet
+	// types 200-204 show up as payload types 72-76 with the marker set.
+	if pt := pkt[1] & 0x7f; pt >= 72 && pt <= 76 {
+		l.rxRTCP.Add(1)
+		return
+	}
+	hn, err := hdr.Unmarshal(pkt)
+	if err != nil {
+		l.rxBad.Add(1)
+		return
+	}
+	payload := pkt[hn:]
+	if hdr.Padding && len(payload) > 0 {
+		pad := int(payload[len(payload)-1])
+		if pad > len(payload) {
 			l.rxBad.Add(1)
-			continue
+			return
 		}
-		// RTCP multiplexed on the RTP port (RFC 5761 section 4): packet
-		// types 200-204 show up as payload types 72-76 with the marker set.
-		if pt := pkt[1] & 0x7f; pt >= 72 && pt <= 76 {
-			l.rxRTCP.Add(1)
-			continue
+		payload = payload[:len(payload)-pad]
+	}
+	codec := uint8(l.pt.Load())
+	dpt := l.dtmfPT.Load()
+	known := hdr.PayloadType == codec || int32(hdr.PayloadType) == dpt || hdr.PayloadType == 13
+	if !known {
+		l.rxBad.Add(1)
+		return
+	}
+	// Symmetric RTP (RFC 4961): latch to the first valid source, then
+	// drop anything from elsewhere.
+	if lat := l.latched.Load(); lat == nil {
+		f := from
+		l.latched.Store(&f)
+	} else if *lat != from {
+		l.rxForeign.Add(1)
+		return
+	}
+	l.rxPackets.Add(1)
+	l.lastRx.Store(time.Now().UnixNano())
+	switch {
+	case hdr.PayloadType == codec:
+		if len(payload) == 0 {
+			return
 		}
-		hn, err := hdr.Unmarshal(pkt)
+		if len(payload) > maxSamples {
+			l.rxBad.Add(1)
+			return
+		}
+		samples := l.rx.samples[:len(payload)]
+		g711.Decode(codec, samples, payload)
+		l.mu.Lock()
+		l.jb.Put(hdr.Timestamp, samples)
+		l.mu.Unlock()
+	case int32(hdr.PayloadType) == dpt:
+		ev, err := dtmf.Decode(payload)
 		if err != nil {
 			l.rxBad.Add(1)
-			continue
+			return
 		}
-		payload := pkt[hn:]
-		if hdr.Padding && len(payload) > 0 {
-			pad := int(payload[len(payload)-1])
-			if pad > len(payload) {
-				l.rxBad.Add(1)
-				continue
-			}
-			payload = payload[:len(payload)-pad]
+		l.rxDTMF.Add(1)
+		if d, ok := l.rx.dr.Push(hdr.Timestamp, ev); ok && l.onDigit != nil {
+			l.onDigit(d)
 		}
-		codec := uint8(l.pt.Load())
-		dpt := l.dtmfPT.Load()
-		known := hdr.PayloadType == codec || int32(hdr.PayloadType) == dpt || hdr.PayloadType == 13
-		if !known {
-			l.rxBad.Add(1)
-			continue
-		}
-		// Symmetric RTP (RFC 4961): latch to the first valid source, then
-		// drop anything from elsewhere.
-		if lat := l.latched.Load(); lat == nil {
-			f := from
-			l.latched.Store(&f)
-		} else if *lat != from {
-			l.rxForeign.Add(1)
-			continue
-		}
-		l.rxPackets.Add(1)
-		l.lastRx.Store(time.Now().UnixNano())
-		switch {
-		case hdr.PayloadType == codec:
-			if len(payload) == 0 {
-				continue
-			}
-			if len(payload) > maxSamples {
-				l.rxBad.Add(1)
-				continue
-			}
-			g711.Decode(codec, samples[:len(payload)], payload)
-			l.mu.Lock()
-			l.jb.Put(hdr.Timestamp, samples[:len(payload)])
-			l.mu.Unlock()
-		case int32(hdr.PayloadType) == dpt:
-			ev, err := dtmf.Decode(payload)
-			if err != nil {
-				l.rxBad.Add(1)
-				continue
-			}
-			l.rxDTMF.Add(1)
-			if d, ok := dr.Push(hdr.Timestamp, ev); ok && l.onDigit != nil {
-				l.onDigit(d)
-			}
-		default:
-			// Comfort noise (RFC 3389): treated as silence.
-		}
+	default:
+		// Comfort noise (RFC 3389): treated as silence.
 	}
 }

@@ -241,9 +241,11 @@ func TestMediaFloodsLeaveCallsIntact(t *testing.T) {
 			_, _ = intruder.WriteToUDP(garbage, b.ServerRTP())
 		}
 	}
+	// What the socket buffer held is read and counted; a flood beyond
+	// that is dropped by the kernel (Udp RcvbufErrors), costing us nothing.
 	waitFor(t, 5*time.Second, "foreign packets counted", func() bool {
 		st, ok := srv.LegStats(a.RemoteTag())
-		return ok && st.RxForeign > 1000
+		return ok && st.RxForeign > 100
 	})
 	st, _ := srv.LegStats(b.RemoteTag())
 	if st.RxBad == 0 {
