@@ -41,7 +41,7 @@ func (s *Server) greet(g *mixer.Group, c *call, alone bool) {
 	}
 	g.Each(c.member, func(m *mixer.Member) {
 		m.StopLoopingLocked()
-		m.PlayLocked(mixer.NewPrompt(pr.JoinSound, false))
+		m.PlayCoalescedLocked(mixer.NewPrompt(pr.JoinSound, false))
 	})
 }
 
@@ -88,7 +88,7 @@ func (s *Server) leaveLive(name string, c *call, quiet bool) {
 		return
 	}
 	drop := s.opt.Prompts.DropSound
-	lr.group.Each(nil, func(m *mixer.Member) { m.PlayLocked(mixer.NewPrompt(drop, false)) })
+	lr.group.Each(nil, func(m *mixer.Member) { m.PlayCoalescedLocked(mixer.NewPrompt(drop, false)) })
 	for _, o := range others {
 		o.pokeAlone()
 	}

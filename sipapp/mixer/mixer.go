@@ -386,6 +386,21 @@ func (m *Member) Play(p *Prompt) {
 // PlayLocked queues p; for use inside Group.Each.
 func (m *Member) PlayLocked(p *Prompt) { m.queue = append(m.queue, p) }
 
+// PlayCoalescedLocked queues p unless the same audio is already queued and
+// not yet started: in a big room, people join and leave faster than a beep
+// plays, and one pending beep per member says it all (queued beeps would
+// otherwise keep everyone hearing beeps, and unheard, for good). For use
+// inside Group.Each.
+func (m *Member) PlayCoalescedLocked(p *Prompt) {
+	for _, q := range m.queue {
+		if q.pos == 0 && len(q.samples) > 0 && len(p.samples) > 0 && &q.samples[0] == &p.samples[0] {
+			close(p.Done)
+			return
+		}
+	}
+	m.queue = append(m.queue, p)
+}
+
 // StopLooping ends looping prompts (used when a second member joins and
 // the first one's looping first_participant prompt must stop). For use
 // inside Group.Each.

@@ -218,6 +218,21 @@ func TestTick(t *testing.T) {
 				legs[0].out[0][0], legs[1].out[0][0], legs[2].out[0][0], legs[3].out[0][0])
 		}
 	})
+	t.Run("beeps that have not started yet are not queued twice", func(t *testing.T) {
+		g := newGroup()
+		a := &fakeLeg{}
+		m := NewMember(a, a)
+		g.Add(m)
+		beep := constFrame(3000)
+		for i := 0; i < 50; i++ {
+			g.Each(nil, func(m *Member) { m.PlayCoalescedLocked(NewPrompt(beep[:], false)) })
+		}
+		g.Tick() // the one queued beep plays
+		g.Tick()
+		if !near(a.out[1][0], 0) {
+			t.Fatalf("a second beep played: %d", a.out[1][0])
+		}
+	})
 	t.Run("a looping prompt repeats until stopped", func(t *testing.T) {
 		g := newGroup()
 		a := &fakeLeg{}
