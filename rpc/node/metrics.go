@@ -54,6 +54,16 @@ var metricDefs = []metricDef{
 	{"mixer_max_lateness_seconds", "The latest a mixer tick has started.", false, func(m *sipapp.Metrics) float64 { return m.MixMaxLate.Seconds() }},
 	{"pin_failures_total", "Wrong room numbers typed, and keypad entries that timed out.", true, func(m *sipapp.Metrics) float64 { return float64(m.PinFailures) }},
 	{"invites_refused_total", "INVITEs refused with 503 (shutdown mode, CPS limit, no RTP port).", true, func(m *sipapp.Metrics) float64 { return float64(m.Refused) }},
+	{"invites_banned_total", "INVITEs refused with 403 from banned sources.", true, func(m *sipapp.Metrics) float64 { return float64(m.Banned) }},
+	{"invites_rate_limited_total", "INVITEs refused with 503 over invite_rate.", true, func(m *sipapp.Metrics) float64 { return float64(m.RateLimited) }},
+	{"invites_capped_total", "INVITEs refused with 503 at max_calls or max_pending_invites.", true, func(m *sipapp.Metrics) float64 { return float64(m.Capped) }},
+	{"source_bans_total", "Bans handed to SIP source addresses (pin_failures).", true, func(m *sipapp.Metrics) float64 { return float64(m.SourceBans) }},
+	{"room_alarms_total", "Rooms whose failure budget ran out (room_failures).", true, func(m *sipapp.Metrics) float64 { return float64(m.RoomAlarms) }},
+	{"rpc_bans_total", "Bans handed to control clients (rpc_failures).", true, func(m *sipapp.Metrics) float64 { return float64(m.RPCBans) }},
+	{"invites_pending", "Answered INVITEs awaiting their ACK.", false, func(m *sipapp.Metrics) float64 { return float64(m.PendingInvite) }},
+	{"tcp_connections", "Open SIP TCP connections.", false, func(m *sipapp.Metrics) float64 { return float64(m.TCPConns) }},
+	{"tcp_connections_refused_total", "SIP TCP connections closed at max_tcp_conns / max_tcp_conns_per_source.", true, func(m *sipapp.Metrics) float64 { return float64(m.TCPRefused) }},
+	{"panics_total", "Panics contained (SIP handlers, call flows, RTP loops); each ended one request or call.", true, func(m *sipapp.Metrics) float64 { return float64(m.Panics) }},
 }
 
 func newCollector(srv *sipapp.Server) *collector {
