@@ -2,6 +2,7 @@ package control
 
 import (
 	"bufio"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,15 +11,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/kolo/xmlrpc"
 
 	"webconf/rpc/xmlrpc/client"
+	"webconf/test/phone"
 )
 
-var xmlrpcAddr = regexp.MustCompile(`msg="xmlrpc listening" addr=(\S+)`)
+var (
+	xmlrpcAddr = regexp.MustCompile(`msg="xmlrpc listening" addr=(\S+)`)
+	sipAddr    = regexp.MustCompile(`msg="sip listening" udp=(\S+)`)
+)
 
 // runServer starts the webconfd binary and returns it with its XML-RPC URL.
 func runServer(t *testing.T, bin, cfg string) (*exec.Cmd, *xmlrpc.Client) {
+	cmd, cli, _ := runServerSIP(t, bin, cfg)
+	return cmd, cli
+}
+
+// runServerSIP also returns the SIP address.
+func runServerSIP(t *testing.T, bin, cfg string) (*exec.Cmd, *xmlrpc.Client, string) {
 	t.Helper()
 	cmd := exec.Command(bin, "-config", cfg)
 	stderr, err := cmd.StderrPipe()
@@ -29,15 +41,24 @@ func runServer(t *testing.T, bin, cfg string) (*exec.Cmd, *xmlrpc.Client) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := make(chan string, 1)
+	addr, sip := make(chan string, 1), make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			if m := xmlrpcAddr.FindStringSubmatch(sc.Text()); m != nil {
 				addr <- m[1]
 			}
+			if m := sipAddr.FindStringSubmatch(sc.Text()); m != nil {
+				sip <- m[1]
+			}
 		}
 	}()
+	var sipA string
+	select {
+	case sipA = <-sip:
+	case <-time.After(20 * time.Second):
+		t.Fatal("webconfd did not report its SIP address")
+	}
 	select {
 	case a := <-addr:
 		cli, err := client.New("http://" + a + "/")
@@ -45,11 +66,11 @@ func runServer(t *testing.T, bin, cfg string) (*exec.Cmd, *xmlrpc.Client) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { cli.Close() })
-		return cmd, cli
+		return cmd, cli, sipA
 	case <-time.After(20 * time.Second):
 		t.Fatal("webconfd did not report its XML-RPC address")
 	}
-	return nil, nil
+	return nil, nil, ""
 }
 
 func TestStateSurvivesKillDashNine(t *testing.T) {
@@ -74,8 +95,28 @@ func TestStateSurvivesKillDashNine(t *testing.T) {
 		return norm(res).([]any)
 	}
 
-	cmd, cli := runServer(t, bin, cfg)
+	cmd, cli, sipA := runServerSIP(t, bin, cfg)
 	pin1 := di(cli, "roomCreate", "alpha")[2].(string)
+	// One call that joined and left: the statistics must survive too.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := phone.Dial(ctx, phone.Config{Server: sipA, User: "conference",
+		Headers: []sip.Header{sip.NewHeader("P-App-Param", "room=gamma")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the caller in gamma", func() bool {
+		r := di(cli, "roomInfo", "gamma", "")
+		parts, _ := r[2].([]any)
+		return len(parts) == 1 && parts[0].([]any)[2] == 3
+	})
+	if err := p.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	waitFor(t, 5*time.Second, "the call in the statistics", func() bool {
+		return di(cli, "serverInfo")[0] == info(0, 1, 1, 0)
+	})
 	di(cli, "roomCreate", "beta")
 	di(cli, "changeRoomAdminpin", "beta", di(cli, "getRoomPassword", "master", "beta")[1], "newpin")
 	di(cli, "addParticipant", "alpha", "p1", "sip:carol@example.com")
@@ -85,10 +126,10 @@ func TestStateSurvivesKillDashNine(t *testing.T) {
 	_ = cmd.Wait()
 
 	_, cli = runServer(t, bin, cfg)
-	si := info(0, 0, 0, 0)
+	si := info(0, 1, 1, 0)
 	eq(t, di(cli, "roomInfo", "alpha", pin1), 0, "OK", []any{[]any{"", "sip:carol@example.com", 0, "", 0, "p1"}}, si)
 	eq(t, di(cli, "roomInfo", "beta", "newpin"), 0, "OK", []any{}, si)
 	eq(t, di(cli, "roomInfo", "alpha", "wrong"), 1, "wrong adminpin or inexisting room", []any{}, si)
-	eq(t, di(cli, "listRooms", "master"), 200, []any{"alpha", "beta"}, si)
+	eq(t, di(cli, "listRooms", "master"), 200, []any{"alpha", "beta", "gamma"}, si)
 	eq(t, di(cli, "roomCreate", "alpha"), 1, "room already opened", "", si)
 }

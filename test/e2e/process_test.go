@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -103,5 +104,28 @@ func TestProcessRefusesABadConfigNamingTheKey(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("message does not name %s:\n%s", want, out)
 		}
+	}
+}
+
+// TestDrainingRefusesNewCalls: once shutdown starts, a new INVITE gets 503
+// while the calls in progress are still being hung up.
+func TestDrainingRefusesNewCalls(t *testing.T) {
+	t.Parallel()
+	srv := start(t, nil)
+	a := srv.direct(t, "drain", phone.Config{})
+	srv.inRoom(t, a, "drain", "direct access: entered")
+	a.Close() // vanishes without answering our BYE: the drain lasts the BYE grace
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- srv.Shutdown(ctx)
+	}()
+	waitFor(t, 2*time.Second, "the call to be hung up", func() bool { return srv.ActiveCalls() == 0 })
+	if code := dialStatus(t, srv, phone.Config{}); code != 503 {
+		t.Fatalf("an INVITE while draining got %d, want 503", code)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
 	}
 }
