@@ -215,14 +215,26 @@ func TestLeg(t *testing.T) {
 	})
 }
 
-func BenchmarkReceivePath(b *testing.B) {
-	pool, _ := NewPool(netip.MustParseAddr("127.0.0.1"), 42000, 42998)
+func BenchmarkReceivePath(b *testing.B) { benchReceive(b, 42000, nil) }
+
+// benchReceive measures a peer's sendto plus the leg's receive path
+// (depacketise, decode, jitter buffer) and ReadFrame; poll, when set, is
+// called until the packet is in (polled legs), else the read goroutine runs.
+func benchReceive(b *testing.B, low int, start func(*Leg) (poll func(), err error)) {
+	pool, _ := NewPool(netip.MustParseAddr("127.0.0.1"), low, low+998)
 	l, err := Open(pool, Config{PT: g711.PCMU, DTMF: 101, Send: true}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer l.Close()
-	l.Start()
+	poll := func() {}
+	if start != nil {
+		if poll, err = start(l); err != nil {
+			b.Fatal(err)
+		}
+	} else {
+		l.Start()
+	}
 	c, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	defer c.Close()
 	hdr := rtp.Header{Version: 2, PayloadType: 0, SSRC: 1}
@@ -237,6 +249,7 @@ func BenchmarkReceivePath(b *testing.B) {
 		_, _ = hdr.MarshalTo(pkt)
 		_, _ = c.WriteToUDP(pkt, to)
 		for l.Stats().RxPackets < uint64(i+1) {
+			poll()
 		}
 		l.ReadFrame(&f)
 	}

@@ -3,11 +3,7 @@
 package rtpleg
 
 import (
-	"net"
-	"net/netip"
 	"testing"
-
-	"github.com/pion/rtp"
 
 	"webconf/dsp"
 	"webconf/dsp/g711"
@@ -59,31 +55,5 @@ func TestPolledLeg(t *testing.T) {
 }
 
 func BenchmarkPolledReceivePath(b *testing.B) {
-	pool, _ := NewPool(netip.MustParseAddr("127.0.0.1"), 42500, 42998)
-	l, err := Open(pool, Config{PT: g711.PCMU, DTMF: 101, Send: true}, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	if err := l.StartPolled(); err != nil {
-		b.Fatal(err)
-	}
-	c, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	defer c.Close()
-	hdr := rtp.Header{Version: 2, PayloadType: 0, SSRC: 1}
-	pkt := make([]byte, 172)
-	to := net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(l.Port())))
-	var f dsp.Frame
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		hdr.SequenceNumber++
-		hdr.Timestamp += 160
-		_, _ = hdr.MarshalTo(pkt)
-		_, _ = c.WriteToUDP(pkt, to)
-		for l.Stats().RxPackets < uint64(i+1) {
-			l.Poll()
-		}
-		l.ReadFrame(&f)
-	}
+	benchReceive(b, 45500, func(l *Leg) (func(), error) { return l.Poll, l.StartPolled() })
 }

@@ -14,6 +14,7 @@ import (
 
 	"webconf/dsp/tone"
 	"webconf/test/phone"
+	"webconf/test/testutil"
 )
 
 // norm turns the stock client's int64s into ints, recursively.
@@ -181,7 +182,7 @@ func TestWireBytesMatchSEMS(t *testing.T) {
 
 	// A dialled-in caller in roomInfo, with SEMS's number form, escaped.
 	p := h.dial(t, phone.Config{User: "conference", FromUser: "sipp", DisplayName: "sipp", Headers: []sip.Header{sip.NewHeader("P-App-Param", "room=1234")}})
-	waitFor(t, 5*time.Second, "the caller in the room", func() bool { return h.connected("1234") == 1 })
+	testutil.WaitFor(t, 5*time.Second, "the caller in the room", func() bool { return h.connected("1234") == 1 })
 	got = rawCall(t, addr, pyCall("roomInfo", "1234", pin[1]))
 	part := `<value><array><data><value>` + regexp.QuoteMeta(p.RemoteTag()) + `</value><value>sipp &lt;sip:sipp@127\.0\.0\.1(:[0-9]+)?&gt;</value><value><i4>3</i4></value><value>direct access: entered</value><value><i4>0</i4></value><value></value></data></array></value>`
 	body := regexp.QuoteMeta(head+"<array><data><value><i4>0</i4></value><value>OK</value><value><array><data>") + part +
@@ -206,7 +207,7 @@ func TestLiveCallControl(t *testing.T) {
 	b.SetTone(700)
 	hears := func(p *phone.Phone, f float64) {
 		t.Helper()
-		if err := p.WaitLevel(ctxT(t, 8*time.Second), f, 1500, 200*time.Millisecond); err != nil {
+		if err := p.WaitLevel(testutil.Ctx(t, 8*time.Second), f, 1500, 200*time.Millisecond); err != nil {
 			t.Fatalf("not hearing %.0f Hz: %v", f, err)
 		}
 	}
@@ -221,7 +222,7 @@ func TestLiveCallControl(t *testing.T) {
 	}
 	si := info(2, 0, 0, 0)
 	eq(t, h.di(t, "mute", "77", pin, a.RemoteTag()), 0, "OK", si)
-	if err := b.WaitQuiet(ctxT(t, 5*time.Second), 500, 300, 200*time.Millisecond); err != nil {
+	if err := b.WaitQuiet(testutil.Ctx(t, 5*time.Second), 500, 300, 200*time.Millisecond); err != nil {
 		t.Fatalf("alice still audible after mute: %v", err)
 	}
 	if lvl := tone.Level(a.Audio(200*time.Millisecond), 700); lvl < 1500 {
@@ -239,7 +240,7 @@ func TestLiveCallControl(t *testing.T) {
 		t.Fatal("kickout sent no BYE")
 	}
 	c := h.dial(t, phone.Config{FromUser: "carol", Headers: room})
-	waitFor(t, 5*time.Second, "carol in and alice gone", func() bool { return h.node.SIP.ActiveCalls() == 2 && h.connected("77") == 2 })
+	testutil.WaitFor(t, 5*time.Second, "carol in and alice gone", func() bool { return h.node.SIP.ActiveCalls() == 2 && h.connected("77") == 2 })
 	eq(t, h.di(t, "roomDelete", "77", pin), 0, "OK", info(2, 1, 1, 0))
 	for _, p := range []*phone.Phone{b, c} {
 		select {
@@ -248,6 +249,6 @@ func TestLiveCallControl(t *testing.T) {
 			t.Fatal("roomDelete did not hang up everyone")
 		}
 	}
-	waitFor(t, 5*time.Second, "no calls", func() bool { return h.node.SIP.ActiveCalls() == 0 })
+	testutil.WaitFor(t, 5*time.Second, "no calls", func() bool { return h.node.SIP.ActiveCalls() == 0 })
 	eq(t, h.di(t, "listRooms", "master"), 200, []any{}, info(0, 3, 3, 0))
 }

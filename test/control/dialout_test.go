@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"webconf/test/phone"
+	"webconf/test/testutil"
 )
 
 // TestDialoutOverXMLRPC places a call as pyqtgui does and follows it in
@@ -12,7 +13,7 @@ import (
 func TestDialoutOverXMLRPC(t *testing.T) {
 	t.Parallel()
 	h := start(t, nil)
-	cal, err := phone.Listen(ctxT(t, 5*time.Second), phone.CalleeConfig{
+	cal, err := phone.Listen(testutil.Ctx(t, 5*time.Second), phone.CalleeConfig{
 		Auth: &phone.Auth{Realm: "127.0.0.1", User: "wcuser", Password: "pw"}, Ring: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -24,7 +25,7 @@ func TestDialoutOverXMLRPC(t *testing.T) {
 		t.Fatalf("dialout: %v", r)
 	}
 	tag := r[2].(string)
-	b, err := cal.Accept(ctxT(t, 10*time.Second))
+	b, err := cal.Accept(testutil.Ctx(t, 10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func TestDialoutOverXMLRPC(t *testing.T) {
 	if inv.GetHeader("X-A") == nil || inv.GetHeader("X-B") == nil {
 		t.Fatalf("the '|'-separated headers did not arrive:\n%s", inv)
 	}
-	waitFor(t, 5*time.Second, "status 3 in roomInfo", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "status 3 in roomInfo", func() bool {
 		parts := norm(h.di(t, "roomInfo", "out", pin)).([]any)[2].([]any)
 		for _, p := range parts {
 			f := p.([]any)

@@ -13,6 +13,7 @@ import (
 
 	"webconf/conf"
 	"webconf/test/phone"
+	"webconf/test/testutil"
 )
 
 func TestHardExpiryHangsUpAndDeletes(t *testing.T) {
@@ -20,7 +21,7 @@ func TestHardExpiryHangsUpAndDeletes(t *testing.T) {
 	h := start(t, func(c *conf.Config) { c.Webconference.SupportRoomsTimeout = true })
 	pin := norm(h.di(t, "roomCreate", "brief", 2)).([]any)[2].(string)
 	p := h.dial(t, phone.Config{Headers: []sip.Header{sip.NewHeader("P-App-Param", "room=brief")}})
-	waitFor(t, 5*time.Second, "the caller in", func() bool { return h.connected("brief") == 1 })
+	testutil.WaitFor(t, 5*time.Second, "the caller in", func() bool { return h.connected("brief") == 1 })
 	select {
 	case <-p.Done():
 	case <-time.After(6 * time.Second):
@@ -59,7 +60,7 @@ func TestIgnorePinAndFirstClaimer(t *testing.T) {
 	h := start(t, nil)
 	si := info(0, 0, 0, 0)
 	h.dial(t, phone.Config{Headers: []sip.Header{sip.NewHeader("P-App-Param", "room=claim")}})
-	waitFor(t, 5*time.Second, "the caller in", func() bool { return h.connected("claim") == 1 })
+	testutil.WaitFor(t, 5*time.Second, "the caller in", func() bool { return h.connected("claim") == 1 })
 	eq(t, h.di(t, "getRoomPassword", "master", "claim"), 0, "", info(1, 0, 0, 0))
 	// Whoever asks first with a PIN claims a dial-in room.
 	if r := norm(h.di(t, "roomInfo", "claim", "first")).([]any); r[0] != 0 {

@@ -144,21 +144,3 @@ func (h *harness) connected(room string) int {
 func info(active, total, connect, min int) string {
 	return fmt.Sprintf("Server: %s calls: %d active/%d total/%d connect/%d min", sig, active, total, connect, min)
 }
-
-func ctxT(t *testing.T, d time.Duration) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

@@ -11,6 +11,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"webconf/test/phone"
+	"webconf/test/testutil"
 )
 
 func scrape(t *testing.T, h *harness) string {
@@ -46,7 +47,7 @@ func TestMetrics(t *testing.T) {
 	a := h.dial(t, phone.Config{Headers: []sip.Header{sip.NewHeader("P-App-Param", "room=m1")}})
 	a.SetTone(500)
 	b := h.dial(t, phone.Config{Headers: []sip.Header{sip.NewHeader("P-App-Param", "room=m1")}})
-	if err := b.WaitLevel(ctxT(t, 8*time.Second), 500, 1500, 200*time.Millisecond); err != nil {
+	if err := b.WaitLevel(testutil.Ctx(t, 8*time.Second), 500, 1500, 200*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	text := scrape(t, h)

@@ -9,6 +9,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"webconf/test/phone"
+	"webconf/test/testutil"
 )
 
 // TestSEMSClientsWithPython replays SEMS's pyqtgui and tools call
@@ -21,7 +22,7 @@ func TestSEMSClientsWithPython(t *testing.T) {
 	}
 	h := start(t, nil)
 	h.dial(t, phone.Config{Headers: []sip.Header{sip.NewHeader("P-App-Param", "room=424242")}})
-	waitFor(t, 5*time.Second, "the caller in 424242", func() bool { return h.connected("424242") == 1 })
+	testutil.WaitFor(t, 5*time.Second, "the caller in 424242", func() bool { return h.connected("424242") == 1 })
 	// A callee domain where nobody answers: the dialout is placed, then fails.
 	out, err := exec.Command(py, "testdata/sems_clients.py", h.url, "424242", "127.0.0.1:9").CombinedOutput()
 	if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "OK") {

@@ -16,6 +16,7 @@ import (
 
 	"webconf/rpc/xmlrpc/client"
 	"webconf/test/phone"
+	"webconf/test/testutil"
 )
 
 var (
@@ -105,7 +106,7 @@ func TestStateSurvivesKillDashNine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the caller in gamma", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the caller in gamma", func() bool {
 		r := di(cli, "roomInfo", "gamma", "")
 		parts, _ := r[2].([]any)
 		return len(parts) == 1 && parts[0].([]any)[2] == 3
@@ -114,7 +115,7 @@ func TestStateSurvivesKillDashNine(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Close()
-	waitFor(t, 5*time.Second, "the call in the statistics", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the call in the statistics", func() bool {
 		return di(cli, "serverInfo")[0] == info(0, 1, 1, 0)
 	})
 	di(cli, "roomCreate", "beta")

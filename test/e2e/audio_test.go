@@ -9,6 +9,7 @@ import (
 
 	"webconf/dsp/tone"
 	"webconf/test/phone"
+	"webconf/test/testutil"
 )
 
 func appParam(v string) sip.Header { return sip.NewHeader("P-App-Param", v) }
@@ -22,7 +23,7 @@ func callerTone(i int) float64 { return 350 + 100*float64(i) }
 func hearsAllButSelf(t *testing.T, p *phone.Phone, own float64, others []float64, min, max float64) {
 	t.Helper()
 	const window = 200 * time.Millisecond
-	ctx := ctxT(t, 10*time.Second)
+	ctx := testutil.Ctx(t, 10*time.Second)
 	err := p.WaitAudio(ctx, func(a []int16) bool {
 		if tone.Level(a, own) > max {
 			return false
@@ -58,7 +59,7 @@ func TestEveryCallerHearsEveryoneButThemselves(t *testing.T) {
 				phones[i] = srv.direct(t, "4711", phone.Config{FromUser: fmt.Sprintf("caller%d", i), ToneAmplitude: amp})
 				phones[i].SetTone(callerTone(i))
 			}
-			waitFor(t, 5*time.Second, "all callers connected", func() bool { return srv.connected("4711") == n })
+			testutil.WaitFor(t, 5*time.Second, "all callers connected", func() bool { return srv.connected("4711") == n })
 			for i, p := range phones {
 				var others []float64
 				for j := range phones {
@@ -88,7 +89,7 @@ func TestCodecsMixTogether(t *testing.T) {
 	hearsAllButSelf(t, b, 700, []float64{500, 900}, 1500, 200)
 	hearsAllButSelf(t, c, 900, []float64{500, 700}, 1500, 200)
 	// c asked for 30 ms packets and must get them; the others 20 ms.
-	waitFor(t, 3*time.Second, "30 ms packets to c", func() bool { return c.ReceivedPtimes()[30] > 20 })
+	testutil.WaitFor(t, 3*time.Second, "30 ms packets to c", func() bool { return c.ReceivedPtimes()[30] > 20 })
 	if pt := a.ReceivedPtimes(); pt[30] != 0 || pt[20] == 0 {
 		t.Fatalf("a got ptimes %v, want only 20 ms", pt)
 	}

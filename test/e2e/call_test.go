@@ -14,6 +14,7 @@ import (
 	"webconf/dsp/tone"
 	"webconf/sipapp"
 	"webconf/test/phone"
+	"webconf/test/testutil"
 )
 
 func waitDone(t *testing.T, p *phone.Phone, d time.Duration, what string) {
@@ -39,7 +40,7 @@ func TestJoinAndDropBeepsAndFirstParticipant(t *testing.T) {
 	if lvl := b.Level(fFirst, 2*time.Second); lvl > 300 {
 		t.Fatalf("the second caller heard first_participant (level %.0f)", lvl)
 	}
-	if err := b.Hangup(ctxT(t, 5*time.Second)); err != nil {
+	if err := b.Hangup(testutil.Ctx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	hear(t, a, fDrop, "drop beep")
@@ -93,17 +94,17 @@ func TestHangupLeavesAFinishedRecord(t *testing.T) {
 	if len(parts) != 1 || !regexp.MustCompile(`^Alice <sip:alice@127\.0\.0\.1(:\d+)?>$`).MatchString(parts[0].Number) {
 		t.Fatalf("participant records %+v: want one with SEMS's number form `Alice <sip:alice@127.0.0.1>`", parts)
 	}
-	if err := a.Hangup(ctxT(t, 5*time.Second)); err != nil {
+	if err := a.Hangup(testutil.Ctx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	srv.waitStatus(t, "bye", a.RemoteTag(), sipapp.StatusFinished, "")
-	waitFor(t, 5*time.Second, "the call to be gone", func() bool { return srv.ActiveCalls() == free })
+	testutil.WaitFor(t, 5*time.Second, "the call to be gone", func() bool { return srv.ActiveCalls() == free })
 }
 
 func TestCancelBeforeAnswer(t *testing.T) {
 	t.Parallel()
 	srv := start(t, func(c *conf.Config) { c.Server.AnswerDelay = 3 * time.Second })
-	ctx := ctxT(t, 10*time.Second)
+	ctx := testutil.Ctx(t, 10*time.Second)
 	pend, err := phone.DialNoWait(ctx, phone.Config{Server: srv.addr, User: "conference"})
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +116,7 @@ func TestCancelBeforeAnswer(t *testing.T) {
 	if err != nil || code != 487 {
 		t.Fatalf("CANCEL: final %d, %v; want 487", code, err)
 	}
-	waitFor(t, 5*time.Second, "no calls left", func() bool { return srv.ActiveCalls() == 0 })
+	testutil.WaitFor(t, 5*time.Second, "no calls left", func() bool { return srv.ActiveCalls() == 0 })
 }
 
 func TestHoldAndResumeKeepTheCall(t *testing.T) {
@@ -127,7 +128,7 @@ func TestHoldAndResumeKeepTheCall(t *testing.T) {
 	b.SetTone(700)
 	hearsAllButSelf(t, a, 500, []float64{700}, 1500, 200)
 
-	ans, err := a.Reinvite(ctxT(t, 5*time.Second), "sendonly")
+	ans, err := a.Reinvite(testutil.Ctx(t, 5*time.Second), "sendonly")
 	if err != nil {
 		t.Fatalf("hold: %v", err)
 	}
@@ -135,7 +136,7 @@ func TestHoldAndResumeKeepTheCall(t *testing.T) {
 		t.Fatalf("hold answer must be recvonly:\n%s", ans)
 	}
 	// On hold the server stops sending to a, and b still hears a.
-	waitFor(t, 3*time.Second, "the server to stop sending to a", func() bool {
+	testutil.WaitFor(t, 3*time.Second, "the server to stop sending to a", func() bool {
 		n1, _ := a.Received()
 		time.Sleep(200 * time.Millisecond)
 		n2, _ := a.Received()
@@ -143,7 +144,7 @@ func TestHoldAndResumeKeepTheCall(t *testing.T) {
 	})
 	hearsAllButSelf(t, b, 700, []float64{500}, 1500, 200)
 
-	ans, err = a.Reinvite(ctxT(t, 5*time.Second), "sendrecv")
+	ans, err = a.Reinvite(testutil.Ctx(t, 5*time.Second), "sendrecv")
 	if err != nil {
 		t.Fatalf("resume: %v", err)
 	}
@@ -204,7 +205,7 @@ func TestRTPFromAForeignAddressIsDropped(t *testing.T) {
 			hdr.Timestamp += 160
 		}
 	}()
-	waitFor(t, 5*time.Second, "the server to drop 25 intruder packets", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the server to drop 25 intruder packets", func() bool {
 		st, ok := srv.LegStats(a.RemoteTag())
 		return ok && st.RxForeign >= 25
 	})
@@ -243,7 +244,7 @@ func TestMediaFloodsLeaveCallsIntact(t *testing.T) {
 	}
 	// What the socket buffer held is read and counted; a flood beyond
 	// that is dropped by the kernel (Udp RcvbufErrors), costing us nothing.
-	waitFor(t, 5*time.Second, "foreign packets counted", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "foreign packets counted", func() bool {
 		st, ok := srv.LegStats(a.RemoteTag())
 		return ok && st.RxForeign > 100
 	})

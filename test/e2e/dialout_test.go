@@ -11,12 +11,13 @@ import (
 	"webconf/conf"
 	"webconf/sipapp"
 	"webconf/test/phone"
+	"webconf/test/testutil"
 )
 
 // callee starts a UAS test phone that the server can dial.
 func callee(t *testing.T, cfg phone.CalleeConfig) *phone.Callee {
 	t.Helper()
-	c, err := phone.Listen(ctxT(t, 5*time.Second), cfg)
+	c, err := phone.Listen(testutil.Ctx(t, 5*time.Second), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func (s *server) dialout(t *testing.T, req sipapp.DialRequest) string {
 // accept waits for the callee to be answered and hangs it up at the end.
 func accept(t *testing.T, c *phone.Callee) *phone.Phone {
 	t.Helper()
-	p, err := c.Accept(ctxT(t, 10*time.Second))
+	p, err := c.Accept(testutil.Ctx(t, 10*time.Second))
 	if err != nil {
 		t.Fatalf("callee never answered: %v", err)
 	}
@@ -174,7 +175,7 @@ func TestDialoutFailures(t *testing.T) {
 				if err := srv.Registry().Kick("fail", tag); err != nil {
 					t.Fatal(err)
 				}
-				if err := cal.WaitCancel(ctxT(t, 5*time.Second)); err != nil {
+				if err := cal.WaitCancel(testutil.Ctx(t, 5*time.Second)); err != nil {
 					t.Fatalf("no CANCEL: %v", err)
 				}
 			}
@@ -182,7 +183,7 @@ func TestDialoutFailures(t *testing.T) {
 			if n := len(cal.Invites()); n != tc.invites {
 				t.Fatalf("%d INVITEs, want %d", n, tc.invites)
 			}
-			waitFor(t, 5*time.Second, "no calls left", func() bool { return srv.ActiveCalls() == 0 })
+			testutil.WaitFor(t, 5*time.Second, "no calls left", func() bool { return srv.ActiveCalls() == 0 })
 		})
 	}
 }
@@ -195,7 +196,7 @@ func TestRingbackWhileTheCalleeRings(t *testing.T) {
 	quiet(t, a, fFirst)
 	cal := callee(t, phone.CalleeConfig{Ring: 4 * time.Second})
 	tag := srv.dialout(t, dialReq("ring", cal))
-	if err := a.WaitAudio(ctxT(t, 5*time.Second), func(s []int16) bool {
+	if err := a.WaitAudio(testutil.Ctx(t, 5*time.Second), func(s []int16) bool {
 		return levelOf(s, 440) > 1500 && levelOf(s, 480) > 1500
 	}, 200*time.Millisecond); err != nil {
 		t.Fatalf("no 440+480 Hz ringback in the room: %v", err)
@@ -221,7 +222,7 @@ func TestEarlyMediaReplacesRingback(t *testing.T) {
 	a := srv.direct(t, "early", phone.Config{})
 	cal := callee(t, phone.CalleeConfig{Ring: 3 * time.Second, EarlyMedia: true})
 	tag := srv.dialout(t, dialReq("early", cal))
-	early, err := cal.EarlyPhone(ctxT(t, 5*time.Second))
+	early, err := cal.EarlyPhone(testutil.Ctx(t, 5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +254,7 @@ func TestMuteAndUnmuteADialledCall(t *testing.T) {
 	}
 	hear(t, a, 800, "the callee after unmute")
 	// The callee hangs up: 4 "BYE", then 5 "".
-	if err := b.Hangup(ctxT(t, 5*time.Second)); err != nil {
+	if err := b.Hangup(testutil.Ctx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	srv.waitDialStatuses(t, tag, "1 INVITE", "3 200 OK", "4 BYE", "5 ")

@@ -17,6 +17,7 @@ import (
 	"webconf/prompts"
 	"webconf/sipapp"
 	"webconf/test/phone"
+	"webconf/test/testutil"
 )
 
 // Test prompts are single tones, so a test can tell by ear which prompt a
@@ -156,25 +157,6 @@ func (s *server) direct(t *testing.T, room string, cfg phone.Config) *phone.Phon
 	return s.dial(t, cfg)
 }
 
-func ctxT(t *testing.T, d time.Duration) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// waitFor polls cond every 20 ms until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // participants returns the room's records, or nil.
 func (s *server) participants(room string) []sipapp.Participant {
 	info, ok := s.Registry().Room(room)
@@ -187,7 +169,7 @@ func (s *server) participants(room string) []sipapp.Participant {
 // waitStatus waits until the record with tag has the status and reason.
 func (s *server) waitStatus(t *testing.T, room, tag string, st sipapp.Status, reason string) {
 	t.Helper()
-	waitFor(t, 5*time.Second, fmt.Sprintf("%s in %s to be %d %q", tag, room, st, reason), func() bool {
+	testutil.WaitFor(t, 5*time.Second, fmt.Sprintf("%s in %s to be %d %q", tag, room, st, reason), func() bool {
 		for _, p := range s.participants(room) {
 			if p.CallTag == tag {
 				return p.Status == st && p.Reason == reason

@@ -7,12 +7,13 @@ import (
 	"webconf/conf"
 	"webconf/sipapp"
 	"webconf/test/phone"
+	"webconf/test/testutil"
 )
 
 // hear waits until p hears freq.
 func hear(t *testing.T, p *phone.Phone, freq float64, what string) {
 	t.Helper()
-	if err := p.WaitLevel(ctxT(t, 8*time.Second), freq, 2000, 100*time.Millisecond); err != nil {
+	if err := p.WaitLevel(testutil.Ctx(t, 8*time.Second), freq, 2000, 100*time.Millisecond); err != nil {
 		t.Fatalf("waiting to hear %s (%.0f Hz): %v", what, freq, err)
 	}
 }
@@ -21,7 +22,7 @@ func hear(t *testing.T, p *phone.Phone, freq float64, what string) {
 // proves a new playback.
 func quiet(t *testing.T, p *phone.Phone, freq float64) {
 	t.Helper()
-	if err := p.WaitQuiet(ctxT(t, 8*time.Second), freq, 300, 100*time.Millisecond); err != nil {
+	if err := p.WaitQuiet(testutil.Ctx(t, 8*time.Second), freq, 300, 100*time.Millisecond); err != nil {
 		t.Fatalf("waiting for %.0f Hz to stop: %v", freq, err)
 	}
 }
@@ -39,7 +40,7 @@ func (s *server) keypadCall(t *testing.T, cfg phone.Config) *phone.Phone {
 
 func typeDigits(t *testing.T, p *phone.Phone, digits string, mode phone.DTMFMode) {
 	t.Helper()
-	if err := p.SendDTMF(ctxT(t, 10*time.Second), digits, mode); err != nil {
+	if err := p.SendDTMF(testutil.Ctx(t, 10*time.Second), digits, mode); err != nil {
 		t.Fatalf("typing %q: %v", digits, err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"webconf/conf"
 	"webconf/test/phone"
+	"webconf/test/testutil"
 )
 
 func dialStatus(t *testing.T, srv *server, cfg phone.Config) int {
@@ -17,7 +18,7 @@ func dialStatus(t *testing.T, srv *server, cfg phone.Config) int {
 	if cfg.User == "" {
 		cfg.User = "conference"
 	}
-	p, err := phone.Dial(ctxT(t, 5*time.Second), cfg)
+	p, err := phone.Dial(testutil.Ctx(t, 5*time.Second), cfg)
 	if err == nil {
 		t.Cleanup(p.Close)
 		return 200

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"webconf/test/phone"
+	"webconf/test/testutil"
 )
 
 // buildServer compiles cmd/webconfd once per test binary.
@@ -121,7 +122,7 @@ func TestDrainingRefusesNewCalls(t *testing.T) {
 		defer cancel()
 		done <- srv.Shutdown(ctx)
 	}()
-	waitFor(t, 2*time.Second, "the call to be hung up", func() bool { return srv.ActiveCalls() == 0 })
+	testutil.WaitFor(t, 2*time.Second, "the call to be hung up", func() bool { return srv.ActiveCalls() == 0 })
 	if code := dialStatus(t, srv, phone.Config{}); code != 503 {
 		t.Fatalf("an INVITE while draining got %d, want 503", code)
 	}

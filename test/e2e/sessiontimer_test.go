@@ -10,6 +10,7 @@ import (
 
 	"webconf/conf"
 	"webconf/test/phone"
+	"webconf/test/testutil"
 )
 
 // shortTimers turns on RFC 4028 with intervals of seconds, not minutes
@@ -46,7 +47,7 @@ func TestSessionTimerWeRefresh(t *testing.T) {
 			if refuseUpdate {
 				want = "INVITE"
 			}
-			waitFor(t, 5*time.Second, "a refresh from the server", func() bool {
+			testutil.WaitFor(t, 5*time.Second, "a refresh from the server", func() bool {
 				for _, r := range a.Requests() {
 					if string(r.Method) == want {
 						h := r.GetHeader("Session-Expires")
@@ -56,7 +57,7 @@ func TestSessionTimerWeRefresh(t *testing.T) {
 				return false
 			})
 			// Refreshed sessions live on past their interval.
-			waitFor(t, 5*time.Second, "a second refresh", func() bool {
+			testutil.WaitFor(t, 5*time.Second, "a second refresh", func() bool {
 				n := 0
 				for _, m := range methods(a) {
 					if m == want {
@@ -95,11 +96,11 @@ func TestSessionTimerTooSmall(t *testing.T) {
 		c.Webconference.MinimumTimer = 3 * time.Second
 		c.Webconference.SessionExpires = 4 * time.Second
 	})
-	_, err := phone.Dial(ctxT(t, 5*time.Second), phone.Config{Server: srv.addr, User: "conference",
+	_, err := phone.Dial(testutil.Ctx(t, 5*time.Second), phone.Config{Server: srv.addr, User: "conference",
 		Headers: []sip.Header{sip.NewHeader("Session-Expires", "1"), sip.NewHeader("Supported", "timer")}})
 	var se *phone.StatusError
 	if !errors.As(err, &se) || se.Code != 422 {
 		t.Fatalf("got %v, want 422 Session Interval Too Small", err)
 	}
-	waitFor(t, 3*time.Second, "no call left", func() bool { return srv.ActiveCalls() == 0 })
+	testutil.WaitFor(t, 3*time.Second, "no call left", func() bool { return srv.ActiveCalls() == 0 })
 }

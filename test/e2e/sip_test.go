@@ -12,6 +12,7 @@ import (
 
 	"webconf/sipapp"
 	"webconf/test/phone"
+	"webconf/test/testutil"
 )
 
 // request sends one out-of-dialog request with a throw-away sipgo client.
@@ -85,7 +86,7 @@ func TestBadOffersAreRefusedAndChangeNothing(t *testing.T) {
 		{"audio rejected", "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 0 RTP/AVP 0\r\n", 488},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := phone.Dial(ctxT(t, 5*time.Second), phone.Config{Server: srv.addr, User: "conference", SDP: []byte(tc.sdp)})
+			_, err := phone.Dial(testutil.Ctx(t, 5*time.Second), phone.Config{Server: srv.addr, User: "conference", SDP: []byte(tc.sdp)})
 			var se *phone.StatusError
 			if !errors.As(err, &se) || se.Code != tc.code {
 				t.Fatalf("got %v, want status %d", err, tc.code)
@@ -145,8 +146,8 @@ func TestParticipantIDAndPortsReturn(t *testing.T) {
 	if srv.FreeRTPPorts() != free-1 {
 		t.Fatalf("a call holds %d ports, want 1", free-srv.FreeRTPPorts())
 	}
-	if err := a.Hangup(ctxT(t, 5*time.Second)); err != nil {
+	if err := a.Hangup(testutil.Ctx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the RTP port to come back", func() bool { return srv.FreeRTPPorts() == free })
+	testutil.WaitFor(t, 5*time.Second, "the RTP port to come back", func() bool { return srv.FreeRTPPorts() == free })
 }
