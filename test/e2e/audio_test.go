@@ -96,3 +96,15 @@ func TestCodecsMixTogether(t *testing.T) {
 }
 
 func levelOf(s []int16, f float64) float64 { return tone.Level(s, f) }
+
+// talkingPair dials a and b into room, a sending fa and b sending fb, and
+// waits until b hears a (so both are in the mix).
+func (s *server) talkingPair(t *testing.T, room string, fa, fb float64) (a, b *phone.Phone) {
+	t.Helper()
+	a = s.direct(t, room, phone.Config{})
+	b = s.direct(t, room, phone.Config{})
+	a.SetTone(fa)
+	b.SetTone(fb)
+	hearsAllButSelf(t, b, fb, []float64{fa}, 1500, 200)
+	return a, b
+}

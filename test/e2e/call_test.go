@@ -122,10 +122,7 @@ func TestCancelBeforeAnswer(t *testing.T) {
 func TestHoldAndResumeKeepTheCall(t *testing.T) {
 	t.Parallel()
 	srv := start(t, nil)
-	a := srv.direct(t, "hold", phone.Config{})
-	b := srv.direct(t, "hold", phone.Config{})
-	a.SetTone(500)
-	b.SetTone(700)
+	a, b := srv.talkingPair(t, "hold", 500, 700)
 	hearsAllButSelf(t, a, 500, []float64{700}, 1500, 200)
 
 	ans, err := a.Reinvite(testutil.Ctx(t, 5*time.Second), "sendonly")
@@ -177,11 +174,7 @@ func TestRTPFromAForeignAddressIsDropped(t *testing.T) {
 
 	// An intruder sends a loud 1100 Hz tone to a's server port with a's
 	// codec, from another socket.
-	intruder, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer intruder.Close()
+	intruder := loopbackUDP(t)
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
@@ -221,16 +214,8 @@ func TestRTPFromAForeignAddressIsDropped(t *testing.T) {
 func TestMediaFloodsLeaveCallsIntact(t *testing.T) {
 	t.Parallel()
 	srv := start(t, nil)
-	a := srv.direct(t, "flood", phone.Config{})
-	b := srv.direct(t, "flood", phone.Config{})
-	a.SetTone(500)
-	b.SetTone(700)
-	hearsAllButSelf(t, b, 700, []float64{500}, 1500, 200)
-	intruder, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer intruder.Close()
+	a, b := srv.talkingPair(t, "flood", 500, 700)
+	intruder := loopbackUDP(t)
 	pkt, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: a.Codec(), SSRC: 7}, Payload: make([]byte, 160)}).Marshal()
 	garbage := []byte("\x00\xffnot RTP at all, just noise on a media port")
 	tick := time.NewTicker(time.Millisecond)
@@ -261,4 +246,15 @@ func TestMediaFloodsLeaveCallsIntact(t *testing.T) {
 	}
 	hearsAllButSelf(t, a, 500, []float64{700}, 1500, 200)
 	hearsAllButSelf(t, b, 700, []float64{500}, 1500, 200)
+}
+
+// loopbackUDP is a socket on 127.0.0.1 that lives as long as the test.
+func loopbackUDP(t *testing.T) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }

@@ -118,11 +118,7 @@ func TestCallsOverTCP(t *testing.T) {
 func TestMuteMakesACallerInaudible(t *testing.T) {
 	t.Parallel()
 	srv := start(t, nil)
-	a := srv.direct(t, "mute", phone.Config{})
-	b := srv.direct(t, "mute", phone.Config{})
-	a.SetTone(600)
-	b.SetTone(800)
-	hearsAllButSelf(t, b, 800, []float64{600}, 1500, 200)
+	a, b := srv.talkingPair(t, "mute", 600, 800)
 	if err := srv.Registry().Mute("mute", a.RemoteTag()); err != nil {
 		t.Fatal(err)
 	}

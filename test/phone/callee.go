@@ -169,19 +169,12 @@ func Listen(ctx context.Context, cfg CalleeConfig) (*Callee, error) {
 }
 
 func (c *Callee) setup(ctx context.Context) error {
-	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgent("webconf-test-callee"),
-		sipgo.WithUserAgentHostname("127.0.0.1"),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(c.log)),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(c.log)),
-	)
-	if err != nil {
-		return fmt.Errorf("phone: callee user agent: %w", err)
+	ua, srv, err := newUAServer("webconf-test-callee", c.log)
+	if ua != nil {
+		c.ua = ua
 	}
-	c.ua = ua
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(c.log))
 	if err != nil {
-		return fmt.Errorf("phone: callee server: %w", err)
+		return err
 	}
 	// Handlers are registered before serving: sipgo's handler map is not
 	// safe to change while requests arrive.

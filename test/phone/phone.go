@@ -287,6 +287,26 @@ func (p *Phone) startSending() {
 }
 
 // setup opens the RTP socket and the SIP user agent.
+// newUAServer makes a sipgo user agent on loopback and a server on it,
+// both logging to log. The UA is returned even when the server fails, so
+// that the caller can close it.
+func newUAServer(name string, log *slog.Logger) (*sipgo.UserAgent, *sipgo.Server, error) {
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent(name),
+		sipgo.WithUserAgentHostname("127.0.0.1"),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(log)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(log)),
+	)
+	if err != nil {
+		return nil, nil, fmt.Errorf("phone: %s user agent: %w", name, err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(log))
+	if err != nil {
+		return ua, nil, fmt.Errorf("phone: %s server: %w", name, err)
+	}
+	return ua, srv, nil
+}
+
 func (p *Phone) setup(ctx context.Context) error {
 	conn, err := listenEvenRTP()
 	if err != nil {
@@ -294,19 +314,12 @@ func (p *Phone) setup(ctx context.Context) error {
 	}
 	p.rtpConn = conn
 
-	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgent("webconf-test-phone"),
-		sipgo.WithUserAgentHostname("127.0.0.1"),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(p.log)),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(p.log)),
-	)
-	if err != nil {
-		return fmt.Errorf("phone: new user agent: %w", err)
+	ua, srv, err := newUAServer("webconf-test-phone", p.log)
+	if ua != nil {
+		p.ua = ua
 	}
-	p.ua = ua
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(p.log))
 	if err != nil {
-		return fmt.Errorf("phone: new server: %w", err)
+		return err
 	}
 	p.srv = srv
 	srv.OnBye(p.onBye)
