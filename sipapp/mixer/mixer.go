@@ -241,8 +241,9 @@ type Group struct {
 
 // Member is one participant's place in a group.
 type Member struct {
-	in  Input
-	out Output
+	in     Input
+	out    Output
+	poller Poller // out, when it receives only when polled
 
 	g atomic.Pointer[Group] // the group the member is in, nil when none
 
@@ -265,7 +266,11 @@ type Member struct {
 }
 
 // NewMember wraps a leg.
-func NewMember(in Input, out Output) *Member { return &Member{in: in, out: out} }
+func NewMember(in Input, out Output) *Member {
+	m := &Member{in: in, out: out}
+	m.poller, _ = out.(Poller) // once, not per tick
+	return m
+}
 
 // Prompt is audio queued for one member. Done is closed when it has been
 // played to the end or stopped.
@@ -285,9 +290,9 @@ func NewPrompt(samples []int16, loop bool) *Prompt {
 func (g *Group) Add(m *Member) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if p, ok := m.out.(Poller); ok {
+	if m.poller != nil {
 		// Nobody polled it while it was in no group.
-		p.Drain()
+		m.poller.Drain()
 	}
 	m.g.Store(g)
 	g.members = append(g.members, m)
@@ -540,8 +545,8 @@ func (g *Group) Tick() {
 	g.haveFull = false
 	g.haveEnc = [2]bool{}
 	for _, m := range g.members {
-		if p, ok := m.out.(Poller); ok {
-			p.Poll()
+		if m.poller != nil {
+			m.poller.Poll()
 		}
 		m.dropFinished()
 		got := m.in.ReadFrame(&m.frame)
