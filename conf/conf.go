@@ -69,6 +69,56 @@ type Config struct {
 	XMLRPC        XMLRPC        `ini:"xmlrpc"`
 	HTTP          HTTP          `ini:"http"`
 	Limits        Limits        `ini:"limits"`
+	Meetings      Meetings      `ini:"meetings"`
+}
+
+// Meetings is the [meetings] section: the REST API for scheduled meetings
+// (served on [http] listen). The camel-case keys are Quobis WAC's wac.ini
+// [meetings] keys, kept with their names so an existing section can be
+// pasted in; keys ending in [] may be given once per value, PHP-style, or
+// once with ';'-separated values. The snake-case keys are ours.
+type Meetings struct {
+	// LinkHost is the base of the link a meeting carries in its url field
+	// (Quobis: mandatory there). An absolute http(s) URL without a
+	// trailing slash; "" leaves url null.
+	LinkHost string `ini:"linkHost"`
+	// LinkFormat is Quobis's linkFormat: "unique" (the link ends in the
+	// meeting's uuid) or "user" (the creator's alias, then the uuid).
+	LinkFormat string `ini:"linkFormat"`
+	// InviteMechanisms are how invitations go out (email, sms). Accepted
+	// and validated; sending them belongs to the notifier (DESIGN.md).
+	InviteMechanisms []string `ini:"inviteMechanisms[]"`
+	// TemplatePath is the invitation templates' folder (Quobis default
+	// meetings/tpl); kept for the notifier.
+	TemplatePath string `ini:"templatePath"`
+	// LanguagesTemplates are the languages a meeting may have (its
+	// language field); Quobis ships es, en and ca.
+	LanguagesTemplates []string `ini:"languagesTemplates[]"`
+	// RemindBefore is how many minutes before valid_since a reminder goes
+	// out (notifier); 0 = none.
+	RemindBefore int `ini:"remindBefore"`
+	// PSTNExtension is the public phone number callers dial to reach the
+	// bridge; meetings show it as dialin_number.
+	PSTNExtension string `ini:"pstnExtension"`
+	// MeetingTTL: a meeting that is not persistent is deleted this long
+	// after its creation, to the second; anyone in it is hung up.
+	MeetingTTL time.Duration `ini:"meeting_ttl" unit:"s"`
+	// PublicRooms turns on GET /c/{identifier}.
+	PublicRooms bool `ini:"public_rooms"`
+	// MaxPublicRooms caps the rooms GET /c/ may create (it needs no
+	// credentials); 0 = no cap.
+	MaxPublicRooms int `ini:"max_public_rooms"`
+	// SIPDialin lets phones join meetings (by exten or meeting-guest);
+	// off, every meeting refuses them and PUT .../webinar/sip answers 412.
+	SIPDialin bool `ini:"sip_dialin"`
+	// MaxParticipants is the server's cap on a meeting's max_participants
+	// (and its default).
+	MaxParticipants int `ini:"max_participants"`
+	// Prompts for meeting callers; "" keeps the built-in one.
+	NotStartedPrompt string `ini:"not_started_prompt"`
+	EndedPrompt      string `ini:"ended_prompt"`
+	FullPrompt       string `ini:"full_prompt"`
+	LobbyPrompt      string `ini:"lobby_prompt"`
 }
 
 // Limits is the [limits] section: budgets against guessing and caps
@@ -327,6 +377,16 @@ func Default() Config {
 			JSONRPC:          true,
 		},
 		HTTP: HTTP{Listen: "127.0.0.1:8080"},
+		Meetings: Meetings{
+			LinkFormat:         "unique",
+			InviteMechanisms:   []string{},
+			TemplatePath:       "meetings/tpl",
+			LanguagesTemplates: []string{"en", "es", "ca"},
+			MeetingTTL:         48 * time.Hour,
+			MaxPublicRooms:     1000,
+			SIPDialin:          true,
+			MaxParticipants:    100,
+		},
 		Limits: Limits{
 			PinFailures: 10, RPCFailures: 20, RoomFailures: 50,
 			FailureWindow: 10 * time.Minute, BanTime: 15 * time.Minute, RoomTarpit: 3 * time.Second,
@@ -386,7 +446,7 @@ func Parse(data []byte) (*Config, error) {
 		}
 		fields, ok := sections[name]
 		if !ok {
-			report(name, "", "unknown section (known: [server], [webconference], [xmlrpc])")
+			report(name, "", "unknown section (known: [server], [webconference], [xmlrpc], [http], [limits], [meetings])")
 			continue
 		}
 		if seen[name] == nil {
@@ -396,6 +456,28 @@ func Parse(data []byte) (*Config, error) {
 			key := k.Name()
 			// ValueWithShadows leaves out empty values, so "a=" given twice
 			// goes unnoticed; every other repetition is reported.
+			if strings.HasSuffix(key, "[]") && !seen[name][key] {
+				// PHP-style list: one line per value.
+				seen[name][key] = true
+				field, ok := fields[key]
+				if !ok {
+					report(name, key, "unknown key")
+					continue
+				}
+				var vals []string
+				for _, v := range k.ValueWithShadows() {
+					raw, err := literalValue(v)
+					if err != nil {
+						report(name, key, "%v", err)
+						continue
+					}
+					vals = append(vals, raw)
+				}
+				if err := decodeValue(field.value, field.unit, strings.Join(vals, ";")); err != nil {
+					report(name, key, "%v", err)
+				}
+				continue
+			}
 			if len(k.ValueWithShadows()) > 1 || seen[name][key] {
 				report(name, key, "set more than once")
 				continue

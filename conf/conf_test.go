@@ -194,6 +194,23 @@ var everyKey = []struct {
 	{"limits", "max_tcp_conns_per_source", "104", func(c *Config) any { return c.Limits.MaxTCPConnsPerSource }, 104},
 	{"limits", "tcp_idle_timeout", "30", func(c *Config) any { return c.Limits.TCPIdleTimeout }, 30 * time.Second},
 
+	{"meetings", "linkHost", "https://meet.example.com", func(c *Config) any { return c.Meetings.LinkHost }, "https://meet.example.com"},
+	{"meetings", "linkFormat", "user", func(c *Config) any { return c.Meetings.LinkFormat }, "user"},
+	{"meetings", "inviteMechanisms[]", "email;sms", func(c *Config) any { return c.Meetings.InviteMechanisms }, []string{"email", "sms"}},
+	{"meetings", "templatePath", "/etc/webconf/tpl", func(c *Config) any { return c.Meetings.TemplatePath }, "/etc/webconf/tpl"},
+	{"meetings", "languagesTemplates[]", "en;pt-BR", func(c *Config) any { return c.Meetings.LanguagesTemplates }, []string{"en", "pt-BR"}},
+	{"meetings", "remindBefore", "15", func(c *Config) any { return c.Meetings.RemindBefore }, 15},
+	{"meetings", "pstnExtension", "+4930123456", func(c *Config) any { return c.Meetings.PSTNExtension }, "+4930123456"},
+	{"meetings", "meeting_ttl", "3600", func(c *Config) any { return c.Meetings.MeetingTTL }, time.Hour},
+	{"meetings", "public_rooms", "yes", func(c *Config) any { return c.Meetings.PublicRooms }, true},
+	{"meetings", "max_public_rooms", "50", func(c *Config) any { return c.Meetings.MaxPublicRooms }, 50},
+	{"meetings", "sip_dialin", "no", func(c *Config) any { return c.Meetings.SIPDialin }, false},
+	{"meetings", "max_participants", "25", func(c *Config) any { return c.Meetings.MaxParticipants }, 25},
+	{"meetings", "not_started_prompt", "/p/ns.wav", func(c *Config) any { return c.Meetings.NotStartedPrompt }, "/p/ns.wav"},
+	{"meetings", "ended_prompt", "/p/end.wav", func(c *Config) any { return c.Meetings.EndedPrompt }, "/p/end.wav"},
+	{"meetings", "full_prompt", "/p/full.wav", func(c *Config) any { return c.Meetings.FullPrompt }, "/p/full.wav"},
+	{"meetings", "lobby_prompt", "/p/lobby.wav", func(c *Config) any { return c.Meetings.LobbyPrompt }, "/p/lobby.wav"},
+
 	{"xmlrpc", "server_ip", "", func(c *Config) any { return c.XMLRPC.ServerIP }, ""},
 	{"xmlrpc", "xmlrpc_port", "9090", func(c *Config) any { return c.XMLRPC.Port }, 9090},
 	{"xmlrpc", "export_di", "no", func(c *Config) any { return c.XMLRPC.ExportDI }, false},
@@ -210,7 +227,7 @@ var everyKey = []struct {
 
 func TestEveryKeyParses(t *testing.T) {
 	var b strings.Builder
-	for _, section := range []string{"server", "webconference", "xmlrpc", "http", "limits"} {
+	for _, section := range []string{"server", "webconference", "xmlrpc", "http", "limits", "meetings"} {
 		b.WriteString("[" + section + "]\n")
 		for _, k := range everyKey {
 			if k.section == section {
@@ -274,6 +291,16 @@ func TestBadValues(t *testing.T) {
 		{"a room without name", "[webconference]\npredefined_rooms=:1", "webconference", "predefined_rooms", "empty room name"},
 		{"a room listed twice", "[webconference]\npredefined_rooms=a:1;a:2", "webconference", "predefined_rooms", "listed twice"},
 		{"a bad refresh method", "[webconference]\nsession_refresh_method=BYE", "webconference", "session_refresh_method", "not one of"},
+		{"a linkHost with a trailing slash", "[meetings]\nlinkHost=https://meet.example.com/", "meetings", "linkHost", "Invalid linkHost"},
+		{"a linkHost that is not a URL", "[meetings]\nlinkHost=meet.example.com", "meetings", "linkHost", "Invalid linkHost"},
+		{"a linkHost with a query", "[meetings]\nlinkHost=https://meet.example.com?x=1", "meetings", "linkHost", "Invalid linkHost"},
+		{"an unknown invite mechanism", "[meetings]\ninviteMechanisms[]=email\ninviteMechanisms[]=fax", "meetings", "inviteMechanisms[]", `"fax" is not one of`},
+		{"no language", "[meetings]\nlanguagesTemplates[]=", "meetings", "languagesTemplates[]", "at least one language"},
+		{"a bad language", "[meetings]\nlanguagesTemplates[]=english", "meetings", "languagesTemplates[]", "not a language code"},
+		{"a zero meeting TTL", "[meetings]\nmeeting_ttl=0", "meetings", "meeting_ttl", "at least 1 second"},
+		{"a bad link format", "[meetings]\nlinkFormat=short", "meetings", "linkFormat", "not one of unique, user"},
+		{"a bad PSTN number", "[meetings]\npstnExtension=call me", "meetings", "pstnExtension", "not a phone number"},
+		{"no participants", "[meetings]\nmax_participants=0", "meetings", "max_participants", "at least 1"},
 		{"a session timer below RFC 4028's minimum", "[webconference]\nenable_session_timer=yes\nminimum_timer=30\nsession_expires=60", "webconference", "minimum_timer", "below 90"},
 		{"session_expires above maximum_timer", "[webconference]\nenable_session_timer=yes\nsession_expires=1000", "webconference", "maximum_timer", "below session_expires"},
 		{"a negative max_pin_attempts", "[webconference]\nmax_pin_attempts=-1", "webconference", "max_pin_attempts", "must not be negative"},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -165,7 +166,60 @@ func (c *Config) validate() []error {
 	if w.MixMaxTalkers < 0 {
 		report("webconference", "mix_max_talkers", "%d must not be negative (0 = everyone)", w.MixMaxTalkers)
 	}
+
+	// [meetings]
+	m := &c.Meetings
+	if m.LinkHost != "" && !validLinkHost(m.LinkHost) {
+		// Quobis's own wording, so that operators find it in their docs.
+		report("meetings", "linkHost", "Invalid linkHost %q: want an absolute http(s) URL without a trailing slash", m.LinkHost)
+	}
+	if m.LinkFormat != "unique" && m.LinkFormat != "user" {
+		report("meetings", "linkFormat", "%q is not one of unique, user", m.LinkFormat)
+	}
+	for _, v := range m.InviteMechanisms {
+		if v != "email" && v != "sms" {
+			report("meetings", "inviteMechanisms[]", "%q is not one of email, sms", v)
+		}
+	}
+	if len(m.LanguagesTemplates) == 0 {
+		report("meetings", "languagesTemplates[]", "must name at least one language")
+	}
+	for _, v := range m.LanguagesTemplates {
+		if !languageTag.MatchString(v) {
+			report("meetings", "languagesTemplates[]", "%q is not a language code like en or pt-BR", v)
+		}
+	}
+	if m.RemindBefore < 0 {
+		report("meetings", "remindBefore", "%d must not be negative", m.RemindBefore)
+	}
+	if m.PSTNExtension != "" && !pstnNumber.MatchString(m.PSTNExtension) {
+		report("meetings", "pstnExtension", "%q is not a phone number (digits, an optional leading +)", m.PSTNExtension)
+	}
+	if m.MeetingTTL < time.Second {
+		report("meetings", "meeting_ttl", "must be at least 1 second")
+	}
+	if m.MaxPublicRooms < 0 {
+		report("meetings", "max_public_rooms", "%d must not be negative (0 = no cap)", m.MaxPublicRooms)
+	}
+	if m.MaxParticipants < 1 {
+		report("meetings", "max_participants", "%d must be at least 1", m.MaxParticipants)
+	}
 	return errs
+}
+
+var (
+	languageTag = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
+	pstnNumber  = regexp.MustCompile(`^\+?[0-9]{1,20}$`)
+)
+
+// validLinkHost: an absolute http or https URL with a host, no trailing
+// slash (links are built as linkHost + "/..."), no query or fragment.
+func validLinkHost(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return false
+	}
+	return !strings.HasSuffix(s, "/") && u.RawQuery == "" && u.Fragment == "" && !u.ForceQuery
 }
 
 // isToken reports whether s is an RFC 3261 token (a header name).
