@@ -17,13 +17,14 @@ type Memory struct {
 	rooms   map[string]Room
 	invites []Invite // insertion order
 	stats   Stats
+	docs    map[DocKey][]byte
 }
 
 var _ Store = (*Memory)(nil)
 
 // NewMemory returns an empty in-memory Store.
 func NewMemory() *Memory {
-	return &Memory{rooms: make(map[string]Room)}
+	return &Memory{rooms: make(map[string]Room), docs: make(map[DocKey][]byte)}
 }
 
 // lock takes the mutex and reports why the call must not go on, if it must
@@ -59,7 +60,32 @@ func (m *Memory) Load(ctx context.Context) (Snapshot, error) {
 	if s.Invites == nil {
 		s.Invites = []Invite{}
 	}
+	s.Docs = make([]Doc, 0, len(m.docs))
+	for k, b := range m.docs {
+		s.Docs = append(s.Docs, Doc{Kind: k.Kind, ID: k.ID, Body: slices.Clone(b)})
+	}
+	slices.SortFunc(s.Docs, func(a, b Doc) int {
+		if c := strings.Compare(a.Kind, b.Kind); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 	return s, nil
+}
+
+// WriteDocs implements Store.
+func (m *Memory) WriteDocs(ctx context.Context, put []Doc, del []DocKey) error {
+	if err := m.lock(ctx); err != nil {
+		return fmt.Errorf("store: write documents: %w", err)
+	}
+	defer m.mu.Unlock()
+	for _, k := range del {
+		delete(m.docs, k)
+	}
+	for _, d := range put {
+		m.docs[DocKey{d.Kind, d.ID}] = slices.Clone(d.Body)
+	}
+	return nil
 }
 
 // PutRoom implements Store.
@@ -126,6 +152,6 @@ func (m *Memory) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.closed = true
-	m.rooms, m.invites = nil, nil
+	m.rooms, m.invites, m.docs = nil, nil, nil
 	return nil
 }

@@ -79,6 +79,13 @@ var migrations = []string{
 		seconds INTEGER NOT NULL
 	);
 	INSERT INTO stats (id, total, failed, seconds) VALUES (1, 0, 0, 0);`,
+	// 1 -> 2: documents of the REST API for meetings (see Doc).
+	`CREATE TABLE docs (
+		kind TEXT NOT NULL,
+		id   TEXT NOT NULL,
+		body BLOB NOT NULL,
+		PRIMARY KEY (kind, id)
+	) WITHOUT ROWID;`,
 }
 
 // SQLite is a Store in an embedded SQLite database file.
@@ -92,7 +99,7 @@ type SQLite struct {
 	mu     sync.RWMutex
 	closed bool
 
-	putRoom, deleteRoom, addInvite, takeInvite, putStats *sql.Stmt
+	putRoom, deleteRoom, addInvite, takeInvite, putStats, putDoc, deleteDoc *sql.Stmt
 }
 
 var _ Store = (*SQLite)(nil)
@@ -197,6 +204,13 @@ func (s *SQLite) init() error {
 	}
 	if err := prep(&s.takeInvite, `DELETE FROM invites WHERE seq = (
 		SELECT seq FROM invites WHERE room = ? AND participant_id = ? ORDER BY seq LIMIT 1)`); err != nil {
+		return err
+	}
+	if err := prep(&s.putDoc, `INSERT INTO docs (kind, id, body) VALUES (?, ?, ?)
+		ON CONFLICT (kind, id) DO UPDATE SET body = excluded.body`); err != nil {
+		return err
+	}
+	if err := prep(&s.deleteDoc, `DELETE FROM docs WHERE kind = ? AND id = ?`); err != nil {
 		return err
 	}
 	return prep(&s.putStats, `UPDATE stats SET total = ?, failed = ?, seconds = ? WHERE id = 1`)
@@ -316,6 +330,27 @@ func (s *SQLite) load(ctx context.Context) (Snapshot, error) {
 	}
 	rows.Close()
 
+	rows, err = tx.QueryContext(ctx, `SELECT kind, id, body FROM docs ORDER BY kind, id`)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("documents: %w", err)
+	}
+	snap.Docs = []Doc{}
+	for rows.Next() {
+		var d Doc
+		if err := rows.Scan(&d.Kind, &d.ID, &d.Body); err != nil {
+			rows.Close()
+			return Snapshot{}, fmt.Errorf("documents: %w", err)
+		}
+		if d.Body == nil {
+			d.Body = []byte{}
+		}
+		snap.Docs = append(snap.Docs, d)
+	}
+	if err := rows.Err(); err != nil {
+		return Snapshot{}, fmt.Errorf("documents: %w", err)
+	}
+	rows.Close()
+
 	var t, f, sec int64
 	if err := tx.QueryRowContext(ctx, `SELECT total, failed, seconds FROM stats WHERE id = 1`).Scan(&t, &f, &sec); err != nil {
 		return Snapshot{}, fmt.Errorf("stats: %w", err)
@@ -381,6 +416,42 @@ func (s *SQLite) TakeInvite(ctx context.Context, room, participantID string) err
 	return nil
 }
 
+// WriteDocs implements Store.
+func (s *SQLite) WriteDocs(ctx context.Context, put []Doc, del []DocKey) error {
+	if err := s.rlock(); err != nil {
+		return fmt.Errorf("store: write documents: %w", err)
+	}
+	defer s.mu.RUnlock()
+	if err := s.writeDocs(ctx, put, del); err != nil {
+		return fmt.Errorf("store: write documents: %w", err)
+	}
+	return nil
+}
+
+func (s *SQLite) writeDocs(ctx context.Context, put []Doc, del []DocKey) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	dst, pst := tx.StmtContext(ctx, s.deleteDoc), tx.StmtContext(ctx, s.putDoc)
+	for _, k := range del {
+		if _, err := dst.ExecContext(ctx, k.Kind, k.ID); err != nil {
+			return fmt.Errorf("delete %s %q: %w", k.Kind, k.ID, err)
+		}
+	}
+	for _, d := range put {
+		body := d.Body
+		if body == nil {
+			body = []byte{} // the column is NOT NULL
+		}
+		if _, err := pst.ExecContext(ctx, d.Kind, d.ID, body); err != nil {
+			return fmt.Errorf("put %s %q: %w", d.Kind, d.ID, err)
+		}
+	}
+	return tx.Commit()
+}
+
 // PutStats implements Store.
 func (s *SQLite) PutStats(ctx context.Context, st Stats) error {
 	if err := s.rlock(); err != nil {
@@ -414,7 +485,7 @@ func (s *SQLite) Close() error {
 
 func (s *SQLite) closeStatements() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.putRoom, s.deleteRoom, s.addInvite, s.takeInvite, s.putStats} {
+	for _, st := range []*sql.Stmt{s.putRoom, s.deleteRoom, s.addInvite, s.takeInvite, s.putStats, s.putDoc, s.deleteDoc} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

@@ -313,6 +313,29 @@ func TestOpenSQLiteRejectsANewerSchema(t *testing.T) {
 	}
 }
 
+// TestMigrationKeepsRooms opens a database of schema 1 (rooms, invites and
+// stats only, as the first release wrote it) and checks that the upgrade to
+// the documents table keeps what was there.
+func TestMigrationKeepsRooms(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "webconf.db")
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, s.PutRoom(ctx, Room{Name: "4711", AdminPin: "123456"}))
+	if _, err := s.db.Exec(`DROP TABLE docs; UPDATE schema_version SET version = 1`); err != nil {
+		t.Fatal(err)
+	}
+	must(t, s.Close())
+	s = openTestSQLite(t, path)
+	must(t, s.WriteDocs(ctx, []Doc{{"meeting", "m", []byte("{}")}}, nil))
+	snap := load(t, s)
+	if len(snap.Rooms) != 1 || snap.Rooms[0].AdminPin != "123456" || len(snap.Docs) != 1 {
+		t.Errorf("after migration: rooms %+v docs %d, want the room and the new document", snap.Rooms, len(snap.Docs))
+	}
+}
+
 func BenchmarkSQLitePutRoom(b *testing.B) {
 	ctx := context.Background()
 	b.Run("replace one room", func(b *testing.B) {

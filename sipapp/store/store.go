@@ -55,11 +55,25 @@ type Stats struct {
 	Total, Failed, Seconds uint64
 }
 
+// Doc is one resource of the REST API for meetings (a user, a meeting, a
+// guest authorization, the HTTP ingress, a public room) kept as an opaque
+// document, in practice JSON. The meetings code owns the documents' shape
+// and versions it with the API; the store only keeps them, so a new field is
+// not a schema migration (and a PostgreSQL store would use jsonb).
+type Doc struct {
+	Kind, ID string
+	Body     []byte
+}
+
+// DocKey names a document.
+type DocKey struct{ Kind, ID string }
+
 // Snapshot is everything a Store holds.
 type Snapshot struct {
 	Rooms   []Room   // sorted by name (byte order)
 	Invites []Invite // in insertion order
 	Stats   Stats
+	Docs    []Doc // sorted by kind, then id (byte order)
 }
 
 // Store is the durable state of the bridge. Implementations are safe for
@@ -81,6 +95,11 @@ type Store interface {
 	// TakeInvite removes the first invite of that room with that participant
 	// id (a dial-in took it over). No match is not an error.
 	TakeInvite(ctx context.Context, room, participantID string) error
+	// WriteDocs stores put (replacing documents with the same kind and
+	// id) and removes del (absent ones are not an error) in one
+	// transaction: all of it is durable when it returns nil, none of it
+	// otherwise. A document in both lists ends up stored.
+	WriteDocs(ctx context.Context, put []Doc, del []DocKey) error
 	// PutStats replaces the call counters.
 	PutStats(ctx context.Context, s Stats) error
 	// Close releases the store; later calls fail with ErrClosed. Closing

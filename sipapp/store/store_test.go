@@ -379,6 +379,37 @@ func runConformance(t *testing.T, impl implementation) {
 		}
 	})
 
+	t.Run("documents are put, replaced and deleted together and come back sorted", func(t *testing.T) {
+		s := impl.open(t)
+		if d := load(t, s).Docs; d == nil || len(d) != 0 {
+			t.Fatalf("a new store: docs %v, want empty and non-nil", d)
+		}
+		must(t, s.WriteDocs(ctx, []Doc{
+			{"meeting", "b", []byte(`{"n":2}`)},
+			{"meeting", "a", []byte(`{"n":1}`)},
+			{"user", "a", []byte(`{}`)},
+			{"ingress", "http", nil},
+		}, nil))
+		must(t, s.WriteDocs(ctx, []Doc{{"meeting", "a", []byte(`{"n":3}`)}},
+			[]DocKey{{"user", "a"}, {"user", "absent"}, {"meeting", "a"}}))
+		got := load(t, s).Docs
+		want := []Doc{{"ingress", "http", []byte{}}, {"meeting", "a", []byte(`{"n":3}`)}, {"meeting", "b", []byte(`{"n":2}`)}}
+		if len(got) != len(want) {
+			t.Fatalf("got %d docs %+v, want %+v", len(got), got, want)
+		}
+		for i := range want {
+			if got[i].Kind != want[i].Kind || got[i].ID != want[i].ID || string(got[i].Body) != string(want[i].Body) {
+				t.Errorf("doc %d: got %s/%s %q, want %s/%s %q", i, got[i].Kind, got[i].ID, got[i].Body, want[i].Kind, want[i].ID, want[i].Body)
+			}
+		}
+		// Documents are independent of rooms.
+		must(t, s.PutRoom(ctx, Room{Name: "a"}))
+		must(t, s.DeleteRoom(ctx, "a"))
+		if n := len(load(t, s).Docs); n != 3 {
+			t.Errorf("after room changes: %d docs, want 3", n)
+		}
+	})
+
 	t.Run("after close every call fails with ErrClosed and close is idempotent", func(t *testing.T) {
 		s := impl.open(t)
 		must(t, s.PutRoom(ctx, Room{Name: "r"}))
@@ -391,6 +422,7 @@ func runConformance(t *testing.T, impl implementation) {
 			"TakeInvite": s.TakeInvite(ctx, "r", "p"),
 			"PutStats":   s.PutStats(ctx, Stats{}),
 		}
+		calls["WriteDocs"] = s.WriteDocs(ctx, []Doc{{"k", "i", nil}}, nil)
 		_, calls["Load"] = s.Load(ctx)
 		for name, err := range calls {
 			if !errors.Is(err, ErrClosed) {
