@@ -35,6 +35,10 @@ say "$out/wrong_pin.wav" "The room number is not correct. Please try again."
 say "$out/wrong_pin_bye.wav" "The room number is not correct. Goodbye."
 say "$out/entering_conference.wav" "You are entering the conference now."
 say "$out/first_participant.wav" "You are the first participant in this conference."
+say "$out/meeting_not_started.wav" "This meeting has not started yet. Please call again later. Goodbye."
+say "$out/meeting_ended.wav" "This meeting is over. Goodbye."
+say "$out/conference_full.wav" "This conference is full. Goodbye."
+say "$out/lobby_wait.wav" "Please wait, the host will let you in."
 
 i=0
 for word in zero one two three four five six seven eight nine; do

@@ -34,6 +34,9 @@ type Set struct {
 	EnterPin, WrongPin, WrongPinBye, EnteringConference, FirstParticipant []int16
 	JoinSound, DropSound                                                  []int16
 	Digits                                                                [10][]int16
+	// Meetings (REST API): before valid_since, after valid_until, at
+	// max_participants, and while the lobby holds a caller.
+	MeetingNotStarted, MeetingEnded, ConferenceFull, LobbyWait []int16
 }
 
 // Files names replacement prompt files, one field per SEMS webconference.conf
@@ -47,6 +50,11 @@ type Files struct {
 	WrongPinBye        string // wrong_pin_bye
 	EnteringConference string // entering_conference
 	DigitsDir          string // digits_dir: <dir>/0.wav … <dir>/9.wav
+	// [meetings] keys.
+	MeetingNotStarted string // not_started_prompt
+	MeetingEnded      string // ended_prompt
+	ConferenceFull    string // full_prompt
+	LobbyWait         string // lobby_prompt
 }
 
 //go:embed audio/*.wav audio/digits/*.wav
@@ -68,6 +76,10 @@ func Builtin() *Set {
 			WrongPinBye:        mustEmbedded("wrong_pin_bye.wav"),
 			EnteringConference: mustEmbedded("entering_conference.wav"),
 			FirstParticipant:   mustEmbedded("first_participant.wav"),
+			MeetingNotStarted:  mustEmbedded("meeting_not_started.wav"),
+			MeetingEnded:       mustEmbedded("meeting_ended.wav"),
+			ConferenceFull:     mustEmbedded("conference_full.wav"),
+			LobbyWait:          mustEmbedded("lobby_wait.wav"),
 		}
 		// SEMS uses one beep.wav for both events; so do we.
 		s.JoinSound = beep()
@@ -146,6 +158,10 @@ func Load(f Files, log *slog.Logger) (*Set, error) {
 		{"wrong_pin", f.WrongPin, &s.WrongPin},
 		{"wrong_pin_bye", f.WrongPinBye, &s.WrongPinBye},
 		{"entering_conference", f.EnteringConference, &s.EnteringConference},
+		{"not_started_prompt", f.MeetingNotStarted, &s.MeetingNotStarted},
+		{"ended_prompt", f.MeetingEnded, &s.MeetingEnded},
+		{"full_prompt", f.ConferenceFull, &s.ConferenceFull},
+		{"lobby_prompt", f.LobbyWait, &s.LobbyWait},
 	} {
 		if o.path == "" {
 			continue

@@ -73,6 +73,11 @@ type call struct {
 
 	room     string // set once the call is in a room
 	joinedAt time.Time
+	talking  atomic.Bool
+	// pre is the room chosen before the answer (a meeting-guest caller
+	// with good credentials, or a meeting's or public room's number as
+	// the Request-URI user).
+	pre string
 
 	// RFC 4028 session timer: interval, whether we refresh, and a poke
 	// when the peer refreshed.
@@ -395,6 +400,9 @@ func (c *call) answerCall() bool {
 // route decides where the call goes (spec 5.1): P-App-Param enter_room,
 // P-App-Param room, direct_room_re on the R-URI user, else keypad entry.
 func (c *call) route() (room, pid string, direct, ok bool) {
+	if c.pre != "" {
+		return c.pre, c.pid, true, true
+	}
 	enter := false
 	for _, h := range c.invite.GetHeaders("P-App-Param") {
 		if v, ok := appParam(h.Value(), "enter_room"); ok && strings.EqualFold(v, "true") {
@@ -648,6 +656,11 @@ func (c *call) inRoom(room, pid string, direct bool) {
 	if direct {
 		reason = ReasonDirect
 	}
+	leave, ok := c.meetingGate(room)
+	if !ok {
+		return
+	}
+	defer leave()
 	if err := c.s.reg.Join(room, c.tag, c.number, pid, reason, c.s.opt.RoomPinSplit > 0, c); err != nil {
 		c.log.Info("cannot join room", "room", room, "err", err)
 		c.playThenBye(c.s.opt.Prompts.WrongPinBye)
@@ -664,6 +677,7 @@ func (c *call) inRoom(room, pid string, direct bool) {
 func (c *call) stay(room string) {
 	sink := c.s.opt.Events
 	c.member.OnTalking(func(on bool) {
+		c.talking.Store(on)
 		if on {
 			sink.TalkingStarted(room, c.tag)
 		} else {

@@ -5,6 +5,7 @@ import (
 
 	"webconf/conf"
 	"webconf/prompts"
+	"webconf/sipapp/meeting"
 )
 
 // OptionsFromConfig maps the config file's settings onto Options.
@@ -51,6 +52,11 @@ func OptionsFromConfig(cfg *conf.Config, set *prompts.Set, log *slog.Logger) Opt
 			Max: w.MaximumTimer, Refresh: w.SessionRefreshMethod, Accept501: w.Accept501Reply,
 		},
 
+		Meetings: meeting.Config{
+			TTL: cfg.Meetings.MeetingTTL, MaxParticipants: cfg.Meetings.MaxParticipants,
+			Languages: cfg.Meetings.LanguagesTemplates, SIPDialin: cfg.Meetings.SIPDialin,
+			MaxPublicRooms: cfg.Meetings.MaxPublicRooms, Log: log,
+		},
 		Prompts: set,
 		Log:     log,
 	}
@@ -61,10 +67,13 @@ func OptionsFromConfig(cfg *conf.Config, set *prompts.Set, log *slog.Logger) Opt
 }
 
 // PromptFiles is the prompt part of the config as the prompts package wants it.
-func PromptFiles(w conf.Webconference) prompts.Files {
+func PromptFiles(cfg *conf.Config) prompts.Files {
+	w, m := cfg.Webconference, cfg.Meetings
 	return prompts.Files{
 		FirstParticipant: w.FirstParticipant, JoinSound: w.JoinSound, DropSound: w.DropSound,
 		EnterPin: w.EnterPin, WrongPin: w.WrongPin, WrongPinBye: w.WrongPinBye,
 		EnteringConference: w.EnteringConference, DigitsDir: w.DigitsDir,
+		MeetingNotStarted: m.NotStartedPrompt, MeetingEnded: m.EndedPrompt,
+		ConferenceFull: m.FullPrompt, LobbyWait: m.LobbyPrompt,
 	}
 }

@@ -97,6 +97,9 @@ type room struct {
 	expiry     time.Time
 	lastAccess time.Time
 	parts      []*Participant
+	// pinned rooms belong to a meeting or a public room (package meeting
+	// owns their lifetime): SEMS's soft expiry leaves them alone.
+	pinned bool
 }
 
 // Registry is the room map of SEMS's WebConferenceFactory: room name to
@@ -176,7 +179,7 @@ func (r *Registry) createLocked(name, pin string) *room {
 // softExpiredLocked: empty and untouched for longer than rooms_expire_delay
 // (whole seconds, strictly greater, as SEMS compares).
 func (r *Registry) softExpiredLocked(rm *room, now time.Time) bool {
-	if !r.cfg.RoomsExpire || len(rm.parts) > 0 {
+	if !r.cfg.RoomsExpire || len(rm.parts) > 0 || rm.pinned {
 		return false
 	}
 	return int64(now.Sub(rm.lastAccess)/time.Second) > int64(r.cfg.RoomsExpireDelay/time.Second)
@@ -336,6 +339,50 @@ func (r *Registry) Predefine(name, pin string) {
 	if rm.adminPin != pin {
 		rm.adminPin = pin
 		r.persistLocked(rm)
+	}
+}
+
+// Pin makes sure a meeting's (or public) room exists, with a random admin
+// PIN when it is new, and exempts it from soft expiry. It ignores
+// max_rooms: the meeting was admitted by the REST API, which has its own
+// caps.
+func (r *Registry) Pin(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rm, ok := r.rooms[name]
+	if !ok {
+		rm = r.createLocked(name, newPin())
+	}
+	rm.pinned = true
+}
+
+// Drop deletes a room whatever its PIN, hanging up its live calls (a
+// meeting was deleted or expired).
+func (r *Registry) Drop(name string) {
+	r.mu.Lock()
+	rm, ok := r.rooms[name]
+	if !ok {
+		r.mu.Unlock()
+		return
+	}
+	kick := r.liveLocked(rm)
+	r.deleteLocked(name)
+	r.mu.Unlock()
+	for _, c := range kick {
+		c.Kick()
+	}
+}
+
+// KickAll hangs up every live call of the room; the room stays.
+func (r *Registry) KickAll(name string) {
+	r.mu.Lock()
+	var kick []Controller
+	if rm, ok := r.rooms[name]; ok {
+		kick = r.liveLocked(rm)
+	}
+	r.mu.Unlock()
+	for _, c := range kick {
+		c.Kick()
 	}
 }
 

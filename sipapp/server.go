@@ -6,6 +6,7 @@ package sipapp
 
 import (
 	"context"
+	crand "crypto/rand"
 	"fmt"
 	"log/slog"
 	"net"
@@ -22,6 +23,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"webconf/prompts"
+	"webconf/sipapp/meeting"
 	"webconf/sipapp/mixer"
 	"webconf/sipapp/rtpleg"
 	"webconf/sipapp/store"
@@ -68,8 +70,10 @@ type Options struct {
 	RTPReceive       string // "poll" (default: the mixer drains sockets each tick) or "goroutine"
 	Prompts          *prompts.Set
 	Events           Events
-	Log              *slog.Logger
-	MixWorkers       int // 0 = GOMAXPROCS
+	// Meetings configures the REST API's meetings (package meeting).
+	Meetings   meeting.Config
+	Log        *slog.Logger
+	MixWorkers int // 0 = GOMAXPROCS
 }
 
 // byeGrace is how long Shutdown waits for the phones to answer our BYEs.
@@ -115,6 +119,12 @@ type Server struct {
 	invites  *Rate
 	pending  atomic.Int64 // answered INVITEs not yet acknowledged
 	tcpConns *connLimiter
+
+	book      *meeting.Book
+	lobby     map[string]map[string]*lobbyWait // meeting room -> call tag -> caller (under mu)
+	seats     map[string]int                   // meeting room -> callers in it or its lobby (under mu)
+	lobbyLoop []int16                          // the lobby prompt with a pause, looped
+	nonceKey  [32]byte                         // signs meeting-guest digest nonces
 
 	testHook func(*sip.Request) // tests only: runs before every handler
 }
@@ -164,10 +174,14 @@ func New(opt Options) (*Server, error) {
 		mix:   newMixer(opt),
 		reg:   NewRegistry(opt.Registry, opt.Events, nil),
 		calls: map[string]*call{}, rooms: map[string]*liveRoom{},
+		lobby: map[string]map[string]*lobbyWait{}, seats: map[string]int{},
 		load:    newLoad(time.Now()),
 		guards:  newGuards(opt.Limits),
 		invites: NewRate(float64(opt.Limits.InviteRate), float64(opt.Limits.InviteBurst), nil),
 	}
+	// Two seconds of silence between repeats of the lobby prompt.
+	s.lobbyLoop = append(append([]int16(nil), opt.Prompts.LobbyWait...), make([]int16, 2*8000)...)
+	_, _ = crand.Read(s.nonceKey[:])
 	if s.ringback, err = parseRingback(opt.Ringback); err != nil {
 		return nil, err
 	}
@@ -205,6 +219,28 @@ func (s *Server) restore() error {
 	s.stats.Restore(stats.Total, stats.Failed, stats.Seconds)
 	for _, p := range s.opt.PredefinedRooms {
 		s.reg.Predefine(p.Room, p.AdminPin)
+	}
+	snap, err := st.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("sipapp: load meetings: %w", err)
+	}
+	mc := s.opt.Meetings
+	if mc.Log == nil {
+		mc.Log = s.log
+	}
+	if mc.MaxParticipants <= 0 {
+		mc.MaxParticipants = 100
+	}
+	if mc.TTL <= 0 {
+		mc.TTL = 48 * time.Hour
+	}
+	if n := s.opt.RoomPinSplit; n > 0 {
+		// The keypad splits what is typed after n digits: a meeting's
+		// number must be exactly n long to be typed.
+		mc.ExtenDigits = n
+	}
+	if s.book, err = meeting.New(mc, st, snap.Docs, s); err != nil {
+		return err
 	}
 	dir := s.opt.StatsDir
 	s.stats.OnRecord(func(total, failed, secs uint64) {
@@ -363,6 +399,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.byeCancel()
 	<-byesDone
+	s.book.Close()
 	s.mix.Stop()
 	s.srv.Close()
 	s.ua.Close()
@@ -548,7 +585,20 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 503, "Service Unavailable", nil)
 		return
 	}
+	pre, code, reason, hdr := s.preRoute(req)
+	if code != 0 {
+		s.load.done(time.Now())
+		if hdr != nil {
+			s.respond(tx, req, code, reason, nil, hdr)
+		} else {
+			s.respond(tx, req, code, reason, nil)
+		}
+		return
+	}
 	c, code, reason := s.newCall(req, tx)
+	if c != nil {
+		c.pre = pre
+	}
 	if c == nil {
 		s.load.done(time.Now())
 		if code == 422 {

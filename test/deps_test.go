@@ -23,6 +23,8 @@ var rules = []struct {
 	{"webconf/sipapp/mixer", "webconf/sipapp/rtpleg", "the mixer sees legs only through Input/Output"},
 	{"webconf/sipapp/rtpleg", "github.com/emiago/sipgo", "an RTP leg knows nothing of SIP dialogs"},
 	{"webconf/sipapp/sdp", "webconf/sipapp/rtpleg", "SDP is pure"},
+	{"webconf/sipapp/meeting", "github.com/emiago/sipgo", "meetings are data; SIP lives in sipapp"},
+	{"webconf/sipapp/meeting", "webconf/sipapp/mixer", "meetings are data; audio lives in sipapp"},
 }
 
 func TestImportsFlowOneWay(t *testing.T) {

@@ -91,7 +91,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// startHTTP serves /metrics, and /debug/pprof when the listener is on
+// startHTTP serves the REST API (/api/v1/, /c/), /metrics, and /debug/pprof when the listener is on
 // loopback (profiles reveal internals and cost CPU: never on a public
 // address).
 func (n *Node) startHTTP(addr string) error {
@@ -106,6 +106,7 @@ func (n *Node) startHTTP(addr string) error {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	n.rest.Register(mux)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -118,7 +119,9 @@ func (n *Node) startHTTP(addr string) error {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	n.httpLn = ln
-	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	// The REST API faces the internet: bound headers and slow bodies.
+	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10}
 	go func() {
 		if err := n.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("http server stopped", "err", err)

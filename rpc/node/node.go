@@ -18,6 +18,7 @@ import (
 	"webconf/prompts"
 	"webconf/rpc"
 	"webconf/rpc/jsonrpc"
+	"webconf/rpc/rest"
 	"webconf/rpc/xmlrpc"
 	"webconf/sipapp"
 	"webconf/sipapp/store"
@@ -34,6 +35,7 @@ type Node struct {
 	xmlrpc   *xmlrpc.Server
 	httpLn   net.Listener
 	http     *http.Server
+	rest     *rest.API
 	stopHard chan struct{}
 	statsDir string
 }
@@ -58,7 +60,7 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 	set := o.Prompts
 	if set == nil {
 		var err error
-		if set, err = prompts.Load(sipapp.PromptFiles(cfg.Webconference), log); err != nil {
+		if set, err = prompts.Load(sipapp.PromptFiles(cfg), log); err != nil {
 			return nil, err
 		}
 	}
@@ -111,6 +113,11 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 		}()
 		log.Info("xmlrpc listening", "addr", ln.Addr().String(), "jsonrpc", cfg.XMLRPC.JSONRPC)
 	}
+	m := cfg.Meetings
+	n.rest = rest.New(rest.Options{
+		SIP: n.SIP, MasterPassword: w.MasterPassword, LinkHost: m.LinkHost, LinkFormat: m.LinkFormat,
+		PSTNExtension: m.PSTNExtension, PublicRooms: m.PublicRooms, SIPHost: sipHost(cfg.Server.PublicIP, n.SIP.Addr()), Log: log,
+	})
 	if cfg.HTTP.Listen != "" {
 		if err := n.startHTTP(cfg.HTTP.Listen); err != nil {
 			n.Shutdown(context.Background())
@@ -120,6 +127,18 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 	go n.hardExpiry()
 	return n, nil
 }
+
+// sipHost is public_ip with the SIP port we listen on, for SIP URIs.
+func sipHost(publicIP, listen string) string {
+	_, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return publicIP
+	}
+	return net.JoinHostPort(publicIP, port)
+}
+
+// REST is the meetings API.
+func (n *Node) REST() *rest.API { return n.rest }
 
 // feedbackDir is where resetFeedback may open files: the feedback file's
 // directory, or data_dir when no feedback file is configured.

@@ -1,0 +1,99 @@
+package rest
+
+import (
+	"net/http"
+
+	"webconf/sipapp/meeting"
+)
+
+type authKind int
+
+const (
+	authNone authKind = iota
+	authOperator
+	authUser
+)
+
+// route is one method on one path pattern (net/http ServeMux syntax).
+type route struct {
+	method string
+	path   string
+	auth   authKind
+	h      func(*ctx)
+}
+
+// ctx is one request.
+type ctx struct {
+	w   http.ResponseWriter
+	r   *http.Request
+	api *API
+	me  meeting.User // with authUser
+}
+
+func (c *ctx) fail(err error) {
+	if e := wire(err); e.Status == http.StatusInternalServerError || e.Status == http.StatusServiceUnavailable {
+		c.api.log.Error("http request failed", "method", c.r.Method, "path", c.r.URL.Path, "err", err)
+	}
+	writeError(c.w, err)
+}
+
+func (c *ctx) ok(status int, v any) { writeJSON(c.w, status, v) }
+
+func (c *ctx) noContent() { c.w.WriteHeader(http.StatusNoContent) }
+
+// Route is a method and path pattern, for the OpenAPI check.
+type Route struct{ Method, Path string }
+
+// Routes lists every route the API serves.
+func (a *API) Routes() []Route {
+	var out []Route
+	for _, r := range a.routes() {
+		out = append(out, Route{r.method, r.path})
+	}
+	return out
+}
+
+func (a *API) routes() []route {
+	const (
+		me      = "/api/v1/users/me"
+		myMeet  = me + "/meetings/{uuid}"
+		webinar = "/api/v1/meetings/{uuid}/webinar"
+		guest   = "/api/v1/guests/{guest_uuid}/meetings/{uuid}/authorizations"
+		myAuth  = myMeet + "/authorizations/{authorization_uuid}"
+	)
+	return []route{
+		{"GET", "/api/v1/openapi.json", authNone, a.openAPI},
+
+		{"POST", "/api/v1/users", authOperator, a.createUser},
+		{"GET", "/api/v1/users", authOperator, a.listUsers},
+		{"GET", "/api/v1/users/{uuid}", authOperator, a.getUser},
+		{"DELETE", "/api/v1/users/{uuid}", authOperator, a.deleteUser},
+		{"GET", "/api/v1/ingresses/http", authOperator, a.getIngress},
+		{"PUT", "/api/v1/ingresses/http", authOperator, a.putIngress},
+
+		{"GET", me, authUser, a.getMe},
+		{"POST", me + "/meetings", authUser, a.createMeeting},
+		{"GET", me + "/meetings", authUser, a.listMeetings},
+		{"GET", myMeet, authUser, a.getMeeting},
+		{"PUT", myMeet, authUser, a.updateMeeting},
+		{"DELETE", myMeet, authUser, a.deleteMeeting},
+		{"GET", myMeet + "/participants", authUser, a.listParticipants},
+		{"DELETE", myMeet + "/participants/{participant_id}", authUser, a.kickParticipant},
+		{"GET", myMeet + "/authorizations", authUser, a.listAuthorizations},
+		{"GET", myAuth, authUser, a.getAuthorization},
+		{"DELETE", myAuth, authUser, a.deleteAuthorization},
+		{"PUT", myAuth + "/accept", authUser, a.acceptAuthorization},
+		{"PUT", myAuth + "/reject", authUser, a.rejectAuthorization},
+
+		{"PUT", webinar + "/lobby", authUser, a.putLobby},
+		{"POST", webinar + "/lobby/admit/{participant_id}", authUser, a.admit},
+		{"PUT", webinar + "/sip", authUser, a.putSIP},
+
+		{"GET", "/api/v1/guests/me/meetings/{uuid}", authNone, a.guestMeeting},
+		{"GET", "/api/v1/guests/me/meetings/{uuid}/status", authNone, a.guestStatus},
+		{"POST", guest, authNone, a.guestRequest},
+		{"GET", guest + "/{authorization_uuid}", authNone, a.guestPoll},
+
+		{"GET", "/c/{identifier}", authNone, a.publicRoom},
+	}
+}

@@ -1,0 +1,248 @@
+package sipapp
+
+import (
+	"time"
+
+	"webconf/sipapp/meeting"
+	"webconf/sipapp/mixer"
+)
+
+// This file is the SIP side of meetings (package meeting keeps the data):
+// the rules a caller meets on the way into a meeting's room (SIP dial-in
+// switch, valid_since / valid_until, max_participants, the lobby), and
+// the hooks through which the Book opens, ends and unlocks rooms.
+
+// lobbyWait is a caller held in a meeting's lobby.
+type lobbyWait struct {
+	c     *call
+	admit chan struct{} // closed to let the caller in
+	since time.Time
+}
+
+// Meetings returns the meetings book.
+func (s *Server) Meetings() *meeting.Book { return s.book }
+
+// OpenRoom implements meeting.Hooks. It may run with the Book's lock held;
+// it takes only the registry's.
+func (s *Server) OpenRoom(room string) { s.reg.Pin(room) }
+
+// RoomTaken implements meeting.Hooks.
+func (s *Server) RoomTaken(room string) bool { return s.reg.Exists(room) }
+
+// EndRoom implements meeting.Hooks: everyone in the room and its lobby is
+// hung up; with remove the room goes too.
+func (s *Server) EndRoom(room string, remove bool) {
+	s.mu.Lock()
+	waiting := s.lobby[room]
+	delete(s.lobby, room)
+	s.mu.Unlock()
+	for _, w := range waiting {
+		w.c.Kick()
+	}
+	if remove {
+		s.reg.Drop(room)
+		return
+	}
+	s.reg.KickAll(room)
+}
+
+// LobbyLifted implements meeting.Hooks: every waiting caller goes in.
+func (s *Server) LobbyLifted(room string) {
+	s.mu.Lock()
+	waiting := s.lobby[room]
+	delete(s.lobby, room)
+	s.mu.Unlock()
+	for _, w := range waiting {
+		close(w.admit)
+	}
+}
+
+// Admit lets one caller out of a meeting room's lobby. false: no such
+// caller is waiting there.
+func (s *Server) Admit(room, tag string) bool {
+	s.mu.Lock()
+	w, ok := s.lobby[room][tag]
+	if ok {
+		delete(s.lobby[room], tag)
+	}
+	s.mu.Unlock()
+	if ok {
+		close(w.admit)
+	}
+	return ok
+}
+
+// LiveParticipant is a caller in a meeting's room or its lobby.
+type LiveParticipant struct {
+	ID             string    `json:"id"` // the call tag
+	CallerIDName   string    `json:"caller_id_name"`
+	CallerIDNumber string    `json:"caller_id_number"`
+	JoinedAt       time.Time `json:"joined_at"`
+	Muted          bool      `json:"muted"`
+	Talking        bool      `json:"talking"`
+	Lobby          bool      `json:"lobby"` // waiting to be admitted
+}
+
+// Participants lists the callers in a room's mix and in its lobby, the
+// earliest first.
+func (s *Server) Participants(room string) []LiveParticipant {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []LiveParticipant{}
+	if lr := s.rooms[room]; lr != nil {
+		for _, c := range lr.members {
+			out = append(out, LiveParticipant{
+				ID: c.tag, CallerIDName: c.remote.name, CallerIDNumber: c.remote.uri.User,
+				JoinedAt: c.joinedAt.UTC().Truncate(time.Second), Muted: c.member.Muted(), Talking: c.talking.Load(),
+			})
+		}
+	}
+	for _, w := range s.lobby[room] {
+		out = append(out, LiveParticipant{
+			ID: w.c.tag, CallerIDName: w.c.remote.name, CallerIDNumber: w.c.remote.uri.User,
+			JoinedAt: w.since.UTC().Truncate(time.Second), Lobby: true,
+		})
+	}
+	return out
+}
+
+// KickParticipant hangs up a caller of the room (in its mix or lobby).
+func (s *Server) KickParticipant(room, tag string) bool {
+	s.mu.Lock()
+	var target *call
+	if lr := s.rooms[room]; lr != nil {
+		for _, c := range lr.members {
+			if c.tag == tag {
+				target = c
+			}
+		}
+	}
+	if w, ok := s.lobby[room][tag]; ok {
+		target = w.c
+	}
+	s.mu.Unlock()
+	if target == nil {
+		return false
+	}
+	target.Kick()
+	return true
+}
+
+// takeSeat counts a caller into a meeting room unless it is full: the
+// count includes callers waiting in the lobby, who will join.
+func (s *Server) takeSeat(room string, max int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seats[room] >= max {
+		return false
+	}
+	s.seats[room]++
+	return true
+}
+
+func (s *Server) freeSeat(room string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seats[room] <= 1 {
+		delete(s.seats, room)
+		return
+	}
+	s.seats[room]--
+}
+
+// meetingGate applies a meeting's rules to a caller on the way into room
+// (which need not be a meeting's). It hangs up callers it refuses, after a
+// prompt saying why. ok: go in, then call leave when the call leaves.
+func (c *call) meetingGate(room string) (leave func(), ok bool) {
+	s := c.s
+	g, isMeeting := s.book.GateFor(room)
+	if !isMeeting {
+		return func() {}, true
+	}
+	pr := s.opt.Prompts
+	now := time.Now()
+	switch {
+	case !g.SIPDialin:
+		// As for a wrong room number: the caller learns nothing more.
+		c.log.Info("meeting refuses SIP callers", "room", room)
+		c.playThenBye(pr.WrongPinBye)
+		return nil, false
+	case !g.ValidSince.IsZero() && now.Before(g.ValidSince):
+		c.log.Info("meeting has not started", "room", room)
+		c.playThenBye(pr.MeetingNotStarted)
+		return nil, false
+	case !g.ValidUntil.IsZero() && !now.Before(g.ValidUntil):
+		c.log.Info("meeting is over", "room", room)
+		c.playThenBye(pr.MeetingEnded)
+		return nil, false
+	}
+	s.reg.Pin(room) // an operator may have deleted it over XML-RPC
+	if !s.takeSeat(room, g.MaxParticipants) {
+		c.log.Info("meeting is full", "room", room, "max", g.MaxParticipants)
+		c.playThenBye(pr.ConferenceFull)
+		return nil, false
+	}
+	leave = func() { s.freeSeat(room) }
+	if g.LobbyOn && !c.waitLobby(room) {
+		leave()
+		return nil, false
+	}
+	return leave, true
+}
+
+// waitLobby holds the caller alone with the lobby prompt until an owner
+// admits them or lifts the lobby. false: the call ended meanwhile.
+func (c *call) waitLobby(room string) bool {
+	s := c.s
+	w := &lobbyWait{c: c, admit: make(chan struct{}), since: time.Now()}
+	s.mu.Lock()
+	if s.lobby[room] == nil {
+		s.lobby[room] = map[string]*lobbyWait{}
+	}
+	s.lobby[room][c.tag] = w
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.lobby[room][c.tag] == w {
+			delete(s.lobby[room], c.tag)
+			if len(s.lobby[room]) == 0 {
+				delete(s.lobby, room)
+			}
+		}
+		s.mu.Unlock()
+	}()
+	// Registered first, checked second: a lobby lifted in between either
+	// saw this caller (and closed admit) or is seen here.
+	if !s.book.LobbyOn(room) {
+		return true
+	}
+	c.log.Info("waiting in the meeting's lobby", "room", room)
+	g := c.enterLobby()
+	defer g.Close()
+	c.member.Play(mixer.NewPrompt(s.lobbyLoop, true))
+	defer c.member.StopPrompts()
+	rtpDead := c.rtpWatch()
+	defer rtpDead.Stop()
+	for {
+		select {
+		case <-w.admit:
+			c.log.Info("admitted from the lobby", "room", room)
+			return true
+		case <-c.endCh:
+			c.byeIfKicked()
+			return false
+		case <-rtpDead.C:
+			if c.rtpExpired(rtpDead) {
+				return false
+			}
+		case <-c.digits:
+		}
+	}
+}
+
+// Seats is how many callers are in a meeting room or its lobby.
+func (s *Server) Seats(room string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seats[room]
+}
