@@ -474,7 +474,7 @@ var publicPage = template.Must(template.New("c").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Room {{.Identifier}}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
 <body><h1>Room {{.Identifier}}</h1>
-<p>Call <a href="{{.SIPURI}}">{{.SIPURI}}</a> from a SIP phone or app.</p>
+<p>Call <a href="{{.Link}}">{{.SIPURI}}</a> from a SIP phone or app.</p>
 <p>Or call {{if .DialinNumber}}{{.DialinNumber}}{{else}}the conference number{{end}} and type the room number <strong>{{.Room}}</strong> followed by #.</p>
 </body></html>
 `))
@@ -497,7 +497,12 @@ func (a *API) publicRoom(c *ctx) {
 	}
 	c.w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	c.w.WriteHeader(http.StatusOK)
-	_ = publicPage.Execute(c.w, v)
+	// html/template refuses sip: links unless told: the URI is ours, made
+	// of a checked identifier ([A-Za-z0-9_-]) and our own address.
+	_ = publicPage.Execute(c.w, struct {
+		publicView
+		Link template.URL
+	}{v, template.URL(v.SIPURI)})
 }
 
 func wantsJSON(r *http.Request) bool {

@@ -3,6 +3,7 @@ package meeting
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/mail"
 	"reflect"
 	"regexp"
@@ -30,7 +31,16 @@ func (o *Opt[T]) UnmarshalJSON(b []byte) error {
 		o.Null = true
 		return nil
 	}
-	if err := json.Unmarshal(b, &o.Value); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&o.Value); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return te // a nested field: the decoder prefixes ours
+		}
+		if strings.HasPrefix(err.Error(), "json: unknown field ") {
+			return err
+		}
 		return &json.UnmarshalTypeError{Value: "value", Type: reflect.TypeOf(o.Value)}
 	}
 	return nil

@@ -73,6 +73,10 @@ type Config struct {
 	ToneAmplitude float64
 	// RefuseUpdate answers UPDATE with 501 (a phone without RFC 3311).
 	RefuseUpdate bool
+	// AuthUser and AuthPassword answer a 401/407 to the INVITE with
+	// digest credentials (sipgo's client does the arithmetic); empty: a
+	// challenge is a final answer.
+	AuthUser, AuthPassword string
 	Logger       *slog.Logger // default discards
 }
 
@@ -495,6 +499,8 @@ func (pd *Pending) run(waitCtx context.Context) {
 	defer close(pd.finished)
 	p := pd.p
 	err := p.dlg.WaitAnswer(waitCtx, sipgo.AnswerOptions{
+		Username: p.cfg.AuthUser,
+		Password: p.cfg.AuthPassword,
 		OnResponse: func(res *sip.Response) error {
 			pd.record(res.StatusCode)
 			return nil

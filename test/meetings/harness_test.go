@@ -1,0 +1,250 @@
+// Package meetings tests the REST API for meetings against a running node
+// (real HTTP on loopback) and the meeting rules on the wire with the SIP
+// test phone: join by exten or meeting-guest digest, valid_since and
+// valid_until, max_participants, the lobby, the SIP switch, expiry and
+// public rooms.
+package meetings
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"webconf/conf"
+	"webconf/dsp/tone"
+	"webconf/prompts"
+	"webconf/rpc/node"
+	"webconf/test/phone"
+)
+
+const master = "master"
+
+// Test prompts are single tones, so a test can tell by ear which prompt a
+// caller hears. Callers' own tones stay at or below 1300 Hz.
+const (
+	fEnterPin    = 1500.0
+	fWrongPin    = 1550.0
+	fWrongPinBye = 1600.0
+	fEntering    = 1650.0
+	fFirst       = 1700.0
+	fJoin        = 1750.0
+	fDrop        = 1800.0
+	fNotStarted  = 1850.0
+	fEnded       = 1900.0
+	fFull        = 1950.0
+	fLobby       = 2000.0
+)
+
+func toneSamples(freq float64, d time.Duration) []int16 {
+	s := make([]int16, int(d/time.Millisecond)*8)
+	tone.NewOsc(freq, 6000).Fill(s)
+	return s
+}
+
+// testPrompts are short so that the flows run fast; digits read back as
+// one 2500 Hz blip each.
+func testPrompts() *prompts.Set {
+	p := &prompts.Set{
+		EnterPin:           toneSamples(fEnterPin, 1500*time.Millisecond),
+		WrongPin:           toneSamples(fWrongPin, 600*time.Millisecond),
+		WrongPinBye:        toneSamples(fWrongPinBye, 600*time.Millisecond),
+		EnteringConference: toneSamples(fEntering, 300*time.Millisecond),
+		FirstParticipant:   toneSamples(fFirst, 300*time.Millisecond),
+		JoinSound:          toneSamples(fJoin, 200*time.Millisecond),
+		DropSound:          toneSamples(fDrop, 200*time.Millisecond),
+		MeetingNotStarted:  toneSamples(fNotStarted, 800*time.Millisecond),
+		MeetingEnded:       toneSamples(fEnded, 800*time.Millisecond),
+		ConferenceFull:     toneSamples(fFull, 800*time.Millisecond),
+		LobbyWait:          toneSamples(fLobby, 800*time.Millisecond),
+	}
+	for d := range p.Digits {
+		p.Digits[d] = toneSamples(2500, 100*time.Millisecond)
+	}
+	return p
+}
+
+type harness struct {
+	node *node.Node
+	base string // http://host:port
+}
+
+// testConfig is a node on free loopback ports with a master password.
+func testConfig(t testing.TB) *conf.Config {
+	t.Helper()
+	cfg := conf.Default()
+	cfg.Server.SIPListen = "127.0.0.1:0"
+	cfg.Server.PublicIP = "127.0.0.1"
+	cfg.Server.RTPLowPort, cfg.Server.RTPHighPort = 40000, 49998
+	cfg.Server.DataDir = t.TempDir()
+	cfg.XMLRPC.Port = 0
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Webconference.MasterPassword = master
+	cfg.Webconference.DirectRoomRE = nil
+	return &cfg
+}
+
+// start runs a node; edit may change the config first. It is stopped when
+// the test ends.
+func start(t testing.TB, edit func(*conf.Config)) *harness {
+	t.Helper()
+	cfg := testConfig(t)
+	if edit != nil {
+		edit(cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	level := slog.LevelWarn
+	if os.Getenv("WEBCONF_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("test", t.Name())
+	n, err := node.Start(cfg, node.Options{Log: log, Prompts: testPrompts()})
+	if err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := n.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return &harness{node: n, base: "http://" + n.HTTPAddr()}
+}
+
+// reply is an HTTP answer with its decoded JSON body (nil when not JSON).
+type reply struct {
+	Status int
+	Header http.Header
+	Body   []byte
+	JSON   map[string]any
+}
+
+// ErrorCode is the error.code of an error body, or "".
+func (r reply) ErrorCode() string {
+	e, _ := r.JSON["error"].(map[string]any)
+	s, _ := e["code"].(string)
+	return s
+}
+
+// ErrorMessage is the error.message of an error body, or "".
+func (r reply) ErrorMessage() string {
+	e, _ := r.JSON["error"].(map[string]any)
+	s, _ := e["message"].(string)
+	return s
+}
+
+// auth is how a request authenticates: nil (nobody), basic or bearer.
+type auth func(*http.Request)
+
+func basic(user, pass string) auth { return func(r *http.Request) { r.SetBasicAuth(user, pass) } }
+func bearer(tok string) auth {
+	return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+}
+
+var operator = basic("admin", master)
+
+// do sends one request; body, if not nil and not []byte, is sent as JSON.
+func (h *harness) do(t testing.TB, method, path string, a auth, body any) reply {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		js, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(js)
+	}
+	req, err := http.NewRequest(method, h.base+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if a != nil {
+		a(req)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := reply{Status: res.StatusCode, Header: res.Header, Body: data}
+	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(data, &r.JSON); err != nil {
+			t.Fatalf("%s %s: answer is not a JSON object: %v\n%s", method, path, err, data)
+		}
+	}
+	return r
+}
+
+// must sends a request that must answer want.
+func (h *harness) must(t testing.TB, want int, method, path string, a auth, body any) reply {
+	t.Helper()
+	r := h.do(t, method, path, a, body)
+	if r.Status != want {
+		t.Fatalf("%s %s: status %d, want %d\n%s", method, path, r.Status, want, r.Body)
+	}
+	return r
+}
+
+// user creates a user with the capabilities and returns its uuid and token.
+func (h *harness) user(t testing.TB, name string, caps ...string) (uuid, token string) {
+	t.Helper()
+	if caps == nil {
+		caps = []string{}
+	}
+	r := h.must(t, 201, "POST", "/api/v1/users", operator, map[string]any{"username": name, "capabilities": caps})
+	return r.JSON["uuid"].(string), r.JSON["token"].(string)
+}
+
+// meeting creates a meeting with the fields and returns its JSON.
+func (h *harness) meeting(t testing.TB, token string, fields map[string]any) map[string]any {
+	t.Helper()
+	if fields == nil {
+		fields = map[string]any{}
+	}
+	if _, ok := fields["name"]; !ok {
+		fields["name"] = "meeting"
+	}
+	return h.must(t, 201, "POST", "/api/v1/users/me/meetings", bearer(token), fields).JSON
+}
+
+// dial calls the node's SIP address; the phone is hung up and closed when
+// the test ends.
+func (h *harness) dial(t *testing.T, cfg phone.Config) *phone.Phone {
+	t.Helper()
+	cfg.Server = h.node.SIP.Addr()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := phone.Dial(ctx, cfg)
+	if err != nil {
+		t.Fatalf("dial %q: %v", cfg.User, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = p.Hangup(ctx)
+		p.Close()
+	})
+	return p
+}
