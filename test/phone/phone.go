@@ -77,7 +77,7 @@ type Config struct {
 	// digest credentials (sipgo's client does the arithmetic); empty: a
 	// challenge is a final answer.
 	AuthUser, AuthPassword string
-	Logger       *slog.Logger // default discards
+	Logger                 *slog.Logger // default discards
 }
 
 // StatusError is a non-2xx final response to an INVITE (or another request
