@@ -74,7 +74,8 @@ func (s *Server) Admit(room, tag string) bool {
 
 // LiveParticipant is a caller in a meeting's room or its lobby.
 type LiveParticipant struct {
-	ID             string    `json:"id"` // the call tag
+	ID             string    `json:"id"`       // the call tag: what DELETE and admit take
+	CallTag        string    `json:"call_tag"` // the same, under SEMS's name
 	CallerIDName   string    `json:"caller_id_name"`
 	CallerIDNumber string    `json:"caller_id_number"`
 	JoinedAt       time.Time `json:"joined_at"`
@@ -92,14 +93,14 @@ func (s *Server) Participants(room string) []LiveParticipant {
 	if lr := s.rooms[room]; lr != nil {
 		for _, c := range lr.members {
 			out = append(out, LiveParticipant{
-				ID: c.tag, CallerIDName: c.remote.name, CallerIDNumber: c.remote.uri.User,
+				ID: c.tag, CallTag: c.tag, CallerIDName: c.remote.name, CallerIDNumber: c.remote.uri.User,
 				JoinedAt: c.joinedAt.UTC().Truncate(time.Second), Muted: c.member.Muted(), Talking: c.talking.Load(),
 			})
 		}
 	}
 	for _, w := range s.lobby[room] {
 		out = append(out, LiveParticipant{
-			ID: w.c.tag, CallerIDName: w.c.remote.name, CallerIDNumber: w.c.remote.uri.User,
+			ID: w.c.tag, CallTag: w.c.tag, CallerIDName: w.c.remote.name, CallerIDNumber: w.c.remote.uri.User,
 			JoinedAt: w.since.UTC().Truncate(time.Second), Lobby: true,
 		})
 	}
