@@ -9,10 +9,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"net/url"
 	"regexp"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -41,8 +41,11 @@ type Config struct {
 	Log             *slog.Logger
 }
 
-// Hooks are how the Book acts on the SIP side. They are called without the
-// Book's lock held, in the order the changes happened.
+// Hooks are how the Book acts on the SIP side. EndRoom and LobbyLifted are
+// called without the Book's lock held, after the change is stored;
+// OpenRoom and RoomTaken may be called with it held (so that a room
+// exists before anyone learns its number) and must not call back into the
+// Book.
 type Hooks interface {
 	// OpenRoom makes sure the conference room exists.
 	OpenRoom(room string)
@@ -1011,6 +1014,10 @@ func (b *Book) SetIngress(uri string) error {
 
 var identifierRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
+// reservedIdentifier is the guest extension (sipapp.GuestExten): a public
+// room of that name could never be dialled.
+const reservedIdentifier = "meeting-guest"
+
 // ValidIdentifier reports whether s may name a public room.
 func ValidIdentifier(s string) bool { return identifierRe.MatchString(s) }
 
@@ -1019,6 +1026,9 @@ func ValidIdentifier(s string) bool { return identifierRe.MatchString(s) }
 func (b *Book) PublicRoom(identifier string) (PublicRoom, error) {
 	if !ValidIdentifier(identifier) {
 		return PublicRoom{}, invalid("identifier", "must be 1 to 64 letters, digits, - or _")
+	}
+	if identifier == reservedIdentifier {
+		return PublicRoom{}, invalid("identifier", "%q is reserved", identifier)
 	}
 	b.mu.Lock()
 	if p, ok := b.public[identifier]; ok {
@@ -1049,5 +1059,6 @@ func (b *Book) PublicRoom(identifier string) (PublicRoom, error) {
 }
 
 func validHTTPURI(s string) bool {
-	return (strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")) && len(s) > len("https://") && !strings.ContainsAny(s, " \t\r\n")
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
 }
