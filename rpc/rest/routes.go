@@ -31,8 +31,14 @@ type ctx struct {
 }
 
 func (c *ctx) fail(err error) {
-	if e := wire(err); e.Status == http.StatusInternalServerError || e.Status == http.StatusServiceUnavailable {
+	e := wire(err)
+	if e.Status == http.StatusInternalServerError || e.Status == http.StatusServiceUnavailable {
 		c.api.log.Error("http request failed", "method", c.r.Method, "path", c.r.URL.Path, "err", err)
+	}
+	if e.Status == http.StatusUnauthorized && c.w.Header().Get("WWW-Authenticate") == "" {
+		// Every 401 names a scheme (RFC 9110 section 15.5.2); this one is
+		// a valid token that lacks a capability (Nextcloud Talk's 401).
+		c.w.Header().Set("WWW-Authenticate", `Bearer realm="webconf", error="insufficient_scope"`)
 	}
 	writeError(c.w, err)
 }

@@ -89,6 +89,7 @@ type MeetingInput struct {
 	URL                   json.RawMessage `json:"url"`
 	ExpiresAt             json.RawMessage `json:"expires_at"`
 	DialinNumber          json.RawMessage `json:"dialin_number"`
+	SIPURI                json.RawMessage `json:"sip_uri"`
 }
 
 var (
