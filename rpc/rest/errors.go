@@ -93,6 +93,11 @@ func decode(r *http.Request, v any) error {
 	if len(body) > maxBody {
 		return errTooLarge
 	}
+	// Only an object: a body of null (or a list, a string) would decode
+	// into nothing and look like "no fields given".
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return &apiError{http.StatusBadRequest, "invalid-json", "the body must be a JSON object"}
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
