@@ -75,6 +75,37 @@
 // under 90% of the packets the window should bring, a listener hears no
 // marker in a window of 3 s or more, or its BYE fails.
 //
+// # Churn
+//
+// With -churn R, R times a second during the window one call that has
+// joined (chosen at random) hangs up with BYE and a new call enters the
+// same room the same way as the others (-ruri-pattern, -app-param or
+// -keypad alike: it is set up by the same code), taking over the role of
+// the one that left (its tone or the room's marker) and its socket. The
+// new call must hear its room within -join-timeout, or it fails; failed
+// churn calls count as failed calls. A call's window is the part of the
+// window it was in its room: a call that left is expected to have received
+// 90% of the packets up to its leaving, a call that entered 90% of those
+// since it was ready (less 5 packets for the server's first frame), and a
+// listener fails for hearing no marker only if it shared 5 s or more with
+// its room's marker member after its join (each join and leave plays a
+// 100 ms beep to the room, during which nobody is heard, so some bursts
+// are lost; the marker member itself comes and goes).
+//
+// # Soak
+//
+// With -soak (which needs the server's metrics URL: -metrics, or what a
+// -server logs) confload checks the server from outside its process: after
+// one warm-up call it takes a baseline of the server's goroutines, live
+// heap (after a full GC forced through /debug/pprof/heap?gc=1), file
+// descriptors, free RTP ports, calls and pending INVITEs, reads them again
+// at the end of the window, and after every call has hung up polls them
+// once a second for up to -soak-settle (60 s) until they are back:
+// goroutines within 2% + 2, heap within 2% + -soak-heap-slack (1 MiB),
+// fds within 2, free RTP ports and calls and pending INVITEs exactly. Each
+// is a check of its own (soak-goroutines, soak-heap, soak-fds,
+// soak-rtp-ports, soak-calls, soak-pending-invites); see soak.go.
+//
 // # Thresholds
 //
 // A threshold is checked only when given on the command line (so
@@ -116,6 +147,12 @@
 //
 //	confload -server ./webconfd -config test.conf -calls 20 -rooms 4 \
 //	    -talkers 2 -rate 50 -duration 5s -keypad -max-failed-calls=0 -max-loss 1
+//
+// The issue's soak, 500 participants in 50 rooms, 5 joins and leaves a
+// second for 10 minutes (test/soak and `make soak` run it):
+//
+//	confload -server ./webconfd -config soak.conf -calls 500 -rooms 50 \
+//	    -ruri-pattern '000777%d' -duration 10m -churn 5 -soak -max-failed-calls=0
 package main
 
 import (
@@ -130,6 +167,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -166,6 +204,12 @@ type config struct {
 	appParam, keypad, verbose                            bool
 	th                                                   thresholds
 
+	churn         float64       // joins and leaves per second in the window
+	soak          bool          // measure the server's resources before and after
+	soakHeapSlack byteSize      // heap growth allowed beyond 2 %
+	soakSettle    time.Duration // how long the end figures may take to settle
+	soakProfile   string        // file prefix for the heap profiles
+
 	codec     uint8
 	speechPCM []int16
 }
@@ -197,6 +241,12 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.perSocket, "streams-per-socket", 256, "calls sharing one local UDP socket")
 	fs.StringVar(&c.jsonOut, "json", "", "write the full report as JSON to this file")
 	fs.BoolVar(&c.verbose, "v", false, "log SIP and call errors to stderr")
+	fs.Float64Var(&c.churn, "churn", 0, "joins and leaves per second during the window: hang up a random joined call and place a new one into its room")
+	fs.BoolVar(&c.soak, "soak", false, "check that the server's goroutines, heap, fds, RTP ports, calls and pending INVITEs return to their baseline (needs its metrics URL)")
+	c.soakHeapSlack = 1 << 20
+	fs.Var(&c.soakHeapSlack, "soak-heap-slack", "heap growth allowed beyond 2% of the baseline, e.g. 1MiB, 512KiB")
+	fs.DurationVar(&c.soakSettle, "soak-settle", 60*time.Second, "after the hang-up, how long the figures may take to return to their baseline")
+	fs.StringVar(&c.soakProfile, "soak-heap-profile", "", "write the server's heap profiles to PREFIX.base.pb.gz, PREFIX.load.pb.gz and PREFIX.end.pb.gz")
 	t := &c.th
 	fs.Float64Var(&t.maxLoss, "max-loss", 0, "threshold: packet loss, percent")
 	fs.DurationVar(&t.maxJitter, "max-jitter", 0, "threshold: mean RFC 3550 jitter")
@@ -244,6 +294,15 @@ func (c *config) validate() error {
 		return bad("-talkers %d: at most %d distinct tones (use -speech for more)", c.talkers, len(talkerFreqs))
 	case c.roomBase < 0:
 		return bad("-room-base is negative")
+	case c.churn < 0 || c.churn > maxRate:
+		return bad("-churn %g outside [0, %d]", c.churn, maxRate)
+	case c.soakHeapSlack < 0:
+		return bad("-soak-heap-slack is negative")
+	case c.soakSettle < 0 || c.soakSettle > maxDuration:
+		return bad("-soak-settle %s outside [0, %s]", c.soakSettle, maxDuration)
+	}
+	if c.soak && c.metrics == "" && c.serverBin == "" {
+		return bad("-soak needs -metrics, or -server with a server that logs its metrics address")
 	}
 	modes := 0
 	for _, on := range []bool{c.ruriPattern != "", c.appParam, c.keypad} {
@@ -308,6 +367,32 @@ func (c *config) validate() error {
 		}
 		c.speechPCM = pcm
 	}
+	return nil
+}
+
+// byteSize is a flag value in bytes, given as a number with an optional
+// binary unit: 1048576, 1MiB, 512KiB, 1GiB (K, M, G mean the same).
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSize) Set(s string) error {
+	num := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}} {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || v < 0 || v*float64(mult) > 1<<50 {
+		return fmt.Errorf("%q: want a size such as 1048576, 512KiB or 1MiB", s)
+	}
+	*b = byteSize(v * float64(mult))
 	return nil
 }
 

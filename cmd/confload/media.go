@@ -237,6 +237,32 @@ func (g *group) add(s *stream) error {
 	return nil
 }
 
+// remove unregisters s, a call that has left (-churn): the sender stops
+// visiting it, and the server may hand its RTP address to a later call of
+// this socket. Its receive statistics stay in s for the report.
+func (g *group) remove(s *stream) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	old := *g.byAddr.Load()
+	if old[s.key] == s {
+		m := make(map[netip.AddrPort]*stream, len(old))
+		for k, v := range old {
+			if v != s {
+				m[k] = v
+			}
+		}
+		g.byAddr.Store(&m)
+	}
+	cur := *g.streams.Load()
+	next := make([]*stream, 0, len(cur))
+	for _, x := range cur {
+		if x != s {
+			next = append(next, x)
+		}
+	}
+	g.streams.Store(&next)
+}
+
 // close stops both goroutines and the socket.
 func (g *group) close() {
 	g.closeOnce.Do(func() {

@@ -24,6 +24,17 @@ type report struct {
 	Ticks       int64   `json:"ticks"`
 	Joined      int     `json:"joined"`
 	FailedCalls int     `json:"failed_calls"`
+	// Churn: calls that entered during the window (each replacing one
+	// that left), how many heard their room, how many failed, and ticks
+	// skipped because no call could leave.
+	Churn        float64 `json:"churn_per_s,omitempty"`
+	ChurnCalls   int     `json:"churn_calls"`
+	ChurnJoined  int     `json:"churn_joined"`
+	ChurnFailed  int     `json:"churn_failed"`
+	ChurnSkipped int     `json:"churn_skipped"`
+	// Soak holds the server's resource figures before, under and after
+	// the load (-soak).
+	Soak *soakResult `json:"soak,omitempty"`
 	// FailReasons counts failed calls by their first error.
 	FailReasons map[string]int `json:"fail_reasons,omitempty"`
 
@@ -107,11 +118,22 @@ func (r *runner) report() *report {
 	var lats, joins, answers []time.Duration
 	var jsum float64
 	var nstreams int
+	markers := map[*room][]*call{}
 	for _, c := range r.calls {
-		if c.upAtWindow {
-			r.checkMedia(c, rep.Ticks, window)
+		if c.isMarker {
+			markers[c.room] = append(markers[c.room], c)
+		}
+	}
+	minMarkerWin := 3 * time.Second
+	if cfg.churn > 0 {
+		minMarkerWin = churnMarkerWin
+	}
+	for _, c := range r.calls {
+		if ticks, grace, heard, until, ok := r.callWindow(c, rep.Ticks); ok {
+			r.checkMedia(c, ticks, grace, r.markerOverlap(markers[c.room], heard, until), minMarkerWin)
 			rx := &c.st.rx
 			nstreams++
+			rep.PacketsExpected += uint64(ticks)
 			rep.PacketsReceived += rx.received
 			exp := rx.expected()
 			rep.PacketsSeqExpect += exp
@@ -129,12 +151,11 @@ func (r *runner) report() *report {
 		if !c.answerAt.IsZero() {
 			answers = append(answers, c.answerAt.Sub(c.inviteAt))
 		}
-		if jt, ok := r.joinTime(c); ok {
-			joins = append(joins, jt)
+		if c.joinOK {
+			joins = append(joins, c.joinDur)
 		}
 	}
 	participants := r.up
-	rep.PacketsExpected = uint64(participants) * uint64(rep.Ticks)
 	if rep.PacketsSeqExpect > 0 {
 		rep.LossPct = 100 * float64(rep.PacketsLost) / float64(rep.PacketsSeqExpect)
 	}
@@ -180,18 +201,32 @@ func (r *runner) report() *report {
 
 	rep.FailReasons = map[string]int{}
 	for _, c := range r.calls {
-		if err := c.failure(); err != nil {
+		err := c.failure()
+		if err != nil {
 			rep.FailedCalls++
 			msg := err.Error()
 			if len(msg) > 100 {
 				msg = msg[:100]
 			}
 			rep.FailReasons[msg]++
-		} else if c.upAtWindow {
+		}
+		switch {
+		case c.churnIn:
+			rep.ChurnCalls++
+			if err != nil {
+				rep.ChurnFailed++
+			} else if c.churnJoined {
+				rep.ChurnJoined++
+			}
+		case err == nil && c.upAtWindow:
 			rep.Joined++
 		}
 	}
+	rep.Churn = r.cfg.churn
+	rep.ChurnSkipped = r.churn.skipped
+	rep.Soak = r.soak
 	rep.Checks = r.checks(rep)
+	rep.Checks = append(rep.Checks, soakChecks(r.soak, int64(r.cfg.soakHeapSlack))...)
 	for _, ch := range rep.Checks {
 		if ch.Pass {
 			rep.Passed++
@@ -202,14 +237,94 @@ func (r *runner) report() *report {
 	return rep
 }
 
+// churnGraceTicks are the packets a call that entered during the window
+// may miss at its start: the server's first mixed frame follows the
+// answer by a tick or two.
+const churnGraceTicks = 5
+
+// churnMarkerWin is how long a listener must have shared its room with
+// the room's marker member before hearing no marker fails it, with
+// -churn: every join and leave plays a 100 ms beep to the whole room,
+// during which (as in SEMS) nobody is heard, so in a small room with
+// much churn some bursts are lost; five in a row are not.
+const churnMarkerWin = 5 * time.Second
+
+// callWindow is the part of the window a call was in its room: all of it
+// for a call up when it opened; for a churn-in call, from the moment it
+// was ready (answered, or done typing); for a churned-out call, until it
+// was picked to leave. It returns the packets that part should bring,
+// the shortfall allowed at a late start, and the part [heard, until)
+// after the call first heard its room (for the marker check). ok is false
+// for a call that was not in its room during the window.
+func (r *runner) callWindow(c *call, fullTicks int64) (ticks, grace int64, heard, until time.Time, ok bool) {
+	if !c.upAtWindow && !c.churnJoined {
+		return 0, 0, time.Time{}, time.Time{}, false
+	}
+	from, to := r.win.from.At, r.win.to.At
+	if !c.upAtWindow {
+		if c.readyAt.After(from) {
+			from = c.readyAt
+		}
+		grace = churnGraceTicks
+	}
+	if c.churned && c.leftAt.Before(to) {
+		to = c.leftAt
+	}
+	if !to.After(from) {
+		return 0, 0, time.Time{}, time.Time{}, false
+	}
+	ticks = int64(to.Sub(from) / frameDur)
+	if c.upAtWindow && !c.churned {
+		ticks = fullTicks // exactly the report's ticks
+	}
+	heard = from
+	if h := c.st.rx.heardAt.Load(); h != 0 && time.Unix(0, h).After(heard) {
+		heard = time.Unix(0, h)
+	}
+	return ticks, grace, heard, to, true
+}
+
+// markerOverlap is how long within [from, to) one of markers, the marker
+// members a room has had, was in the room: from the moment it heard the
+// room (it is in the mix then) or was ready, until it left or the window
+// closed. Without churn that is the room's one marker member, there all
+// the window.
+func (r *runner) markerOverlap(markers []*call, from, to time.Time) time.Duration {
+	var d time.Duration
+	for _, m := range markers {
+		if !m.upAtWindow && !m.churnJoined {
+			continue
+		}
+		in := m.readyAt
+		if h := m.st.rx.heardAt.Load(); h != 0 && time.Unix(0, h).After(in) {
+			in = time.Unix(0, h)
+		}
+		out := r.win.to.At
+		if m.churned && m.leftAt.Before(out) {
+			out = m.leftAt
+		}
+		if in.Before(from) {
+			in = from
+		}
+		if out.After(to) {
+			out = to
+		}
+		if out.After(in) {
+			d += out.Sub(in)
+		}
+	}
+	return d
+}
+
 // checkMedia fails a call whose window shows it was not really in its
-// room: too few packets, or a listener that never heard its room's marker.
-func (r *runner) checkMedia(c *call, ticks int64, window time.Duration) {
+// room: too few packets, or a listener that never heard its room's marker
+// although it shared minMarkerWin or more with it.
+func (r *runner) checkMedia(c *call, ticks, grace int64, markerWin, minMarkerWin time.Duration) {
 	rx := &c.st.rx
-	if float64(rx.received) < 0.9*float64(ticks) {
+	if float64(rx.received) < 0.9*float64(ticks)-float64(grace) {
 		c.fail(fmt.Errorf("received %d of about %d packets", rx.received, ticks))
 	}
-	if rx.hasOnset && window >= 3*time.Second && len(rx.latencies) == 0 {
+	if rx.hasOnset && markerWin >= minMarkerWin && len(rx.latencies) == 0 {
 		c.fail(fmt.Errorf("%w: no marker burst detected", ErrNotJoined))
 	}
 }
@@ -222,11 +337,14 @@ func (r *runner) joinTime(c *call) (time.Duration, bool) {
 		return 0, false
 	}
 	var others []time.Time
+	r.mu.Lock()
 	for _, o := range c.room.members {
-		if o != c && (o.freq > 0 || o.isMarker) {
+		if o != c && (o.freq > 0 || o.isMarker) && isClosed(o.done) {
+			// readyAt is written before done is closed.
 			others = append(others, o.readyAt)
 		}
 	}
+	r.mu.Unlock()
 	base, ok := joinBase(c.readyAt, others)
 	if !ok {
 		return 0, false
@@ -270,6 +388,10 @@ func printReport(w io.Writer, rep *report) {
 		p("interrupted", "stopped by a signal; the numbers cover a partial run")
 	}
 	p("calls", "%d joined, %d failed", rep.Joined, rep.FailedCalls)
+	if rep.Churn > 0 {
+		p("churn", "%g/s: %d calls left and were replaced, %d of them joined, %d failed, %d ticks skipped",
+			rep.Churn, rep.ChurnCalls, rep.ChurnJoined, rep.ChurnFailed, rep.ChurnSkipped)
+	}
 	reasons := slices.Collect(maps.Keys(rep.FailReasons))
 	sort.Slice(reasons, func(i, j int) bool { return rep.FailReasons[reasons[i]] > rep.FailReasons[reasons[j]] })
 	for i, k := range reasons {
@@ -310,6 +432,7 @@ func printReport(w io.Writer, rep *report) {
 			}
 		}
 	}
+	printSoak(p, rep.Soak)
 	for _, c := range rep.Checks {
 		verdict := "PASS"
 		if !c.Pass {

@@ -30,6 +30,13 @@ type runner struct {
 	samples []sample
 	win     struct{ from, to sample }
 	up      int // calls up when the window opened
+
+	// mu guards the rooms' member lists, which -churn rewrites while
+	// churn-in calls read them to time their join.
+	mu      sync.Mutex
+	churnWG sync.WaitGroup // churn operations in flight
+	churn   churnStats
+	soak    *soakResult // -soak figures, nil without -soak
 }
 
 // run performs the whole benchmark. On a setup error it returns a nil
@@ -59,6 +66,11 @@ func run(ctx context.Context, cfg *config, progress io.Writer, log *slog.Logger)
 	if r.base, err = r.smp.take(ctx); err != nil {
 		return nil, err
 	}
+	if cfg.soak {
+		if err := r.smp.waitMetricsURL(ctx, 15*time.Second); err != nil {
+			return nil, err
+		}
+	}
 
 	ngroups := (cfg.calls + cfg.perSocket - 1) / cfg.perSocket
 	for i := range ngroups {
@@ -74,12 +86,24 @@ func run(ctx context.Context, cfg *config, progress io.Writer, log *slog.Logger)
 		return nil, err
 	}
 	defer r.ua.close()
+	if cfg.soak {
+		if err := r.soakBaseline(ctx); err != nil {
+			return nil, err
+		}
+	}
 	r.plan()
 
 	r.ramp(ctx)
 	r.waitJoined(ctx)
 	r.measure(ctx)
+	r.churnWG.Wait()
+	if cfg.soak {
+		r.soakLoad(ctx)
+	}
 	r.hangup()
+	if cfg.soak {
+		r.soakEnd(ctx)
+	}
 	// Stop the readers before the report reads what they recorded.
 	r.closeGroups()
 	rep := r.report()
@@ -113,24 +137,33 @@ func (r *runner) plan() {
 		r.calls = append(r.calls, c)
 	}
 	for _, rm := range r.rooms {
-		hasMarker := len(rm.members) > 1
 		for _, c := range rm.members {
-			if hasMarker && !c.isMarker {
-				c.st.rx.hasOnset = true
-				c.st.rx.onset = newOnsetDetector(markerFreq, 0.3*markerAmp, 0.1*markerAmp)
-			}
-			for _, o := range rm.members {
-				switch {
-				case o == c:
-				case o.freq > 0:
-					c.st.rx.runs = append(c.st.rx.runs, toneRun{g: newGoertzel(o.freq), threshold: toneAmp / 2, need: 5})
-				case o.isMarker:
-					c.st.rx.runs = append(c.st.rx.runs, toneRun{g: newGoertzel(markerFreq), threshold: 0.3 * markerAmp, need: 1})
-				}
-			}
-			c.st.rx.runFrom = make([]int64, len(c.st.rx.runs))
+			initRx(c)
 		}
 	}
+}
+
+// initRx sets up what c listens for: its room's marker (as a listener)
+// and, to confirm its join, the other members' sounds. It reads the roles
+// (tone, marker) of its room's members, which a churn-in call inherits
+// from the call it replaces, so the room's sounds stay the same.
+func initRx(c *call) {
+	rm := c.room
+	rx := &c.st.rx
+	if len(rm.members) > 1 && !c.isMarker {
+		rx.hasOnset = true
+		rx.onset = newOnsetDetector(markerFreq, 0.3*markerAmp, 0.1*markerAmp)
+	}
+	for _, o := range rm.members {
+		switch {
+		case o == c || o.member == c.member:
+		case o.freq > 0:
+			rx.runs = append(rx.runs, toneRun{g: newGoertzel(o.freq), threshold: toneAmp / 2, need: 5})
+		case o.isMarker:
+			rx.runs = append(rx.runs, toneRun{g: newGoertzel(markerFreq), threshold: 0.3 * markerAmp, need: 1})
+		}
+	}
+	rx.runFrom = make([]int64, len(rx.runs))
 }
 
 // ramp places the calls at -rate and waits for their setup.
@@ -201,12 +234,13 @@ func (r *runner) progress(phase string, placed int) {
 
 // joined reports whether c is in its room as far as we can tell.
 func (r *runner) joined(c *call) bool {
-	select {
-	case <-c.done:
-	default:
-		return false
-	}
-	if !c.up.Load() || c.readyAt.IsZero() {
+	return c.up.Load() && heard(c)
+}
+
+// heard reports whether c has been set up and heard its room (whether or
+// not it is still up).
+func heard(c *call) bool {
+	if !isClosed(c.done) || c.readyAt.IsZero() {
 		return false
 	}
 	if len(c.st.rx.runs) == 0 {
@@ -332,6 +366,8 @@ func (r *runner) measure(ctx context.Context) {
 			c.upAtWindow = true
 			r.up++
 		}
+		// Every setup has ended and no room has changed yet.
+		c.joinDur, c.joinOK = r.joinTime(c)
 	}
 	var err error
 	if r.win.from, err = r.smp.take(ctx); err != nil {
@@ -339,6 +375,14 @@ func (r *runner) measure(ctx context.Context) {
 	}
 	r.clk.winFrom.Store(r.win.from.At.UnixNano())
 	end := r.win.from.At.Add(r.cfg.duration)
+	// Started after the window opened, so its k-th tick finds k
+	// operations due.
+	var churnC <-chan time.Time
+	if r.cfg.churn > 0 {
+		ct := time.NewTicker(time.Duration(float64(time.Second) / r.cfg.churn))
+		defer ct.Stop()
+		churnC = ct.C
+	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	timer := time.NewTimer(time.Until(end))
@@ -351,6 +395,13 @@ loop:
 			break loop
 		case <-timer.C:
 			break loop
+		case now := <-churnC:
+			// Catch up on the operations due by now, so that a slow
+			// sample (which holds this loop) does not lower the rate.
+			due := int(now.Sub(r.win.from.At).Seconds() * r.cfg.churn)
+			for r.churn.placed+r.churn.skipped < due {
+				r.churnOne(ctx)
+			}
 		case <-tick.C:
 			s, err := r.smp.take(ctx)
 			if err != nil {
@@ -365,8 +416,12 @@ loop:
 			}
 			s.Calls = up
 			r.samples = append(r.samples, s)
-			fmt.Fprintf(r.out, "run   t=%5.1fs up %d server cpu %5.1f%% rss %d MiB machine %5.1f%%\n",
-				s.T, up, 100*(s.CPU-last.CPU)/s.At.Sub(last.At).Seconds(), s.RSS>>20, s.MachineBusyPct)
+			churn := ""
+			if r.cfg.churn > 0 {
+				churn = fmt.Sprintf(" churn %d failed %d", r.churn.placed, r.failedChurn())
+			}
+			fmt.Fprintf(r.out, "run   t=%5.1fs up %d server cpu %5.1f%% rss %d MiB machine %5.1f%%%s\n",
+				s.T, up, 100*(s.CPU-last.CPU)/s.At.Sub(last.At).Seconds(), s.RSS>>20, s.MachineBusyPct, churn)
 			last = s
 		}
 	}

@@ -166,8 +166,13 @@ type sampler struct {
 }
 
 func newSampler(pid int, metricsURL func() string, start time.Time) *sampler {
-	return &sampler{pid: pid, metrics: metricsURL, start: start,
-		http: &http.Client{Timeout: 900 * time.Millisecond}, page: int64(os.Getpagesize())}
+	// One connection, reused by every request (each has its own
+	// deadline): a soak counts the server's goroutines and descriptors,
+	// and a second idle connection would add to both. Uncompressed: the
+	// server's gzip writer would count as its heap (see soak.go).
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, IdleConnTimeout: 30 * time.Second,
+		DisableCompression: true}}
+	return &sampler{pid: pid, metrics: metricsURL, start: start, http: hc, page: int64(os.Getpagesize())}
 }
 
 // take reads one sample; a vanished server process is an error.
@@ -195,13 +200,10 @@ func (s *sampler) take(ctx context.Context) (sample, error) {
 		sm.MachineBusyPct = busyPct(*s.prev, sm)
 	}
 	if u := s.metrics(); u != "" {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err == nil {
-			if res, err := s.http.Do(req); err == nil {
-				sm.Metrics = parseMetrics(io.LimitReader(res.Body, 8<<20))
-				res.Body.Close()
-			}
-		}
+		_ = s.get(ctx, u, 900*time.Millisecond, func(b io.Reader) error {
+			sm.Metrics = parseMetrics(io.LimitReader(b, 8<<20))
+			return nil
+		})
 	}
 	s.prev = &sm
 	return sm, nil

@@ -66,6 +66,19 @@ type call struct {
 	byeSent    atomic.Bool
 	mu         sync.Mutex
 	err        error // first failure
+
+	// Join time, fixed once the call has heard its room (joinTime).
+	joinDur time.Duration
+	joinOK  bool
+
+	// Churn (-churn). A churned-out call was picked to leave during the
+	// window at leftAt; both are written by the measuring goroutine only.
+	// A churn-in call replaced one; churnJoined is set by its own
+	// goroutine once it has heard its room, read after that goroutine ends.
+	churned     bool
+	leftAt      time.Time
+	churnIn     bool
+	churnJoined bool
 }
 
 func (c *call) fail(err error) {

@@ -66,9 +66,22 @@ var metricDefs = []metricDef{
 	{"panics_total", "Panics contained (SIP handlers, call flows, RTP loops); each ended one request or call.", true, func(m *sipapp.Metrics) float64 { return float64(m.Panics) }},
 }
 
+// serverGauges are gauges read from the server itself rather than from
+// its Metrics snapshot.
+var serverGauges = []struct {
+	name, help string
+	value      func(s *sipapp.Server) float64
+}{
+	// A soak compares it before and after: every call must give its port back.
+	{"rtp_ports_free", "RTP ports not in use.", func(s *sipapp.Server) float64 { return float64(s.FreeRTPPorts()) }},
+}
+
 func newCollector(srv *sipapp.Server) *collector {
 	c := &collector{srv: srv, descs: map[string]*prometheus.Desc{}}
 	for _, d := range metricDefs {
+		c.descs[d.name] = prometheus.NewDesc("webconf_"+d.name, d.help, nil, nil)
+	}
+	for _, d := range serverGauges {
 		c.descs[d.name] = prometheus.NewDesc("webconf_"+d.name, d.help, nil, nil)
 	}
 	return c
@@ -88,6 +101,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			t = prometheus.CounterValue
 		}
 		ch <- prometheus.MustNewConstMetric(c.descs[d.name], t, d.value(&m))
+	}
+	for _, d := range serverGauges {
+		ch <- prometheus.MustNewConstMetric(c.descs[d.name], prometheus.GaugeValue, d.value(c.srv))
 	}
 }
 

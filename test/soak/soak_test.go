@@ -1,31 +1,34 @@
-// Package soak runs a server for minutes with callers joining and leaving
-// all the time, then checks that goroutines, heap, file descriptors, RTP
-// ports and dialogs are back to where they started.
+// Package soak runs the server for minutes with callers joining and
+// leaving all the time, then checks that its goroutines, live heap, file
+// descriptors, RTP ports, calls and pending INVITEs are back to where they
+// started.
+//
+// The load and the checks are confload's (-churn, -soak): it drives a
+// webconfd process built for the test and measures it from outside, through
+// its /metrics and /debug/pprof, so none of the callers' own memory counts
+// as the server's.
 //
 // In `make test` it runs for 2 minutes with 40 participants in 8 rooms and
 // 5 joins and 5 leaves a second; `make soak` runs the issue's long version
-// (SOAK_DURATION=10m SOAK_PARTICIPANTS=500 SOAK_ROOMS=50).
+// (SOAK_DURATION=10m SOAK_PARTICIPANTS=500 SOAK_ROOMS=50 SOAK_CHURN=5).
+// SOAK_HEAPPROFILE=PREFIX keeps the server's heap profiles (PREFIX.base,
+// .load, .end .pb.gz) for `go tool pprof -diff_base`.
 package soak
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
-	"log/slog"
-	"math/rand/v2"
 	"os"
-	"runtime"
-	"runtime/pprof"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/emiago/sipgo/sip"
-
-	"webconf/conf"
-	"webconf/prompts"
-	"webconf/sipapp"
-	"webconf/test/phone"
 )
 
 func env(name string, def int) int {
@@ -35,165 +38,180 @@ func env(name string, def int) int {
 	return def
 }
 
-type snapshot struct {
-	goroutines int
-	heap       uint64 // live heap: bytes of reachable objects after a full GC
-	inuse      uint64 // heap spans in use, live objects plus their free slots
-	fds        int
-	freePorts  int
-	calls      int
+// build compiles a command of this module into dir.
+func build(t *testing.T, dir, pkg string) string {
+	t.Helper()
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	return bin
 }
 
-func (s snapshot) String() string {
-	return fmt.Sprintf("goroutines %d, live heap %.2f MiB (spans in use %.1f MiB), fds %d, free RTP ports %d, calls %d",
-		s.goroutines, float64(s.heap)/(1<<20), float64(s.inuse)/(1<<20), s.fds, s.freePorts, s.calls)
+// config is a webconfd config on free ports: SIP and HTTP on port 0 (the
+// server logs what it got, and confload reads it there), no XML-RPC
+// listener, no per-source INVITE rate or call cap (all calls come from
+// confload's one SIP address), and rooms entered straight from the
+// Request-URI (000777<room>).
+func config(t *testing.T, dir string) string {
+	t.Helper()
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`[server]
+sip_listen=127.0.0.1:0
+rtp_low_port=52000
+rtp_high_port=59998
+data_dir=%s
+log_level=info
+[http]
+listen=127.0.0.1:0
+[webconference]
+direct_room_re=000777.*
+direct_room_strip=6
+[xmlrpc]
+run_server=no
+[limits]
+invite_rate=0
+max_calls=0
+`, data)
+	path := filepath.Join(dir, "webconfd.conf")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
-func take(srv *sipapp.Server) snapshot {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	fds, _ := os.ReadDir("/proc/self/fd")
-	// HeapAlloc after a full GC is what is still reachable: a leak shows
-	// there. HeapInuse also counts the free slots of partly used spans,
-	// which after a load peak is fragmentation the allocator reuses, not
-	// memory anyone holds; it is logged, not checked.
-	return snapshot{runtime.NumGoroutine(), ms.HeapAlloc, ms.HeapInuse, len(fds), srv.FreeRTPPorts(), srv.ActiveCalls()}
+// report is the part of confload's JSON report the test reads.
+type report struct {
+	Joined      int `json:"joined"`
+	FailedCalls int `json:"failed_calls"`
+	ChurnCalls  int `json:"churn_calls"`
+	ChurnJoined int `json:"churn_joined"`
+	Soak        *struct {
+		Baseline, Load, End map[string]any
+	} `json:"soak"`
+	Checks []struct {
+		Name, Limit, Value string
+		Pass               bool
+	} `json:"checks"`
+	Passed int `json:"passed"`
+	Failed int `json:"failed"`
 }
 
-// heapLimit is the baseline plus 2 % and 4 MiB of slack for pools and the
-// garbage collector's granularity.
-func heapLimit(base uint64) uint64 { return base + base/50 + 4<<20 }
+// lineLog logs confload's output line by line as it comes (a long soak
+// shows its progress under -v) and keeps all of it.
+type lineLog struct {
+	t    *testing.T
+	mu   sync.Mutex
+	part []byte
+	all  bytes.Buffer
+}
+
+func (l *lineLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.all.Write(p)
+	l.part = append(l.part, p...)
+	for {
+		i := bytes.IndexByte(l.part, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		l.t.Log(string(l.part[:i]))
+		l.part = l.part[i+1:]
+	}
+}
+
+func (l *lineLog) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.part) > 0 {
+		l.t.Log(string(l.part))
+		l.part = nil
+	}
+}
+
+var passLine = regexp.MustCompile(`(?m)^(\d+) passed, (\d+) failed$`)
 
 func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak test skipped in -short mode")
 	}
-	if os.Getenv("SOAK_HEAPPROFILE") != "" {
-		runtime.MemProfileRate = 1 // every allocation, so the profile accounts for all of the heap
-	}
-	dur := time.Duration(env("SOAK_SECONDS", 120)) * time.Second
+	dur := 2 * time.Minute
 	if d, err := time.ParseDuration(os.Getenv("SOAK_DURATION")); err == nil && d > 0 {
 		dur = d
 	}
 	participants, rooms, churn := env("SOAK_PARTICIPANTS", 40), env("SOAK_ROOMS", 8), env("SOAK_CHURN", 5)
 
-	cfg := conf.Default()
-	cfg.Server.SIPListen = "127.0.0.1:0"
-	cfg.Server.RTPLowPort, cfg.Server.RTPHighPort = 52000, 59998
-	cfg.Limits.InviteRate, cfg.Limits.MaxCalls = 0, 0
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	srv, err := sipapp.New(sipapp.OptionsFromConfig(&cfg, prompts.Builtin(), log))
+	dir := t.TempDir()
+	server := build(t, dir, "webconf/cmd/webconfd")
+	confload := build(t, dir, "webconf/cmd/confload")
+	cfg := config(t, dir)
+	jsonPath := filepath.Join(dir, "report.json")
+	args := []string{
+		"-server", server, "-config", cfg,
+		"-calls", strconv.Itoa(participants), "-rooms", strconv.Itoa(rooms),
+		"-ruri-pattern", "000777%d", "-rate", "50",
+		"-duration", dur.String(), "-churn", strconv.Itoa(churn),
+		"-soak", "-max-failed-calls=0", "-json", jsonPath,
+	}
+	if p := os.Getenv("SOAK_HEAPPROFILE"); p != "" {
+		args = append(args, "-soak-heap-profile", p)
+	}
+	// The run, its ramp, up to a minute of settling and the server's
+	// start and stop; confload stops the server it started.
+	ctx, cancel := context.WithTimeout(context.Background(), dur+5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, confload, args...)
+	t.Logf("confload %s", strings.Join(args, " "))
+	out := &lineLog{t: t}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.WaitDelay = 10 * time.Second // bounds the wait for its output after a kill
+	err := cmd.Run()
+	out.flush()
+	if err != nil {
+		t.Fatalf("confload: %v", err)
+	}
+
+	// confload exited 0, so its checks passed; make sure the soak's were
+	// among them and the churn really happened.
+	if m := passLine.FindStringSubmatch(out.all.String()); m == nil || m[2] != "0" {
+		t.Errorf("no \"N passed, 0 failed\" line in confload's output")
+	}
+	b, err := os.ReadFile(jsonPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
+	var rep report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("confload's JSON report: %v", err)
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}()
-
-	dial := func(i int) (*phone.Phone, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		p, err := phone.Dial(ctx, phone.Config{Server: srv.Addr(), User: "conference",
-			Headers: []sip.Header{sip.NewHeader("P-App-Param", fmt.Sprintf("room=soak%d", i%rooms))}})
-		if err == nil && i%3 == 0 {
-			p.SetTone(300 + float64(i%20)*50)
+	want := map[string]bool{"soak-goroutines": false, "soak-heap": false, "soak-fds": false,
+		"soak-rtp-ports": false, "soak-calls": false, "soak-pending-invites": false, "max-failed-calls": false}
+	for _, c := range rep.Checks {
+		if _, ok := want[c.Name]; ok {
+			want[c.Name] = c.Pass
 		}
-		return p, err
-	}
-	hangup := func(p *phone.Phone) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = p.Hangup(ctx)
-		p.Close()
-	}
-	// Warm up once (sipgo, the mixer and the pools allocate on first use),
-	// then take the baseline.
-	if p, err := dial(0); err == nil {
-		hangup(p)
-	}
-	time.Sleep(time.Second) // let the warm-up call's transactions finish their timers
-	base := take(srv)
-	t.Logf("baseline: %v", base)
-
-	var mu sync.Mutex
-	live := make([]*phone.Phone, 0, participants)
-	for i := 0; i < participants; i++ {
-		p, err := dial(i)
-		if err != nil {
-			t.Fatalf("ramp: call %d: %v", i, err)
-		}
-		live = append(live, p)
-	}
-	start := time.Now()
-	joins, failures := 0, 0
-	tick := time.NewTicker(time.Second / time.Duration(churn))
-	for time.Since(start) < dur {
-		<-tick.C
-		mu.Lock()
-		k := rand.IntN(len(live))
-		old := live[k]
-		mu.Unlock()
-		hangup(old)
-		p, err := dial(joins)
-		joins++
-		if err != nil {
-			failures++
-			continue
-		}
-		mu.Lock()
-		live[k] = p
-		mu.Unlock()
-	}
-	tick.Stop()
-	mid := take(srv)
-	t.Logf("after %v with %d joins and leaves: %v", dur, joins, mid)
-	if failures > 0 {
-		t.Errorf("%d of %d joins failed", failures, joins)
-	}
-	for _, p := range live {
-		hangup(p)
-	}
-	live = nil // the test's own phones must not count as the server's heap
-	// Transactions linger for their timers (RFC 3261 Timer J: 32 s over
-	// UDP) before their goroutines end: wait for the counts to settle.
-	deadline := time.Now().Add(45 * time.Second)
-	var end snapshot
-	for {
-		end = take(srv)
-		if end.calls == 0 && end.freePorts == base.freePorts &&
-			end.goroutines <= base.goroutines+base.goroutines/50+2 && end.fds <= base.fds+2 &&
-			end.heap <= heapLimit(base.heap) {
-			break
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Second)
-	}
-	t.Logf("end: %v", end)
-	if f := os.Getenv("SOAK_HEAPPROFILE"); f != "" {
-		if out, err := os.Create(f); err == nil {
-			_ = pprof.WriteHeapProfile(out)
-			out.Close()
+		if !c.Pass {
+			t.Errorf("check %s failed: %s (limit %s)", c.Name, c.Value, c.Limit)
 		}
 	}
-	if end.calls != 0 || end.freePorts != base.freePorts {
-		t.Errorf("calls or RTP ports not released: %v (baseline %v)", end, base)
+	for name, passed := range want {
+		if !passed {
+			t.Errorf("check %s missing or failed", name)
+		}
 	}
-	if end.goroutines > base.goroutines+base.goroutines/50+2 {
-		t.Errorf("goroutines %d, baseline %d (2%% allowed)", end.goroutines, base.goroutines)
+	if rep.Soak == nil {
+		t.Fatal("no soak figures in the report")
 	}
-	if end.fds > base.fds+2 {
-		t.Errorf("file descriptors %d, baseline %d", end.fds, base.fds)
+	if rep.Joined != participants || rep.FailedCalls != 0 {
+		t.Errorf("joined %d of %d, %d failed", rep.Joined, participants, rep.FailedCalls)
 	}
-	if end.heap > heapLimit(base.heap) {
-		t.Errorf("heap %.1f MiB, baseline %.1f MiB", float64(end.heap)/(1<<20), float64(base.heap)/(1<<20))
+	// A ticker drops no more than a tick or two at its ends.
+	if minChurn := int(dur.Seconds())*churn - 2*churn; rep.ChurnCalls < minChurn || rep.ChurnJoined != rep.ChurnCalls {
+		t.Errorf("churn: %d calls replaced, %d joined; want at least %d, all joined", rep.ChurnCalls, rep.ChurnJoined, minChurn)
 	}
 }
