@@ -247,3 +247,14 @@ func (s *Server) Seats(room string) int {
 	defer s.mu.Unlock()
 	return s.seats[room]
 }
+
+// LobbyWaiting is how many callers wait in meeting lobbies.
+func (s *Server) LobbyWaiting() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, m := range s.lobby {
+		n += len(m)
+	}
+	return n
+}

@@ -74,6 +74,14 @@ var serverGauges = []struct {
 }{
 	// A soak compares it before and after: every call must give its port back.
 	{"rtp_ports_free", "RTP ports not in use.", func(s *sipapp.Server) float64 { return float64(s.FreeRTPPorts()) }},
+	{"meetings", "Meetings (REST API).", func(s *sipapp.Server) float64 { return float64(s.Meetings().Counts().Meetings) }},
+	{"meeting_users", "Users of the REST API.", func(s *sipapp.Server) float64 { return float64(s.Meetings().Counts().Users) }},
+	{"meeting_authorizations_pending", "Guest authorization requests awaiting an owner.", func(s *sipapp.Server) float64 {
+		return float64(s.Meetings().Counts().PendingAuthorizations)
+	}},
+	// Public rooms need no credentials to make: watch them against max_public_rooms.
+	{"public_rooms", "Public rooms made by GET /c/{identifier}.", func(s *sipapp.Server) float64 { return float64(s.Meetings().Counts().PublicRooms) }},
+	{"lobby_waiting", "Callers waiting in meeting lobbies.", func(s *sipapp.Server) float64 { return float64(s.LobbyWaiting()) }},
 }
 
 func newCollector(srv *sipapp.Server) *collector {

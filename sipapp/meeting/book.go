@@ -183,6 +183,24 @@ func (b *Book) Close() {
 	}
 }
 
+// Counts are the Book's sizes, for metrics.
+type Counts struct {
+	Users, Meetings, PendingAuthorizations, PublicRooms int
+}
+
+// Counts returns how many of each the Book holds.
+func (b *Book) Counts() Counts {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	c := Counts{Users: len(b.users), Meetings: len(b.meetings), PublicRooms: len(b.public)}
+	for _, a := range b.auths {
+		if a.Status == StatusPending {
+			c.PendingAuthorizations++
+		}
+	}
+	return c
+}
+
 // Config returns the Book's configuration.
 func (b *Book) Config() Config { return b.cfg }
 

@@ -312,6 +312,11 @@ func TestLobbyWaitAndAdmit(t *testing.T) {
 	hear(t, a, fLobby, "the lobby prompt")
 	hear(t, b, fLobby, "the lobby prompt")
 	h.waitParticipants(t, tok, id, 2, true)
+	for name, want := range map[string]string{"webconf_lobby_waiting": "2", "webconf_meetings": "1", "webconf_meeting_users": "1"} {
+		if got := h.metric(t, name); got != want {
+			t.Errorf("%s = %q, want %s", name, got, want)
+		}
+	}
 	// Waiting callers hear nobody.
 	quiet(t, a, 600, "b while both wait")
 
@@ -419,4 +424,16 @@ func TestPublicRoom(t *testing.T) {
 	hear(t, a, 600, "b")
 	hear(t, a, 800, "c")
 	hear(t, b, 400, "a")
+}
+
+// metric reads one unlabelled sample from /metrics ("" when absent).
+func (h *harness) metric(t *testing.T, name string) string {
+	t.Helper()
+	r := h.must(t, 200, "GET", "/metrics", nil, nil)
+	for _, line := range strings.Split(string(r.Body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v
+		}
+	}
+	return ""
 }
