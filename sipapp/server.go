@@ -126,6 +126,9 @@ type Server struct {
 	lobbyLoop []int16                          // the lobby prompt with a pause, looped
 	nonceKey  [32]byte                         // signs meeting-guest digest nonces
 
+	udpSourceLimit int          // distinct sources per sipgo UDP read loop (udpsources.go)
+	udpGenerations atomic.Int64 // sipgo UDP read loops started
+
 	testHook func(*sip.Request) // tests only: runs before every handler
 }
 
@@ -175,9 +178,10 @@ func New(opt Options) (*Server, error) {
 		reg:   NewRegistry(opt.Registry, opt.Events, nil),
 		calls: map[string]*call{}, rooms: map[string]*liveRoom{},
 		lobby: map[string]map[string]*lobbyWait{}, seats: map[string]int{},
-		load:    newLoad(time.Now()),
-		guards:  newGuards(opt.Limits),
-		invites: NewRate(float64(opt.Limits.InviteRate), float64(opt.Limits.InviteBurst), nil),
+		udpSourceLimit: defaultUDPSourceLimit,
+		load:           newLoad(time.Now()),
+		guards:         newGuards(opt.Limits),
+		invites:        NewRate(float64(opt.Limits.InviteRate), float64(opt.Limits.InviteBurst), nil),
 	}
 	// Two seconds of silence between repeats of the lobby prompt.
 	s.lobbyLoop = append(append([]int16(nil), opt.Prompts.LobbyWait...), make([]int16, 2*8000)...)
@@ -335,7 +339,7 @@ func (s *Server) Start() error {
 	srv.OnUpdate(s.validated(s.onUpdate))
 	srv.OnNoRoute(s.validated(s.onNoRoute))
 	s.mix.Start()
-	go func() { _ = srv.ServeUDP(udp) }()
+	s.serveUDP()
 	s.tcpConns = newConnLimiter(tcp, s.opt.Limits.MaxTCPConns, s.opt.Limits.MaxTCPConnsPerSource, s.opt.Limits.TCPIdleTimeout)
 	go func() { _ = srv.ServeTCP(s.tcpConns) }()
 	s.log.Info("sip listening", "udp", udp.LocalAddr().String(), "tcp", tcp.Addr().String())

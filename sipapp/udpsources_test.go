@@ -1,0 +1,201 @@
+package sipapp
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"webconf/test/phone"
+)
+
+// options sends one OPTIONS from a fresh UDP socket (a new source address)
+// and reports whether the 200 came back.
+func optionsFromNewSource(t *testing.T, server string, i int) bool {
+	t.Helper()
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	dst, err := net.ResolveUDPAddr("udp", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := conn.LocalAddr().String()
+	msg := fmt.Sprintf("OPTIONS sip:%s SIP/2.0\r\n"+
+		"Via: SIP/2.0/UDP %s;branch=z9hG4bK-src%d\r\n"+
+		"Max-Forwards: 70\r\nFrom: <sip:probe@%s>;tag=t%d\r\nTo: <sip:%s>\r\n"+
+		"Call-ID: src-%d@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+		server, local, i, local, i, server, i)
+	buf := make([]byte, 4096)
+	for try := 0; try < 3; try++ { // UDP on a loaded machine: retransmit like a client would
+		if _, err := conn.WriteTo([]byte(msg), dst); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, _, err := conn.ReadFrom(buf)
+		if err == nil {
+			return strings.HasPrefix(string(buf[:n]), "SIP/2.0 200")
+		}
+	}
+	return false
+}
+
+// strayFromNewSources sends, from n fresh UDP sockets, one response that
+// matches no transaction: sipgo reads it (and remembers the source) and
+// drops it, so no transaction outlives the test's measurement. Every pace
+// datagrams an OPTIONS round trip lets the server catch up.
+func strayFromNewSources(t *testing.T, server string, n, pace int) {
+	t.Helper()
+	dst, err := net.ResolveUDPAddr("udp", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := fmt.Sprintf("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-stray%d\r\n"+
+			"From: <sip:a@127.0.0.1>;tag=a%d\r\nTo: <sip:b@127.0.0.1>;tag=b%d\r\n"+
+			"Call-ID: stray%d@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", conn.LocalAddr(), i, i, i, i)
+		if _, err := conn.WriteTo([]byte(msg), dst); err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+		if i%pace == pace-1 {
+			// Pace the sender so that the kernel's receive buffer does
+			// not drop what the test means to be read: the server
+			// reads in order, so its answer means it has read the rest.
+			if !optionsFromNewSource(t, server, 1_000_000+i) {
+				t.Fatal("OPTIONS between the strays not answered")
+			}
+		}
+	}
+}
+
+// sourceGrowth starts a server with the given per-loop source limit, has
+// n new sources talk to it, and returns the live heap's growth once the
+// server has answered an OPTIONS sent after them all (and the heap has
+// settled).
+func sourceGrowth(t *testing.T, limit, n int) (growth int64, generations int64) {
+	t.Helper()
+	s, err := New(Options{SIPListen: "127.0.0.1:0", PublicIP: "127.0.0.1", RTPLow: 44200, RTPHigh: 44300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.udpSourceLimit = limit
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	}()
+	heap := func() int64 {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return int64(ms.HeapAlloc)
+	}
+	if !optionsFromNewSource(t, s.Addr(), -1) {
+		t.Fatal("warm-up OPTIONS not answered")
+	}
+	before := heap()
+	strayFromNewSources(t, s.Addr(), n, 200)
+	// Datagrams are read in order: once this is answered the strays
+	// have been read too (a hand-over is in order as well: the old loop
+	// ends only after reading what it took).
+	if !optionsFromNewSource(t, s.Addr(), n) {
+		t.Fatal("OPTIONS after the strays not answered")
+	}
+	time.Sleep(200 * time.Millisecond) // handlers of the last datagrams finish
+	return heap() - before, s.udpGenerations.Load()
+}
+
+// TestUDPSourceStateIsBounded: sipgo remembers every UDP source its read
+// loop has seen; with the hand-over (udpsources.go) what stays is one
+// loop's worth, not one entry per source ever seen. The same traffic with
+// the hand-over off shows what it saves. Not parallel: it measures the
+// process's heap.
+func TestUDPSourceStateIsBounded(t *testing.T) {
+	const n = 3000
+	unbounded, g0 := sourceGrowth(t, 0, n)
+	bounded, g := sourceGrowth(t, 64, n)
+	t.Logf("%d new sources: heap +%d B without hand-over (%d loop), +%d B with one every 64 sources (%d loops)",
+		n, unbounded, g0, bounded, g)
+	if g < n/64/2 {
+		// n/64 if every datagram is read; the kernel may drop some of a
+		// burst, which then count for no loop.
+		t.Errorf("%d read loops for %d sources at 64 each, want at least %d", g, n, n/64/2)
+	}
+	if unbounded < 100*n {
+		t.Fatalf("without the hand-over %d sources cost only %d B: the test no longer sees sipgo's per-source memory", n, unbounded)
+	}
+	if bounded > unbounded/3 {
+		t.Errorf("with the hand-over the heap still grew %d B (%d B without): not bounded", bounded, unbounded)
+	}
+}
+
+// TestCallsSurviveUDPHandOvers keeps a call up while other sources force
+// read-loop hand-overs, then has the server hang it up: the BYE leaves
+// from the SIP port, the phone's 200 to it is read by the newest loop.
+func TestCallsSurviveUDPHandOvers(t *testing.T) {
+	s, err := New(Options{SIPListen: "127.0.0.1:0", PublicIP: "127.0.0.1", RTPLow: 44400, RTPHigh: 44500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.udpSourceLimit = 8
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := phone.Dial(ctx, phone.Config{Server: s.Addr(), User: "conference",
+		Headers: []sip.Header{sip.NewHeader("P-App-Param", "room=handover")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(s.Participants("handover")) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the call did not join its room")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	before := s.udpGenerations.Load()
+	strayFromNewSources(t, s.Addr(), 100, 5)
+	if g := s.udpGenerations.Load() - before; g < 5 {
+		t.Fatalf("only %d hand-overs", g)
+	}
+	if !s.KickParticipant("handover", p.RemoteTag()) {
+		t.Fatal("no such participant")
+	}
+	select {
+	case <-p.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the phone got no BYE after the hand-overs")
+	}
+	// The server got the phone's 200 to its BYE: the call is gone.
+	deadline = time.Now().Add(10 * time.Second)
+	for s.ActiveCalls() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d calls left", s.ActiveCalls())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
