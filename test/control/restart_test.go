@@ -1,7 +1,6 @@
 package control
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"os/exec"
@@ -33,45 +32,13 @@ func runServer(t *testing.T, bin, cfg string) (*exec.Cmd, *xmlrpc.Client) {
 // runServerSIP also returns the SIP address.
 func runServerSIP(t *testing.T, bin, cfg string) (*exec.Cmd, *xmlrpc.Client, string) {
 	t.Helper()
-	cmd := exec.Command(bin, "-config", cfg)
-	stderr, err := cmd.StderrPipe()
+	cmd, addrs := testutil.Daemon(t, bin, cfg, xmlrpcAddr, sipAddr)
+	cli, err := client.New("http://" + addrs[0] + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr, sip := make(chan string, 1), make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := xmlrpcAddr.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-			if m := sipAddr.FindStringSubmatch(sc.Text()); m != nil {
-				sip <- m[1]
-			}
-		}
-	}()
-	var sipA string
-	select {
-	case sipA = <-sip:
-	case <-time.After(20 * time.Second):
-		t.Fatal("webconfd did not report its SIP address")
-	}
-	select {
-	case a := <-addr:
-		cli, err := client.New("http://" + a + "/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cli.Close() })
-		return cmd, cli, sipA
-	case <-time.After(20 * time.Second):
-		t.Fatal("webconfd did not report its XML-RPC address")
-	}
-	return nil, nil, ""
+	t.Cleanup(func() { cli.Close() })
+	return cmd, cli, addrs[1]
 }
 
 func TestStateSurvivesKillDashNine(t *testing.T) {

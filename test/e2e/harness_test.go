@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"webconf/conf"
-	"webconf/dsp/tone"
 	"webconf/prompts"
 	"webconf/sipapp"
 	"webconf/test/phone"
@@ -35,11 +34,7 @@ const (
 // fDigit is the tone of the read-back prompt for digit d.
 func fDigit(d int) float64 { return 2200 + 100*float64(d) }
 
-func toneSamples(freq float64, d time.Duration) []int16 {
-	s := make([]int16, int(d/time.Millisecond)*8)
-	tone.NewOsc(freq, 6000).Fill(s)
-	return s
-}
+var toneSamples = testutil.Tone
 
 // testPrompts are short so that the flows run fast.
 func testPrompts() *prompts.Set {

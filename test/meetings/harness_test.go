@@ -6,22 +6,19 @@
 package meetings
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"webconf/conf"
-	"webconf/dsp/tone"
 	"webconf/prompts"
 	"webconf/rpc/node"
 	"webconf/test/phone"
+	"webconf/test/testutil"
 )
 
 const master = "master"
@@ -42,11 +39,7 @@ const (
 	fLobby       = 2000.0
 )
 
-func toneSamples(freq float64, d time.Duration) []int16 {
-	s := make([]int16, int(d/time.Millisecond)*8)
-	tone.NewOsc(freq, 6000).Fill(s)
-	return s
-}
+var toneSamples = testutil.Tone
 
 // testPrompts are short so that the flows run fast; digits read back as
 // one 2500 Hz blip each.
@@ -152,49 +145,26 @@ func bearer(tok string) auth {
 
 var operator = basic("admin", master)
 
-// do sends one request; body, if not nil and not []byte, is sent as JSON.
+// do sends one request; body, if not nil and not []byte or string, is
+// sent as JSON (restRaw sends headers and bytes as they are).
 func (h *harness) do(t testing.TB, method, path string, a auth, body any) reply {
 	t.Helper()
-	var rd io.Reader
+	var data []byte
 	switch b := body.(type) {
 	case nil:
+		return h.restRaw(t, method, path, a, nil, nil)
 	case []byte:
-		rd = bytes.NewReader(b)
+		data = b
 	case string:
-		rd = strings.NewReader(b)
+		data = []byte(b)
 	default:
 		js, err := json.Marshal(b)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rd = bytes.NewReader(js)
+		data = js
 	}
-	req, err := http.NewRequest(method, h.base+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rd != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if a != nil {
-		a(req)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	data, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := reply{Status: res.StatusCode, Header: res.Header, Body: data}
-	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
-		if err := json.Unmarshal(data, &r.JSON); err != nil {
-			t.Fatalf("%s %s: answer is not a JSON object: %v\n%s", method, path, err, data)
-		}
-	}
-	return r
+	return h.restRaw(t, method, path, a, map[string]string{"Content-Type": "application/json"}, data)
 }
 
 // must sends a request that must answer want.

@@ -1,7 +1,6 @@
 package meetings
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,41 +24,12 @@ var (
 	sipListening  = regexp.MustCompile(`msg="sip listening" udp=(\S+)`)
 )
 
-// runDaemon starts the webconfd binary and returns it with its HTTP base
-// URL and SIP address. It is killed when the test ends.
+// runDaemon starts the webconfd binary and returns it with a harness on
+// its HTTP address, and its SIP address. It is killed when the test ends.
 func runDaemon(t *testing.T, bin, cfg string) (*exec.Cmd, *harness, string) {
 	t.Helper()
-	cmd := exec.Command(bin, "-config", cfg)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	httpA, sipA := make(chan string, 1), make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := httpListening.FindStringSubmatch(sc.Text()); m != nil {
-				httpA <- m[1]
-			}
-			if m := sipListening.FindStringSubmatch(sc.Text()); m != nil {
-				sipA <- m[1]
-			}
-		}
-	}()
-	var h, s string
-	for h == "" || s == "" {
-		select {
-		case h = <-httpA:
-		case s = <-sipA:
-		case <-time.After(20 * time.Second):
-			t.Fatal("webconfd did not report its addresses")
-		}
-	}
-	return cmd, &harness{base: "http://" + h}, s
+	cmd, addrs := testutil.Daemon(t, bin, cfg, httpListening, sipListening)
+	return cmd, &harness{base: "http://" + addrs[0]}, addrs[1]
 }
 
 // TestMeetingsSurviveKillDashNine kills the server with SIGKILL in the
