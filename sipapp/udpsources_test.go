@@ -12,6 +12,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"webconf/test/phone"
+	"webconf/test/testutil"
 )
 
 // options sends one OPTIONS from a fresh UDP socket (a new source address)
@@ -169,13 +170,7 @@ func TestCallsSurviveUDPHandOvers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for len(s.Participants("handover")) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the call did not join its room")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 5*time.Second, "the call in its room", func() bool { return len(s.Participants("handover")) == 1 })
 	before := s.udpGenerations.Load()
 	strayFromNewSources(t, s.Addr(), 100, 5)
 	if g := s.udpGenerations.Load() - before; g < 5 {
@@ -190,11 +185,5 @@ func TestCallsSurviveUDPHandOvers(t *testing.T) {
 		t.Fatal("the phone got no BYE after the hand-overs")
 	}
 	// The server got the phone's 200 to its BYE: the call is gone.
-	deadline = time.Now().Add(10 * time.Second)
-	for s.ActiveCalls() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d calls left", s.ActiveCalls())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 10*time.Second, "no call left", func() bool { return s.ActiveCalls() == 0 })
 }

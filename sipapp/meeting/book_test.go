@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"webconf/sipapp/store"
+	"webconf/test/testutil"
 )
 
 // ---------------------------------------------------------------------------
@@ -239,16 +240,7 @@ func wantKind(t *testing.T, err error, kind Kind, field string) *Error {
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+var waitFor = testutil.WaitFor
 
 // storedDoc returns a document's body from the store, if it is there.
 func storedDoc(t *testing.T, st store.Store, kind, id string) ([]byte, bool) {
