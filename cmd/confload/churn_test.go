@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"webconf/test/testutil"
 )
 
 func TestChurnAndSoakFlags(t *testing.T) {
@@ -235,7 +237,7 @@ func TestChurnAgainstWebconfd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the server")
 	}
-	bin := buildServer(t, t.TempDir())
+	bin := testutil.Build(t, "webconf/cmd/webconfd")
 	cases := []struct {
 		name         string
 		mode         []string

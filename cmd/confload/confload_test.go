@@ -4,23 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-)
 
-// buildServer builds ./cmd/webconfd into dir.
-func buildServer(t *testing.T, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "webconfd")
-	out, err := exec.Command("go", "build", "-o", bin, "webconf/cmd/webconfd").CombinedOutput()
-	if err != nil {
-		t.Fatalf("build webconfd: %v\n%s", err, out)
-	}
-	return bin
-}
+	"webconf/test/testutil"
+)
 
 // serverConfig writes a webconfd config listening on a free port, with its
 // own RTP range so that parallel tests do not compete for ports.
@@ -57,7 +47,7 @@ func TestConfloadAgainstWebconfd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the server")
 	}
-	bin := buildServer(t, t.TempDir())
+	bin := testutil.Build(t, "webconf/cmd/webconfd")
 	cases := []struct {
 		name         string
 		mode         []string

@@ -44,10 +44,7 @@ func runServerSIP(t *testing.T, bin, cfg string) (*exec.Cmd, *xmlrpc.Client, str
 func TestStateSurvivesKillDashNine(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "webconfd")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/webconfd").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := testutil.Build(t, "webconf/cmd/webconfd")
 	cfg := filepath.Join(dir, "webconfd.conf")
 	body := "[server]\nsip_listen = 127.0.0.1:0\nrtp_low_port = 36000\nrtp_high_port = 36998\ndata_dir = " + filepath.Join(dir, "data") +
 		"\n[webconference]\nmaster_password = master\nserver_signature = " + sig + "\n[xmlrpc]\nxmlrpc_port = 0\n[http]\nlisten = 127.0.0.1:0\n"

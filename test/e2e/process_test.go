@@ -17,17 +17,6 @@ import (
 	"webconf/test/testutil"
 )
 
-// buildServer compiles cmd/webconfd once per test binary.
-func buildServer(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "webconfd")
-	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/webconfd").CombinedOutput()
-	if err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 func writeConfig(t *testing.T, body string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "webconfd.conf")
@@ -41,7 +30,7 @@ var listening = regexp.MustCompile(`msg="sip listening" udp=(\S+)`)
 
 func TestProcessHangsUpEveryCallOnSIGTERM(t *testing.T) {
 	t.Parallel()
-	bin := buildServer(t)
+	bin := testutil.Build(t, "webconf/cmd/webconfd")
 	cfg := writeConfig(t, "[server]\nsip_listen = 127.0.0.1:0\nrtp_low_port = 47000\nrtp_high_port = 47998\n"+
 		"data_dir = "+t.TempDir()+"\n[webconference]\ndirect_room_re = 000777.*\ndirect_room_strip = 6\n"+
 		"[xmlrpc]\nxmlrpc_port = 0\n[http]\nlisten = 127.0.0.1:0\n")
@@ -94,7 +83,7 @@ func TestProcessHangsUpEveryCallOnSIGTERM(t *testing.T) {
 
 func TestProcessRefusesABadConfigNamingTheKey(t *testing.T) {
 	t.Parallel()
-	bin := buildServer(t)
+	bin := testutil.Build(t, "webconf/cmd/webconfd")
 	cfg := writeConfig(t, "[server]\nrtp_low_port = lots\n[webconference]\nno_such_key = 1\n")
 	out, err := exec.Command(bin, "-config", cfg).CombinedOutput()
 	var exit *exec.ExitError

@@ -39,10 +39,7 @@ func runDaemon(t *testing.T, bin, cfg string) (*exec.Cmd, *harness, string) {
 func TestMeetingsSurviveKillDashNine(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "webconfd")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/webconfd").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := testutil.Build(t, "webconf/cmd/webconfd")
 	cfg := filepath.Join(dir, "webconfd.conf")
 	body := fmt.Sprintf(`[server]
 sip_listen = 127.0.0.1:0

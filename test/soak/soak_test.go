@@ -29,6 +29,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"webconf/test/testutil"
 )
 
 func env(name string, def int) int {
@@ -36,17 +38,6 @@ func env(name string, def int) int {
 		return v
 	}
 	return def
-}
-
-// build compiles a command of this module into dir.
-func build(t *testing.T, dir, pkg string) string {
-	t.Helper()
-	bin := filepath.Join(dir, filepath.Base(pkg))
-	out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-	}
-	return bin
 }
 
 // config is a webconfd config on free ports: SIP and HTTP on port 0 (the
@@ -147,8 +138,8 @@ func TestSoak(t *testing.T) {
 	participants, rooms, churn := env("SOAK_PARTICIPANTS", 40), env("SOAK_ROOMS", 8), env("SOAK_CHURN", 5)
 
 	dir := t.TempDir()
-	server := build(t, dir, "webconf/cmd/webconfd")
-	confload := build(t, dir, "webconf/cmd/confload")
+	server := testutil.Build(t, "webconf/cmd/webconfd")
+	confload := testutil.Build(t, "webconf/cmd/confload")
 	cfg := config(t, dir)
 	jsonPath := filepath.Join(dir, "report.json")
 	args := []string{

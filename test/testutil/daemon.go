@@ -3,6 +3,8 @@ package testutil
 import (
 	"bufio"
 	"os/exec"
+	"path"
+	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
@@ -62,4 +64,17 @@ func Daemon(t testing.TB, bin, cfg string, patterns ...*regexp.Regexp) (*exec.Cm
 		}
 	}
 	return cmd, out
+}
+
+// Build compiles a command of this module (an import path such as
+// "webconf/cmd/webconfd") into a directory removed with the test, and
+// returns the binary's path.
+func Build(t testing.TB, pkg string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), path.Base(pkg))
+	out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	}
+	return bin
 }
