@@ -137,9 +137,6 @@ func sipHost(publicIP, listen string) string {
 	return net.JoinHostPort(publicIP, port)
 }
 
-// REST is the meetings API.
-func (n *Node) REST() *rest.API { return n.rest }
-
 // feedbackDir is where resetFeedback may open files: the feedback file's
 // directory, or data_dir when no feedback file is configured.
 func feedbackDir(file, dataDir string) string {

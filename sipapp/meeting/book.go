@@ -201,9 +201,6 @@ func (b *Book) Counts() Counts {
 	return c
 }
 
-// Config returns the Book's configuration.
-func (b *Book) Config() Config { return b.cfg }
-
 // ---------------------------------------------------------------------------
 // Persistence.
 
