@@ -116,6 +116,8 @@ type Registry struct {
 	mu    sync.Mutex
 	rooms map[string]*room
 	live  map[string]Controller // call tag -> live call
+	// lastSweep is when sweepLocked last ran.
+	lastSweep time.Time
 }
 
 // NewRegistry makes an empty registry. now may be nil (time.Now).
@@ -276,13 +278,23 @@ func (r *Registry) FindParticipant(pid string) []string {
 	return names
 }
 
-// Sweep erases every soft-expired room (the periodic sweep SEMS runs from
-// roomCreate and dialout).
+// Sweep drops the Finished records older than participants_expire_delay
+// and then erases every soft-expired room. SEMS runs its sweep only from
+// every n-th roomCreate or dialout and purges records only when a room is
+// read or a status changes, so a bridge that is only dialled into keeps
+// every room it ever saw (and, with max_rooms, ends up refusing new ones
+// for good). The node also sweeps on a timer; what a client reads is the
+// same either way, since every read applies the same rules first.
 func (r *Registry) Sweep() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	now := r.now()
+	r.sweepLocked(r.now())
+}
+
+func (r *Registry) sweepLocked(now time.Time) {
+	r.lastSweep = now
 	for name, rm := range r.rooms {
+		r.purgeLocked(rm, now)
 		if r.softExpiredLocked(rm, now) {
 			r.deleteLocked(name)
 		}
@@ -463,7 +475,18 @@ func (r *Registry) openLocked(name string) (*room, error) {
 }
 
 // fullLocked: max_rooms reached (a cap against room-creation floods).
-func (r *Registry) fullLocked() bool { return r.cfg.MaxRooms > 0 && len(r.rooms) >= r.cfg.MaxRooms }
+// When the cap is reached, expired rooms make way first; that sweep runs
+// at most once a second, so a flood against a full registry does not cost
+// a pass over every room per attempt.
+func (r *Registry) fullLocked() bool {
+	if r.cfg.MaxRooms <= 0 || len(r.rooms) < r.cfg.MaxRooms {
+		return false
+	}
+	if now := r.now(); now.Sub(r.lastSweep) >= time.Second || now.Before(r.lastSweep) {
+		r.sweepLocked(now)
+	}
+	return len(r.rooms) >= r.cfg.MaxRooms
+}
 
 // liveLocked lists the live calls of a room, to be hung up after the lock
 // is released.

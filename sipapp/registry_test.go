@@ -142,6 +142,75 @@ func TestRegistryParticipants(t *testing.T) {
 	}
 }
 
+// A bridge that is only dialled into never calls roomCreate, so nothing
+// of SEMS's would ever sweep it: Sweep (which the node runs on a timer)
+// must free the records and then the rooms, and a full registry must let
+// dead rooms make way for a live one.
+func TestRegistrySweep(t *testing.T) {
+	t.Run("records go after their delay, then the empty room after its own", func(t *testing.T) {
+		c := newClock()
+		r := NewRegistry(defaults(), nil, c.now)
+		if err := r.Join("1", "T", "n", "", ReasonDirect, false, &fakeCall{}); err != nil {
+			t.Fatal(err)
+		}
+		r.Pin("meeting")
+		r.SetStatus("1", "T", StatusFinished, "")
+		c.add(10 * time.Second)
+		r.Sweep()
+		if n := len(r.rooms["1"].parts); n != 1 {
+			t.Fatalf("swept a record before participants_expire_delay: %d left", n)
+		}
+		c.add(time.Second)
+		r.Sweep()
+		if n := len(r.rooms["1"].parts); n != 0 {
+			t.Fatalf("%d Finished records outlived participants_expire_delay", n)
+		}
+		c.add(7200 * time.Second)
+		r.Sweep()
+		if r.Count() != 2 {
+			t.Fatal("erased a room before rooms_expire_delay (counted from the purge)")
+		}
+		c.add(time.Second)
+		r.Sweep()
+		if _, ok := r.rooms["1"]; ok || r.Count() != 1 {
+			t.Fatalf("a soft-expired room survived the sweep (%d rooms)", r.Count())
+		}
+		if _, ok := r.rooms["meeting"]; !ok {
+			t.Fatal("the sweep erased a pinned room")
+		}
+	})
+	t.Run("a full registry erases expired rooms before it refuses", func(t *testing.T) {
+		c := newClock()
+		cfg := defaults()
+		cfg.MaxRooms, cfg.RoomsExpireDelay = 2, 5*time.Second
+		r := NewRegistry(cfg, nil, c.now)
+		r.Open("old", "")
+		if err := r.Join("live", "L", "n", "", ReasonDirect, false, &fakeCall{}); err != nil {
+			t.Fatal(err)
+		}
+		c.add(5500 * time.Millisecond)
+		// "old" expires at 6 s (strictly greater, whole seconds): the
+		// refusal's sweep at 5.5 s finds nothing to erase.
+		if err := r.Join("new", "N", "n", "", ReasonDirect, false, &fakeCall{}); !errors.Is(err, ErrTooManyRooms) {
+			t.Fatalf("full registry with no expired room: %v, want ErrTooManyRooms", err)
+		}
+		c.add(600 * time.Millisecond)
+		if err := r.Join("new", "N", "n", "", ReasonDirect, false, &fakeCall{}); !errors.Is(err, ErrTooManyRooms) {
+			t.Fatalf("second sweep within a second: %v, want ErrTooManyRooms (sweeps on refusal are rate-limited)", err)
+		}
+		c.add(400 * time.Millisecond)
+		if err := r.Join("new", "N", "n", "", ReasonDirect, false, &fakeCall{}); err != nil {
+			t.Fatalf("an expired room did not make way: %v", err)
+		}
+		if _, ok := r.rooms["old"]; ok {
+			t.Fatal("the expired room is still there")
+		}
+		if _, ok := r.rooms["live"]; !ok {
+			t.Fatal("the room with a live call went")
+		}
+	})
+}
+
 func TestCallTagFormat(t *testing.T) {
 	tag := newCallTag(time.Unix(0x65000000, 123456000))
 	if len(tag) != 34 || tag[8] != '-' || tag[25] != '-' || tag[9:17] != "65000000" || tag[17:25] != "0001E240" {

@@ -146,18 +146,28 @@ func feedbackDir(file, dataDir string) string {
 	return dataDir
 }
 
+// sweepEvery is how many hard-expiry ticks pass between two sweeps of
+// expired records and rooms.
+const sweepEvery = 10
+
 // hardExpiry deletes rooms past their roomCreate timeout once a second
-// (support_rooms_timeout), as SEMS's cleaner thread does.
+// (support_rooms_timeout), as SEMS's cleaner thread does, and every ten
+// seconds sweeps expired participant records and soft-expired rooms,
+// which SEMS leaves to its control calls (see Registry.Sweep).
 func (n *Node) hardExpiry() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-n.stopHard:
 			return
 		case <-t.C:
-			for _, room := range n.SIP.Registry().ExpireHard() {
+			reg := n.SIP.Registry()
+			for _, room := range reg.ExpireHard() {
 				n.log.Info("room expired", "room", room)
+			}
+			if tick%sweepEvery == 0 {
+				reg.Sweep()
 			}
 		}
 	}
