@@ -24,8 +24,8 @@ func TestChurnAndSoakFlags(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !c.soak || c.soakHeapSlack != 1<<20 || c.soakSettle != 60*time.Second {
-			t.Errorf("soak %v slack %d settle %s, want true, 1 MiB, 60s", c.soak, c.soakHeapSlack, c.soakSettle)
+		if !c.soak || c.soakHeapSlack != 64<<10 || c.soakSettle != 60*time.Second {
+			t.Errorf("soak %v slack %d settle %s, want true, 64 KiB, 60s", c.soak, c.soakHeapSlack, c.soakSettle)
 		}
 	})
 	t.Run("the heap slack takes binary units", func(t *testing.T) {
@@ -58,7 +58,7 @@ func TestChurnAndSoakFlags(t *testing.T) {
 }
 
 func TestSoakChecks(t *testing.T) {
-	base := soakFigures{Goroutines: 100, HeapAllocBytes: 10 << 20, OpenFDs: 20, RTPPortsFree: 4000}
+	base := soakFigures{Goroutines: 100, HeapLiveBytes: 10 << 20, OpenFDs: 20, RTPPortsFree: 4000}
 	byName := func(cs []check) map[string]check {
 		m := map[string]check{}
 		for _, c := range cs {
@@ -68,8 +68,8 @@ func TestSoakChecks(t *testing.T) {
 	}
 	t.Run("figures back at the baseline pass every check", func(t *testing.T) {
 		cs := soakChecks(&soakResult{Baseline: base, End: base}, 1<<20)
-		if len(cs) != 6 {
-			t.Fatalf("%d checks, want 6: %+v", len(cs), cs)
+		if len(cs) != 7 {
+			t.Fatalf("%d checks, want 7: %+v", len(cs), cs)
 		}
 		for _, c := range cs {
 			if !c.Pass {
@@ -80,14 +80,14 @@ func TestSoakChecks(t *testing.T) {
 	t.Run("each limit is its baseline plus 2 percent plus its constant, inclusive", func(t *testing.T) {
 		end := base
 		end.Goroutines = 104                                  // 100 * 1.02 + 2
-		end.HeapAllocBytes = float64(10<<20)*1.02 + (1 << 20) // + 2 % + 1 MiB
+		end.HeapLiveBytes = float64(10<<20)*1.02 + (1 << 20) // + 2 % + 1 MiB
 		end.OpenFDs = 22
 		for _, c := range soakChecks(&soakResult{Baseline: base, End: end}, 1<<20) {
 			if !c.Pass {
 				t.Errorf("%s failed at its limit: %s (limit %s)", c.Name, c.Value, c.Limit)
 			}
 		}
-		end.Goroutines, end.HeapAllocBytes, end.OpenFDs = 105, end.HeapAllocBytes+1, 23
+		end.Goroutines, end.HeapLiveBytes, end.OpenFDs = 105, end.HeapLiveBytes+1, 23
 		m := byName(soakChecks(&soakResult{Baseline: base, End: end}, 1<<20))
 		for _, n := range []string{"soak-goroutines", "soak-heap", "soak-fds"} {
 			if m[n].Pass {
@@ -98,11 +98,12 @@ func TestSoakChecks(t *testing.T) {
 			t.Errorf("heap value %q does not show the difference", m["soak-heap"].Value)
 		}
 	})
-	t.Run("ports, calls and pending INVITEs must be exactly back", func(t *testing.T) {
+	t.Run("ports, calls, pending INVITEs and rooms must be exactly back", func(t *testing.T) {
 		for name, mod := range map[string]func(*soakFigures){
 			"soak-rtp-ports":       func(f *soakFigures) { f.RTPPortsFree-- },
 			"soak-calls":           func(f *soakFigures) { f.CallsActive = 1 },
 			"soak-pending-invites": func(f *soakFigures) { f.InvitesPending = 1 },
+			"soak-rooms":           func(f *soakFigures) { f.Rooms++ },
 		} {
 			end := base
 			mod(&end)
@@ -293,8 +294,8 @@ func TestChurnAgainstWebconfd(t *testing.T) {
 					soakChecks++
 				}
 			}
-			if tc.soak && (rep.Soak == nil || soakChecks != 6 || rep.Soak.Baseline.RTPPortsFree == 0 || rep.Soak.Load.CallsActive != 16) {
-				t.Errorf("soak: %d checks, figures %+v; want 6 checks, a baseline and 16 calls under load", soakChecks, rep.Soak)
+			if tc.soak && (rep.Soak == nil || soakChecks != 7 || rep.Soak.Baseline.RTPPortsFree == 0 || rep.Soak.Load.CallsActive != 16) {
+				t.Errorf("soak: %d checks, figures %+v; want 7 checks, a baseline and 16 calls under load", soakChecks, rep.Soak)
 			}
 			if !tc.soak && (rep.Soak != nil || soakChecks != 0) {
 				t.Errorf("soak figures without -soak")

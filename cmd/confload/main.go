@@ -96,15 +96,16 @@
 //
 // With -soak (which needs the server's metrics URL: -metrics, or what a
 // -server logs) confload checks the server from outside its process: after
-// one warm-up call it takes a baseline of the server's goroutines, live
-// heap (after a full GC forced through /debug/pprof/heap?gc=1), file
-// descriptors, free RTP ports, calls and pending INVITEs, reads them again
-// at the end of the window, and after every call has hung up polls them
-// once a second for up to -soak-settle (60 s) until they are back:
-// goroutines within 2% + 2, heap within 2% + -soak-heap-slack (1 MiB),
-// fds within 2, free RTP ports and calls and pending INVITEs exactly. Each
-// is a check of its own (soak-goroutines, soak-heap, soak-fds,
-// soak-rtp-ports, soak-calls, soak-pending-invites); see soak.go.
+// a warm-up at the run's full size it takes a baseline of the server's
+// goroutines, live heap (after a full GC forced through
+// /debug/pprof/heap?gc=1), file descriptors, free RTP ports, calls,
+// pending INVITEs and rooms, reads them again at the end of the window,
+// and after every call has hung up polls them once a second for up to
+// -soak-settle (60 s) until they are back: goroutines within 2% + 2, heap
+// within 2% + -soak-heap-slack (64 KiB), fds within 2, free RTP ports, calls,
+// pending INVITEs and rooms exactly. Each is a check of its own
+// (soak-goroutines, soak-heap, soak-fds, soak-rtp-ports, soak-calls,
+// soak-pending-invites, soak-rooms); see soak.go.
 //
 // # Thresholds
 //
@@ -242,9 +243,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.jsonOut, "json", "", "write the full report as JSON to this file")
 	fs.BoolVar(&c.verbose, "v", false, "log SIP and call errors to stderr")
 	fs.Float64Var(&c.churn, "churn", 0, "joins and leaves per second during the window: hang up a random joined call and place a new one into its room")
-	fs.BoolVar(&c.soak, "soak", false, "check that the server's goroutines, heap, fds, RTP ports, calls and pending INVITEs return to their baseline (needs its metrics URL)")
-	c.soakHeapSlack = 1 << 20
-	fs.Var(&c.soakHeapSlack, "soak-heap-slack", "heap growth allowed beyond 2% of the baseline, e.g. 1MiB, 512KiB")
+	fs.BoolVar(&c.soak, "soak", false, "check that the server's goroutines, heap, fds, RTP ports, calls, pending INVITEs and rooms return to their baseline (needs its metrics URL)")
+	c.soakHeapSlack = 64 << 10
+	fs.Var(&c.soakHeapSlack, "soak-heap-slack", "heap growth allowed beyond 2% of the baseline, e.g. 64KiB, 1MiB")
 	fs.DurationVar(&c.soakSettle, "soak-settle", 60*time.Second, "after the hang-up, how long the figures may take to return to their baseline")
 	fs.StringVar(&c.soakProfile, "soak-heap-profile", "", "write the server's heap profiles to PREFIX.base.pb.gz, PREFIX.load.pb.gz and PREFIX.end.pb.gz")
 	t := &c.th

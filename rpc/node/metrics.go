@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -120,7 +121,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 // address).
 func (n *Node) startHTTP(addr string) error {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(n.SIP), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// go_gc_heap_live_bytes (the heap the last GC marked live, without the
+	// garbage made since) besides the default Go figures: the soak's heap.
+	goc := collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)}))
+	reg.MustRegister(newCollector(n.SIP), goc, collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	rpcCalls := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "webconf_rpc_requests_total", Help: "Control-plane calls by method and result code.",
 	}, []string{"method", "code"})
