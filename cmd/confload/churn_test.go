@@ -79,7 +79,7 @@ func TestSoakChecks(t *testing.T) {
 	})
 	t.Run("each limit is its baseline plus 2 percent plus its constant, inclusive", func(t *testing.T) {
 		end := base
-		end.Goroutines = 104                                  // 100 * 1.02 + 2
+		end.Goroutines = 104                                 // 100 * 1.02 + 2
 		end.HeapLiveBytes = float64(10<<20)*1.02 + (1 << 20) // + 2 % + 1 MiB
 		end.OpenFDs = 22
 		for _, c := range soakChecks(&soakResult{Baseline: base, End: end}, 1<<20) {

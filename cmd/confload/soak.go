@@ -74,7 +74,7 @@ var ErrNoMetric = errors.New("metric missing")
 type soakFigures struct {
 	T              float64  `json:"t"` // seconds since the run started
 	Goroutines     float64  `json:"goroutines"`
-	HeapLiveBytes float64  `json:"heap_live_bytes"`
+	HeapLiveBytes  float64  `json:"heap_live_bytes"`
 	OpenFDs        float64  `json:"open_fds"`
 	CallsActive    float64  `json:"calls_active"`
 	RTPPortsFree   float64  `json:"rtp_ports_free"`
