@@ -283,8 +283,9 @@ func (r *Registry) FindParticipant(pid string) []string {
 // every n-th roomCreate or dialout and purges records only when a room is
 // read or a status changes, so a bridge that is only dialled into keeps
 // every room it ever saw (and, with max_rooms, ends up refusing new ones
-// for good). The node also sweeps on a timer; what a client reads is the
-// same either way, since every read applies the same rules first.
+// for good). The node also sweeps on a timer. The control functions read
+// the same either way, since each applies the same rules first; a caller
+// who dials into a soft-expired room gets a fresh one sooner than in SEMS.
 func (r *Registry) Sweep() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
