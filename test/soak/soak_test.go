@@ -1,7 +1,7 @@
 // Package soak runs the server for minutes with callers joining and
 // leaving all the time, then checks that its goroutines, live heap, file
-// descriptors, RTP ports, calls and pending INVITEs are back to where they
-// started.
+// descriptors, RTP ports, calls, pending INVITEs and rooms are back to
+// where they started.
 //
 // The load and the checks are confload's (-churn, -soak): it drives a
 // webconfd process built for the test and measures it from outside, through
