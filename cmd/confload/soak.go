@@ -55,8 +55,8 @@ import (
 //	                    transaction map are sized by the most goroutines
 //	                    and transactions ever alive at once, and the
 //	                    churn's transactions, which linger 32 s, push that
-//	                    above the warm-up's: +19 KB and +10 KB of the
-//	                    +30 KB measured at 40 participants)
+//	                    above the warm-up's: a heap-profile diff at 40
+//	                    participants shows +19 KB and +10 KB)
 //	file descriptors <= baseline + 2
 //	free RTP ports   == baseline
 //	calls            == 0
