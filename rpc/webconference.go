@@ -81,7 +81,7 @@ func New(srv *sipapp.Server, o Options) (*Service, error) {
 		"getRoomPassword":      s.getRoomPassword,
 		"listRooms":            s.listRooms,
 		"findParticipant":      s.findParticipant,
-		"serverInfo":           s.serverInfo,
+		"serverInfo":           nil, // answered by invoke, from one reading
 		"help":                 func(context.Context, []any) []any { return []any{"help text goes here"} },
 		"vqRoomFeedback":       s.vqRoomFeedback,
 		"vqCallFeedback":       s.vqCallFeedback,
@@ -147,6 +147,12 @@ func (s *Service) invoke(ctx context.Context, fn string, args []any) (any, error
 	}
 	if err := checkArgs(args, arity[fn]); err != nil {
 		return nil, err
+	}
+	if fn == "serverInfo" {
+		// SEMS pushes the string and its dispatcher appends it again: one
+		// reading serves both here, as two can differ while calls end.
+		si := s.Info()
+		return []any{si, si}, nil
 	}
 	if hangsUp[fn] {
 		// SEMS hangs these calls up on each session's own thread after
@@ -396,8 +402,6 @@ func (s *Service) listRooms(ctx context.Context, args []any) []any {
 func (s *Service) findParticipant(_ context.Context, args []any) []any {
 	return []any{strings2any(s.reg.FindParticipant(str(args, 0)))}
 }
-
-func (s *Service) serverInfo(context.Context, []any) []any { return []any{s.Info()} }
 
 func (s *Service) vqRoomFeedback(_ context.Context, args []any) []any {
 	s.fb.line("RO "+str(args, 0), str(args, 1), fmt.Sprint(num(args, 2)), s.fb.ts())
