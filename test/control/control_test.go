@@ -202,6 +202,8 @@ func TestLiveCallControl(t *testing.T) {
 	pin := norm(h.di(t, "roomCreate", "77")).([]any)[2].(string)
 	room := []sip.Header{sip.NewHeader("P-App-Param", "room=77")}
 	a := h.dial(t, phone.Config{FromUser: "alice", Headers: room})
+	// Records are listed in join order; the join follows the ACK.
+	testutil.WaitFor(t, 5*time.Second, "alice in the room", func() bool { return h.connected("77") == 1 })
 	b := h.dial(t, phone.Config{FromUser: "bob", Headers: room})
 	a.SetTone(500)
 	b.SetTone(700)
