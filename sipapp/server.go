@@ -128,6 +128,7 @@ type Server struct {
 
 	udpSourceLimit int          // distinct sources per sipgo UDP read loop (udpsources.go)
 	udpGenerations atomic.Int64 // sipgo UDP read loops started
+	udpLoops       atomic.Int64 // sipgo UDP read loops running
 
 	testHook func(*sip.Request) // tests only: runs before every handler
 }

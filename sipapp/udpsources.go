@@ -47,7 +47,11 @@ func (s *Server) serveUDP() *udpReader {
 	r := &udpReader{PacketConn: s.udp, s: s, limit: s.udpSourceLimit,
 		seen: make(map[string]struct{}), ready: make(chan struct{})}
 	s.udpGenerations.Add(1)
-	go func() { _ = s.srv.ServeUDP(r) }()
+	s.udpLoops.Add(1)
+	go func() {
+		defer s.udpLoops.Add(-1)
+		_ = s.srv.ServeUDP(r)
+	}()
 	return r
 }
 
