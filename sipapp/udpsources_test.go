@@ -81,13 +81,11 @@ func strayFromNewSources(t *testing.T, server string, n, pace int) {
 	}
 }
 
-// sourceGrowth starts a server with the given per-loop source limit, has
-// n new sources talk to it, and returns how many source entries sipgo's
-// UDP connection pool holds afterwards (each is one of the per-source
-// records this bounds), the live heap's growth, and the read loops run.
-func sourceGrowth(t *testing.T, limit, n int) (entries int, growth int64, generations int64) {
+// startLimited starts a server whose UDP read loops hand over after limit
+// sources, with 100 RTP ports from rtpLow; stop shuts it down.
+func startLimited(t *testing.T, limit, rtpLow int) (s *Server, stop func()) {
 	t.Helper()
-	s, err := New(Options{SIPListen: "127.0.0.1:0", PublicIP: "127.0.0.1", RTPLow: 44200, RTPHigh: 44300})
+	s, err := New(Options{SIPListen: "127.0.0.1:0", PublicIP: "127.0.0.1", RTPLow: rtpLow, RTPHigh: rtpLow + 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,11 +93,21 @@ func sourceGrowth(t *testing.T, limit, n int) (entries int, growth int64, genera
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	return s, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = s.Shutdown(ctx)
-	}()
+	}
+}
+
+// sourceGrowth starts a server with the given per-loop source limit, has
+// n new sources talk to it, and returns how many source entries sipgo's
+// UDP connection pool holds afterwards (each is one of the per-source
+// records this bounds), the live heap's growth, and the read loops run.
+func sourceGrowth(t *testing.T, limit, n int) (entries int, growth int64, generations int64) {
+	t.Helper()
+	s, stop := startLimited(t, limit, 44200)
+	defer stop()
 	heap := func() int64 {
 		runtime.GC()
 		runtime.GC()
@@ -156,19 +164,8 @@ func TestUDPSourceStateIsBounded(t *testing.T) {
 // read-loop hand-overs, then has the server hang it up: the BYE leaves
 // from the SIP port, the phone's 200 to it is read by the newest loop.
 func TestCallsSurviveUDPHandOvers(t *testing.T) {
-	s, err := New(Options{SIPListen: "127.0.0.1:0", PublicIP: "127.0.0.1", RTPLow: 44400, RTPHigh: 44500})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.udpSourceLimit = 8
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = s.Shutdown(ctx)
-	}()
+	s, stop := startLimited(t, 8, 44400)
+	defer stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	p, err := phone.Dial(ctx, phone.Config{Server: s.Addr(), User: "conference",
