@@ -247,8 +247,11 @@ type Member struct {
 
 	g atomic.Pointer[Group] // the group the member is in, nil when none
 
+	// muted is read by the tick and by listings (Server.Participants),
+	// which must not wait for a tick: atomic, not under the group's lock.
+	muted atomic.Bool
+
 	// Guarded by the group's mutex.
-	muted   bool
 	queue   []*Prompt
 	detect  *dtmf.Detector
 	onDigit func(byte)
@@ -370,17 +373,12 @@ func (m *Member) SetInput(in Input) {
 	m.in = in
 }
 
-// SetMuted sets whether the member is heard by the others.
-func (m *Member) SetMuted(v bool) {
-	defer m.lock()()
-	m.muted = v
-}
+// SetMuted sets whether the member is heard by the others (from the next
+// tick). It does not wait for a tick in progress.
+func (m *Member) SetMuted(v bool) { m.muted.Store(v) }
 
-// Muted reports the mute flag.
-func (m *Member) Muted() bool {
-	defer m.lock()()
-	return m.muted
-}
+// Muted reports the mute flag without waiting for a tick in progress.
+func (m *Member) Muted() bool { return m.muted.Load() }
 
 // Play queues p behind what is already queued.
 func (m *Member) Play(p *Prompt) {
@@ -557,7 +555,7 @@ func (g *Group) Tick() {
 		}
 		// While a prompt plays for a member, that member is not heard (as
 		// in SEMS); a muted member is not heard but still hears.
-		heard := got && !m.muted && len(m.queue) == 0
+		heard := got && !m.muted.Load() && len(m.queue) == 0
 		m.energy = 0
 		if heard {
 			m.energy = mix.Energy(&m.frame)

@@ -2,6 +2,7 @@ package mixer
 
 import (
 	"testing"
+	"time"
 
 	"webconf/dsp"
 	"webconf/dsp/dtmf"
@@ -15,6 +16,7 @@ type fakeLeg struct {
 	has   bool
 	out   []dsp.Frame // decoded frames written
 	bytes [][]byte
+	bufs  []*byte // the buffer each write came from (&p[0]): who shared what
 }
 
 func (f *fakeLeg) ReadFrame(fr *dsp.Frame) bool {
@@ -27,6 +29,7 @@ func (f *fakeLeg) WriteEncoded(p []byte) {
 	g711.Decode(f.pt, d[:], p)
 	f.out = append(f.out, d)
 	f.bytes = append(f.bytes, append([]byte(nil), p...))
+	f.bufs = append(f.bufs, &p[0])
 }
 
 func constFrame(v int16) (f dsp.Frame) {
@@ -148,6 +151,23 @@ func TestTick(t *testing.T) {
 		g.Tick()
 		if string(listeners[0].bytes[0]) != string(listeners[2].bytes[0]) {
 			t.Fatal("PCMU listeners got different frames")
+		}
+		// Equal bytes would also come from encoding the same mix once per
+		// listener: sharing means one encoding, written from one buffer,
+		// per codec per tick.
+		pcmu, pcma := listeners[0].bufs[0], listeners[1].bufs[0]
+		if listeners[2].bufs[0] != pcmu || listeners[3].bufs[0] != pcma {
+			t.Fatal("silent listeners of one codec were not sent the one shared encoding")
+		}
+		if pcmu == pcma || talker.bufs[0] == pcmu || talker.bufs[0] == pcma {
+			t.Fatal("the talker or the other codec's listeners got the shared encoding of a codec")
+		}
+		// Next tick, the same buffers again: nothing per listener.
+		g.Tick()
+		for i, l := range listeners {
+			if want := []*byte{pcmu, pcma}[i%2]; len(l.bufs) != 2 || l.bufs[1] != want {
+				t.Fatalf("listener %d: tick 2 not written from its codec's shared encoding", i)
+			}
 		}
 		if !near(listeners[1].out[0][0], 5000) || !near(listeners[0].out[0][0], 5000) {
 			t.Fatalf("listeners heard %d and %d, want 5000", listeners[0].out[0][0], listeners[1].out[0][0])
@@ -278,3 +298,45 @@ type discardLeg struct {
 func (d *discardLeg) ReadFrame(f *dsp.Frame) bool { *f = d.in; return d.has }
 func (d *discardLeg) PT() uint8                   { return g711.PCMU }
 func (d *discardLeg) WriteEncoded([]byte)         {}
+
+// blockingIn is an Input whose ReadFrame holds the tick (and so the
+// group's lock) until released, like a tick slowed by its socket work.
+type blockingIn struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingIn) ReadFrame(*dsp.Frame) bool {
+	close(b.entered)
+	<-b.release
+	return false
+}
+
+// TestMuteDoesNotWaitForATick: the mute flag is read by listings that run
+// under the server's lock (Server.Participants) and set by the control
+// API; neither may wait for a tick in progress.
+func TestMuteDoesNotWaitForATick(t *testing.T) {
+	g := newGroup()
+	a := &fakeLeg{}
+	m := NewMember(a, a)
+	g.Add(m)
+	b := &blockingIn{entered: make(chan struct{}), release: make(chan struct{})}
+	g.Add(NewMember(b, &fakeLeg{}))
+	ticked := make(chan struct{})
+	go func() { g.Tick(); close(ticked) }()
+	<-b.entered // the tick now holds the group's lock
+	defer func() { close(b.release); <-ticked }()
+	done := make(chan bool)
+	go func() {
+		m.SetMuted(true)
+		done <- m.Muted()
+	}()
+	select {
+	case muted := <-done:
+		if !muted {
+			t.Fatal("Muted() is false after SetMuted(true)")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("SetMuted/Muted waited for the tick in progress")
+	}
+}
