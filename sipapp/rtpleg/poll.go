@@ -43,9 +43,15 @@ func (l *Leg) StartPolled() error {
 	return nil
 }
 
-// Drain reads everything the socket holds (a leg joining a mix after a
-// while unpolled), as Poll does but without the bound.
-func (l *Leg) Drain() { l.poll(1 << 20) }
+// maxDrainPackets bounds one Drain: 1.28 s of 20 ms packets, more than
+// the jitter buffer keeps (1 s). Drain runs under the mixer group's lock,
+// so a flood must not keep it reading; what is left waits for the ticks'
+// Polls (or the kernel drops it).
+const maxDrainPackets = 64
+
+// Drain reads what the socket holds (a leg joining a mix after a while
+// unpolled), as Poll does but with a larger bound.
+func (l *Leg) Drain() { l.poll(maxDrainPackets) }
 
 // Poll drains the socket (up to maxPollPackets). Only the goroutine that
 // mixes the leg calls it.
