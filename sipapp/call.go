@@ -39,14 +39,17 @@ type call struct {
 	tx      sip.ServerTransaction
 	callID  string
 	tag     string // our To-tag: SEMS's call_tag
-	fromTag string
+	fromTag string // their tag (under dlg once the call is visible)
 	number  string
 	pid     string
 	dest    string // where in-dialog requests go (host:port)
 	trans   string // transport of the dialog
 
 	// The dialog as RFC 3261 12 defines it: our side and theirs (tags are
-	// tag and fromTag), the remote target and the route set.
+	// tag and fromTag), the remote target and the route set. dlg guards
+	// fromTag, target, dest and routes: a dial-out learns them from the
+	// 2xx (confirm) while sipgo's goroutines look the call up.
+	dlg    sync.Mutex
 	uac    bool
 	local  party
 	remote party
@@ -71,8 +74,8 @@ type call struct {
 	why     atomic.Int32
 	cseq    atomic.Uint32
 
-	room     string // set once the call is in a room
-	joinedAt time.Time
+	room     string       // set once the call is in a room
+	joinedAt atomic.Int64 // unix nanos when it joined its room; 0 before
 	talking  atomic.Bool
 	// pre is the room chosen before the answer (a meeting-guest caller
 	// with good credentials, or a meeting's or public room's number as
@@ -666,7 +669,8 @@ func (c *call) inRoom(room, pid string, direct bool) {
 		c.playThenBye(c.s.opt.Prompts.WrongPinBye)
 		return
 	}
-	c.room, c.joinedAt = room, time.Now()
+	c.room = room
+	c.joinedAt.Store(time.Now().UnixNano())
 	c.s.joinLive(room, c, false)
 	c.stay(room)
 }
@@ -819,10 +823,27 @@ type party struct {
 	uri  sip.Uri
 }
 
+// joined is when the call joined its room; zero when it never did.
+func (c *call) joined() time.Time {
+	if n := c.joinedAt.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+// peerTag is the remote party's dialog tag.
+func (c *call) peerTag() string {
+	c.dlg.Lock()
+	defer c.dlg.Unlock()
+	return c.fromTag
+}
+
 // inDialog builds a request within the dialog (RFC 3261 12.2.1.1): remote
 // target as Request-URI, our party and tag in From, theirs in To, the
 // route set as Route, the next CSeq.
 func (c *call) inDialog(method sip.RequestMethod) *sip.Request {
+	c.dlg.Lock()
+	defer c.dlg.Unlock()
 	req := sip.NewRequest(method, *c.target.Clone())
 	from := sip.FromHeader{DisplayName: c.local.name, Address: *c.local.uri.Clone(), Params: sip.NewParams()}
 	from.Params.Add("tag", c.tag)
@@ -872,6 +893,6 @@ func (c *call) cleanup() {
 	delete(c.s.calls, c.callID)
 	c.s.retired.add(st)
 	c.s.mu.Unlock()
-	c.s.stats.record(c.joinedAt)
+	c.s.stats.record(c.joined())
 	c.log.Info("call ended", "reason", strconv.Itoa(int(c.why.Load())))
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -179,6 +180,23 @@ func (c *call) resend(ctx context.Context, old sip.ClientTransaction, next *sip.
 // replyReason is SEMS's reason string for a reply: "<code> <phrase>".
 func replyReason(res *sip.Response) string { return fmt.Sprintf("%d %s", res.StatusCode, res.Reason) }
 
+// dialFlow is where a dial-out's flow stands, so that a panic anywhere in
+// it can be undone (abandon). Only the flow's goroutine touches it.
+type dialFlow struct {
+	inv      *sip.Request
+	tx       sip.ClientTransaction // the INVITE's, until it is terminated
+	answered bool                  // the 2xx was ACKed: the dialog exists
+	final    bool                  // the record's final status is set
+	staying  bool                  // in stay, whose defer leaves the mix and finishes the record
+}
+
+// hook runs the tests' dial-out hook, if any.
+func (c *call) hook(stage string) {
+	if h := c.s.dialHook; h != nil {
+		h(stage)
+	}
+}
+
 // runUAC is the life of a dial-out: ringing (with ringback into the room),
 // early media, answer, then the same in-room loop as a dial-in.
 func (c *call) runUAC(ctx context.Context, cancel context.CancelFunc, inv *sip.Request, tx sip.ClientTransaction) {
@@ -187,25 +205,64 @@ func (c *call) runUAC(ctx context.Context, cancel context.CancelFunc, inv *sip.R
 	defer c.s.load.done(time.Now())
 	defer cancel()
 	defer c.cleanup()
+	f := &dialFlow{inv: inv, tx: tx}
 	defer func() {
+		// As for a dial-in, a flow that panics ends alone: out of the
+		// room, BYE or CANCEL to the callee, counted.
 		if r := recover(); r != nil {
 			c.s.counters.panics.Add(1)
-			c.log.Error("dial-out flow panicked", "panic", r)
+			c.log.Error("dial-out flow panicked", "panic", r, "stack", string(debug.Stack()))
 			c.end(endFailed)
+			c.abandon(f)
 		}
 	}()
 	c.startMedia()
-	answered := c.awaitAnswer(ctx, inv, tx)
+	answered := c.awaitAnswer(ctx, f)
+	f.tx.Terminate()
+	f.tx = nil
 	if !answered {
+		f.final = true
 		return
 	}
 	c.s.reg.SetStatus(c.room, c.tag, StatusConnected, "200 OK")
+	c.hook("answered")
+	f.staying = true
 	c.stay(c.room)
 }
 
+// abandon undoes what a dial-out that panicked had under way: it leaves
+// the room's mix, hangs up an answered callee (BYE) or cancels a ringing
+// one (CANCEL), and finishes the record.
+func (c *call) abandon(f *dialFlow) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("dial-out clean-up after a panic panicked", "panic", r)
+		}
+	}()
+	if !f.staying {
+		c.s.leaveLive(c.room, c, false) // nothing when it is not in the mix
+	}
+	switch {
+	case f.answered:
+		c.sendBye()
+	case f.tx != nil:
+		c.cancelInvite(f.inv, f.tx)
+	}
+	if f.tx != nil {
+		f.tx.Terminate()
+		f.tx = nil
+	}
+	if !f.staying && !f.final {
+		c.s.reg.SetStatus(c.room, c.tag, StatusFinished, "")
+		f.final = true
+	}
+}
+
 // awaitAnswer follows the INVITE's replies until the call is answered
-// (true) or over (false, status already final).
-func (c *call) awaitAnswer(ctx context.Context, inv *sip.Request, tx sip.ClientTransaction) bool {
+// (true) or over (false, status already final). f.tx is the transaction
+// under way (the caller terminates it); f.answered is set once the 2xx is
+// ACKed.
+func (c *call) awaitAnswer(ctx context.Context, f *dialFlow) bool {
 	room := c.room
 	inRoom := false // in the room's mix while ringing / early media
 	authTried, minSETried := false, false
@@ -215,7 +272,7 @@ func (c *call) awaitAnswer(ctx context.Context, inv *sip.Request, tx sip.ClientT
 			inRoom = false
 		}
 	}
-	defer func() { tx.Terminate() }()
+	inv, tx := f.inv, f.tx
 	for {
 		select {
 		case res, ok := <-tx.Responses():
@@ -245,8 +302,10 @@ func (c *call) awaitAnswer(ctx context.Context, inv *sip.Request, tx sip.ClientT
 					c.s.joinLive(room, c, true)
 					inRoom = true
 				}
+				c.hook("ringing")
 			case code < 300:
 				c.confirm(res)
+				f.answered = true
 				c.negotiateUAC(res)
 				if err := c.applyAnswer(res); err != nil {
 					c.log.Warn("unusable SDP answer, hanging up", "err", err)
@@ -257,12 +316,14 @@ func (c *call) awaitAnswer(ctx context.Context, inv *sip.Request, tx sip.ClientT
 				}
 				c.member.SetInput(c.leg)
 				go c.reack(tx, res)
+				// Joined from now on (set before the others can see the
+				// call arrive; an atomic, as listings read it meanwhile).
+				c.joinedAt.Store(time.Now().UnixNano())
 				if inRoom {
 					c.s.announce(room, c)
 				} else {
 					c.s.joinLive(room, c, false)
 				}
-				c.joinedAt = time.Now()
 				return true
 			case code == 422 && !minSETried && c.s.opt.SessionTimer.Enabled && minSE(res) > 0:
 				// Session interval too small: ask again with the callee's
@@ -273,6 +334,7 @@ func (c *call) awaitAnswer(ctx context.Context, inv *sip.Request, tx sip.ClientT
 				next.AppendHeader(sip.NewHeader("Min-SE", secs(minSE(res))))
 				if ntx, ok := c.resend(ctx, tx, next, leave); ok {
 					inv, tx = next, ntx
+					f.inv, f.tx = next, ntx
 				} else {
 					return false
 				}
@@ -287,6 +349,7 @@ func (c *call) awaitAnswer(ctx context.Context, inv *sip.Request, tx sip.ClientT
 				}
 				if ntx, ok := c.resend(ctx, tx, next, leave); ok {
 					inv, tx = next, ntx
+					f.inv, f.tx = next, ntx
 				} else {
 					return false
 				}
@@ -365,6 +428,7 @@ func sameHost(a, b string) bool {
 // target (Contact) and the route set (Record-Route reversed, RFC 3261
 // 12.1.2).
 func (c *call) confirm(res *sip.Response) {
+	c.dlg.Lock()
 	if to := res.To(); to != nil {
 		c.fromTag, _ = to.Params.Get("tag")
 	}
@@ -377,6 +441,7 @@ func (c *call) confirm(res *sip.Response) {
 	for i := len(rrs) - 1; i >= 0; i-- {
 		c.routes = append(c.routes, rrs[i].Value())
 	}
+	c.dlg.Unlock()
 	c.sendAck(res)
 }
 

@@ -1,6 +1,10 @@
 package sipapp
 
-import "webconf/sipapp/mixer"
+import (
+	"slices"
+
+	"webconf/sipapp/mixer"
+)
 
 // joinLive puts a call into its room's mix. Joining an empty room plays
 // first_participant to the joiner (looped if configured); joining a room
@@ -59,19 +63,19 @@ func (s *Server) announce(name string, c *call) {
 // leaveLive takes a call out of its room's mix; the others hear
 // drop_sound unless quiet (a callee who never answered). The last one out
 // closes the room's mix group, so an empty room costs nothing per tick.
+// A call that is not in the mix changes nothing.
 func (s *Server) leaveLive(name string, c *call, quiet bool) {
 	s.mu.Lock()
 	lr := s.rooms[name]
-	if lr == nil {
+	i := -1
+	if lr != nil {
+		i = slices.Index(lr.members, c)
+	}
+	if i < 0 {
 		s.mu.Unlock()
 		return
 	}
-	for i, x := range lr.members {
-		if x == c {
-			lr.members = append(lr.members[:i], lr.members[i+1:]...)
-			break
-		}
-	}
+	lr.members = slices.Delete(lr.members, i, i+1)
 	others := append([]*call(nil), lr.members...)
 	empty := len(lr.members) == 0
 	if empty {

@@ -85,20 +85,28 @@ type LiveParticipant struct {
 }
 
 // Participants lists the callers in a room's mix and in its lobby, the
-// earliest first.
+// earliest first. It holds the server's lock only to copy the lists: what
+// it reads of each call is immutable or atomic, so neither it nor the
+// in-dialog requests waiting for that lock wait for a room's tick.
 func (s *Server) Participants(room string) []LiveParticipant {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := []LiveParticipant{}
+	var members []*call
 	if lr := s.rooms[room]; lr != nil {
-		for _, c := range lr.members {
-			out = append(out, LiveParticipant{
-				ID: c.tag, CallTag: c.tag, CallerIDName: c.remote.name, CallerIDNumber: c.remote.uri.User,
-				JoinedAt: c.joinedAt.UTC().Truncate(time.Second), Muted: c.member.Muted(), Talking: c.talking.Load(),
-			})
-		}
+		members = append(members, lr.members...)
 	}
+	waiting := make([]*lobbyWait, 0, len(s.lobby[room]))
 	for _, w := range s.lobby[room] {
+		waiting = append(waiting, w)
+	}
+	s.mu.Unlock()
+	out := make([]LiveParticipant, 0, len(members)+len(waiting))
+	for _, c := range members {
+		out = append(out, LiveParticipant{
+			ID: c.tag, CallTag: c.tag, CallerIDName: c.remote.name, CallerIDNumber: c.remote.uri.User,
+			JoinedAt: c.joined().UTC().Truncate(time.Second), Muted: c.member.Muted(), Talking: c.talking.Load(),
+		})
+	}
+	for _, w := range waiting {
 		out = append(out, LiveParticipant{
 			ID: w.c.tag, CallTag: w.c.tag, CallerIDName: w.c.remote.name, CallerIDNumber: w.c.remote.uri.User,
 			JoinedAt: w.since.UTC().Truncate(time.Second), Lobby: true,

@@ -131,6 +131,7 @@ type Server struct {
 	udpLoops       atomic.Int64 // sipgo UDP read loops running
 
 	testHook func(*sip.Request) // tests only: runs before every handler
+	dialHook func(stage string) // tests only: runs at stages of a dial-out's flow
 }
 
 // New checks the options and prepares the server; Start listens.
@@ -479,7 +480,7 @@ func (s *Server) lookup(req *sip.Request) *call {
 	if tt, _ := to.Params.Get("tag"); tt != c.tag {
 		return nil
 	}
-	if ft, _ := from.Params.Get("tag"); ft != c.fromTag {
+	if ft, _ := from.Params.Get("tag"); ft != c.peerTag() {
 		return nil
 	}
 	return c
