@@ -210,6 +210,19 @@ func (s *Service) sweep() {
 
 const msgWrongPin = "wrong adminpin or inexisting room"
 
+// msgInternal answers a request whose change the store refused: nothing
+// was changed (SEMS's own "internal error", as dialout's).
+const msgInternal = "internal error"
+
+// failMsg is the message of a getRoom failure: the store's refusal is an
+// internal error, anything else the wrong-PIN reply.
+func failMsg(err error) string {
+	if errors.Is(err, sipapp.ErrStore) {
+		return msgInternal
+	}
+	return msgWrongPin
+}
+
 func (s *Service) roomCreate(_ context.Context, args []any) []any {
 	s.sweep()
 	timeout := 0
@@ -222,6 +235,8 @@ func (s *Service) roomCreate(_ context.Context, args []any) []any {
 	switch {
 	case errors.Is(err, sipapp.ErrTooManyRooms):
 		return []any{1, "too many rooms", ""}
+	case errors.Is(err, sipapp.ErrStore):
+		return []any{1, msgInternal, ""}
 	case err != nil:
 		return []any{1, "room already opened", ""}
 	}
@@ -267,7 +282,7 @@ func (s *Service) guarded(ctx context.Context, room string, check func() error) 
 func (s *Service) roomInfo(ctx context.Context, args []any) []any {
 	room := str(args, 0)
 	if err := s.authorize(ctx, room, str(args, 1)); err != nil {
-		return []any{1, msgWrongPin, []any{}}
+		return []any{1, failMsg(err), []any{}}
 	}
 	info, _ := s.reg.Room(room)
 	parts := make([]any, 0, len(info.Participants))
@@ -288,6 +303,8 @@ func (s *Service) roomDelete(ctx context.Context, args []any) []any {
 		return []any{0, "OK"}
 	case errors.Is(err, sipapp.ErrNoRoom):
 		return []any{2, "room does not exist\n"}
+	case errors.Is(err, sipapp.ErrStore):
+		return []any{1, msgInternal}
 	default:
 		return []any{1, msgWrongPin}
 	}
@@ -295,6 +312,9 @@ func (s *Service) roomDelete(ctx context.Context, args []any) []any {
 
 func (s *Service) addParticipant(_ context.Context, args []any) []any {
 	if err := s.reg.AddParticipant(str(args, 0), str(args, 1), str(args, 2)); err != nil {
+		if errors.Is(err, sipapp.ErrStore) {
+			return []any{1, msgInternal}
+		}
 		return []any{400, "Failed"}
 	}
 	return []any{200, "OK"}
@@ -304,7 +324,7 @@ func (s *Service) dialout(ctx context.Context, args []any) []any {
 	s.sweep()
 	room, pin := str(args, 0), str(args, 1)
 	if err := s.authorize(ctx, room, pin); err != nil {
-		return []any{1, msgWrongPin, ""}
+		return []any{1, failMsg(err), ""}
 	}
 	domain := str(args, 4)
 	req := sipapp.DialRequest{
@@ -323,7 +343,7 @@ func (s *Service) dialout(ctx context.Context, args []any) []any {
 		return []any{1, "dialout not allowed", ""}
 	default:
 		s.log.Warn("dialout failed", "room", room, "err", err)
-		return []any{1, "internal error", ""}
+		return []any{1, msgInternal, ""}
 	}
 }
 
@@ -348,7 +368,7 @@ func (s *Service) callOp(op func(*sipapp.Registry, string, string) error) func(c
 	return func(ctx context.Context, args []any) []any {
 		room := str(args, 0)
 		if err := s.authorize(ctx, room, str(args, 1)); err != nil {
-			return []any{1, msgWrongPin}
+			return []any{1, failMsg(err)}
 		}
 		if err := op(s.reg, room, str(args, 2)); err != nil {
 			return []any{2, "call does not exist"}
@@ -360,7 +380,7 @@ func (s *Service) callOp(op func(*sipapp.Registry, string, string) error) func(c
 func (s *Service) changeRoomAdminpin(ctx context.Context, args []any) []any {
 	room := str(args, 0)
 	if err := s.guarded(ctx, room, func() error { return s.reg.ChangePin(room, str(args, 1), str(args, 2)) }); err != nil {
-		return []any{1, msgWrongPin}
+		return []any{1, failMsg(err)}
 	}
 	return []any{0, "OK"}
 }

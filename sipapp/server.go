@@ -223,7 +223,9 @@ func (s *Server) restore() error {
 	}
 	s.stats.Restore(stats.Total, stats.Failed, stats.Seconds)
 	for _, p := range s.opt.PredefinedRooms {
-		s.reg.Predefine(p.Room, p.AdminPin)
+		if err := s.reg.Predefine(p.Room, p.AdminPin); err != nil {
+			return fmt.Errorf("sipapp: predefined room %q: %w", p.Room, err)
+		}
 	}
 	snap, err := st.Load(ctx)
 	if err != nil {
