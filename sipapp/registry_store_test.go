@@ -171,3 +171,38 @@ func TestRegistryRefusedWritesChangeNothing(t *testing.T) {
 		t.Fatal("the next sweep did not delete the expired room")
 	}
 }
+
+// Meeting rooms: a refused Pin makes no room; a refused Drop keeps the
+// room (as the store has it) but no longer exempt from soft expiry, and
+// still hangs up its calls (the meeting ended); a predefined room the
+// store refuses stops start-up.
+func TestRegistryRefusedMeetingRoomWrites(t *testing.T) {
+	sr := newStoredRegistry(t, defaults())
+	r := sr.r
+	sr.refused("Pin", func() error { return r.Pin("m") }, storetest.PutRoom)
+	sr.refused("Predefine", func() error { return r.Predefine("m", "1") }, storetest.PutRoom)
+	sr.refused("Open", func() error { return r.Open("m", "1") }, storetest.PutRoom)
+	if err := r.Pin("m"); err != nil {
+		t.Fatal(err)
+	}
+	c := &fakeCall{}
+	if err := r.Join("m", "T", "n", "", ReasonDirect, false, c); err != nil {
+		t.Fatal(err)
+	}
+	sr.fault.Fail(true, storetest.DeleteRoom)
+	if err := r.Drop("m"); !errors.Is(err, ErrStore) {
+		t.Fatalf("Drop with the store refusing: %v", err)
+	}
+	sr.fault.Fail(false, storetest.DeleteRoom)
+	if !c.kicked || !r.Exists("m") || !sr.reloaded().Exists("m") || r.rooms["m"].pinned {
+		t.Fatalf("refused Drop: kicked %v, in memory %v, stored %v, pinned %v", c.kicked, r.Exists("m"), sr.reloaded().Exists("m"), r.rooms["m"].pinned)
+	}
+
+	st := storetest.NewFaulty(nil)
+	st.Fail(true, storetest.PutRoom)
+	_, err := New(Options{SIPListen: "127.0.0.1:0", PublicIP: "127.0.0.1", RTPLow: 40200, RTPHigh: 40210, Store: st,
+		PredefinedRooms: []PredefinedRoom{{Room: "p", AdminPin: "1"}}, Log: quietLog()})
+	if !errors.Is(err, ErrStore) {
+		t.Fatalf("start with a predefined room the store refuses: %v, want ErrStore", err)
+	}
+}
