@@ -419,8 +419,22 @@ func (s *Service) listRooms(ctx context.Context, args []any) []any {
 	return []any{200, strings2any(s.reg.Rooms())}
 }
 
-func (s *Service) findParticipant(_ context.Context, args []any) []any {
-	return []any{strings2any(s.reg.FindParticipant(str(args, 0)))}
+// findParticipant needs no PIN, but the participant ID it looks up is one
+// (room_pin_split makes it the caller's personal PIN): a lookup that finds
+// nothing is a wrong PIN, charged to the client's rpc_failures budget as a
+// wrong admin PIN is, and a banned client finds nothing whatever it asks,
+// the same reply as for a wrong ID.
+func (s *Service) findParticipant(ctx context.Context, args []any) []any {
+	g := s.srv.Guards()
+	peer := Peer(ctx)
+	if g.RPC.Banned(peer) {
+		return []any{[]any{}}
+	}
+	rooms := s.reg.FindParticipant(str(args, 0))
+	if len(rooms) == 0 && g.RPC.Fail(peer) {
+		s.log.Warn("control client banned after too many unknown participant IDs", "client", peer)
+	}
+	return []any{strings2any(rooms)}
 }
 
 func (s *Service) vqRoomFeedback(_ context.Context, args []any) []any {

@@ -299,17 +299,22 @@ func (r *Registry) Password(name string) (string, bool) {
 }
 
 // FindParticipant lists, in byte order, the rooms with a record carrying
-// that participant ID ("" matches records without one, as in SEMS).
+// that participant ID ("" matches records without one, as in SEMS). The ID
+// may be a participant PIN (room_pin_split): every record is compared, in
+// constant time.
 func (r *Registry) FindParticipant(pid string) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var names []string
 	for name, rm := range r.rooms {
+		found := false
 		for _, p := range rm.parts {
-			if p.ID == pid {
-				names = append(names, name)
-				break
+			if pinEqual(p.ID, pid) {
+				found = true
 			}
+		}
+		if found {
+			names = append(names, name)
 		}
 	}
 	sort.Strings(names)
