@@ -63,7 +63,7 @@ func New(srv *sipapp.Server, o Options) (*Service, error) {
 	if o.Signature == "" {
 		o.Signature = "webconf"
 	}
-	fb, err := openFeedback(o.FeedbackFile, o.FeedbackDir)
+	fb, err := openFeedback(o.FeedbackFile, o.FeedbackDir, o.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +113,10 @@ func (s *Service) Table() *Table { return s.table }
 
 // Close flushes and closes the feedback file.
 func (s *Service) Close() { s.fb.Close() }
+
+// FeedbackErrors is how many writes, flushes and closes of the feedback
+// file failed (each is logged too).
+func (s *Service) FeedbackErrors() uint64 { return s.fb.Errors() }
 
 // Info is the server-info string every webconference reply ends with.
 func (s *Service) Info() string {
@@ -456,7 +460,7 @@ func (s *Service) vqConferenceFeedback(_ context.Context, args []any) []any {
 func (s *Service) resetFeedback(_ context.Context, args []any) []any {
 	code, msg := s.fb.reset(str(args, 0))
 	if code == -1 {
-		s.log.Warn("resetFeedback refused or failed", "file", str(args, 0))
+		s.log.Warn("resetFeedback refused or failed; the current feedback file stays open", "file", str(args, 0))
 	}
 	return []any{code, msg}
 }
