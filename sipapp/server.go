@@ -53,7 +53,10 @@ type Options struct {
 	MaxPinAttempts       int           // 0 = unlimited
 	PinTimeout           time.Duration // 0 = off
 
-	Registry        RegistryConfig
+	Registry RegistryConfig
+	// Now is the registry's clock (room and record expiry); nil is
+	// time.Now. Tests inject one to step over expiry delays.
+	Now             func() time.Time
 	PredefinedRooms []PredefinedRoom
 	// Store keeps rooms, PINs, invites and call statistics across
 	// restarts; nil keeps them in memory only.
@@ -176,7 +179,7 @@ func New(opt Options) (*Server, error) {
 	s := &Server{
 		opt: opt, log: opt.Log, pool: pool, ip: ip,
 		mix:   newMixer(opt),
-		reg:   NewRegistry(opt.Registry, opt.Events, nil),
+		reg:   NewRegistry(opt.Registry, opt.Events, opt.Now),
 		calls: map[string]*call{}, rooms: map[string]*liveRoom{},
 		lobby: map[string]map[string]*lobbyWait{}, seats: map[string]int{},
 		udpSourceLimit: defaultUDPSourceLimit,
