@@ -63,7 +63,7 @@ func New(srv *sipapp.Server, o Options) (*Service, error) {
 	if o.Signature == "" {
 		o.Signature = "webconf"
 	}
-	fb, err := openFeedback(o.FeedbackFile, o.FeedbackDir)
+	fb, err := openFeedback(o.FeedbackFile, o.FeedbackDir, o.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +113,10 @@ func (s *Service) Table() *Table { return s.table }
 
 // Close flushes and closes the feedback file.
 func (s *Service) Close() { s.fb.Close() }
+
+// FeedbackErrors is how many writes, flushes and closes of the feedback
+// file failed (each is logged too).
+func (s *Service) FeedbackErrors() uint64 { return s.fb.Errors() }
 
 // Info is the server-info string every webconference reply ends with.
 func (s *Service) Info() string {
@@ -210,6 +214,19 @@ func (s *Service) sweep() {
 
 const msgWrongPin = "wrong adminpin or inexisting room"
 
+// msgInternal answers a request whose change the store refused: nothing
+// was changed (SEMS's own "internal error", as dialout's).
+const msgInternal = "internal error"
+
+// failMsg is the message of a getRoom failure: the store's refusal is an
+// internal error, anything else the wrong-PIN reply.
+func failMsg(err error) string {
+	if errors.Is(err, sipapp.ErrStore) {
+		return msgInternal
+	}
+	return msgWrongPin
+}
+
 func (s *Service) roomCreate(_ context.Context, args []any) []any {
 	s.sweep()
 	timeout := 0
@@ -222,6 +239,8 @@ func (s *Service) roomCreate(_ context.Context, args []any) []any {
 	switch {
 	case errors.Is(err, sipapp.ErrTooManyRooms):
 		return []any{1, "too many rooms", ""}
+	case errors.Is(err, sipapp.ErrStore):
+		return []any{1, msgInternal, ""}
 	case err != nil:
 		return []any{1, "room already opened", ""}
 	}
@@ -267,7 +286,7 @@ func (s *Service) guarded(ctx context.Context, room string, check func() error) 
 func (s *Service) roomInfo(ctx context.Context, args []any) []any {
 	room := str(args, 0)
 	if err := s.authorize(ctx, room, str(args, 1)); err != nil {
-		return []any{1, msgWrongPin, []any{}}
+		return []any{1, failMsg(err), []any{}}
 	}
 	info, _ := s.reg.Room(room)
 	parts := make([]any, 0, len(info.Participants))
@@ -288,6 +307,8 @@ func (s *Service) roomDelete(ctx context.Context, args []any) []any {
 		return []any{0, "OK"}
 	case errors.Is(err, sipapp.ErrNoRoom):
 		return []any{2, "room does not exist\n"}
+	case errors.Is(err, sipapp.ErrStore):
+		return []any{1, msgInternal}
 	default:
 		return []any{1, msgWrongPin}
 	}
@@ -295,6 +316,9 @@ func (s *Service) roomDelete(ctx context.Context, args []any) []any {
 
 func (s *Service) addParticipant(_ context.Context, args []any) []any {
 	if err := s.reg.AddParticipant(str(args, 0), str(args, 1), str(args, 2)); err != nil {
+		if errors.Is(err, sipapp.ErrStore) {
+			return []any{1, msgInternal}
+		}
 		return []any{400, "Failed"}
 	}
 	return []any{200, "OK"}
@@ -304,7 +328,7 @@ func (s *Service) dialout(ctx context.Context, args []any) []any {
 	s.sweep()
 	room, pin := str(args, 0), str(args, 1)
 	if err := s.authorize(ctx, room, pin); err != nil {
-		return []any{1, msgWrongPin, ""}
+		return []any{1, failMsg(err), ""}
 	}
 	domain := str(args, 4)
 	req := sipapp.DialRequest{
@@ -323,7 +347,7 @@ func (s *Service) dialout(ctx context.Context, args []any) []any {
 		return []any{1, "dialout not allowed", ""}
 	default:
 		s.log.Warn("dialout failed", "room", room, "err", err)
-		return []any{1, "internal error", ""}
+		return []any{1, msgInternal, ""}
 	}
 }
 
@@ -348,7 +372,7 @@ func (s *Service) callOp(op func(*sipapp.Registry, string, string) error) func(c
 	return func(ctx context.Context, args []any) []any {
 		room := str(args, 0)
 		if err := s.authorize(ctx, room, str(args, 1)); err != nil {
-			return []any{1, msgWrongPin}
+			return []any{1, failMsg(err)}
 		}
 		if err := op(s.reg, room, str(args, 2)); err != nil {
 			return []any{2, "call does not exist"}
@@ -360,7 +384,7 @@ func (s *Service) callOp(op func(*sipapp.Registry, string, string) error) func(c
 func (s *Service) changeRoomAdminpin(ctx context.Context, args []any) []any {
 	room := str(args, 0)
 	if err := s.guarded(ctx, room, func() error { return s.reg.ChangePin(room, str(args, 1), str(args, 2)) }); err != nil {
-		return []any{1, msgWrongPin}
+		return []any{1, failMsg(err)}
 	}
 	return []any{0, "OK"}
 }
@@ -399,8 +423,22 @@ func (s *Service) listRooms(ctx context.Context, args []any) []any {
 	return []any{200, strings2any(s.reg.Rooms())}
 }
 
-func (s *Service) findParticipant(_ context.Context, args []any) []any {
-	return []any{strings2any(s.reg.FindParticipant(str(args, 0)))}
+// findParticipant needs no PIN, but the participant ID it looks up is one
+// (room_pin_split makes it the caller's personal PIN): a lookup that finds
+// nothing is a wrong PIN, charged to the client's rpc_failures budget as a
+// wrong admin PIN is, and a banned client finds nothing whatever it asks,
+// the same reply as for a wrong ID.
+func (s *Service) findParticipant(ctx context.Context, args []any) []any {
+	g := s.srv.Guards()
+	peer := Peer(ctx)
+	if g.RPC.Banned(peer) {
+		return []any{[]any{}}
+	}
+	rooms := s.reg.FindParticipant(str(args, 0))
+	if len(rooms) == 0 && g.RPC.Fail(peer) {
+		s.log.Warn("control client banned after too many unknown participant IDs", "client", peer)
+	}
+	return []any{strings2any(rooms)}
 }
 
 func (s *Service) vqRoomFeedback(_ context.Context, args []any) []any {
@@ -422,7 +460,7 @@ func (s *Service) vqConferenceFeedback(_ context.Context, args []any) []any {
 func (s *Service) resetFeedback(_ context.Context, args []any) []any {
 	code, msg := s.fb.reset(str(args, 0))
 	if code == -1 {
-		s.log.Warn("resetFeedback refused or failed", "file", str(args, 0))
+		s.log.Warn("resetFeedback refused or failed; the current feedback file stays open", "file", str(args, 0))
 	}
 	return []any{code, msg}
 }

@@ -665,6 +665,10 @@ func (c *call) inRoom(room, pid string, direct bool) {
 	}
 	defer leave()
 	if err := c.s.reg.Join(room, c.tag, c.number, pid, reason, c.s.opt.RoomPinSplit > 0, c); err != nil {
+		if errors.Is(err, ErrStore) {
+			c.refuseUnstored(room, err)
+			return
+		}
 		c.log.Info("cannot join room", "room", room, "err", err)
 		c.playThenBye(c.s.opt.Prompts.WrongPinBye)
 		return
@@ -802,9 +806,24 @@ func (c *call) reoffer(req *sip.Request, tx sip.ServerTransaction) {
 	c.log.Info("media renegotiated", "hold", o.Hold, "direction", o.Direction)
 }
 
-// sendBye hangs up from our side (RFC 3261 15.1.1).
-func (c *call) sendBye() {
+// refuseUnstored ends a call whose room (or invite) the store refused:
+// it does not join a room a restart would not have. The call is answered
+// by then (the room is known only after the 200 OK, from the keypad or the
+// route), so the refusal is a BYE whose Reason header (RFC 3326) carries
+// the 503 the INVITE would have had.
+func (c *call) refuseUnstored(room string, err error) {
+	c.log.Error("call refused: its room cannot be stored", "room", room, "err", err)
+	c.end(endFailed)
+	c.sendBye(sip.NewHeader("Reason", `SIP ;cause=503 ;text="room cannot be stored"`))
+}
+
+// sendBye hangs up from our side (RFC 3261 15.1.1), with extra headers if
+// any.
+func (c *call) sendBye(extra ...sip.Header) {
 	req := c.inDialog(sip.BYE)
+	for _, h := range extra {
+		req.AppendHeader(h)
+	}
 	// The BYE transaction runs on its own (it may retransmit for 32 s,
 	// RFC 3261 17.1.2.2); the call does not wait for it, and Shutdown
 	// gives outstanding BYEs a short grace before cancelling them.

@@ -23,8 +23,14 @@ type lobbyWait struct {
 func (s *Server) Meetings() *meeting.Book { return s.book }
 
 // OpenRoom implements meeting.Hooks. It may run with the Book's lock held;
-// it takes only the registry's.
-func (s *Server) OpenRoom(room string) { s.reg.Pin(room) }
+// it takes only the registry's. A room the store refuses is not made; the
+// meeting (already stored by the Book) still names it, and its first
+// caller makes it (meetingGate), or is refused when the store still fails.
+func (s *Server) OpenRoom(room string) {
+	if err := s.reg.Pin(room); err != nil {
+		s.log.Warn("meeting room not opened yet; its first caller opens it", "room", room)
+	}
+}
 
 // RoomTaken implements meeting.Hooks.
 func (s *Server) RoomTaken(room string) bool { return s.reg.Exists(room) }
@@ -40,7 +46,9 @@ func (s *Server) EndRoom(room string, remove bool) {
 		w.c.Kick()
 	}
 	if remove {
-		s.reg.Drop(room)
+		if err := s.reg.Drop(room); err != nil {
+			s.log.Warn("ended meeting's room kept until a sweep can delete it", "room", room)
+		}
 		return
 	}
 	s.reg.KickAll(room)
@@ -185,7 +193,12 @@ func (c *call) meetingGate(room string) (leave func(), ok bool) {
 		c.playThenBye(pr.MeetingEnded)
 		return nil, false
 	}
-	s.reg.Pin(room) // an operator may have deleted it over XML-RPC
+	// An operator may have deleted it over XML-RPC, or the store refused
+	// it when the meeting was made.
+	if err := s.reg.Pin(room); err != nil {
+		c.refuseUnstored(room, err)
+		return nil, false
+	}
 	if !s.takeSeat(room, g.MaxParticipants) {
 		c.log.Info("meeting is full", "room", room, "max", g.MaxParticipants)
 		c.playThenBye(pr.ConferenceFull)

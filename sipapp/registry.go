@@ -51,6 +51,10 @@ var (
 	ErrRoomOpen = errors.New("room already opened")
 	// ErrTooManyRooms means max_rooms is reached.
 	ErrTooManyRooms = errors.New("too many rooms")
+	// ErrStore means the store refused a write: nothing was changed (the
+	// registry writes before a change becomes visible, as the meetings
+	// Book does), and the caller answers an internal error.
+	ErrStore = errors.New("room store write failed")
 )
 
 // Participant is one record of a room, as roomInfo lists it.
@@ -158,24 +162,53 @@ func (r *Registry) Restore(ctx context.Context, st store.Store, log *slog.Logger
 	return snap.Stats, nil
 }
 
-// persistLocked writes a room's durable fields through to the store. A
-// failed write is logged and counted; the room stays as it is in memory.
-func (r *Registry) persistLocked(rm *room) {
-	err := r.store.PutRoom(context.Background(), store.Room{Name: rm.name, AdminPin: rm.adminPin, Expiry: rm.expiry, LastAccess: rm.lastAccess})
+// storeTimeout bounds one store write, as the meetings Book bounds its own.
+const storeTimeout = 10 * time.Second
+
+// storeFailed logs a refused write and makes the error callers test with
+// errors.Is(err, ErrStore). The admin PIN is never part of it.
+func (r *Registry) storeFailed(what, room string, err error) error {
+	r.log.Error("room store write failed; nothing changed", "op", what, "room", room, "err", err)
+	return fmt.Errorf("%w: %s room %q: %w", ErrStore, what, room, err)
+}
+
+// putLocked writes a room's durable fields, as rm would have them, through
+// to the store. Callers write first and change the room in memory only when
+// the write succeeded, so that what a reply reports is what a restart finds.
+func (r *Registry) putLocked(rm room) error {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	err := r.store.PutRoom(ctx, store.Room{Name: rm.name, AdminPin: rm.adminPin, Expiry: rm.expiry, LastAccess: rm.lastAccess})
 	if err != nil {
-		r.log.Error("cannot store room", "room", rm.name, "err", err)
+		return r.storeFailed("put", rm.name, err)
 	}
+	return nil
+}
+
+// setPinLocked stores and then sets a room's admin PIN.
+func (r *Registry) setPinLocked(rm *room, pin string) error {
+	next := *rm
+	next.adminPin = pin
+	if err := r.putLocked(next); err != nil {
+		return err
+	}
+	rm.adminPin = pin
+	return nil
 }
 
 // pinEqual compares secrets in constant time.
 func pinEqual(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
 
-func (r *Registry) createLocked(name, pin string) *room {
-	rm := &room{name: name, adminPin: pin, lastAccess: r.now()}
+// createLocked stores a new room and then adds it; a refused write adds
+// nothing and announces nothing.
+func (r *Registry) createLocked(name, pin string, expiry time.Time) (*room, error) {
+	rm := &room{name: name, adminPin: pin, expiry: expiry, lastAccess: r.now()}
+	if err := r.putLocked(*rm); err != nil {
+		return nil, err
+	}
 	r.rooms[name] = rm
-	r.persistLocked(rm)
 	r.sink.RoomCreated(name)
-	return rm
+	return rm, nil
 }
 
 // softExpiredLocked: empty and untouched for longer than rooms_expire_delay
@@ -187,12 +220,17 @@ func (r *Registry) softExpiredLocked(rm *room, now time.Time) bool {
 	return int64(now.Sub(rm.lastAccess)/time.Second) > int64(r.cfg.RoomsExpireDelay/time.Second)
 }
 
-func (r *Registry) deleteLocked(name string) {
-	delete(r.rooms, name)
-	if err := r.store.DeleteRoom(context.Background(), name); err != nil {
-		r.log.Error("cannot delete stored room", "room", name, "err", err)
+// deleteLocked removes a room from the store and then from memory; a
+// refused delete keeps the room (a restart would bring it back).
+func (r *Registry) deleteLocked(name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := r.store.DeleteRoom(ctx, name); err != nil {
+		return r.storeFailed("delete", name, err)
 	}
+	delete(r.rooms, name)
 	r.sink.RoomDeleted(name)
+	return nil
 }
 
 // newPin makes SEMS's admin PIN: 6 random decimal digits (leading zeros
@@ -223,29 +261,29 @@ func (r *Registry) Create(name string, timeout int) (pin string, err error) {
 		return "", ErrTooManyRooms
 	}
 	pin = newPin()
-	if !ok {
-		rm = r.createLocked(name, pin)
-		if timeout > 0 {
-			rm.expiry = r.now().Add(time.Duration(timeout) * time.Second)
+	if ok {
+		if err := r.setPinLocked(rm, pin); err != nil {
+			return "", err
 		}
-	} else {
-		rm.adminPin = pin
+		return pin, nil
 	}
-	r.persistLocked(rm)
+	var expiry time.Time
+	if timeout > 0 {
+		expiry = r.now().Add(time.Duration(timeout) * time.Second)
+	}
+	if _, err := r.createLocked(name, pin, expiry); err != nil {
+		return "", err
+	}
 	return pin, nil
 }
 
 // ChangePin is changeRoomAdminpin after the getRoom rule.
+// A room the getRoom rule creates or claims on the way gets the new PIN in
+// the same write, so a refused write leaves no trace.
 func (r *Registry) ChangePin(name, pin, newPin string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if err := r.authorizeLocked(name, pin); err != nil {
-		return err
-	}
-	rm := r.rooms[name]
-	rm.adminPin = newPin
-	r.persistLocked(rm)
-	return nil
+	return r.authorizeLocked(name, pin, &newPin)
 }
 
 // Password returns a room's admin PIN for the master-password holder
@@ -261,17 +299,22 @@ func (r *Registry) Password(name string) (string, bool) {
 }
 
 // FindParticipant lists, in byte order, the rooms with a record carrying
-// that participant ID ("" matches records without one, as in SEMS).
+// that participant ID ("" matches records without one, as in SEMS). The ID
+// may be a participant PIN (room_pin_split): every record is compared, in
+// constant time.
 func (r *Registry) FindParticipant(pid string) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var names []string
 	for name, rm := range r.rooms {
+		found := false
 		for _, p := range rm.parts {
-			if p.ID == pid {
-				names = append(names, name)
-				break
+			if pinEqual(p.ID, pid) {
+				found = true
 			}
+		}
+		if found {
+			names = append(names, name)
 		}
 	}
 	sort.Strings(names)
@@ -297,7 +340,7 @@ func (r *Registry) sweepLocked(now time.Time) {
 	for name, rm := range r.rooms {
 		r.purgeLocked(rm, now)
 		if r.softExpiredLocked(rm, now) {
-			r.deleteLocked(name)
+			_ = r.deleteLocked(name) // logged; the room stays for the next sweep
 		}
 	}
 }
@@ -317,8 +360,10 @@ func (r *Registry) ExpireHard() []string {
 		if rm.expiry.IsZero() || !now.After(rm.expiry) {
 			continue
 		}
+		if r.deleteLocked(name) != nil {
+			continue // logged; the room and its calls stay until a delete succeeds
+		}
 		kick = append(kick, r.liveLocked(rm)...)
-		r.deleteLocked(name)
 		gone = append(gone, name)
 	}
 	r.mu.Unlock()
@@ -330,60 +375,74 @@ func (r *Registry) ExpireHard() []string {
 }
 
 // Open creates a room with an admin PIN if it does not exist; an existing
-// room keeps its PIN.
-func (r *Registry) Open(name, pin string) {
+// room keeps its PIN. An error (ErrStore) means nothing changed.
+func (r *Registry) Open(name, pin string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.rooms[name]; !ok {
-		r.createLocked(name, pin)
+		_, err := r.createLocked(name, pin, time.Time{})
+		return err
 	}
+	return nil
 }
 
 // Predefine opens a predefined_rooms entry: created if missing, and its
 // PIN set from the config (the config is the operator's word on it).
-func (r *Registry) Predefine(name, pin string) {
+func (r *Registry) Predefine(name, pin string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rm, ok := r.rooms[name]
 	if !ok {
-		r.createLocked(name, pin)
-		return
+		_, err := r.createLocked(name, pin, time.Time{})
+		return err
 	}
 	if rm.adminPin != pin {
-		rm.adminPin = pin
-		r.persistLocked(rm)
+		return r.setPinLocked(rm, pin)
 	}
+	return nil
 }
 
 // Pin makes sure a meeting's (or public) room exists, with a random admin
 // PIN when it is new, and exempts it from soft expiry. It ignores
 // max_rooms: the meeting was admitted by the REST API, which has its own
-// caps.
-func (r *Registry) Pin(name string) {
+// caps. An error (ErrStore) means the room could not be stored and was
+// not made.
+func (r *Registry) Pin(name string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rm, ok := r.rooms[name]
 	if !ok {
-		rm = r.createLocked(name, newPin())
+		var err error
+		if rm, err = r.createLocked(name, newPin(), time.Time{}); err != nil {
+			return err
+		}
 	}
 	rm.pinned = true
+	return nil
 }
 
 // Drop deletes a room whatever its PIN, hanging up its live calls (a
-// meeting was deleted or expired).
-func (r *Registry) Drop(name string) {
+// meeting was deleted or expired: the calls end with it even when the
+// room's delete is refused). A room whose delete is refused stays, no
+// longer exempt from soft expiry, so that a later sweep deletes it; the
+// error (ErrStore) says so.
+func (r *Registry) Drop(name string) error {
 	r.mu.Lock()
 	rm, ok := r.rooms[name]
 	if !ok {
 		r.mu.Unlock()
-		return
+		return nil
 	}
 	kick := r.liveLocked(rm)
-	r.deleteLocked(name)
+	err := r.deleteLocked(name)
+	if err != nil {
+		rm.pinned = false
+	}
 	r.mu.Unlock()
 	for _, c := range kick {
 		c.Kick()
 	}
+	return err
 }
 
 // KickAll hangs up every live call of the room; the room stays.
@@ -403,13 +462,19 @@ func (r *Registry) KickAll(name string) {
 // functions (spec section 2). In public mode an unknown room is created
 // with the given PIN; an empty-PIN room is claimed by the first caller; a
 // soft-expired room is erased and the call fails.
+//
+// Every write it implies (a creation, a claim, an erasure) is made before
+// the change is visible; a refused one changes nothing and is ErrStore.
 func (r *Registry) Authorize(name, pin string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.authorizeLocked(name, pin)
+	return r.authorizeLocked(name, pin, nil)
 }
 
-func (r *Registry) authorizeLocked(name, pin string) error {
+// authorizeLocked is getRoom; setPin, when not nil, is the admin PIN the
+// room is to have afterwards (changeRoomAdminpin), written together with a
+// creation or claim in one store write.
+func (r *Registry) authorizeLocked(name, pin string, setPin *string) error {
 	rm, ok := r.rooms[name]
 	if !ok {
 		if r.cfg.Private {
@@ -418,19 +483,32 @@ func (r *Registry) authorizeLocked(name, pin string) error {
 		if r.fullLocked() {
 			return ErrTooManyRooms
 		}
-		r.createLocked(name, pin)
-		return nil
+		if setPin != nil {
+			pin = *setPin
+		}
+		_, err := r.createLocked(name, pin, time.Time{})
+		return err
 	}
 	if !r.cfg.IgnorePin && rm.adminPin != "" && !pinEqual(rm.adminPin, pin) {
 		return ErrWrongPin
 	}
-	if rm.adminPin == "" && pin != "" {
-		rm.adminPin = pin
-		r.persistLocked(rm)
-	}
 	if r.softExpiredLocked(rm, r.now()) {
-		r.deleteLocked(name)
+		// SEMS claims the PIN and then erases the room: only the erasure
+		// is left to write.
+		if err := r.deleteLocked(name); err != nil {
+			return err
+		}
 		return ErrNoRoom
+	}
+	next := rm.adminPin
+	if next == "" && pin != "" {
+		next = pin // first claimer wins
+	}
+	if setPin != nil {
+		next = *setPin
+	}
+	if next != rm.adminPin {
+		return r.setPinLocked(rm, next)
 	}
 	return nil
 }
@@ -452,12 +530,20 @@ func (r *Registry) CanEnter(name, pid string, checkPid bool) bool {
 	if !checkPid {
 		return true
 	}
+	return invitedLocked(rm, pid) != nil
+}
+
+// invitedLocked finds the first invited record (no call yet) whose
+// participant ID is pid. The participant ID is a PIN when room_pin_split
+// is on, so every record is compared, in constant time.
+func invitedLocked(rm *room, pid string) *Participant {
+	var found *Participant
 	for _, p := range rm.parts {
-		if p.ID == pid && p.CallTag == "" {
-			return true
+		if p.CallTag == "" && pinEqual(p.ID, pid) && found == nil {
+			found = p
 		}
 	}
-	return false
+	return found
 }
 
 // openLocked finds a room for a call or invite: in public mode a missing
@@ -472,7 +558,7 @@ func (r *Registry) openLocked(name string) (*room, error) {
 	if r.fullLocked() {
 		return nil, ErrTooManyRooms
 	}
-	return r.createLocked(name, ""), nil
+	return r.createLocked(name, "", time.Time{})
 }
 
 // fullLocked: max_rooms reached (a cap against room-creation floods).
@@ -516,12 +602,7 @@ func (r *Registry) Join(name, tag, number, pid, reason string, checkPid bool, c 
 	now := r.now()
 	var rec *Participant
 	if pid != "" {
-		for _, p := range rm.parts {
-			if p.ID == pid && p.CallTag == "" {
-				rec = p
-				break
-			}
-		}
+		rec = invitedLocked(rm, pid)
 	}
 	if rec == nil {
 		if r.cfg.Private && checkPid {
@@ -530,8 +611,10 @@ func (r *Registry) Join(name, tag, number, pid, reason string, checkPid bool, c 
 		}
 		rec = &Participant{ID: pid}
 		rm.parts = append(rm.parts, rec)
-	} else if err := r.store.TakeInvite(context.Background(), name, pid); err != nil {
-		r.log.Error("cannot update stored invite", "room", name, "err", err)
+	} else if err := r.takeInviteLocked(name, pid); err != nil {
+		// The invite stays as it was; the caller is not admitted.
+		r.mu.Unlock()
+		return err
 	}
 	rec.CallTag, rec.Number = tag, number
 	rec.Status, rec.Reason, rec.changed = StatusConnected, reason, now
@@ -541,6 +624,15 @@ func (r *Registry) Join(name, tag, number, pid, reason string, checkPid bool, c 
 	r.mu.Unlock()
 	r.sink.Status(name, snap)
 	r.sink.Joined(name, snap)
+	return nil
+}
+
+func (r *Registry) takeInviteLocked(name, pid string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := r.store.TakeInvite(ctx, name, pid); err != nil {
+		return r.storeFailed("take invite of", name, err)
+	}
 	return nil
 }
 
@@ -726,21 +818,34 @@ func (r *Registry) setMuted(name, tag string, v bool) error {
 // Delete is roomDelete: a room that is not there is ErrNoRoom; otherwise
 // the getRoom rule applies (ErrWrongPin, or ErrNoRoom for a soft-expired
 // room); then the room goes and its live calls are hung up.
+//
+// A claim of an empty PIN on the way (getRoom's first-claimer rule) is not
+// written: the room is about to go. A refused delete (ErrStore) keeps the
+// room and its calls.
 func (r *Registry) Delete(name, pin string) error {
 	r.mu.Lock()
-	if _, ok := r.rooms[name]; !ok {
+	rm, ok := r.rooms[name]
+	if !ok {
 		r.mu.Unlock()
 		return ErrNoRoom
 	}
-	if err := r.authorizeLocked(name, pin); err != nil {
+	if !r.cfg.IgnorePin && rm.adminPin != "" && !pinEqual(rm.adminPin, pin) {
 		r.mu.Unlock()
-		if errors.Is(err, ErrNoRoom) {
-			return ErrWrongPin // SEMS answers 1 for an expired room too
+		return ErrWrongPin
+	}
+	if r.softExpiredLocked(rm, r.now()) {
+		err := r.deleteLocked(name)
+		r.mu.Unlock()
+		if err != nil {
+			return err
 		}
+		return ErrWrongPin // SEMS answers 1 for an expired room too
+	}
+	kick := r.liveLocked(rm)
+	if err := r.deleteLocked(name); err != nil {
+		r.mu.Unlock()
 		return err
 	}
-	kick := r.liveLocked(r.rooms[name])
-	r.deleteLocked(name)
 	r.mu.Unlock()
 	for _, c := range kick {
 		c.Kick()
@@ -750,19 +855,30 @@ func (r *Registry) Delete(name, pin string) error {
 
 // AddParticipant adds an invited record (SEMS addParticipant, spec 2.4):
 // empty call tag, status 0, never expires. In private mode the room must
-// exist; otherwise it is created with an empty admin PIN.
+// exist; otherwise it is created with an empty admin PIN. The invite is
+// stored before it is listed; when its write is refused (ErrStore), a room
+// made for it is taken out again and nothing is listed.
 func (r *Registry) AddParticipant(name, pid, number string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	_, existed := r.rooms[name]
 	rm, err := r.openLocked(name)
 	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := r.store.AddInvite(ctx, store.Invite{Room: name, ParticipantID: pid, Number: number}); err != nil {
+		err = r.storeFailed("add invite to", name, err)
+		if !existed {
+			// Undo the room made on the way. Should that delete be
+			// refused too, the room stays, as the store has it.
+			_ = r.deleteLocked(name)
+		}
 		return err
 	}
 	now := r.now()
 	rm.parts = append(rm.parts, &Participant{ID: pid, Number: number, changed: now})
 	rm.lastAccess = now
-	if err := r.store.AddInvite(context.Background(), store.Invite{Room: name, ParticipantID: pid, Number: number}); err != nil {
-		r.log.Error("cannot store invite", "room", name, "err", err)
-	}
 	return nil
 }

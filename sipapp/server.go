@@ -53,7 +53,10 @@ type Options struct {
 	MaxPinAttempts       int           // 0 = unlimited
 	PinTimeout           time.Duration // 0 = off
 
-	Registry        RegistryConfig
+	Registry RegistryConfig
+	// Now is the registry's clock (room and record expiry); nil is
+	// time.Now. Tests inject one to step over expiry delays.
+	Now             func() time.Time
 	PredefinedRooms []PredefinedRoom
 	// Store keeps rooms, PINs, invites and call statistics across
 	// restarts; nil keeps them in memory only.
@@ -177,7 +180,7 @@ func New(opt Options) (*Server, error) {
 	s := &Server{
 		opt: opt, log: opt.Log, pool: pool, ip: ip,
 		mix:   newMixer(opt),
-		reg:   NewRegistry(opt.Registry, opt.Events, nil),
+		reg:   NewRegistry(opt.Registry, opt.Events, opt.Now),
 		calls: map[string]*call{}, rooms: map[string]*liveRoom{},
 		lobby: map[string]map[string]*lobbyWait{}, seats: map[string]int{},
 		udpSourceLimit: defaultUDPSourceLimit,
@@ -224,7 +227,9 @@ func (s *Server) restore() error {
 	}
 	s.stats.Restore(stats.Total, stats.Failed, stats.Seconds)
 	for _, p := range s.opt.PredefinedRooms {
-		s.reg.Predefine(p.Room, p.AdminPin)
+		if err := s.reg.Predefine(p.Room, p.AdminPin); err != nil {
+			return fmt.Errorf("sipapp: predefined room %q: %w", p.Room, err)
+		}
 	}
 	snap, err := st.Load(ctx)
 	if err != nil {

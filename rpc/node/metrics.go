@@ -130,6 +130,9 @@ func (n *Node) startHTTP(addr string) error {
 		Name: "webconf_rpc_requests_total", Help: "Control-plane calls by method and result code.",
 	}, []string{"method", "code"})
 	reg.MustRegister(rpcCalls)
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "webconf_feedback_errors_total", Help: "Failed writes, flushes and closes of the feedback file (the votes they held are lost).",
+	}, func() float64 { return float64(n.RPC.FeedbackErrors()) }))
 	n.RPC.Table().Observe(func(method string, code int) {
 		rpcCalls.WithLabelValues(method, strconv.Itoa(code)).Inc()
 	})

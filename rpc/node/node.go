@@ -45,6 +45,9 @@ type Options struct {
 	Log      *slog.Logger
 	LogLevel *slog.LevelVar // shared with the logger, for set_loglevel
 	Prompts  *prompts.Set   // nil: load from the config (built-in by default)
+	// Now is the room registry's clock (room and record expiry); nil is
+	// time.Now. For tests.
+	Now func() time.Time
 }
 
 // DBFile is the database's name inside data_dir.
@@ -72,6 +75,7 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 	opt := sipapp.OptionsFromConfig(cfg, set, log)
 	opt.Store = st
 	opt.StatsDir = cfg.Webconference.StatsDir
+	opt.Now = o.Now
 	if n.SIP, err = sipapp.New(opt); err != nil {
 		st.Close()
 		return nil, err

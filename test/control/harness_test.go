@@ -56,12 +56,19 @@ func start(t testing.TB, edit func(*conf.Config)) *harness {
 
 func startCfg(t testing.TB, cfg *conf.Config) *harness {
 	t.Helper()
+	return startOpts(t, cfg, node.Options{})
+}
+
+// startOpts starts a node with o (its Log is set here).
+func startOpts(t testing.TB, cfg *conf.Config, o node.Options) *harness {
+	t.Helper()
 	level := slog.LevelWarn
 	if os.Getenv("WEBCONF_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("test", t.Name())
-	n, err := node.Start(cfg, node.Options{Log: log})
+	o.Log = log
+	n, err := node.Start(cfg, o)
 	if err != nil {
 		t.Fatalf("start node: %v", err)
 	}

@@ -1,0 +1,96 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"webconf/conf"
+	"webconf/sipapp"
+	"webconf/sipapp/store/storetest"
+	"webconf/test/phone"
+	"webconf/test/testutil"
+)
+
+// startStored runs a server whose store is st.
+func startStored(t *testing.T, st *storetest.Faulty) *server {
+	t.Helper()
+	cfg := conf.Default()
+	cfg.Server.SIPListen = "127.0.0.1:0"
+	cfg.Server.PublicIP = "127.0.0.1"
+	cfg.Server.RTPLowPort, cfg.Server.RTPHighPort = 20000, 29998
+	cfg.Webconference.DirectRoomRE = nil
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	rec := &recorder{status: map[string][]string{}}
+	opt := sipapp.OptionsFromConfig(&cfg, testPrompts(), log)
+	opt.Events = rec
+	opt.Store = st
+	srv, err := sipapp.New(opt)
+	if err != nil {
+		t.Fatalf("new server: %v", err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return &server{Server: srv, addr: srv.Addr(), events: rec}
+}
+
+// A caller whose room the store refuses does not join a room a restart
+// would not have: it is hung up with a BYE carrying the 503 (RFC 3326
+// Reason; the call was answered before its room was known), and no room
+// is left behind. Once the store takes writes again, the same call joins.
+func TestCallRefusedWhenItsRoomCannotBeStored(t *testing.T) {
+	t.Parallel()
+	st := storetest.NewFaulty(nil)
+	s := startStored(t, st)
+	st.Fail(true, storetest.PutRoom)
+	p := s.direct(t, "unstored", phone.Config{})
+	select {
+	case <-p.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a caller whose room cannot be stored was not hung up")
+	}
+	var reason string
+	for _, r := range p.Requests() {
+		if r.Method == "BYE" {
+			if h := r.GetHeader("Reason"); h != nil {
+				reason = h.Value()
+			}
+		}
+	}
+	if !strings.Contains(reason, "cause=503") {
+		t.Fatalf("BYE Reason %q, want SIP cause=503", reason)
+	}
+	if s.Registry().Exists("unstored") {
+		t.Fatal("the refused call left a room the store does not have")
+	}
+	if n := st.Calls(storetest.PutRoom); n == 0 {
+		t.Fatal("the room was never written")
+	}
+
+	st.Fail(false, storetest.PutRoom)
+	q := s.direct(t, "unstored", phone.Config{})
+	testutil.WaitFor(t, 5*time.Second, "the second caller in the room", func() bool {
+		for _, part := range s.participants("unstored") {
+			if part.Status == sipapp.StatusConnected {
+				return true
+			}
+		}
+		return false
+	})
+	snap, err := st.Load(context.Background())
+	if err != nil || len(snap.Rooms) != 1 || snap.Rooms[0].Name != "unstored" {
+		t.Fatalf("stored rooms %+v (%v), want the joined room", snap.Rooms, err)
+	}
+	_ = q
+}
