@@ -23,7 +23,7 @@ func TestRefusedStoreWritesAnswerInternalError(t *testing.T) {
 	eq(t, call(t, s, "changeRoomAdminpin", "a", "x", "y"), 1, "internal error", si)
 	eq(t, call(t, s, "mute", "a", "x", "tag"), 1, "internal error", si)
 	eq(t, call(t, s, "dialout", "a", "x", "bob", "me", "example.org", "", ""), 1, "internal error", "", si)
-	eq(t, call(t, s, "addParticipant", "a", "p", "sip:p@x"), 1, "internal error", si)
+	eq(t, call(t, s, "addParticipant", "a", "p", "sip:p@x"), 500, "internal error", si)
 	eq(t, call(t, s, "listRooms", "master"), 200, []any{}, si)
 	st.Fail(false, storetest.PutRoom)
 
@@ -40,8 +40,8 @@ func TestRefusedStoreWritesAnswerInternalError(t *testing.T) {
 	st.Fail(false, storetest.PutRoom)
 
 	st.Fail(true, storetest.AddInvite)
-	eq(t, call(t, s, "addParticipant", "a", "p2", "sip:p2@x"), 1, "internal error", si)
-	eq(t, call(t, s, "addParticipant", "b", "p2", "sip:p2@x"), 1, "internal error", si)
+	eq(t, call(t, s, "addParticipant", "a", "p2", "sip:p2@x"), 500, "internal error", si)
+	eq(t, call(t, s, "addParticipant", "b", "p2", "sip:p2@x"), 500, "internal error", si)
 	st.Fail(false, storetest.AddInvite)
 
 	st.Fail(true, storetest.DeleteRoom)

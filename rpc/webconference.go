@@ -317,7 +317,8 @@ func (s *Service) roomDelete(ctx context.Context, args []any) []any {
 func (s *Service) addParticipant(_ context.Context, args []any) []any {
 	if err := s.reg.AddParticipant(str(args, 0), str(args, 1), str(args, 2)); err != nil {
 		if errors.Is(err, sipapp.ErrStore) {
-			return []any{1, msgInternal}
+			// Its codes are HTTP-like (200, 400), so a refused write is 500.
+			return []any{500, msgInternal}
 		}
 		return []any{400, "Failed"}
 	}
