@@ -474,6 +474,9 @@ func (b *Book) CreateMeeting(owner User, in MeetingInput) (Meeting, error) {
 	if !owner.Can(CapMeetings) {
 		return Meeting{}, &Error{Kind: Forbidden, Code: "forbidden", Message: "this user may not create meetings (no meetings capability)"}
 	}
+	if err := sipCapability(owner, in); err != nil {
+		return Meeting{}, err
+	}
 	now := b.cfg.Now().UTC().Truncate(time.Second)
 	b.mu.Lock()
 	base := Meeting{
@@ -576,6 +579,10 @@ func (b *Book) UpdateMeeting(user User, uuid string, in MeetingInput) (Meeting, 
 		b.mu.Unlock()
 		return Meeting{}, err
 	}
+	if err := sipCapability(user, in); err != nil {
+		b.mu.Unlock()
+		return Meeting{}, err
+	}
 	m, verr := b.apply(*cur, in, now, false)
 	if verr != nil {
 		b.mu.Unlock()
@@ -659,6 +666,24 @@ func (b *Book) SetLobby(user, uuid string, in LobbyInput) (Meeting, error) {
 	return out, nil
 }
 
+// sipCapability: sip_dialin in a meeting's body (true, false or null)
+// needs the sip capability, as PUT .../webinar/sip does; otherwise the
+// switch route's check is bypassed by the meeting routes.
+func sipCapability(u User, in MeetingInput) *Error {
+	if in.SIPDialin.Set && !u.Can(CapSIP) {
+		return errNoSIPCapability("sip_dialin")
+	}
+	return nil
+}
+
+func errNoSIPCapability(field string) *Error {
+	msg := "this user may not switch SIP dial-in (no sip capability)"
+	if field != "" {
+		msg = field + ": " + msg
+	}
+	return &Error{Kind: Unauthorized, Code: "no-sip-capability", Field: field, Message: msg}
+}
+
 // SetSIP is PUT .../webinar/sip (Nextcloud Talk's statuses).
 func (b *Book) SetSIP(user User, uuid string, state int) (Meeting, error) {
 	b.mu.Lock()
@@ -671,7 +696,7 @@ func (b *Book) SetSIP(user User, uuid string, state int) (Meeting, error) {
 		return Meeting{}, &Error{Kind: Forbidden, Code: "forbidden", Message: "only an owner may switch SIP dial-in"}
 	}
 	if !user.Can(CapSIP) {
-		return Meeting{}, &Error{Kind: Unauthorized, Code: "no-sip-capability", Message: "this user may not switch SIP dial-in (no sip capability)"}
+		return Meeting{}, errNoSIPCapability("")
 	}
 	if !b.cfg.SIPDialin {
 		return Meeting{}, &Error{Kind: Precondition, Code: "sip-not-configured", Message: "SIP dial-in is off on this server"}

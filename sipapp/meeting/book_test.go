@@ -416,7 +416,7 @@ func TestMeetingValidation(t *testing.T) {
 	st := store.NewMemory()
 	h := newHooks()
 	b := newBook(t, testConfig(), st, h)
-	owner, _ := mustUser(t, b, `{"username":"owner","capabilities":["meetings"]}`)
+	owner, _ := mustUser(t, b, `{"username":"owner","capabilities":["meetings","sip"]}`)
 	base := mustMeeting(t, b, owner, `{"name":"base","valid_since":"2030-01-01T08:00:00Z"}`)
 	h.reset()
 	before := mustLoad(t, st).Docs
@@ -1276,6 +1276,26 @@ func TestSetSIP(t *testing.T) {
 	wantKind(t, err, Forbidden, "")
 	_, err = b.SetSIP(nosip, m.UUID, 0)
 	wantKind(t, err, Unauthorized, "")
+	// The meeting routes do not bypass the capability: sip_dialin in a
+	// creation or an update, whatever its value, needs it too.
+	for _, body := range []string{`{"name":"x","sip_dialin":false}`, `{"name":"x","sip_dialin":true}`, `{"name":"x","sip_dialin":null}`} {
+		_, err = b.CreateMeeting(nosip, meetingIn(t, body))
+		wantKind(t, err, Unauthorized, "sip_dialin")
+		_, err = b.UpdateMeeting(nosip, m.UUID, meetingIn(t, body))
+		wantKind(t, err, Unauthorized, "sip_dialin")
+	}
+	if len(b.Meetings(nosip.UUID)) != 1 {
+		t.Error("a refused creation made a meeting")
+	}
+	if g, _ := b.Meeting(m.UUID); !g.SIPDialin || g.Name != "m" {
+		t.Errorf("a refused update changed the meeting: %+v", g)
+	}
+	if _, err := b.UpdateMeeting(nosip, m.UUID, meetingIn(t, `{"name":"renamed"}`)); err != nil {
+		t.Errorf("an update without sip_dialin: %v", err)
+	}
+	if _, err := b.CreateMeeting(owner, meetingIn(t, `{"name":"y","sip_dialin":false}`)); err != nil {
+		t.Errorf("creation with sip_dialin by a user with the capability: %v", err)
+	}
 	for _, s := range []int{1, 2, -1} { // 1: already on
 		_, err = b.SetSIP(owner, m.UUID, s)
 		wantKind(t, err, Invalid, "state")

@@ -538,11 +538,26 @@ func TestRESTMeetingCreate(t *testing.T) {
 		t.Fatalf("two meetings share an exten")
 	}
 
-	// Every field a client may set, round trip.
+	// Every field a client may set, round trip. sip_dialin needs the sip
+	// capability, as PUT .../webinar/sip does: alice has only meetings.
 	since := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second)
 	until := since.Add(2 * time.Hour)
 	timer := time.Now().Add(3 * time.Hour).Unix()
-	full := h.meeting(t, tok, map[string]any{
+	nMeetings := len(h.must(t, 200, "GET", "/api/v1/users/me/meetings", bearer(tok), nil).JSON["items"].([]any))
+	for _, v := range []any{false, true} {
+		h.restUnauthorizedAs(t, "no-sip-capability", "Bearer", "POST", "/api/v1/users/me/meetings", bearer(tok),
+			map[string]any{"name": "No SIP", "sip_dialin": v})
+		h.restUnauthorizedAs(t, "no-sip-capability", "Bearer", "PUT", "/api/v1/users/me/meetings/"+id, bearer(tok),
+			map[string]any{"sip_dialin": v})
+	}
+	if n := len(h.must(t, 200, "GET", "/api/v1/users/me/meetings", bearer(tok), nil).JSON["items"].([]any)); n != nMeetings {
+		t.Fatalf("refused creations with sip_dialin made meetings: %d, want %d", n, nMeetings)
+	}
+	if g := h.must(t, 200, "GET", "/api/v1/users/me/meetings/"+id, bearer(tok), nil); g.JSON["sip_dialin"] != true {
+		t.Fatalf("a refused update changed sip_dialin: %s", g.Body)
+	}
+	_, sipTok := h.user(t, "alice-sip", "meetings", "sip")
+	full := h.meeting(t, sipTok, map[string]any{
 		"name": "Full", "language": "es", "max_participants": 7,
 		"valid_since": since.Format(time.RFC3339), "valid_until": until.Format(time.RFC3339),
 		"participants": []map[string]any{{"name": "Carol", "email": "carol@example.com", "phone": "+441234567890"}},
