@@ -442,10 +442,24 @@ func (a *API) guestRequest(c *ctx) {
 		c.fail(err)
 		return
 	}
+	// Nobody is asked for credentials here, and every request is a row
+	// kept 24 h: each one made is charged to the client address's budget
+	// ([meetings] guest_requests_per_source), and a spent budget stores
+	// nothing more until its ban ends.
+	budget := a.sip.Guards().GuestRequests
+	src := peer(c.r)
+	if d := budget.BannedFor(src); d > 0 {
+		c.w.Header().Set("Retry-After", retryAfter(d))
+		c.fail(errGuestBudget)
+		return
+	}
 	au, err := a.book.RequestAuthorization(c.r.PathValue("guest_uuid"), c.r.PathValue("uuid"), in.GuestName.Value)
 	if err != nil {
 		c.fail(err)
 		return
+	}
+	if budget.Fail(src) {
+		a.log.Warn("guest requests refused from this address for a while: its budget is spent", "peer", src)
 	}
 	c.ok(http.StatusCreated, a.authView(au))
 }

@@ -35,10 +35,21 @@ type Config struct {
 	MaxParticipants int           // the server's cap and default
 	Languages       []string      // languagesTemplates[]; the first is the default
 	SIPDialin       bool          // sip_dialin
-	MaxPublicRooms  int           // 0 = no cap
-	ExtenDigits     int           // length of allocated room numbers; 0 = 8
-	Now             func() time.Time
-	Log             *slog.Logger
+	MaxPublicRooms  int           // live public rooms; 0 = no cap
+	// PublicRooms lets a caller's first call to c.<identifier> make a
+	// public room; PublicRoomTTL is how long an empty one lives after
+	// its last call (0 = 24 h).
+	PublicRooms   bool
+	PublicRoomTTL time.Duration
+	// MaxAuthorizations caps the live (not expired, whatever their
+	// status) guest authorizations of one meeting, and
+	// MaxAuthorizationsPerGuest those of one guest uuid over all
+	// meetings; 0 = no cap.
+	MaxAuthorizations         int
+	MaxAuthorizationsPerGuest int
+	ExtenDigits               int // length of allocated room numbers; 0 = 8
+	Now                       func() time.Time
+	Log                       *slog.Logger
 }
 
 // Hooks are how the Book acts on the SIP side. EndRoom and LobbyLifted are
@@ -66,14 +77,16 @@ type Book struct {
 	log   *slog.Logger
 
 	mu       sync.RWMutex
-	users    map[string]*userRec // by uuid
-	byToken  map[[32]byte]string // token hash -> user uuid
-	meetings map[string]*Meeting // by uuid
-	byExten  map[string]string   // exten -> meeting uuid
-	byGuest  map[string]string   // guest SIP user -> meeting uuid
-	auths    map[string]*Authorization
-	public   map[string]*PublicRoom // by identifier
-	byRoom   map[string]string      // public room number -> identifier
+	users    map[string]*userRec                  // by uuid
+	byToken  map[[32]byte]string                  // token hash -> user uuid
+	meetings map[string]*Meeting                  // by uuid
+	byExten  map[string]string                    // exten -> meeting uuid
+	byGuest  map[string]string                    // guest SIP user -> meeting uuid
+	auths    map[string]*Authorization            // by uuid
+	authsOf  map[string]map[string]*Authorization // meeting uuid -> uuid -> request
+	authsBy  map[string]map[string]*Authorization // guest uuid -> uuid -> request
+	public   map[string]*PublicRoom               // by identifier
+	byRoom   map[string]string                    // public room number -> identifier
 	ingress  string
 	timers   map[string]*time.Timer // meeting uuid -> next event
 	closed   bool
@@ -105,7 +118,8 @@ func New(cfg Config, st store.Store, docs []store.Doc, hooks Hooks) (*Book, erro
 		cfg: cfg, st: st, hooks: hooks, log: cfg.Log,
 		users: map[string]*userRec{}, byToken: map[[32]byte]string{},
 		meetings: map[string]*Meeting{}, byExten: map[string]string{}, byGuest: map[string]string{},
-		auths: map[string]*Authorization{}, public: map[string]*PublicRoom{}, byRoom: map[string]string{},
+		auths: map[string]*Authorization{}, authsOf: map[string]map[string]*Authorization{},
+		authsBy: map[string]map[string]*Authorization{}, public: map[string]*PublicRoom{}, byRoom: map[string]string{},
 		timers: map[string]*time.Timer{},
 	}
 	for _, d := range docs {
@@ -153,7 +167,7 @@ func (b *Book) restore(d store.Doc) error {
 		if err := json.Unmarshal(d.Body, &a); err != nil {
 			return err
 		}
-		b.auths[a.UUID] = &a
+		b.addAuthLocked(&a)
 	case kindPublicRoom:
 		var p PublicRoom
 		if err := json.Unmarshal(d.Body, &p); err != nil {
@@ -422,10 +436,8 @@ func (b *Book) DeleteUser(uuid string) error {
 // its authorizations.
 func (b *Book) meetingKeysLocked(id string) []store.DocKey {
 	keys := []store.DocKey{{Kind: kindMeeting, ID: id}}
-	for _, a := range b.auths {
-		if a.MeetingUUID == id {
-			keys = append(keys, store.DocKey{Kind: kindAuthorization, ID: a.UUID})
-		}
+	for aid := range b.authsOf[id] {
+		keys = append(keys, store.DocKey{Kind: kindAuthorization, ID: aid})
 	}
 	return keys
 }
@@ -436,10 +448,8 @@ func (b *Book) forgetLocked(m *Meeting) {
 		t.Stop()
 		delete(b.timers, m.UUID)
 	}
-	for id, a := range b.auths {
-		if a.MeetingUUID == m.UUID {
-			delete(b.auths, id)
-		}
+	for _, a := range b.authsOf[m.UUID] {
+		b.dropAuthLocked(a)
 	}
 	delete(b.byExten, m.Exten)
 	delete(b.byGuest, m.GuestUser)
@@ -874,26 +884,80 @@ func (b *Book) liveAuth(a *Authorization, now time.Time) bool {
 	return now.Sub(a.CreationTime) < AuthorizationTTL
 }
 
-// purgeLocked deletes the meeting's expired requests.
-func (b *Book) purgeLocked(meeting string, now time.Time) {
+// addAuthLocked and dropAuthLocked keep the indexes by meeting and by
+// guest with the map by uuid, so that no request scans every
+// authorization under the lock the call flow also takes.
+func (b *Book) addAuthLocked(a *Authorization) {
+	b.auths[a.UUID] = a
+	for _, ix := range []struct {
+		m   map[string]map[string]*Authorization
+		key string
+	}{{b.authsOf, a.MeetingUUID}, {b.authsBy, a.GuestUUID}} {
+		set := ix.m[ix.key]
+		if set == nil {
+			set = map[string]*Authorization{}
+			ix.m[ix.key] = set
+		}
+		set[a.UUID] = a
+	}
+}
+
+func (b *Book) dropAuthLocked(a *Authorization) {
+	delete(b.auths, a.UUID)
+	for _, ix := range []struct {
+		m   map[string]map[string]*Authorization
+		key string
+	}{{b.authsOf, a.MeetingUUID}, {b.authsBy, a.GuestUUID}} {
+		delete(ix.m[ix.key], a.UUID)
+		if len(ix.m[ix.key]) == 0 {
+			delete(ix.m, ix.key)
+		}
+	}
+}
+
+// purgeLocked deletes the expired requests of the meeting and of the
+// guest (those of other meetings too).
+func (b *Book) purgeLocked(meeting, guest string, now time.Time) {
 	var del []store.DocKey
-	for id, a := range b.auths {
-		if a.MeetingUUID == meeting && !b.liveAuth(a, now) {
-			del = append(del, store.DocKey{Kind: kindAuthorization, ID: id})
+	var gone []*Authorization
+	seen := map[string]bool{}
+	for _, set := range []map[string]*Authorization{b.authsOf[meeting], b.authsBy[guest]} {
+		for id, a := range set {
+			if !seen[id] && !b.liveAuth(a, now) {
+				seen[id] = true
+				del = append(del, store.DocKey{Kind: kindAuthorization, ID: id})
+				gone = append(gone, a)
+			}
 		}
 	}
 	if len(del) == 0 {
 		return
 	}
 	if b.write(nil, del) == nil {
-		for _, k := range del {
-			delete(b.auths, k.ID)
+		for _, a := range gone {
+			b.dropAuthLocked(a)
 		}
 	}
 }
 
+// liveCount counts the live requests of a set, and the pending ones.
+func (b *Book) liveCount(set map[string]*Authorization, now time.Time) (live, pending int) {
+	for _, a := range set {
+		if b.liveAuth(a, now) {
+			live++
+			if a.Status == StatusPending {
+				pending++
+			}
+		}
+	}
+	return live, pending
+}
+
 // RequestAuthorization is a guest asking to join. It is accepted at once
-// when the meeting does not require authorization.
+// when the meeting does not require authorization. Every request is a
+// stored row kept AuthorizationTTL, whatever its status, so all live ones
+// count against the meeting's and the guest's caps (the per-address
+// budget is charged by the caller, rpc/rest).
 func (b *Book) RequestAuthorization(guestUUID, meetingUUID, name string) (Authorization, error) {
 	if !ValidUUID(guestUUID) {
 		return Authorization{}, invalid("guest_uuid", "%q is not a UUID", guestUUID)
@@ -908,16 +972,21 @@ func (b *Book) RequestAuthorization(guestUUID, meetingUUID, name string) (Author
 	if !ok {
 		return Authorization{}, notFound("meeting")
 	}
-	b.purgeLocked(meetingUUID, now)
-	pending := 0
-	for _, a := range b.auths {
-		if a.MeetingUUID == meetingUUID && a.Status == StatusPending {
-			pending++
-		}
-	}
+	b.purgeLocked(meetingUUID, guestUUID, now)
+	live, pending := b.liveCount(b.authsOf[meetingUUID], now)
 	if pending >= MaxPendingAuthorizations {
 		return Authorization{}, &Error{Kind: Quota, Code: "quota-exceeded",
 			Message: fmt.Sprintf("the meeting has %d pending authorization requests", pending)}
+	}
+	if max := b.cfg.MaxAuthorizations; max > 0 && live >= max {
+		return Authorization{}, &Error{Kind: Limited, Code: "too-many-authorizations",
+			Message: fmt.Sprintf("the meeting has %d authorization requests of the last 24 hours, the most it may hold", live)}
+	}
+	if max := b.cfg.MaxAuthorizationsPerGuest; max > 0 {
+		if n, _ := b.liveCount(b.authsBy[guestUUID], now); n >= max {
+			return Authorization{}, &Error{Kind: Limited, Code: "too-many-authorizations",
+				Message: fmt.Sprintf("this guest has %d authorization requests of the last 24 hours, the most one guest may hold", n)}
+		}
 	}
 	a := Authorization{UUID: NewUUID(), MeetingUUID: meetingUUID, GuestUUID: guestUUID,
 		GuestName: name, CreationTime: now, Status: StatusPending}
@@ -927,7 +996,7 @@ func (b *Book) RequestAuthorization(guestUUID, meetingUUID, name string) (Author
 	if err := b.write([]store.Doc{doc(kindAuthorization, a.UUID, a)}, nil); err != nil {
 		return Authorization{}, err
 	}
-	b.auths[a.UUID] = &a
+	b.addAuthLocked(&a)
 	return a, nil
 }
 
@@ -952,8 +1021,8 @@ func (b *Book) Authorizations(user, meetingUUID string) ([]Authorization, error)
 	}
 	now := b.cfg.Now()
 	out := []Authorization{}
-	for _, a := range b.auths {
-		if a.MeetingUUID == meetingUUID && b.liveAuth(a, now) {
+	for _, a := range b.authsOf[meetingUUID] {
+		if b.liveAuth(a, now) {
 			out = append(out, *a)
 		}
 	}
@@ -1015,10 +1084,11 @@ func (b *Book) DeleteAuthorization(user, meetingUUID, authUUID string) error {
 	if _, err := b.ownedAuthLocked(user, meetingUUID, authUUID); err != nil {
 		return err
 	}
+	a := b.auths[authUUID]
 	if err := b.write(nil, []store.DocKey{{Kind: kindAuthorization, ID: authUUID}}); err != nil {
 		return err
 	}
-	delete(b.auths, authUUID)
+	b.dropAuthLocked(a)
 	return nil
 }
 

@@ -1260,6 +1260,87 @@ func TestAuthorizations(t *testing.T) {
 	})
 }
 
+// TestAuthorizationCaps: every live request counts (accepted and rejected
+// ones too: each is a stored row), per meeting and per guest; a refused
+// request stores nothing; the indexes follow deletions and expiry.
+func TestAuthorizationCaps(t *testing.T) {
+	clk := newClock()
+	cfg := testConfig()
+	cfg.Now = clk.Now
+	cfg.MaxAuthorizations = 4
+	cfg.MaxAuthorizationsPerGuest = 2
+	st := store.NewMemory()
+	b := newBook(t, cfg, st, newHooks())
+	owner, _ := mustUser(t, b, `{"username":"o","capabilities":["meetings"]}`)
+	open := mustMeeting(t, b, owner, `{"name":"open","persistent":true}`)
+	other := mustMeeting(t, b, owner, `{"name":"other","persistent":true}`)
+
+	var first Authorization
+	for i := range 4 {
+		a, err := b.RequestAuthorization(NewUUID(), open.UUID, "G")
+		if err != nil || a.Status != StatusAccepted {
+			t.Fatalf("request %d: %+v %v", i+1, a, err)
+		}
+		if i == 0 {
+			first = a
+		}
+	}
+	docs := len(mustLoad(t, st).Docs)
+	_, err := b.RequestAuthorization(NewUUID(), open.UUID, "one too many")
+	wantKind(t, err, Limited, "")
+	if n := len(mustLoad(t, st).Docs); n != docs {
+		t.Fatalf("a refused request changed the store: %d documents, want %d", n, docs)
+	}
+	// Deleting one frees its place.
+	if err := b.DeleteAuthorization(owner.UUID, open.UUID, first.UUID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.RequestAuthorization(NewUUID(), open.UUID, "G"); err != nil {
+		t.Fatalf("after a deletion: %v", err)
+	}
+
+	// Per guest, over meetings.
+	g := NewUUID()
+	if _, err := b.RequestAuthorization(g, other.UUID, "G"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.RequestAuthorization(g, other.UUID, "G"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.RequestAuthorization(g, other.UUID, "G")
+	wantKind(t, err, Limited, "")
+
+	// After 24 h none is live: room again, and the expired ones leave the
+	// store and the indexes.
+	clk.Add(AuthorizationTTL)
+	if _, err := b.RequestAuthorization(g, open.UUID, "G"); err != nil {
+		t.Fatalf("after expiry: %v", err)
+	}
+	b.mu.RLock()
+	nOpen, nGuest, nAll := len(b.authsOf[open.UUID]), len(b.authsBy[g]), len(b.auths)
+	b.mu.RUnlock()
+	if nOpen != 1 || nGuest != 1 {
+		t.Errorf("indexes after the purge: %d of the meeting, %d of the guest; want 1 and 1", nOpen, nGuest)
+	}
+	// The guest's expired requests on the other meeting went too.
+	if nAll != 1 {
+		t.Errorf("%d requests in memory, want 1", nAll)
+	}
+	if _, err := b.RequestAuthorization(NewUUID(), other.UUID, "G"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DeleteMeeting(owner.UUID, other.UUID); err != nil {
+		t.Fatal(err)
+	}
+	b.mu.RLock()
+	_, ofOther := b.authsOf[other.UUID]
+	nAll = len(b.auths)
+	b.mu.RUnlock()
+	if ofOther || nAll != 1 {
+		t.Errorf("a deleted meeting's requests are still indexed (%v) or kept (%d in memory, want 1)", ofOther, nAll)
+	}
+}
+
 // ---------------------------------------------------------------------------
 // SIP dial-in switch.
 

@@ -159,6 +159,7 @@ const (
 	Quota                        // too many of something the caller made: 400 (Wazo)
 	Precondition                 // the server's configuration forbids it: 412
 	Unavailable                  // the store failed, or a server-wide cap: 503
+	Limited                      // an unauthenticated caller's cap or budget is spent: 429
 )
 
 // Error is an error of this package. Message never contains a secret.

@@ -946,7 +946,9 @@ func TestRESTAuthorizations(t *testing.T) {
 
 func TestRESTAuthorizationQuota(t *testing.T) {
 	t.Parallel()
-	h := start(t, nil)
+	// Wazo's pending quota alone: the per-address budget would stop this
+	// one client first.
+	h := start(t, func(c *conf.Config) { c.Meetings.GuestRequestsPerSource = 0 })
 	_, tok := h.user(t, "alice", "meetings")
 	id := restStr(t, h.meeting(t, tok, map[string]any{"require_authorization": true}), "uuid")
 	path := func() string { return "/api/v1/guests/" + restUUID() + "/meetings/" + id + "/authorizations" }
@@ -967,6 +969,81 @@ func TestRESTAuthorizationQuota(t *testing.T) {
 	h.must(t, 200, "PUT", own+"/"+first+"/reject", bearer(tok), nil)
 	h.must(t, 201, "POST", path(), nil, map[string]any{"guest_name": "next"})
 	h.restFail(t, 400, "quota-exceeded", "POST", path(), nil, map[string]any{"guest_name": "one too many"})
+}
+
+// TestRESTGuestRequestsBounded: anonymous authorization requests are rows
+// kept 24 h, so all live ones count (not only pending ones), per meeting
+// and per guest, and one address has a budget; beyond each, 429 in the
+// API's error shape and nothing stored.
+func TestRESTGuestRequestsBounded(t *testing.T) {
+	t.Parallel()
+	list := func(h *harness, tok, id string) int {
+		return len(restItems(t, h.must(t, 200, "GET", "/api/v1/users/me/meetings/"+id+"/authorizations", bearer(tok), nil)))
+	}
+	post := func(h *harness, guest, id string, status int) reply {
+		return h.must(t, status, "POST", "/api/v1/guests/"+guest+"/meetings/"+id+"/authorizations", nil, map[string]any{"guest_name": "g"})
+	}
+
+	t.Run("per address", func(t *testing.T) {
+		t.Parallel()
+		h := start(t, func(c *conf.Config) { c.Meetings.GuestRequestsPerSource = 20 })
+		_, tok := h.user(t, "alice", "meetings")
+		open := restStr(t, h.meeting(t, tok, nil), "uuid") // accepted at once: not pending
+		for range 20 {
+			post(h, restUUID(), open, 201)
+		}
+		for range 5 {
+			r := post(h, restUUID(), open, 429)
+			restErr(t, r, 429, "too-many-requests")
+			if ra := r.Header.Get("Retry-After"); ra == "" || ra == "0" {
+				t.Fatalf("429 without Retry-After: %q", ra)
+			}
+		}
+		if n := list(h, tok, open); n != 20 {
+			t.Fatalf("%d requests stored, want the 20 of the budget", n)
+		}
+	})
+
+	t.Run("per meeting", func(t *testing.T) {
+		t.Parallel()
+		h := start(t, func(c *conf.Config) {
+			c.Meetings.GuestRequestsPerSource = 0
+			c.Meetings.MaxAuthorizations = 30
+		})
+		_, tok := h.user(t, "alice", "meetings")
+		open := restStr(t, h.meeting(t, tok, nil), "uuid")
+		other := restStr(t, h.meeting(t, tok, nil), "uuid")
+		for range 30 {
+			post(h, restUUID(), open, 201)
+		}
+		restErr(t, post(h, restUUID(), open, 429), 429, "too-many-authorizations")
+		if n := list(h, tok, open); n != 30 {
+			t.Fatalf("%d requests stored, want 30", n)
+		}
+		// Another meeting has its own cap.
+		post(h, restUUID(), other, 201)
+	})
+
+	t.Run("per guest", func(t *testing.T) {
+		t.Parallel()
+		h := start(t, func(c *conf.Config) {
+			c.Meetings.GuestRequestsPerSource = 0
+			c.Meetings.MaxAuthorizationsPerGuest = 3
+		})
+		_, tok := h.user(t, "alice", "meetings")
+		a := restStr(t, h.meeting(t, tok, nil), "uuid")
+		b := restStr(t, h.meeting(t, tok, map[string]any{"require_authorization": true}), "uuid")
+		g := restUUID()
+		post(h, g, a, 201)
+		post(h, g, a, 201)
+		post(h, g, b, 201)
+		restErr(t, post(h, g, a, 429), 429, "too-many-authorizations")
+		restErr(t, post(h, g, b, 429), 429, "too-many-authorizations")
+		if n := list(h, tok, a) + list(h, tok, b); n != 3 {
+			t.Fatalf("%d requests stored, want 3", n)
+		}
+		post(h, restUUID(), a, 201)
+	})
 }
 
 // ---------------------------------------------------------------------------
