@@ -977,10 +977,12 @@ func TestRESTAuthorizationQuota(t *testing.T) {
 // API's error shape and nothing stored.
 func TestRESTGuestRequestsBounded(t *testing.T) {
 	t.Parallel()
-	list := func(h *harness, tok, id string) int {
+	list := func(t *testing.T, h *harness, tok, id string) int {
+		t.Helper()
 		return len(restItems(t, h.must(t, 200, "GET", "/api/v1/users/me/meetings/"+id+"/authorizations", bearer(tok), nil)))
 	}
-	post := func(h *harness, guest, id string, status int) reply {
+	post := func(t *testing.T, h *harness, guest, id string, status int) reply {
+		t.Helper()
 		return h.must(t, status, "POST", "/api/v1/guests/"+guest+"/meetings/"+id+"/authorizations", nil, map[string]any{"guest_name": "g"})
 	}
 
@@ -990,16 +992,16 @@ func TestRESTGuestRequestsBounded(t *testing.T) {
 		_, tok := h.user(t, "alice", "meetings")
 		open := restStr(t, h.meeting(t, tok, nil), "uuid") // accepted at once: not pending
 		for range 20 {
-			post(h, restUUID(), open, 201)
+			post(t, h, restUUID(), open, 201)
 		}
 		for range 5 {
-			r := post(h, restUUID(), open, 429)
+			r := post(t, h, restUUID(), open, 429)
 			restErr(t, r, 429, "too-many-requests")
 			if ra := r.Header.Get("Retry-After"); ra == "" || ra == "0" {
 				t.Fatalf("429 without Retry-After: %q", ra)
 			}
 		}
-		if n := list(h, tok, open); n != 20 {
+		if n := list(t, h, tok, open); n != 20 {
 			t.Fatalf("%d requests stored, want the 20 of the budget", n)
 		}
 	})
@@ -1014,14 +1016,14 @@ func TestRESTGuestRequestsBounded(t *testing.T) {
 		open := restStr(t, h.meeting(t, tok, nil), "uuid")
 		other := restStr(t, h.meeting(t, tok, nil), "uuid")
 		for range 30 {
-			post(h, restUUID(), open, 201)
+			post(t, h, restUUID(), open, 201)
 		}
-		restErr(t, post(h, restUUID(), open, 429), 429, "too-many-authorizations")
-		if n := list(h, tok, open); n != 30 {
+		restErr(t, post(t, h, restUUID(), open, 429), 429, "too-many-authorizations")
+		if n := list(t, h, tok, open); n != 30 {
 			t.Fatalf("%d requests stored, want 30", n)
 		}
 		// Another meeting has its own cap.
-		post(h, restUUID(), other, 201)
+		post(t, h, restUUID(), other, 201)
 	})
 
 	t.Run("per guest", func(t *testing.T) {
@@ -1034,15 +1036,15 @@ func TestRESTGuestRequestsBounded(t *testing.T) {
 		a := restStr(t, h.meeting(t, tok, nil), "uuid")
 		b := restStr(t, h.meeting(t, tok, map[string]any{"require_authorization": true}), "uuid")
 		g := restUUID()
-		post(h, g, a, 201)
-		post(h, g, a, 201)
-		post(h, g, b, 201)
-		restErr(t, post(h, g, a, 429), 429, "too-many-authorizations")
-		restErr(t, post(h, g, b, 429), 429, "too-many-authorizations")
-		if n := list(h, tok, a) + list(h, tok, b); n != 3 {
+		post(t, h, g, a, 201)
+		post(t, h, g, a, 201)
+		post(t, h, g, b, 201)
+		restErr(t, post(t, h, g, a, 429), 429, "too-many-authorizations")
+		restErr(t, post(t, h, g, b, 429), 429, "too-many-authorizations")
+		if n := list(t, h, tok, a) + list(t, h, tok, b); n != 3 {
 			t.Fatalf("%d requests stored, want 3", n)
 		}
-		post(h, restUUID(), a, 201)
+		post(t, h, restUUID(), a, 201)
 	})
 }
 
