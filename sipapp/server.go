@@ -595,7 +595,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 503, "Service Unavailable", nil)
 		return
 	}
-	pre, code, reason, hdr := s.preRoute(req)
+	pre, newPublic, code, reason, hdr := s.preRoute(req)
 	if code != 0 {
 		s.load.done(time.Now())
 		if hdr != nil {
@@ -607,7 +607,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c, code, reason := s.newCall(req, tx)
 	if c != nil {
-		c.pre = pre
+		c.pre, c.newPublic = pre, newPublic
 	}
 	if c == nil {
 		s.load.done(time.Now())

@@ -81,7 +81,7 @@ var serverGauges = []struct {
 		return float64(s.Meetings().Counts().PendingAuthorizations)
 	}},
 	// Public rooms need no credentials to make: watch them against max_public_rooms.
-	{"public_rooms", "Public rooms made by GET /c/{identifier}.", func(s *sipapp.Server) float64 { return float64(s.Meetings().Counts().PublicRooms) }},
+	{"public_rooms", "Open public rooms (made by their first caller).", func(s *sipapp.Server) float64 { return float64(s.Meetings().Counts().PublicRooms) }},
 	{"lobby_waiting", "Callers waiting in meeting lobbies.", func(s *sipapp.Server) float64 { return float64(s.LobbyWaiting()) }},
 }
 

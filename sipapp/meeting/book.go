@@ -87,6 +87,8 @@ type Book struct {
 	authsBy  map[string]map[string]*Authorization // guest uuid -> uuid -> request
 	public   map[string]*PublicRoom               // by identifier
 	byRoom   map[string]string                    // public room number -> identifier
+	pubCalls map[string]int                       // public room identifier -> calls in it
+	pubTimer *time.Timer                          // the next public room expiry
 	ingress  string
 	timers   map[string]*time.Timer // meeting uuid -> next event
 	closed   bool
@@ -120,13 +122,27 @@ func New(cfg Config, st store.Store, docs []store.Doc, hooks Hooks) (*Book, erro
 		meetings: map[string]*Meeting{}, byExten: map[string]string{}, byGuest: map[string]string{},
 		auths: map[string]*Authorization{}, authsOf: map[string]map[string]*Authorization{},
 		authsBy: map[string]map[string]*Authorization{}, public: map[string]*PublicRoom{}, byRoom: map[string]string{},
-		timers: map[string]*time.Timer{},
+		pubCalls: map[string]int{},
+		timers:   map[string]*time.Timer{},
 	}
 	for _, d := range docs {
 		if err := b.restore(d); err != nil {
 			return nil, fmt.Errorf("meetings: restore %s %q: %w", d.Kind, d.ID, err)
 		}
 	}
+	if cfg.PublicRoomTTL <= 0 {
+		b.cfg.PublicRoomTTL = 24 * time.Hour
+	}
+	// Public rooms that fell due while the server was down go before
+	// their rooms are opened (a store that refuses now leaves them to
+	// the first timer).
+	b.mu.Lock()
+	if gone, err := b.expirePublicLocked(b.cfg.Now()); err == nil {
+		for _, p := range gone {
+			b.log.Info("public room expired while the server was down", "identifier", p.Identifier, "room", p.Room)
+		}
+	}
+	b.mu.Unlock()
 	for _, m := range b.meetings {
 		hooks.OpenRoom(m.Exten)
 	}
@@ -137,6 +153,7 @@ func New(cfg Config, st store.Store, docs []store.Doc, hooks Hooks) (*Book, erro
 	for id := range b.meetings {
 		b.armLocked(id)
 	}
+	b.armPublicLocked()
 	b.mu.Unlock()
 	return b, nil
 }
@@ -173,6 +190,9 @@ func (b *Book) restore(d store.Doc) error {
 		if err := json.Unmarshal(d.Body, &p); err != nil {
 			return err
 		}
+		if p.LastCall.IsZero() { // written before last_call existed
+			p.LastCall = p.Created
+		}
 		b.public[p.Identifier] = &p
 		b.byRoom[p.Room] = p.Identifier
 	case kindSetting:
@@ -191,6 +211,10 @@ func (b *Book) Close() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closed = true
+	if b.pubTimer != nil {
+		b.pubTimer.Stop()
+		b.pubTimer = nil
+	}
 	for id, t := range b.timers {
 		t.Stop()
 		delete(b.timers, id)
@@ -1128,44 +1152,211 @@ var identifierRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // room of that name could never be dialled.
 const reservedIdentifier = "meeting-guest"
 
-// ValidIdentifier reports whether s may name a public room.
+// ValidIdentifier reports whether s has the form of a public room's name.
 func ValidIdentifier(s string) bool { return identifierRe.MatchString(s) }
 
-// PublicRoom returns the public room with that identifier, making it the
-// first time.
-func (b *Book) PublicRoom(identifier string) (PublicRoom, error) {
+// ReservedIdentifier reports whether s may not name a public room although
+// it has the form.
+func ReservedIdentifier(s string) bool { return s == reservedIdentifier }
+
+func checkIdentifier(identifier string) *Error {
 	if !ValidIdentifier(identifier) {
-		return PublicRoom{}, invalid("identifier", "must be 1 to 64 letters, digits, - or _")
+		return invalid("identifier", "must be 1 to 64 letters, digits, - or _")
 	}
 	if identifier == reservedIdentifier {
-		return PublicRoom{}, invalid("identifier", "%q is reserved", identifier)
+		return invalid("identifier", "%q is reserved", identifier)
+	}
+	return nil
+}
+
+// PublicRoomInfo is GET /c/{identifier}: the public room if it is open.
+// It stores nothing and makes nothing: anyone may ask about any
+// identifier, so asking must cost the server nothing.
+func (b *Book) PublicRoomInfo(identifier string) (PublicRoom, bool, error) {
+	if err := checkIdentifier(identifier); err != nil {
+		return PublicRoom{}, false, err
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	p, ok := b.public[identifier]
+	if !ok {
+		return PublicRoom{}, false, nil
+	}
+	return *p, true, nil
+}
+
+// CanMakePublicRoom reports whether a new public room would be under
+// max_public_rooms now (a cheap check before a call is answered).
+func (b *Book) CanMakePublicRoom() bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.cfg.MaxPublicRooms <= 0 || len(b.public) < b.cfg.MaxPublicRooms
+}
+
+// PublicRoom returns the public room with that identifier, making it the
+// first time (see MakePublicRoom).
+func (b *Book) PublicRoom(identifier string) (PublicRoom, error) {
+	p, _, err := b.MakePublicRoom(identifier)
+	return p, err
+}
+
+// MakePublicRoom is a first caller's way into a public room: it returns
+// the room with that identifier, making it (stored, its room opened) when
+// there is none; created says which. The caller charges a creation to
+// the source's budget. A new room's last call is now, so it lives at
+// least public_room_ttl even if its maker hangs up at once.
+func (b *Book) MakePublicRoom(identifier string) (PublicRoom, bool, error) {
+	if err := checkIdentifier(identifier); err != nil {
+		return PublicRoom{}, false, err
 	}
 	b.mu.Lock()
 	if p, ok := b.public[identifier]; ok {
 		out := *p
 		b.mu.Unlock()
 		b.hooks.OpenRoom(out.Room) // it may have been deleted over XML-RPC
-		return out, nil
+		return out, false, nil
 	}
 	if max := b.cfg.MaxPublicRooms; max > 0 && len(b.public) >= max {
 		b.mu.Unlock()
-		return PublicRoom{}, &Error{Kind: Unavailable, Code: "too-many-public-rooms", Message: "no more public rooms can be made on this server"}
+		return PublicRoom{}, false, &Error{Kind: Unavailable, Code: "too-many-public-rooms", Message: "no more public rooms can be made on this server"}
 	}
 	room, xerr := b.newExtenLocked()
 	if xerr != nil {
 		b.mu.Unlock()
-		return PublicRoom{}, xerr
+		return PublicRoom{}, false, xerr
 	}
-	p := PublicRoom{Identifier: identifier, Room: room, Created: b.cfg.Now().UTC().Truncate(time.Second)}
+	now := b.cfg.Now().UTC().Truncate(time.Second)
+	p := PublicRoom{Identifier: identifier, Room: room, Created: now, LastCall: now}
 	if err := b.write([]store.Doc{doc(kindPublicRoom, identifier, p)}, nil); err != nil {
 		b.mu.Unlock()
-		return PublicRoom{}, err
+		return PublicRoom{}, false, err
 	}
 	b.public[identifier] = &p
 	b.byRoom[room] = identifier
 	b.hooks.OpenRoom(room)
+	b.armPublicLocked()
 	b.mu.Unlock()
-	return p, nil
+	return p, true, nil
+}
+
+// EnterPublicRoom counts a call into a public room (false: the room is no
+// public room's). While a call is in it a public room does not expire.
+func (b *Book) EnterPublicRoom(room string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	id, ok := b.byRoom[room]
+	if !ok {
+		return false
+	}
+	b.pubCalls[id]++
+	if b.pubCalls[id] == 1 {
+		// Stored so that a restart during the call counts from here.
+		b.touchPublicLocked(id)
+	}
+	return true
+}
+
+// LeavePublicRoom counts a call out of a public room; the last one out
+// starts its public_room_ttl.
+func (b *Book) LeavePublicRoom(room string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	id, ok := b.byRoom[room]
+	if !ok || b.pubCalls[id] == 0 {
+		return
+	}
+	if b.pubCalls[id]--; b.pubCalls[id] > 0 {
+		return
+	}
+	delete(b.pubCalls, id)
+	b.touchPublicLocked(id)
+	b.armPublicLocked()
+}
+
+// touchPublicLocked stores now as the room's last call. A store that
+// refuses leaves the older time (in memory too): the room may then go a
+// little early, which is logged.
+func (b *Book) touchPublicLocked(id string) {
+	c := *b.public[id]
+	c.LastCall = b.cfg.Now().UTC().Truncate(time.Second)
+	if err := b.write([]store.Doc{doc(kindPublicRoom, id, c)}, nil); err != nil {
+		b.log.Warn("public room: last call not stored", "identifier", id)
+		return
+	}
+	*b.public[id] = c
+}
+
+// publicDue is when an empty public room expires.
+func (b *Book) publicDue(p *PublicRoom) time.Time { return p.LastCall.Add(b.cfg.PublicRoomTTL) }
+
+// expirePublicLocked deletes (store, then memory) the empty public rooms
+// whose time is up and returns them; their rooms are the caller's to end.
+func (b *Book) expirePublicLocked(now time.Time) ([]PublicRoom, error) {
+	var gone []PublicRoom
+	var del []store.DocKey
+	for id, p := range b.public {
+		if b.pubCalls[id] == 0 && !now.Before(b.publicDue(p)) {
+			gone = append(gone, *p)
+			del = append(del, store.DocKey{Kind: kindPublicRoom, ID: id})
+		}
+	}
+	if len(del) == 0 {
+		return nil, nil
+	}
+	if err := b.write(nil, del); err != nil {
+		return nil, err
+	}
+	for _, p := range gone {
+		delete(b.public, p.Identifier)
+		delete(b.byRoom, p.Room)
+	}
+	return gone, nil
+}
+
+// expirePublic is the public rooms' timer: it deletes the rooms that are
+// due and ends their rooms.
+func (b *Book) expirePublic() {
+	now := b.cfg.Now()
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	gone, err := b.expirePublicLocked(now)
+	if err != nil {
+		// The store refused: try again shortly rather than keep them.
+		b.pubTimer = time.AfterFunc(5*time.Second, b.expirePublic)
+		b.mu.Unlock()
+		return
+	}
+	b.armPublicLocked()
+	b.mu.Unlock()
+	for _, p := range gone {
+		b.log.Info("public room expired", "identifier", p.Identifier, "room", p.Room)
+		b.hooks.EndRoom(p.Room, true)
+	}
+}
+
+// armPublicLocked sets the timer to the earliest expiry of an empty
+// public room.
+func (b *Book) armPublicLocked() {
+	if b.pubTimer != nil {
+		b.pubTimer.Stop()
+		b.pubTimer = nil
+	}
+	if b.closed {
+		return
+	}
+	var at time.Time
+	for id, p := range b.public {
+		if b.pubCalls[id] == 0 && (at.IsZero() || b.publicDue(p).Before(at)) {
+			at = b.publicDue(p)
+		}
+	}
+	if at.IsZero() {
+		return
+	}
+	b.pubTimer = time.AfterFunc(max(0, at.Sub(b.cfg.Now())), b.expirePublic)
 }
 
 func validHTTPURI(s string) bool {

@@ -1558,6 +1558,135 @@ func TestPublicRooms(t *testing.T) {
 	}
 }
 
+// TestPublicRoomInfoStoresNothing: asking about an identifier makes no
+// room, however many are asked for.
+func TestPublicRoomInfoStoresNothing(t *testing.T) {
+	st := store.NewMemory()
+	h := newHooks()
+	cfg := testConfig()
+	cfg.MaxPublicRooms = 2
+	b := newBook(t, cfg, st, h)
+	for i := range 10 {
+		if _, open, err := b.PublicRoomInfo("id-" + strconv.Itoa(i)); err != nil || open {
+			t.Fatalf("PublicRoomInfo %d: open %v err %v", i, open, err)
+		}
+	}
+	_, _, err := b.PublicRoomInfo("a.b")
+	wantKind(t, err, Invalid, "identifier")
+	if len(h.all()) != 0 || len(mustLoad(t, st).Docs) != 0 || b.Counts().PublicRooms != 0 {
+		t.Fatal("asking made rooms")
+	}
+	p, created, err := b.MakePublicRoom("id-1")
+	if err != nil || !created {
+		t.Fatalf("MakePublicRoom: %+v %v %v", p, created, err)
+	}
+	if got, open, err := b.PublicRoomInfo("id-1"); err != nil || !open || got != p {
+		t.Fatalf("PublicRoomInfo of the open room: %+v %v %v, want %+v", got, open, err, p)
+	}
+	if _, created, err := b.MakePublicRoom("id-1"); err != nil || created {
+		t.Fatalf("second MakePublicRoom: created %v err %v", created, err)
+	}
+}
+
+// TestPublicRoomExpiry: an empty public room goes public_room_ttl after
+// its last call (not while a call is in it), from memory, the store and
+// the SIP side; after a restart too. The clock is the Book's.
+func TestPublicRoomExpiry(t *testing.T) {
+	const ttl = time.Hour
+	clk := newClock()
+	st := store.NewMemory()
+	h := newHooks()
+	cfg := testConfig()
+	cfg.Now = clk.Now
+	cfg.PublicRoomTTL = ttl
+	b := newBook(t, cfg, st, h)
+	h.checkUnlocked(t, b)
+
+	p, created, err := b.MakePublicRoom("team")
+	if err != nil || !created {
+		t.Fatal(created, err)
+	}
+	gone := func(b *Book, p PublicRoom) bool {
+		_, ok := b.PublicRoomNumber(p.Identifier)
+		_, stored := storedDoc(t, st, kindPublicRoom, p.Identifier)
+		return !ok && !stored && !b.IsMeetingRoom(p.Room)
+	}
+
+	// A call in the room keeps it past the TTL.
+	if !b.EnterPublicRoom(p.Room) {
+		t.Fatal("EnterPublicRoom: not a public room")
+	}
+	clk.Add(3 * ttl)
+	b.expirePublic()
+	if gone(b, p) {
+		t.Fatal("a public room with a call in it expired")
+	}
+	// The TTL runs from the last call's end.
+	b.LeavePublicRoom(p.Room)
+	clk.Add(ttl - time.Second)
+	b.expirePublic()
+	if gone(b, p) || h.count("end", p.Room, true) != 0 {
+		t.Fatal("the room expired before public_room_ttl after its last call")
+	}
+	clk.Add(time.Second)
+	b.expirePublic()
+	if !gone(b, p) {
+		t.Fatal("the room outlived public_room_ttl after its last call")
+	}
+	if h.count("end", p.Room, true) != 1 {
+		t.Errorf("EndRoom(%s, true) calls: %+v", p.Room, h.all())
+	}
+	if b.EnterPublicRoom(p.Room) {
+		t.Error("the expired room still counts calls")
+	}
+
+	// The timer is armed for it: with a short TTL it fires by itself.
+	cfg2 := testConfig()
+	cfg2.PublicRoomTTL = 50 * time.Millisecond
+	h2 := newHooks()
+	st2 := store.NewMemory()
+	b2 := newBook(t, cfg2, st2, h2)
+	q, _, err := b2.MakePublicRoom("quick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the public room timer", func() bool { return h2.count("end", q.Room, true) == 1 })
+	if _, ok := storedDoc(t, st2, kindPublicRoom, "quick"); ok {
+		t.Error("the timer's expiry left the room stored")
+	}
+
+	// Across a restart: what is stored goes when due, before its room is
+	// opened again.
+	r, _, err := b.MakePublicRoom("kept")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	clk.Add(ttl)
+	h3 := newHooks()
+	b3 := newBook(t, cfg, st, h3)
+	if _, ok := b3.PublicRoomNumber("kept"); ok {
+		t.Error("a public room past its TTL was restored")
+	}
+	if _, ok := storedDoc(t, st, kindPublicRoom, "kept"); ok {
+		t.Error("a public room past its TTL is still stored after the restart")
+	}
+	if h3.count("open", r.Room, false) != 0 {
+		t.Errorf("the expired room was opened at start-up: %+v", h3.all())
+	}
+	// One not yet due is restored with its last call.
+	s, _, err := b3.MakePublicRoom("young")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b3.Close()
+	clk.Add(ttl - time.Second)
+	b4 := newBook(t, cfg, st, newHooks())
+	if got, open, _ := b4.PublicRoomInfo("young"); !open || !got.LastCall.Equal(s.LastCall) {
+		t.Fatalf("restored young room: %+v open %v, want last call %v", got, open, s.LastCall)
+	}
+}
+
 func TestIngress(t *testing.T) {
 	b := newBook(t, testConfig(), nil, newHooks())
 	if _, ok := b.Ingress(); ok {

@@ -128,11 +128,15 @@ type Authorization struct {
 	Status       string    `json:"status"`
 }
 
-// PublicRoom is a room made by GET /c/{identifier}.
+// PublicRoom is a room anyone may join by its identifier, made by its
+// first caller and deleted public_room_ttl after its last call.
 type PublicRoom struct {
 	Identifier string    `json:"identifier"`
 	Room       string    `json:"room"`
 	Created    time.Time `json:"created"`
+	// LastCall is when a call last entered the empty room or left it
+	// empty (Created at first).
+	LastCall time.Time `json:"last_call"`
 }
 
 // Gate is what the call flow needs to know about a meeting's room.
