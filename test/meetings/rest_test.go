@@ -1004,6 +1004,9 @@ func TestRESTGuestRequestsBounded(t *testing.T) {
 		if n := list(t, h, tok, open); n != 20 {
 			t.Fatalf("%d requests stored, want the 20 of the budget", n)
 		}
+		if v := h.metric(t, "webconf_guest_request_bans_total"); v != "1" {
+			t.Fatalf("webconf_guest_request_bans_total %q, want 1", v)
+		}
 	})
 
 	t.Run("per meeting", func(t *testing.T) {
