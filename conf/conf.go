@@ -105,9 +105,25 @@ type Meetings struct {
 	MeetingTTL time.Duration `ini:"meeting_ttl" unit:"s"`
 	// PublicRooms turns on GET /c/{identifier}.
 	PublicRooms bool `ini:"public_rooms"`
-	// MaxPublicRooms caps the rooms GET /c/ may create (it needs no
-	// credentials); 0 = no cap.
+	// MaxPublicRooms caps the live public rooms (a caller's first call to
+	// sip:c.<identifier> makes one; it needs no credentials); 0 = no cap.
 	MaxPublicRooms int `ini:"max_public_rooms"`
+	// PublicRoomTTL: an empty public room is deleted this long after its
+	// last call ended (or after it was made, if nobody stayed).
+	PublicRoomTTL time.Duration `ini:"public_room_ttl" unit:"s"`
+	// PublicRoomsPerSource public rooms one source address may make
+	// within [limits] failure_window; beyond, its calls to new public
+	// rooms are refused for ban_time. 0 = no budget.
+	PublicRoomsPerSource int `ini:"public_rooms_per_source"`
+	// MaxAuthorizations caps the live guest authorization requests (any
+	// status, kept 24 h) of one meeting, and MaxAuthorizationsPerGuest
+	// those of one guest uuid; beyond, 429. 0 = no cap.
+	MaxAuthorizations         int `ini:"max_authorizations"`
+	MaxAuthorizationsPerGuest int `ini:"max_authorizations_per_guest"`
+	// GuestRequestsPerSource guest authorization requests one client
+	// address may make within [limits] failure_window; beyond, 429 for
+	// ban_time. 0 = no budget.
+	GuestRequestsPerSource int `ini:"guest_requests_per_source"`
 	// SIPDialin lets phones join meetings (by exten or meeting-guest);
 	// off, every meeting refuses them and PUT .../webinar/sip answers 412.
 	SIPDialin bool `ini:"sip_dialin"`
@@ -378,14 +394,19 @@ func Default() Config {
 		},
 		HTTP: HTTP{Listen: "127.0.0.1:8080"},
 		Meetings: Meetings{
-			LinkFormat:         "unique",
-			InviteMechanisms:   []string{},
-			TemplatePath:       "meetings/tpl",
-			LanguagesTemplates: []string{"en", "es", "ca"},
-			MeetingTTL:         48 * time.Hour,
-			MaxPublicRooms:     1000,
-			SIPDialin:          true,
-			MaxParticipants:    100,
+			LinkFormat:                "unique",
+			InviteMechanisms:          []string{},
+			TemplatePath:              "meetings/tpl",
+			LanguagesTemplates:        []string{"en", "es", "ca"},
+			MeetingTTL:                48 * time.Hour,
+			MaxPublicRooms:            1000,
+			PublicRoomTTL:             24 * time.Hour,
+			PublicRoomsPerSource:      10,
+			MaxAuthorizations:         1000,
+			MaxAuthorizationsPerGuest: 10,
+			GuestRequestsPerSource:    100,
+			SIPDialin:                 true,
+			MaxParticipants:           100,
 		},
 		Limits: Limits{
 			PinFailures: 10, RPCFailures: 20, RoomFailures: 50,

@@ -201,6 +201,22 @@ func (c *Config) validate() []error {
 	if m.MaxPublicRooms < 0 {
 		report("meetings", "max_public_rooms", "%d must not be negative (0 = no cap)", m.MaxPublicRooms)
 	}
+	if m.PublicRoomTTL < time.Second {
+		report("meetings", "public_room_ttl", "must be at least 1 second")
+	}
+	for _, k := range []struct {
+		key string
+		v   int
+	}{
+		{"public_rooms_per_source", m.PublicRoomsPerSource},
+		{"max_authorizations", m.MaxAuthorizations},
+		{"max_authorizations_per_guest", m.MaxAuthorizationsPerGuest},
+		{"guest_requests_per_source", m.GuestRequestsPerSource},
+	} {
+		if k.v < 0 {
+			report("meetings", k.key, "%d must not be negative (0 = off)", k.v)
+		}
+	}
 	if m.MaxParticipants < 1 {
 		report("meetings", "max_participants", "%d must be at least 1", m.MaxParticipants)
 	}

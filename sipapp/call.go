@@ -81,6 +81,9 @@ type call struct {
 	// with good credentials, or a meeting's or public room's number as
 	// the Request-URI user).
 	pre string
+	// newPublic is the identifier of the public room this call is to make
+	// once acknowledged (sip:c.<identifier> of no open room).
+	newPublic string
 
 	// RFC 4028 session timer: interval, whether we refresh, and a poke
 	// when the peer refreshed.
@@ -406,6 +409,9 @@ func (c *call) route() (room, pid string, direct, ok bool) {
 	if c.pre != "" {
 		return c.pre, c.pid, true, true
 	}
+	if c.newPublic != "" {
+		return c.makePublicRoom()
+	}
 	enter := false
 	for _, h := range c.invite.GetHeaders("P-App-Param") {
 		if v, ok := appParam(h.Value(), "enter_room"); ok && strings.EqualFold(v, "true") {
@@ -428,6 +434,31 @@ func (c *call) route() (room, pid string, direct, ok bool) {
 		}
 	}
 	return c.keypad()
+}
+
+// makePublicRoom is the first caller's way into a public room: the room
+// is made now that the call is answered and acknowledged (its source is
+// real), and charged to the source's public_rooms_per_source budget.
+func (c *call) makePublicRoom() (room, pid string, direct, ok bool) {
+	s := c.s
+	if s.guards.PublicRooms.Banned(c.srcIP) {
+		c.log.Info("public room refused: the source made its budget of public rooms", "identifier", c.newPublic)
+		c.playThenBye(s.opt.Prompts.WrongPinBye)
+		return "", "", false, false
+	}
+	p, created, err := s.book.MakePublicRoom(c.newPublic)
+	if err != nil {
+		c.log.Info("public room refused", "identifier", c.newPublic, "err", err)
+		c.playThenBye(s.opt.Prompts.ConferenceFull)
+		return "", "", false, false
+	}
+	if created {
+		c.log.Info("public room made", "identifier", p.Identifier, "room", p.Room)
+		if s.guards.PublicRooms.Fail(c.srcIP) {
+			s.log.Warn("source made its budget of public rooms; more are refused for a while", "source", c.srcIP)
+		}
+	}
+	return p.Room, c.pid, true, true
 }
 
 // splitPin applies room_pin_split: the first n characters name the room,

@@ -55,10 +55,15 @@ func OptionsFromConfig(cfg *conf.Config, set *prompts.Set, log *slog.Logger) Opt
 		Meetings: meeting.Config{
 			TTL: cfg.Meetings.MeetingTTL, MaxParticipants: cfg.Meetings.MaxParticipants,
 			Languages: cfg.Meetings.LanguagesTemplates, SIPDialin: cfg.Meetings.SIPDialin,
-			MaxPublicRooms: cfg.Meetings.MaxPublicRooms, Log: log,
+			MaxPublicRooms: cfg.Meetings.MaxPublicRooms, PublicRooms: cfg.Meetings.PublicRooms,
+			PublicRoomTTL:     cfg.Meetings.PublicRoomTTL,
+			MaxAuthorizations: cfg.Meetings.MaxAuthorizations, MaxAuthorizationsPerGuest: cfg.Meetings.MaxAuthorizationsPerGuest,
+			Log: log,
 		},
-		Prompts: set,
-		Log:     log,
+		GuestRequestsPerSource: cfg.Meetings.GuestRequestsPerSource,
+		PublicRoomsPerSource:   cfg.Meetings.PublicRoomsPerSource,
+		Prompts:                set,
+		Log:                    log,
 	}
 	for _, p := range w.PredefinedRooms {
 		opt.PredefinedRooms = append(opt.PredefinedRooms, PredefinedRoom{Room: p.Room, AdminPin: p.AdminPin})

@@ -51,6 +51,21 @@ func (b *Budget) Banned(key string) bool {
 	return e != nil && b.now().Before(e.bannedUntil)
 }
 
+// BannedFor is how long key stays banned (0: it is not).
+func (b *Budget) BannedFor(key string) time.Duration {
+	if b == nil || b.limit <= 0 {
+		return 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e := b.keys[key]; e != nil {
+		if d := e.bannedUntil.Sub(b.now()); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
 // Fail records a failure for key and reports whether it is now banned
 // (newly or still).
 func (b *Budget) Fail(key string) bool {
@@ -142,15 +157,23 @@ type Guards struct {
 	Sources *Budget // wrong room numbers / participant PINs per source address
 	Rooms   *Budget // failed claims per room
 	RPC     *Budget // wrong admin PINs / master passwords per control client
-	Tarpit  time.Duration
+	// What unauthenticated callers make, charged per source address on
+	// success (the same sliding window and ban): guest authorization
+	// requests over REST, public rooms made by a first call.
+	GuestRequests *Budget
+	PublicRooms   *Budget
+	Tarpit        time.Duration
 }
 
-func newGuards(l Limits) *Guards {
+func newGuards(o Options) *Guards {
+	l := o.Limits
 	return &Guards{
-		Sources: NewBudget(l.PinFailures, l.FailureWindow, l.BanTime, nil),
-		Rooms:   NewBudget(l.RoomFailures, l.FailureWindow, l.BanTime, nil),
-		RPC:     NewBudget(l.RPCFailures, l.FailureWindow, l.BanTime, nil),
-		Tarpit:  l.RoomTarpit,
+		Sources:       NewBudget(l.PinFailures, l.FailureWindow, l.BanTime, nil),
+		Rooms:         NewBudget(l.RoomFailures, l.FailureWindow, l.BanTime, nil),
+		RPC:           NewBudget(l.RPCFailures, l.FailureWindow, l.BanTime, nil),
+		GuestRequests: NewBudget(o.GuestRequestsPerSource, l.FailureWindow, l.BanTime, nil),
+		PublicRooms:   NewBudget(o.PublicRoomsPerSource, l.FailureWindow, l.BanTime, nil),
+		Tarpit:        l.RoomTarpit,
 	}
 }
 

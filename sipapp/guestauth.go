@@ -11,11 +11,20 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
+
+	"webconf/sipapp/meeting"
 )
 
 // GuestExten is the Request-URI user a meeting guest dials with the
 // meeting's guest credentials (Wazo's meeting-guest extension).
 const GuestExten = "meeting-guest"
+
+// PublicRoomPrefix starts the Request-URI user that names a public room
+// by its identifier: sip:c.<identifier>@server. The dot cannot be in an
+// identifier, so a public room can never take the name a keypad caller or
+// a gateway dials (a bare identifier such as "conference" reaches the
+// keypad as before).
+const PublicRoomPrefix = "c."
 
 // guestRealm is the digest realm of meeting-guest challenges.
 const guestRealm = "webconf-meetings"
@@ -31,38 +40,55 @@ const nonceLife = 5 * time.Minute
 // directly while SIP dial-in is off is refused with 403 (a keypad caller
 // learns it after typing). pre is the room when it is already known; code
 // is a status to refuse with (then hdr, if any, goes in the response).
-func (s *Server) preRoute(req *sip.Request) (pre string, code int, reason string, hdr sip.Header) {
+// newPublic is the identifier of a public room the call is to make once
+// it is answered and acknowledged (so that the source that pays for it
+// is a real one).
+func (s *Server) preRoute(req *sip.Request) (pre, newPublic string, code int, reason string, hdr sip.Header) {
 	user := req.Recipient.User
 	if user == GuestExten {
-		return s.guestAuth(req)
+		pre, code, reason, hdr = s.guestAuth(req)
+		return pre, "", code, reason, hdr
 	}
-	room, known := s.directTarget(req)
+	room, known, id := s.directTarget(req)
+	if id != "" {
+		switch {
+		case s.guards.PublicRooms.Banned(sourceHost(req)):
+			// This source made its budget of public rooms.
+			s.counters.capped.Add(1)
+			return "", "", 403, "Forbidden", nil
+		case !s.book.CanMakePublicRoom():
+			s.counters.capped.Add(1)
+			return "", "", 503, "Service Unavailable", sip.NewHeader("Retry-After", "60")
+		}
+		return "", id, 0, "", nil
+	}
 	if room == "" {
-		return "", 0, "", nil
+		return "", "", 0, "", nil
 	}
 	if g, ok := s.book.GateFor(room); ok && !g.SIPDialin {
-		return "", 403, "Forbidden", nil
+		return "", "", 403, "Forbidden", nil
 	}
 	if known {
-		return room, 0, "", nil
+		return room, "", 0, "", nil
 	}
-	return "", 0, "", nil
+	return "", "", 0, "", nil
 }
 
 // directTarget is the room a call names before any digit is typed: from
 // P-App-Param room or direct_room_re (then route applies SEMS's rules,
-// known is false), or a meeting's or public room's number or a public
-// room's identifier as the Request-URI user (known is true: it goes
-// straight in).
-func (s *Server) directTarget(req *sip.Request) (room string, known bool) {
+// known is false), or a meeting's or public room's number or
+// c.<identifier> of an open public room as the Request-URI user (known is
+// true: it goes straight in). newPublic is the identifier of
+// c.<identifier> when public rooms are on and none is open by that name.
+func (s *Server) directTarget(req *sip.Request) (room string, known bool, newPublic string) {
 	for _, h := range req.GetHeaders("P-App-Param") {
 		if v, ok := appParam(h.Value(), "enter_room"); ok && strings.EqualFold(v, "true") {
-			return "", false
+			return "", false, ""
 		}
 	}
 	for _, h := range req.GetHeaders("P-App-Param") {
 		if v, ok := appParam(h.Value(), "room"); ok {
-			return s.splitRoom(v), false
+			return s.splitRoom(v), false, ""
 		}
 	}
 	user := req.Recipient.User
@@ -71,15 +97,20 @@ func (s *Server) directTarget(req *sip.Request) (room string, known bool) {
 		if n := s.opt.DirectRoomStrip; len(user) > n {
 			r = user[n:]
 		}
-		return s.splitRoom(r), false
+		return s.splitRoom(r), false, ""
 	}
 	if s.book.IsMeetingRoom(user) {
-		return user, true
+		return user, true, ""
 	}
-	if r, ok := s.book.PublicRoomNumber(user); ok {
-		return r, true
+	if id, ok := strings.CutPrefix(user, PublicRoomPrefix); ok {
+		if r, ok := s.book.PublicRoomNumber(id); ok {
+			return r, true, ""
+		}
+		if s.opt.Meetings.PublicRooms && meeting.ValidIdentifier(id) && !meeting.ReservedIdentifier(id) {
+			return "", false, id
+		}
 	}
-	return "", false
+	return "", false, ""
 }
 
 // splitRoom is the room part of a direct string under room_pin_split.

@@ -174,6 +174,11 @@ func (c *call) meetingGate(room string) (leave func(), ok bool) {
 	s := c.s
 	g, isMeeting := s.book.GateFor(room)
 	if !isMeeting {
+		// A public room lives public_room_ttl after its last call: the
+		// Book counts the calls in it.
+		if s.book.EnterPublicRoom(room) {
+			return func() { s.book.LeavePublicRoom(room) }, true
+		}
 		return func() {}, true
 	}
 	pr := s.opt.Prompts

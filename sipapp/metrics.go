@@ -28,16 +28,19 @@ type Metrics struct {
 	PinFailures uint64 // wrong room numbers typed (and timeouts)
 	Refused     uint64 // INVITEs answered 503 (shutdown mode, CPS limit, no RTP port)
 
-	Banned        uint64 // INVITEs refused 403 from banned sources
-	RateLimited   uint64 // INVITEs refused 503 over invite_rate
-	Capped        uint64 // INVITEs refused 503 at max_calls / max_pending_invites
-	SourceBans    uint64 // bans handed to SIP sources
-	RoomAlarms    uint64 // rooms whose failure budget ran out
-	RPCBans       uint64 // bans handed to control clients
-	PendingInvite int    // gauge: answered INVITEs awaiting ACK
-	TCPConns      int    // gauge: open SIP TCP connections
-	TCPRefused    uint64 // TCP connections closed at the caps
-	Panics        uint64 // panics contained (SIP handlers, call flows, RTP loops)
+	Banned      uint64 // INVITEs refused 403 from banned sources
+	RateLimited uint64 // INVITEs refused 503 over invite_rate
+	Capped      uint64 // INVITEs refused 503 at max_calls / max_pending_invites
+	SourceBans  uint64 // bans handed to SIP sources
+	RoomAlarms  uint64 // rooms whose failure budget ran out
+	RPCBans     uint64 // bans handed to control clients
+	// Addresses that spent their budget of guest authorization requests
+	// or of public rooms made.
+	GuestRequestBans, PublicRoomBans uint64
+	PendingInvite                    int    // gauge: answered INVITEs awaiting ACK
+	TCPConns                         int    // gauge: open SIP TCP connections
+	TCPRefused                       uint64 // TCP connections closed at the caps
+	Panics                           uint64 // panics contained (SIP handlers, call flows, RTP loops)
 }
 
 // legTotals keeps the counters of legs that have closed, so that totals
@@ -107,6 +110,7 @@ func (s *Server) Metrics() Metrics {
 	m.Refused = s.counters.refused.Load()
 	m.Banned, m.RateLimited, m.Capped = s.counters.banned.Load(), s.counters.rateLimited.Load(), s.counters.capped.Load()
 	m.SourceBans, m.RoomAlarms, m.RPCBans = s.guards.Sources.Bans(), s.guards.Rooms.Bans(), s.guards.RPC.Bans()
+	m.GuestRequestBans, m.PublicRoomBans = s.guards.GuestRequests.Bans(), s.guards.PublicRooms.Bans()
 	m.PendingInvite = int(s.pending.Load())
 	m.Panics = s.counters.panics.Load()
 	if s.tcpConns != nil {

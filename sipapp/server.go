@@ -74,9 +74,14 @@ type Options struct {
 	Prompts          *prompts.Set
 	Events           Events
 	// Meetings configures the REST API's meetings (package meeting).
-	Meetings   meeting.Config
-	Log        *slog.Logger
-	MixWorkers int // 0 = GOMAXPROCS
+	Meetings meeting.Config
+	// Per-source budgets of what unauthenticated callers make, within
+	// Limits.FailureWindow; once spent, the source is refused for
+	// Limits.BanTime. 0 = off.
+	GuestRequestsPerSource int // guest authorization requests (REST)
+	PublicRoomsPerSource   int // public rooms made by a first caller
+	Log                    *slog.Logger
+	MixWorkers             int // 0 = GOMAXPROCS
 }
 
 // byeGrace is how long Shutdown waits for the phones to answer our BYEs.
@@ -185,7 +190,7 @@ func New(opt Options) (*Server, error) {
 		lobby: map[string]map[string]*lobbyWait{}, seats: map[string]int{},
 		udpSourceLimit: defaultUDPSourceLimit,
 		load:           newLoad(time.Now()),
-		guards:         newGuards(opt.Limits),
+		guards:         newGuards(opt),
 		invites:        NewRate(float64(opt.Limits.InviteRate), float64(opt.Limits.InviteBurst), nil),
 	}
 	// Two seconds of silence between repeats of the lobby prompt.
@@ -596,7 +601,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 503, "Service Unavailable", nil)
 		return
 	}
-	pre, code, reason, hdr := s.preRoute(req)
+	pre, newPublic, code, reason, hdr := s.preRoute(req)
 	if code != 0 {
 		s.load.done(time.Now())
 		if hdr != nil {
@@ -608,7 +613,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c, code, reason := s.newCall(req, tx)
 	if c != nil {
-		c.pre = pre
+		c.pre, c.newPublic = pre, newPublic
 	}
 	if c == nil {
 		s.load.done(time.Now())

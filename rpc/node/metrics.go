@@ -61,6 +61,8 @@ var metricDefs = []metricDef{
 	{"source_bans_total", "Bans handed to SIP source addresses (pin_failures).", true, func(m *sipapp.Metrics) float64 { return float64(m.SourceBans) }},
 	{"room_alarms_total", "Rooms whose failure budget ran out (room_failures).", true, func(m *sipapp.Metrics) float64 { return float64(m.RoomAlarms) }},
 	{"rpc_bans_total", "Bans handed to control clients (rpc_failures).", true, func(m *sipapp.Metrics) float64 { return float64(m.RPCBans) }},
+	{"guest_request_bans_total", "Addresses refused guest authorization requests for spending guest_requests_per_source.", true, func(m *sipapp.Metrics) float64 { return float64(m.GuestRequestBans) }},
+	{"public_room_bans_total", "Addresses refused new public rooms for spending public_rooms_per_source.", true, func(m *sipapp.Metrics) float64 { return float64(m.PublicRoomBans) }},
 	{"invites_pending", "Answered INVITEs awaiting their ACK.", false, func(m *sipapp.Metrics) float64 { return float64(m.PendingInvite) }},
 	{"tcp_connections", "Open SIP TCP connections.", false, func(m *sipapp.Metrics) float64 { return float64(m.TCPConns) }},
 	{"tcp_connections_refused_total", "SIP TCP connections closed at max_tcp_conns / max_tcp_conns_per_source.", true, func(m *sipapp.Metrics) float64 { return float64(m.TCPRefused) }},
@@ -81,7 +83,7 @@ var serverGauges = []struct {
 		return float64(s.Meetings().Counts().PendingAuthorizations)
 	}},
 	// Public rooms need no credentials to make: watch them against max_public_rooms.
-	{"public_rooms", "Public rooms made by GET /c/{identifier}.", func(s *sipapp.Server) float64 { return float64(s.Meetings().Counts().PublicRooms) }},
+	{"public_rooms", "Open public rooms (made by their first caller).", func(s *sipapp.Server) float64 { return float64(s.Meetings().Counts().PublicRooms) }},
 	{"lobby_waiting", "Callers waiting in meeting lobbies.", func(s *sipapp.Server) float64 { return float64(s.LobbyWaiting()) }},
 }
 

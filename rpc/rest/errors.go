@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ var (
 	errMethod          = &apiError{http.StatusMethodNotAllowed, "method-not-allowed", "method not allowed on this resource"}
 	errUnauthenticated = &apiError{http.StatusUnauthorized, "unauthorized", "missing or wrong credentials"}
 	errBanned          = &apiError{http.StatusTooManyRequests, "too-many-failures", "too many failed credentials from this address; try again later"}
+	errGuestBudget     = &apiError{http.StatusTooManyRequests, "too-many-requests", "too many guest requests from this address; try again later"}
 	errTooLarge        = &apiError{http.StatusRequestEntityTooLarge, "payload-too-large", "the body is larger than 1 MiB"}
 	errMediaType       = &apiError{http.StatusUnsupportedMediaType, "unsupported-media-type", "the body must be application/json"}
 )
@@ -43,6 +45,7 @@ var statusOf = map[meeting.Kind]int{
 	meeting.Quota:        http.StatusBadRequest, // Wazo answers the authorization quota with 400
 	meeting.Precondition: http.StatusPreconditionFailed,
 	meeting.Unavailable:  http.StatusServiceUnavailable,
+	meeting.Limited:      http.StatusTooManyRequests,
 }
 
 // wire turns any error into its status, code and message. Unknown errors
@@ -58,6 +61,11 @@ func wire(err error) *apiError {
 		}
 	}
 	return &apiError{http.StatusInternalServerError, "internal", "internal error"}
+}
+
+// retryAfter is a Retry-After value in whole seconds (at least 1).
+func retryAfter(d time.Duration) string {
+	return strconv.Itoa(max(1, int((d+time.Second-1)/time.Second)))
 }
 
 func writeError(w http.ResponseWriter, err error) {

@@ -442,10 +442,24 @@ func (a *API) guestRequest(c *ctx) {
 		c.fail(err)
 		return
 	}
+	// Nobody is asked for credentials here, and every request is a row
+	// kept 24 h: each one made is charged to the client address's budget
+	// ([meetings] guest_requests_per_source), and a spent budget stores
+	// nothing more until its ban ends.
+	budget := a.sip.Guards().GuestRequests
+	src := peer(c.r)
+	if d := budget.BannedFor(src); d > 0 {
+		c.w.Header().Set("Retry-After", retryAfter(d))
+		c.fail(errGuestBudget)
+		return
+	}
 	au, err := a.book.RequestAuthorization(c.r.PathValue("guest_uuid"), c.r.PathValue("uuid"), in.GuestName.Value)
 	if err != nil {
 		c.fail(err)
 		return
+	}
+	if budget.Fail(src) {
+		a.log.Warn("guest requests refused from this address for a while: its budget is spent", "peer", src)
 	}
 	c.ok(http.StatusCreated, a.authView(au))
 }
@@ -463,10 +477,14 @@ func (a *API) guestPoll(c *ctx) {
 // Public rooms.
 
 type publicView struct {
-	Identifier   string  `json:"identifier"`
-	Room         string  `json:"room"`
+	Identifier string `json:"identifier"`
+	// Open: the room exists (someone called it within public_room_ttl).
+	Open bool `json:"open"`
+	// Room and RoomSIPURI are null until the room is open: its number is
+	// drawn when its first caller makes it.
+	Room         *string `json:"room"`
 	SIPURI       string  `json:"sip_uri"`
-	RoomSIPURI   string  `json:"room_sip_uri"`
+	RoomSIPURI   *string `json:"room_sip_uri"`
 	DialinNumber *string `json:"dialin_number"`
 }
 
@@ -474,23 +492,32 @@ var publicPage = template.Must(template.New("c").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Room {{.Identifier}}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
 <body><h1>Room {{.Identifier}}</h1>
-<p>Call <a href="{{.Link}}">{{.SIPURI}}</a> from a SIP phone or app.</p>
-<p>Or call {{if .DialinNumber}}{{.DialinNumber}}{{else}}the conference number{{end}} and type the room number <strong>{{.Room}}</strong> followed by #.</p>
-</body></html>
+<p>Call <a href="{{.Link}}">{{.SIPURI}}</a> from a SIP phone or app.{{if not .Room}} The first caller opens the room.{{end}}</p>
+{{if .Room}}<p>Or call {{if .DialinNumber}}{{.DialinNumber}}{{else}}the conference number{{end}} and type the room number <strong>{{.Room}}</strong> followed by #.</p>
+{{else}}<p>Once the room is open, this page also gives its number for callers on the conference number.</p>
+{{end}}</body></html>
 `))
 
+// publicRoom is GET /c/{identifier}: how to join. It makes and stores
+// nothing (a scanner or a link previewer costs nothing); the room comes
+// into being with its first caller (sipapp, charged to the caller's
+// address).
 func (a *API) publicRoom(c *ctx) {
 	if !a.o.PublicRooms {
 		c.fail(errNoRoute)
 		return
 	}
-	p, err := a.book.PublicRoom(c.r.PathValue("identifier"))
+	id := c.r.PathValue("identifier")
+	p, open, err := a.book.PublicRoomInfo(id)
 	if err != nil {
 		c.fail(err)
 		return
 	}
-	v := publicView{Identifier: p.Identifier, Room: p.Room, SIPURI: a.sipURI(p.Identifier),
-		RoomSIPURI: a.sipURI(p.Room), DialinNumber: strPtr(a.o.PSTNExtension)}
+	v := publicView{Identifier: id, Open: open, SIPURI: a.sipURI(sipapp.PublicRoomPrefix + id),
+		DialinNumber: strPtr(a.o.PSTNExtension)}
+	if open {
+		v.Room, v.RoomSIPURI = strPtr(p.Room), strPtr(a.sipURI(p.Room))
+	}
 	if wantsJSON(c.r) {
 		c.ok(http.StatusOK, v)
 		return

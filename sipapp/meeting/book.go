@@ -35,10 +35,21 @@ type Config struct {
 	MaxParticipants int           // the server's cap and default
 	Languages       []string      // languagesTemplates[]; the first is the default
 	SIPDialin       bool          // sip_dialin
-	MaxPublicRooms  int           // 0 = no cap
-	ExtenDigits     int           // length of allocated room numbers; 0 = 8
-	Now             func() time.Time
-	Log             *slog.Logger
+	MaxPublicRooms  int           // live public rooms; 0 = no cap
+	// PublicRooms lets a caller's first call to c.<identifier> make a
+	// public room; PublicRoomTTL is how long an empty one lives after
+	// its last call (0 = 24 h).
+	PublicRooms   bool
+	PublicRoomTTL time.Duration
+	// MaxAuthorizations caps the live (not expired, whatever their
+	// status) guest authorizations of one meeting, and
+	// MaxAuthorizationsPerGuest those of one guest uuid over all
+	// meetings; 0 = no cap.
+	MaxAuthorizations         int
+	MaxAuthorizationsPerGuest int
+	ExtenDigits               int // length of allocated room numbers; 0 = 8
+	Now                       func() time.Time
+	Log                       *slog.Logger
 }
 
 // Hooks are how the Book acts on the SIP side. EndRoom and LobbyLifted are
@@ -66,14 +77,18 @@ type Book struct {
 	log   *slog.Logger
 
 	mu       sync.RWMutex
-	users    map[string]*userRec // by uuid
-	byToken  map[[32]byte]string // token hash -> user uuid
-	meetings map[string]*Meeting // by uuid
-	byExten  map[string]string   // exten -> meeting uuid
-	byGuest  map[string]string   // guest SIP user -> meeting uuid
-	auths    map[string]*Authorization
-	public   map[string]*PublicRoom // by identifier
-	byRoom   map[string]string      // public room number -> identifier
+	users    map[string]*userRec                  // by uuid
+	byToken  map[[32]byte]string                  // token hash -> user uuid
+	meetings map[string]*Meeting                  // by uuid
+	byExten  map[string]string                    // exten -> meeting uuid
+	byGuest  map[string]string                    // guest SIP user -> meeting uuid
+	auths    map[string]*Authorization            // by uuid
+	authsOf  map[string]map[string]*Authorization // meeting uuid -> uuid -> request
+	authsBy  map[string]map[string]*Authorization // guest uuid -> uuid -> request
+	public   map[string]*PublicRoom               // by identifier
+	byRoom   map[string]string                    // public room number -> identifier
+	pubCalls map[string]int                       // public room identifier -> calls in it
+	pubTimer *time.Timer                          // the next public room expiry
 	ingress  string
 	timers   map[string]*time.Timer // meeting uuid -> next event
 	closed   bool
@@ -105,14 +120,29 @@ func New(cfg Config, st store.Store, docs []store.Doc, hooks Hooks) (*Book, erro
 		cfg: cfg, st: st, hooks: hooks, log: cfg.Log,
 		users: map[string]*userRec{}, byToken: map[[32]byte]string{},
 		meetings: map[string]*Meeting{}, byExten: map[string]string{}, byGuest: map[string]string{},
-		auths: map[string]*Authorization{}, public: map[string]*PublicRoom{}, byRoom: map[string]string{},
-		timers: map[string]*time.Timer{},
+		auths: map[string]*Authorization{}, authsOf: map[string]map[string]*Authorization{},
+		authsBy: map[string]map[string]*Authorization{}, public: map[string]*PublicRoom{}, byRoom: map[string]string{},
+		pubCalls: map[string]int{},
+		timers:   map[string]*time.Timer{},
 	}
 	for _, d := range docs {
 		if err := b.restore(d); err != nil {
 			return nil, fmt.Errorf("meetings: restore %s %q: %w", d.Kind, d.ID, err)
 		}
 	}
+	if cfg.PublicRoomTTL <= 0 {
+		b.cfg.PublicRoomTTL = 24 * time.Hour
+	}
+	// Public rooms that fell due while the server was down go before
+	// their rooms are opened (a store that refuses now leaves them to
+	// the first timer).
+	b.mu.Lock()
+	if gone, err := b.expirePublicLocked(b.cfg.Now()); err == nil {
+		for _, p := range gone {
+			b.log.Info("public room expired while the server was down", "identifier", p.Identifier, "room", p.Room)
+		}
+	}
+	b.mu.Unlock()
 	for _, m := range b.meetings {
 		hooks.OpenRoom(m.Exten)
 	}
@@ -123,6 +153,7 @@ func New(cfg Config, st store.Store, docs []store.Doc, hooks Hooks) (*Book, erro
 	for id := range b.meetings {
 		b.armLocked(id)
 	}
+	b.armPublicLocked()
 	b.mu.Unlock()
 	return b, nil
 }
@@ -153,11 +184,14 @@ func (b *Book) restore(d store.Doc) error {
 		if err := json.Unmarshal(d.Body, &a); err != nil {
 			return err
 		}
-		b.auths[a.UUID] = &a
+		b.addAuthLocked(&a)
 	case kindPublicRoom:
 		var p PublicRoom
 		if err := json.Unmarshal(d.Body, &p); err != nil {
 			return err
+		}
+		if p.LastCall.IsZero() { // written before last_call existed
+			p.LastCall = p.Created
 		}
 		b.public[p.Identifier] = &p
 		b.byRoom[p.Room] = p.Identifier
@@ -177,6 +211,10 @@ func (b *Book) Close() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closed = true
+	if b.pubTimer != nil {
+		b.pubTimer.Stop()
+		b.pubTimer = nil
+	}
 	for id, t := range b.timers {
 		t.Stop()
 		delete(b.timers, id)
@@ -422,10 +460,8 @@ func (b *Book) DeleteUser(uuid string) error {
 // its authorizations.
 func (b *Book) meetingKeysLocked(id string) []store.DocKey {
 	keys := []store.DocKey{{Kind: kindMeeting, ID: id}}
-	for _, a := range b.auths {
-		if a.MeetingUUID == id {
-			keys = append(keys, store.DocKey{Kind: kindAuthorization, ID: a.UUID})
-		}
+	for aid := range b.authsOf[id] {
+		keys = append(keys, store.DocKey{Kind: kindAuthorization, ID: aid})
 	}
 	return keys
 }
@@ -436,10 +472,8 @@ func (b *Book) forgetLocked(m *Meeting) {
 		t.Stop()
 		delete(b.timers, m.UUID)
 	}
-	for id, a := range b.auths {
-		if a.MeetingUUID == m.UUID {
-			delete(b.auths, id)
-		}
+	for _, a := range b.authsOf[m.UUID] {
+		b.dropAuthLocked(a)
 	}
 	delete(b.byExten, m.Exten)
 	delete(b.byGuest, m.GuestUser)
@@ -473,6 +507,9 @@ func cloneMeeting(m Meeting) Meeting {
 func (b *Book) CreateMeeting(owner User, in MeetingInput) (Meeting, error) {
 	if !owner.Can(CapMeetings) {
 		return Meeting{}, &Error{Kind: Forbidden, Code: "forbidden", Message: "this user may not create meetings (no meetings capability)"}
+	}
+	if err := sipCapability(owner, in); err != nil {
+		return Meeting{}, err
 	}
 	now := b.cfg.Now().UTC().Truncate(time.Second)
 	b.mu.Lock()
@@ -576,6 +613,10 @@ func (b *Book) UpdateMeeting(user User, uuid string, in MeetingInput) (Meeting, 
 		b.mu.Unlock()
 		return Meeting{}, err
 	}
+	if err := sipCapability(user, in); err != nil {
+		b.mu.Unlock()
+		return Meeting{}, err
+	}
 	m, verr := b.apply(*cur, in, now, false)
 	if verr != nil {
 		b.mu.Unlock()
@@ -659,6 +700,24 @@ func (b *Book) SetLobby(user, uuid string, in LobbyInput) (Meeting, error) {
 	return out, nil
 }
 
+// sipCapability: sip_dialin in a meeting's body (true, false or null)
+// needs the sip capability, as PUT .../webinar/sip does; otherwise the
+// switch route's check is bypassed by the meeting routes.
+func sipCapability(u User, in MeetingInput) *Error {
+	if in.SIPDialin.Set && !u.Can(CapSIP) {
+		return errNoSIPCapability("sip_dialin")
+	}
+	return nil
+}
+
+func errNoSIPCapability(field string) *Error {
+	msg := "this user may not switch SIP dial-in (no sip capability)"
+	if field != "" {
+		msg = field + ": " + msg
+	}
+	return &Error{Kind: Unauthorized, Code: "no-sip-capability", Field: field, Message: msg}
+}
+
 // SetSIP is PUT .../webinar/sip (Nextcloud Talk's statuses).
 func (b *Book) SetSIP(user User, uuid string, state int) (Meeting, error) {
 	b.mu.Lock()
@@ -671,7 +730,7 @@ func (b *Book) SetSIP(user User, uuid string, state int) (Meeting, error) {
 		return Meeting{}, &Error{Kind: Forbidden, Code: "forbidden", Message: "only an owner may switch SIP dial-in"}
 	}
 	if !user.Can(CapSIP) {
-		return Meeting{}, &Error{Kind: Unauthorized, Code: "no-sip-capability", Message: "this user may not switch SIP dial-in (no sip capability)"}
+		return Meeting{}, errNoSIPCapability("")
 	}
 	if !b.cfg.SIPDialin {
 		return Meeting{}, &Error{Kind: Precondition, Code: "sip-not-configured", Message: "SIP dial-in is off on this server"}
@@ -849,26 +908,80 @@ func (b *Book) liveAuth(a *Authorization, now time.Time) bool {
 	return now.Sub(a.CreationTime) < AuthorizationTTL
 }
 
-// purgeLocked deletes the meeting's expired requests.
-func (b *Book) purgeLocked(meeting string, now time.Time) {
+// addAuthLocked and dropAuthLocked keep the indexes by meeting and by
+// guest with the map by uuid, so that no request scans every
+// authorization under the lock the call flow also takes.
+func (b *Book) addAuthLocked(a *Authorization) {
+	b.auths[a.UUID] = a
+	for _, ix := range []struct {
+		m   map[string]map[string]*Authorization
+		key string
+	}{{b.authsOf, a.MeetingUUID}, {b.authsBy, a.GuestUUID}} {
+		set := ix.m[ix.key]
+		if set == nil {
+			set = map[string]*Authorization{}
+			ix.m[ix.key] = set
+		}
+		set[a.UUID] = a
+	}
+}
+
+func (b *Book) dropAuthLocked(a *Authorization) {
+	delete(b.auths, a.UUID)
+	for _, ix := range []struct {
+		m   map[string]map[string]*Authorization
+		key string
+	}{{b.authsOf, a.MeetingUUID}, {b.authsBy, a.GuestUUID}} {
+		delete(ix.m[ix.key], a.UUID)
+		if len(ix.m[ix.key]) == 0 {
+			delete(ix.m, ix.key)
+		}
+	}
+}
+
+// purgeLocked deletes the expired requests of the meeting and of the
+// guest (those of other meetings too).
+func (b *Book) purgeLocked(meeting, guest string, now time.Time) {
 	var del []store.DocKey
-	for id, a := range b.auths {
-		if a.MeetingUUID == meeting && !b.liveAuth(a, now) {
-			del = append(del, store.DocKey{Kind: kindAuthorization, ID: id})
+	var gone []*Authorization
+	seen := map[string]bool{}
+	for _, set := range []map[string]*Authorization{b.authsOf[meeting], b.authsBy[guest]} {
+		for id, a := range set {
+			if !seen[id] && !b.liveAuth(a, now) {
+				seen[id] = true
+				del = append(del, store.DocKey{Kind: kindAuthorization, ID: id})
+				gone = append(gone, a)
+			}
 		}
 	}
 	if len(del) == 0 {
 		return
 	}
 	if b.write(nil, del) == nil {
-		for _, k := range del {
-			delete(b.auths, k.ID)
+		for _, a := range gone {
+			b.dropAuthLocked(a)
 		}
 	}
 }
 
+// liveCount counts the live requests of a set, and the pending ones.
+func (b *Book) liveCount(set map[string]*Authorization, now time.Time) (live, pending int) {
+	for _, a := range set {
+		if b.liveAuth(a, now) {
+			live++
+			if a.Status == StatusPending {
+				pending++
+			}
+		}
+	}
+	return live, pending
+}
+
 // RequestAuthorization is a guest asking to join. It is accepted at once
-// when the meeting does not require authorization.
+// when the meeting does not require authorization. Every request is a
+// stored row kept AuthorizationTTL, whatever its status, so all live ones
+// count against the meeting's and the guest's caps (the per-address
+// budget is charged by the caller, rpc/rest).
 func (b *Book) RequestAuthorization(guestUUID, meetingUUID, name string) (Authorization, error) {
 	if !ValidUUID(guestUUID) {
 		return Authorization{}, invalid("guest_uuid", "%q is not a UUID", guestUUID)
@@ -883,16 +996,21 @@ func (b *Book) RequestAuthorization(guestUUID, meetingUUID, name string) (Author
 	if !ok {
 		return Authorization{}, notFound("meeting")
 	}
-	b.purgeLocked(meetingUUID, now)
-	pending := 0
-	for _, a := range b.auths {
-		if a.MeetingUUID == meetingUUID && a.Status == StatusPending {
-			pending++
-		}
-	}
+	b.purgeLocked(meetingUUID, guestUUID, now)
+	live, pending := b.liveCount(b.authsOf[meetingUUID], now)
 	if pending >= MaxPendingAuthorizations {
 		return Authorization{}, &Error{Kind: Quota, Code: "quota-exceeded",
 			Message: fmt.Sprintf("the meeting has %d pending authorization requests", pending)}
+	}
+	if max := b.cfg.MaxAuthorizations; max > 0 && live >= max {
+		return Authorization{}, &Error{Kind: Limited, Code: "too-many-authorizations",
+			Message: fmt.Sprintf("the meeting has %d authorization requests of the last 24 hours, the most it may hold", live)}
+	}
+	if max := b.cfg.MaxAuthorizationsPerGuest; max > 0 {
+		if n, _ := b.liveCount(b.authsBy[guestUUID], now); n >= max {
+			return Authorization{}, &Error{Kind: Limited, Code: "too-many-authorizations",
+				Message: fmt.Sprintf("this guest has %d authorization requests of the last 24 hours, the most one guest may hold", n)}
+		}
 	}
 	a := Authorization{UUID: NewUUID(), MeetingUUID: meetingUUID, GuestUUID: guestUUID,
 		GuestName: name, CreationTime: now, Status: StatusPending}
@@ -902,7 +1020,7 @@ func (b *Book) RequestAuthorization(guestUUID, meetingUUID, name string) (Author
 	if err := b.write([]store.Doc{doc(kindAuthorization, a.UUID, a)}, nil); err != nil {
 		return Authorization{}, err
 	}
-	b.auths[a.UUID] = &a
+	b.addAuthLocked(&a)
 	return a, nil
 }
 
@@ -927,8 +1045,8 @@ func (b *Book) Authorizations(user, meetingUUID string) ([]Authorization, error)
 	}
 	now := b.cfg.Now()
 	out := []Authorization{}
-	for _, a := range b.auths {
-		if a.MeetingUUID == meetingUUID && b.liveAuth(a, now) {
+	for _, a := range b.authsOf[meetingUUID] {
+		if b.liveAuth(a, now) {
 			out = append(out, *a)
 		}
 	}
@@ -990,10 +1108,11 @@ func (b *Book) DeleteAuthorization(user, meetingUUID, authUUID string) error {
 	if _, err := b.ownedAuthLocked(user, meetingUUID, authUUID); err != nil {
 		return err
 	}
+	a := b.auths[authUUID]
 	if err := b.write(nil, []store.DocKey{{Kind: kindAuthorization, ID: authUUID}}); err != nil {
 		return err
 	}
-	delete(b.auths, authUUID)
+	b.dropAuthLocked(a)
 	return nil
 }
 
@@ -1033,44 +1152,211 @@ var identifierRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 // room of that name could never be dialled.
 const reservedIdentifier = "meeting-guest"
 
-// ValidIdentifier reports whether s may name a public room.
+// ValidIdentifier reports whether s has the form of a public room's name.
 func ValidIdentifier(s string) bool { return identifierRe.MatchString(s) }
 
-// PublicRoom returns the public room with that identifier, making it the
-// first time.
-func (b *Book) PublicRoom(identifier string) (PublicRoom, error) {
+// ReservedIdentifier reports whether s may not name a public room although
+// it has the form.
+func ReservedIdentifier(s string) bool { return s == reservedIdentifier }
+
+func checkIdentifier(identifier string) *Error {
 	if !ValidIdentifier(identifier) {
-		return PublicRoom{}, invalid("identifier", "must be 1 to 64 letters, digits, - or _")
+		return invalid("identifier", "must be 1 to 64 letters, digits, - or _")
 	}
 	if identifier == reservedIdentifier {
-		return PublicRoom{}, invalid("identifier", "%q is reserved", identifier)
+		return invalid("identifier", "%q is reserved", identifier)
+	}
+	return nil
+}
+
+// PublicRoomInfo is GET /c/{identifier}: the public room if it is open.
+// It stores nothing and makes nothing: anyone may ask about any
+// identifier, so asking must cost the server nothing.
+func (b *Book) PublicRoomInfo(identifier string) (PublicRoom, bool, error) {
+	if err := checkIdentifier(identifier); err != nil {
+		return PublicRoom{}, false, err
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	p, ok := b.public[identifier]
+	if !ok {
+		return PublicRoom{}, false, nil
+	}
+	return *p, true, nil
+}
+
+// CanMakePublicRoom reports whether a new public room would be under
+// max_public_rooms now (a cheap check before a call is answered).
+func (b *Book) CanMakePublicRoom() bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.cfg.MaxPublicRooms <= 0 || len(b.public) < b.cfg.MaxPublicRooms
+}
+
+// PublicRoom returns the public room with that identifier, making it the
+// first time (see MakePublicRoom).
+func (b *Book) PublicRoom(identifier string) (PublicRoom, error) {
+	p, _, err := b.MakePublicRoom(identifier)
+	return p, err
+}
+
+// MakePublicRoom is a first caller's way into a public room: it returns
+// the room with that identifier, making it (stored, its room opened) when
+// there is none; created says which. The caller charges a creation to
+// the source's budget. A new room's last call is now, so it lives at
+// least public_room_ttl even if its maker hangs up at once.
+func (b *Book) MakePublicRoom(identifier string) (PublicRoom, bool, error) {
+	if err := checkIdentifier(identifier); err != nil {
+		return PublicRoom{}, false, err
 	}
 	b.mu.Lock()
 	if p, ok := b.public[identifier]; ok {
 		out := *p
 		b.mu.Unlock()
 		b.hooks.OpenRoom(out.Room) // it may have been deleted over XML-RPC
-		return out, nil
+		return out, false, nil
 	}
 	if max := b.cfg.MaxPublicRooms; max > 0 && len(b.public) >= max {
 		b.mu.Unlock()
-		return PublicRoom{}, &Error{Kind: Unavailable, Code: "too-many-public-rooms", Message: "no more public rooms can be made on this server"}
+		return PublicRoom{}, false, &Error{Kind: Unavailable, Code: "too-many-public-rooms", Message: "no more public rooms can be made on this server"}
 	}
 	room, xerr := b.newExtenLocked()
 	if xerr != nil {
 		b.mu.Unlock()
-		return PublicRoom{}, xerr
+		return PublicRoom{}, false, xerr
 	}
-	p := PublicRoom{Identifier: identifier, Room: room, Created: b.cfg.Now().UTC().Truncate(time.Second)}
+	now := b.cfg.Now().UTC().Truncate(time.Second)
+	p := PublicRoom{Identifier: identifier, Room: room, Created: now, LastCall: now}
 	if err := b.write([]store.Doc{doc(kindPublicRoom, identifier, p)}, nil); err != nil {
 		b.mu.Unlock()
-		return PublicRoom{}, err
+		return PublicRoom{}, false, err
 	}
 	b.public[identifier] = &p
 	b.byRoom[room] = identifier
 	b.hooks.OpenRoom(room)
+	b.armPublicLocked()
 	b.mu.Unlock()
-	return p, nil
+	return p, true, nil
+}
+
+// EnterPublicRoom counts a call into a public room (false: the room is no
+// public room's). While a call is in it a public room does not expire.
+func (b *Book) EnterPublicRoom(room string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	id, ok := b.byRoom[room]
+	if !ok {
+		return false
+	}
+	b.pubCalls[id]++
+	if b.pubCalls[id] == 1 {
+		// Stored so that a restart during the call counts from here.
+		b.touchPublicLocked(id)
+	}
+	return true
+}
+
+// LeavePublicRoom counts a call out of a public room; the last one out
+// starts its public_room_ttl.
+func (b *Book) LeavePublicRoom(room string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	id, ok := b.byRoom[room]
+	if !ok || b.pubCalls[id] == 0 {
+		return
+	}
+	if b.pubCalls[id]--; b.pubCalls[id] > 0 {
+		return
+	}
+	delete(b.pubCalls, id)
+	b.touchPublicLocked(id)
+	b.armPublicLocked()
+}
+
+// touchPublicLocked stores now as the room's last call. A store that
+// refuses leaves the older time (in memory too): the room may then go a
+// little early, which is logged.
+func (b *Book) touchPublicLocked(id string) {
+	c := *b.public[id]
+	c.LastCall = b.cfg.Now().UTC().Truncate(time.Second)
+	if err := b.write([]store.Doc{doc(kindPublicRoom, id, c)}, nil); err != nil {
+		b.log.Warn("public room: last call not stored", "identifier", id)
+		return
+	}
+	*b.public[id] = c
+}
+
+// publicDue is when an empty public room expires.
+func (b *Book) publicDue(p *PublicRoom) time.Time { return p.LastCall.Add(b.cfg.PublicRoomTTL) }
+
+// expirePublicLocked deletes (store, then memory) the empty public rooms
+// whose time is up and returns them; their rooms are the caller's to end.
+func (b *Book) expirePublicLocked(now time.Time) ([]PublicRoom, error) {
+	var gone []PublicRoom
+	var del []store.DocKey
+	for id, p := range b.public {
+		if b.pubCalls[id] == 0 && !now.Before(b.publicDue(p)) {
+			gone = append(gone, *p)
+			del = append(del, store.DocKey{Kind: kindPublicRoom, ID: id})
+		}
+	}
+	if len(del) == 0 {
+		return nil, nil
+	}
+	if err := b.write(nil, del); err != nil {
+		return nil, err
+	}
+	for _, p := range gone {
+		delete(b.public, p.Identifier)
+		delete(b.byRoom, p.Room)
+	}
+	return gone, nil
+}
+
+// expirePublic is the public rooms' timer: it deletes the rooms that are
+// due and ends their rooms.
+func (b *Book) expirePublic() {
+	now := b.cfg.Now()
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	gone, err := b.expirePublicLocked(now)
+	if err != nil {
+		// The store refused: try again shortly rather than keep them.
+		b.pubTimer = time.AfterFunc(5*time.Second, b.expirePublic)
+		b.mu.Unlock()
+		return
+	}
+	b.armPublicLocked()
+	b.mu.Unlock()
+	for _, p := range gone {
+		b.log.Info("public room expired", "identifier", p.Identifier, "room", p.Room)
+		b.hooks.EndRoom(p.Room, true)
+	}
+}
+
+// armPublicLocked sets the timer to the earliest expiry of an empty
+// public room.
+func (b *Book) armPublicLocked() {
+	if b.pubTimer != nil {
+		b.pubTimer.Stop()
+		b.pubTimer = nil
+	}
+	if b.closed {
+		return
+	}
+	var at time.Time
+	for id, p := range b.public {
+		if b.pubCalls[id] == 0 && (at.IsZero() || b.publicDue(p).Before(at)) {
+			at = b.publicDue(p)
+		}
+	}
+	if at.IsZero() {
+		return
+	}
+	b.pubTimer = time.AfterFunc(max(0, at.Sub(b.cfg.Now())), b.expirePublic)
 }
 
 func validHTTPURI(s string) bool {

@@ -416,7 +416,7 @@ func TestMeetingValidation(t *testing.T) {
 	st := store.NewMemory()
 	h := newHooks()
 	b := newBook(t, testConfig(), st, h)
-	owner, _ := mustUser(t, b, `{"username":"owner","capabilities":["meetings"]}`)
+	owner, _ := mustUser(t, b, `{"username":"owner","capabilities":["meetings","sip"]}`)
 	base := mustMeeting(t, b, owner, `{"name":"base","valid_since":"2030-01-01T08:00:00Z"}`)
 	h.reset()
 	before := mustLoad(t, st).Docs
@@ -1260,6 +1260,87 @@ func TestAuthorizations(t *testing.T) {
 	})
 }
 
+// TestAuthorizationCaps: every live request counts (accepted and rejected
+// ones too: each is a stored row), per meeting and per guest; a refused
+// request stores nothing; the indexes follow deletions and expiry.
+func TestAuthorizationCaps(t *testing.T) {
+	clk := newClock()
+	cfg := testConfig()
+	cfg.Now = clk.Now
+	cfg.MaxAuthorizations = 4
+	cfg.MaxAuthorizationsPerGuest = 2
+	st := store.NewMemory()
+	b := newBook(t, cfg, st, newHooks())
+	owner, _ := mustUser(t, b, `{"username":"o","capabilities":["meetings"]}`)
+	open := mustMeeting(t, b, owner, `{"name":"open","persistent":true}`)
+	other := mustMeeting(t, b, owner, `{"name":"other","persistent":true}`)
+
+	var first Authorization
+	for i := range 4 {
+		a, err := b.RequestAuthorization(NewUUID(), open.UUID, "G")
+		if err != nil || a.Status != StatusAccepted {
+			t.Fatalf("request %d: %+v %v", i+1, a, err)
+		}
+		if i == 0 {
+			first = a
+		}
+	}
+	docs := len(mustLoad(t, st).Docs)
+	_, err := b.RequestAuthorization(NewUUID(), open.UUID, "one too many")
+	wantKind(t, err, Limited, "")
+	if n := len(mustLoad(t, st).Docs); n != docs {
+		t.Fatalf("a refused request changed the store: %d documents, want %d", n, docs)
+	}
+	// Deleting one frees its place.
+	if err := b.DeleteAuthorization(owner.UUID, open.UUID, first.UUID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.RequestAuthorization(NewUUID(), open.UUID, "G"); err != nil {
+		t.Fatalf("after a deletion: %v", err)
+	}
+
+	// Per guest, over meetings.
+	g := NewUUID()
+	if _, err := b.RequestAuthorization(g, other.UUID, "G"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.RequestAuthorization(g, other.UUID, "G"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.RequestAuthorization(g, other.UUID, "G")
+	wantKind(t, err, Limited, "")
+
+	// After 24 h none is live: room again, and the expired ones leave the
+	// store and the indexes.
+	clk.Add(AuthorizationTTL)
+	if _, err := b.RequestAuthorization(g, open.UUID, "G"); err != nil {
+		t.Fatalf("after expiry: %v", err)
+	}
+	b.mu.RLock()
+	nOpen, nGuest, nAll := len(b.authsOf[open.UUID]), len(b.authsBy[g]), len(b.auths)
+	b.mu.RUnlock()
+	if nOpen != 1 || nGuest != 1 {
+		t.Errorf("indexes after the purge: %d of the meeting, %d of the guest; want 1 and 1", nOpen, nGuest)
+	}
+	// The guest's expired requests on the other meeting went too.
+	if nAll != 1 {
+		t.Errorf("%d requests in memory, want 1", nAll)
+	}
+	if _, err := b.RequestAuthorization(NewUUID(), other.UUID, "G"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DeleteMeeting(owner.UUID, other.UUID); err != nil {
+		t.Fatal(err)
+	}
+	b.mu.RLock()
+	_, ofOther := b.authsOf[other.UUID]
+	nAll = len(b.auths)
+	b.mu.RUnlock()
+	if ofOther || nAll != 1 {
+		t.Errorf("a deleted meeting's requests are still indexed (%v) or kept (%d in memory, want 1)", ofOther, nAll)
+	}
+}
+
 // ---------------------------------------------------------------------------
 // SIP dial-in switch.
 
@@ -1276,6 +1357,26 @@ func TestSetSIP(t *testing.T) {
 	wantKind(t, err, Forbidden, "")
 	_, err = b.SetSIP(nosip, m.UUID, 0)
 	wantKind(t, err, Unauthorized, "")
+	// The meeting routes do not bypass the capability: sip_dialin in a
+	// creation or an update, whatever its value, needs it too.
+	for _, body := range []string{`{"name":"x","sip_dialin":false}`, `{"name":"x","sip_dialin":true}`, `{"name":"x","sip_dialin":null}`} {
+		_, err = b.CreateMeeting(nosip, meetingIn(t, body))
+		wantKind(t, err, Unauthorized, "sip_dialin")
+		_, err = b.UpdateMeeting(nosip, m.UUID, meetingIn(t, body))
+		wantKind(t, err, Unauthorized, "sip_dialin")
+	}
+	if len(b.Meetings(nosip.UUID)) != 1 {
+		t.Error("a refused creation made a meeting")
+	}
+	if g, _ := b.Meeting(m.UUID); !g.SIPDialin || g.Name != "m" {
+		t.Errorf("a refused update changed the meeting: %+v", g)
+	}
+	if _, err := b.UpdateMeeting(nosip, m.UUID, meetingIn(t, `{"name":"renamed"}`)); err != nil {
+		t.Errorf("an update without sip_dialin: %v", err)
+	}
+	if _, err := b.CreateMeeting(owner, meetingIn(t, `{"name":"y","sip_dialin":false}`)); err != nil {
+		t.Errorf("creation with sip_dialin by a user with the capability: %v", err)
+	}
 	for _, s := range []int{1, 2, -1} { // 1: already on
 		_, err = b.SetSIP(owner, m.UUID, s)
 		wantKind(t, err, Invalid, "state")
@@ -1454,6 +1555,135 @@ func TestPublicRooms(t *testing.T) {
 	}
 	if _, ok := storedDoc(t, st, kindPublicRoom, id); !ok {
 		t.Error("public room not stored")
+	}
+}
+
+// TestPublicRoomInfoStoresNothing: asking about an identifier makes no
+// room, however many are asked for.
+func TestPublicRoomInfoStoresNothing(t *testing.T) {
+	st := store.NewMemory()
+	h := newHooks()
+	cfg := testConfig()
+	cfg.MaxPublicRooms = 2
+	b := newBook(t, cfg, st, h)
+	for i := range 10 {
+		if _, open, err := b.PublicRoomInfo("id-" + strconv.Itoa(i)); err != nil || open {
+			t.Fatalf("PublicRoomInfo %d: open %v err %v", i, open, err)
+		}
+	}
+	_, _, err := b.PublicRoomInfo("a.b")
+	wantKind(t, err, Invalid, "identifier")
+	if len(h.all()) != 0 || len(mustLoad(t, st).Docs) != 0 || b.Counts().PublicRooms != 0 {
+		t.Fatal("asking made rooms")
+	}
+	p, created, err := b.MakePublicRoom("id-1")
+	if err != nil || !created {
+		t.Fatalf("MakePublicRoom: %+v %v %v", p, created, err)
+	}
+	if got, open, err := b.PublicRoomInfo("id-1"); err != nil || !open || got != p {
+		t.Fatalf("PublicRoomInfo of the open room: %+v %v %v, want %+v", got, open, err, p)
+	}
+	if _, created, err := b.MakePublicRoom("id-1"); err != nil || created {
+		t.Fatalf("second MakePublicRoom: created %v err %v", created, err)
+	}
+}
+
+// TestPublicRoomExpiry: an empty public room goes public_room_ttl after
+// its last call (not while a call is in it), from memory, the store and
+// the SIP side; after a restart too. The clock is the Book's.
+func TestPublicRoomExpiry(t *testing.T) {
+	const ttl = time.Hour
+	clk := newClock()
+	st := store.NewMemory()
+	h := newHooks()
+	cfg := testConfig()
+	cfg.Now = clk.Now
+	cfg.PublicRoomTTL = ttl
+	b := newBook(t, cfg, st, h)
+	h.checkUnlocked(t, b)
+
+	p, created, err := b.MakePublicRoom("team")
+	if err != nil || !created {
+		t.Fatal(created, err)
+	}
+	gone := func(b *Book, p PublicRoom) bool {
+		_, ok := b.PublicRoomNumber(p.Identifier)
+		_, stored := storedDoc(t, st, kindPublicRoom, p.Identifier)
+		return !ok && !stored && !b.IsMeetingRoom(p.Room)
+	}
+
+	// A call in the room keeps it past the TTL.
+	if !b.EnterPublicRoom(p.Room) {
+		t.Fatal("EnterPublicRoom: not a public room")
+	}
+	clk.Add(3 * ttl)
+	b.expirePublic()
+	if gone(b, p) {
+		t.Fatal("a public room with a call in it expired")
+	}
+	// The TTL runs from the last call's end.
+	b.LeavePublicRoom(p.Room)
+	clk.Add(ttl - time.Second)
+	b.expirePublic()
+	if gone(b, p) || h.count("end", p.Room, true) != 0 {
+		t.Fatal("the room expired before public_room_ttl after its last call")
+	}
+	clk.Add(time.Second)
+	b.expirePublic()
+	if !gone(b, p) {
+		t.Fatal("the room outlived public_room_ttl after its last call")
+	}
+	if h.count("end", p.Room, true) != 1 {
+		t.Errorf("EndRoom(%s, true) calls: %+v", p.Room, h.all())
+	}
+	if b.EnterPublicRoom(p.Room) {
+		t.Error("the expired room still counts calls")
+	}
+
+	// The timer is armed for it: with a short TTL it fires by itself.
+	cfg2 := testConfig()
+	cfg2.PublicRoomTTL = 50 * time.Millisecond
+	h2 := newHooks()
+	st2 := store.NewMemory()
+	b2 := newBook(t, cfg2, st2, h2)
+	q, _, err := b2.MakePublicRoom("quick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the public room timer", func() bool { return h2.count("end", q.Room, true) == 1 })
+	if _, ok := storedDoc(t, st2, kindPublicRoom, "quick"); ok {
+		t.Error("the timer's expiry left the room stored")
+	}
+
+	// Across a restart: what is stored goes when due, before its room is
+	// opened again.
+	r, _, err := b.MakePublicRoom("kept")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	clk.Add(ttl)
+	h3 := newHooks()
+	b3 := newBook(t, cfg, st, h3)
+	if _, ok := b3.PublicRoomNumber("kept"); ok {
+		t.Error("a public room past its TTL was restored")
+	}
+	if _, ok := storedDoc(t, st, kindPublicRoom, "kept"); ok {
+		t.Error("a public room past its TTL is still stored after the restart")
+	}
+	if h3.count("open", r.Room, false) != 0 {
+		t.Errorf("the expired room was opened at start-up: %+v", h3.all())
+	}
+	// One not yet due is restored with its last call.
+	s, _, err := b3.MakePublicRoom("young")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b3.Close()
+	clk.Add(ttl - time.Second)
+	b4 := newBook(t, cfg, st, newHooks())
+	if got, open, _ := b4.PublicRoomInfo("young"); !open || !got.LastCall.Equal(s.LastCall) {
+		t.Fatalf("restored young room: %+v open %v, want last call %v", got, open, s.LastCall)
 	}
 }
 

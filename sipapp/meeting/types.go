@@ -128,11 +128,15 @@ type Authorization struct {
 	Status       string    `json:"status"`
 }
 
-// PublicRoom is a room made by GET /c/{identifier}.
+// PublicRoom is a room anyone may join by its identifier, made by its
+// first caller and deleted public_room_ttl after its last call.
 type PublicRoom struct {
 	Identifier string    `json:"identifier"`
 	Room       string    `json:"room"`
 	Created    time.Time `json:"created"`
+	// LastCall is when a call last entered the empty room or left it
+	// empty (Created at first).
+	LastCall time.Time `json:"last_call"`
 }
 
 // Gate is what the call flow needs to know about a meeting's room.
@@ -159,6 +163,7 @@ const (
 	Quota                        // too many of something the caller made: 400 (Wazo)
 	Precondition                 // the server's configuration forbids it: 412
 	Unavailable                  // the store failed, or a server-wide cap: 503
+	Limited                      // an unauthenticated caller's cap or budget is spent: 429
 )
 
 // Error is an error of this package. Message never contains a secret.

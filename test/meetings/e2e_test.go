@@ -401,18 +401,25 @@ func TestExpiryHangsUpAndDeletes(t *testing.T) {
 func TestPublicRoom(t *testing.T) {
 	t.Parallel()
 	h := start(t, func(c *conf.Config) { c.Meetings.PublicRooms = true })
+	asJSON := func(r *http.Request) { r.Header.Set("Accept", "application/json") }
+	// Asking makes nothing: the page tells how to call.
 	r := h.do(t, "GET", "/c/team-a", nil, nil)
-	if r.Status != 200 || !strings.Contains(string(r.Body), "team-a") {
+	if r.Status != 200 || !strings.Contains(string(r.Body), "sip:c.team-a@") {
 		t.Fatalf("GET /c/team-a: %d %s", r.Status, r.Body)
 	}
-	js := h.do(t, "GET", "/c/team-a", func(r *http.Request) { r.Header.Set("Accept", "application/json") }, nil)
-	room, _ := js.JSON["room"].(string)
-	if js.Status != 200 || room == "" {
-		t.Fatalf("GET /c/team-a as JSON: %d %s", js.Status, js.Body)
+	if js := h.do(t, "GET", "/c/team-a", asJSON, nil); js.Status != 200 || js.JSON["open"] != false || js.JSON["room"] != nil {
+		t.Fatalf("GET /c/team-a before any call: %d %s", js.Status, js.Body)
 	}
-	// One caller by identifier, one by number, one on the keypad.
-	a := h.dial(t, phone.Config{User: "team-a", FromUser: "a"})
+	// The first caller by identifier makes the room.
+	a := h.dial(t, phone.Config{User: "c.team-a", FromUser: "a"})
 	a.SetTone(400)
+	var room string
+	testutil.WaitFor(t, 10*time.Second, "the first call to open the room", func() bool {
+		js := h.do(t, "GET", "/c/team-a", asJSON, nil)
+		room, _ = js.JSON["room"].(string)
+		return js.Status == 200 && js.JSON["open"] == true && room != ""
+	})
+	// One caller by number, one on the keypad.
 	b := h.dial(t, phone.Config{User: room, FromUser: "b"})
 	b.SetTone(600)
 	c := h.dial(t, phone.Config{User: "conference", FromUser: "c"})
@@ -424,6 +431,41 @@ func TestPublicRoom(t *testing.T) {
 	hear(t, a, 600, "b")
 	hear(t, a, 800, "c")
 	hear(t, b, 400, "a")
+	// A second caller by identifier joins the same room.
+	d := h.dial(t, phone.Config{User: "c.team-a", FromUser: "d"})
+	d.SetTone(1000)
+	hear(t, a, 1000, "d")
+	if n := h.node.SIP.Meetings().Counts().PublicRooms; n != 1 {
+		t.Fatalf("%d public rooms, want 1", n)
+	}
+}
+
+// TestPublicRoomBudget: making a public room is charged to the caller's
+// address; once spent, its calls to new identifiers are refused before
+// they are answered, while open rooms still take it.
+func TestPublicRoomBudget(t *testing.T) {
+	t.Parallel()
+	h := start(t, func(c *conf.Config) {
+		c.Meetings.PublicRooms = true
+		c.Meetings.PublicRoomsPerSource = 2
+	})
+	for _, id := range []string{"one", "two"} {
+		p := h.dial(t, phone.Config{User: "c." + id, FromUser: id})
+		p.SetTone(400)
+		testutil.WaitFor(t, 10*time.Second, "c."+id+" to be made", func() bool {
+			_, ok := h.node.SIP.Meetings().PublicRoomNumber(id)
+			return ok
+		})
+	}
+	if err := dialErr(t, h, phone.Config{User: "c.three", FromUser: "x"}); statusOf(err) != 403 {
+		t.Fatalf("a third public room from the same address: %v, want 403", err)
+	}
+	if _, ok := h.node.SIP.Meetings().PublicRoomNumber("three"); ok {
+		t.Fatal("the refused room exists")
+	}
+	// An open room still takes the same address.
+	again := h.dial(t, phone.Config{User: "c.one", FromUser: "again"})
+	again.SetTone(600)
 }
 
 // metric reads one unlabelled sample from /metrics ("" when absent).

@@ -538,11 +538,26 @@ func TestRESTMeetingCreate(t *testing.T) {
 		t.Fatalf("two meetings share an exten")
 	}
 
-	// Every field a client may set, round trip.
+	// Every field a client may set, round trip. sip_dialin needs the sip
+	// capability, as PUT .../webinar/sip does: alice has only meetings.
 	since := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second)
 	until := since.Add(2 * time.Hour)
 	timer := time.Now().Add(3 * time.Hour).Unix()
-	full := h.meeting(t, tok, map[string]any{
+	nMeetings := len(h.must(t, 200, "GET", "/api/v1/users/me/meetings", bearer(tok), nil).JSON["items"].([]any))
+	for _, v := range []any{false, true} {
+		h.restUnauthorizedAs(t, "no-sip-capability", "Bearer", "POST", "/api/v1/users/me/meetings", bearer(tok),
+			map[string]any{"name": "No SIP", "sip_dialin": v})
+		h.restUnauthorizedAs(t, "no-sip-capability", "Bearer", "PUT", "/api/v1/users/me/meetings/"+id, bearer(tok),
+			map[string]any{"sip_dialin": v})
+	}
+	if n := len(h.must(t, 200, "GET", "/api/v1/users/me/meetings", bearer(tok), nil).JSON["items"].([]any)); n != nMeetings {
+		t.Fatalf("refused creations with sip_dialin made meetings: %d, want %d", n, nMeetings)
+	}
+	if g := h.must(t, 200, "GET", "/api/v1/users/me/meetings/"+id, bearer(tok), nil); g.JSON["sip_dialin"] != true {
+		t.Fatalf("a refused update changed sip_dialin: %s", g.Body)
+	}
+	_, sipTok := h.user(t, "alice-sip", "meetings", "sip")
+	full := h.meeting(t, sipTok, map[string]any{
 		"name": "Full", "language": "es", "max_participants": 7,
 		"valid_since": since.Format(time.RFC3339), "valid_until": until.Format(time.RFC3339),
 		"participants": []map[string]any{{"name": "Carol", "email": "carol@example.com", "phone": "+441234567890"}},
@@ -931,7 +946,9 @@ func TestRESTAuthorizations(t *testing.T) {
 
 func TestRESTAuthorizationQuota(t *testing.T) {
 	t.Parallel()
-	h := start(t, nil)
+	// Wazo's pending quota alone: the per-address budget would stop this
+	// one client first.
+	h := start(t, func(c *conf.Config) { c.Meetings.GuestRequestsPerSource = 0 })
 	_, tok := h.user(t, "alice", "meetings")
 	id := restStr(t, h.meeting(t, tok, map[string]any{"require_authorization": true}), "uuid")
 	path := func() string { return "/api/v1/guests/" + restUUID() + "/meetings/" + id + "/authorizations" }
@@ -952,6 +969,86 @@ func TestRESTAuthorizationQuota(t *testing.T) {
 	h.must(t, 200, "PUT", own+"/"+first+"/reject", bearer(tok), nil)
 	h.must(t, 201, "POST", path(), nil, map[string]any{"guest_name": "next"})
 	h.restFail(t, 400, "quota-exceeded", "POST", path(), nil, map[string]any{"guest_name": "one too many"})
+}
+
+// TestRESTGuestRequestsBounded: anonymous authorization requests are rows
+// kept 24 h, so all live ones count (not only pending ones), per meeting
+// and per guest, and one address has a budget; beyond each, 429 in the
+// API's error shape and nothing stored.
+func TestRESTGuestRequestsBounded(t *testing.T) {
+	t.Parallel()
+	list := func(t *testing.T, h *harness, tok, id string) int {
+		t.Helper()
+		return len(restItems(t, h.must(t, 200, "GET", "/api/v1/users/me/meetings/"+id+"/authorizations", bearer(tok), nil)))
+	}
+	post := func(t *testing.T, h *harness, guest, id string, status int) reply {
+		t.Helper()
+		return h.must(t, status, "POST", "/api/v1/guests/"+guest+"/meetings/"+id+"/authorizations", nil, map[string]any{"guest_name": "g"})
+	}
+
+	t.Run("per address", func(t *testing.T) {
+		t.Parallel()
+		h := start(t, func(c *conf.Config) { c.Meetings.GuestRequestsPerSource = 20 })
+		_, tok := h.user(t, "alice", "meetings")
+		open := restStr(t, h.meeting(t, tok, nil), "uuid") // accepted at once: not pending
+		for range 20 {
+			post(t, h, restUUID(), open, 201)
+		}
+		for range 5 {
+			r := post(t, h, restUUID(), open, 429)
+			restErr(t, r, 429, "too-many-requests")
+			if ra := r.Header.Get("Retry-After"); ra == "" || ra == "0" {
+				t.Fatalf("429 without Retry-After: %q", ra)
+			}
+		}
+		if n := list(t, h, tok, open); n != 20 {
+			t.Fatalf("%d requests stored, want the 20 of the budget", n)
+		}
+		if v := h.metric(t, "webconf_guest_request_bans_total"); v != "1" {
+			t.Fatalf("webconf_guest_request_bans_total %q, want 1", v)
+		}
+	})
+
+	t.Run("per meeting", func(t *testing.T) {
+		t.Parallel()
+		h := start(t, func(c *conf.Config) {
+			c.Meetings.GuestRequestsPerSource = 0
+			c.Meetings.MaxAuthorizations = 30
+		})
+		_, tok := h.user(t, "alice", "meetings")
+		open := restStr(t, h.meeting(t, tok, nil), "uuid")
+		other := restStr(t, h.meeting(t, tok, nil), "uuid")
+		for range 30 {
+			post(t, h, restUUID(), open, 201)
+		}
+		restErr(t, post(t, h, restUUID(), open, 429), 429, "too-many-authorizations")
+		if n := list(t, h, tok, open); n != 30 {
+			t.Fatalf("%d requests stored, want 30", n)
+		}
+		// Another meeting has its own cap.
+		post(t, h, restUUID(), other, 201)
+	})
+
+	t.Run("per guest", func(t *testing.T) {
+		t.Parallel()
+		h := start(t, func(c *conf.Config) {
+			c.Meetings.GuestRequestsPerSource = 0
+			c.Meetings.MaxAuthorizationsPerGuest = 3
+		})
+		_, tok := h.user(t, "alice", "meetings")
+		a := restStr(t, h.meeting(t, tok, nil), "uuid")
+		b := restStr(t, h.meeting(t, tok, map[string]any{"require_authorization": true}), "uuid")
+		g := restUUID()
+		post(t, h, g, a, 201)
+		post(t, h, g, a, 201)
+		post(t, h, g, b, 201)
+		restErr(t, post(t, h, g, a, 429), 429, "too-many-authorizations")
+		restErr(t, post(t, h, g, b, 429), 429, "too-many-authorizations")
+		if n := list(t, h, tok, a) + list(t, h, tok, b); n != 3 {
+			t.Fatalf("%d requests stored, want 3", n)
+		}
+		post(t, h, restUUID(), a, 201)
+	})
 }
 
 // ---------------------------------------------------------------------------
@@ -1194,35 +1291,51 @@ func TestRESTPublicRooms(t *testing.T) {
 	h := start(t, func(c *conf.Config) { c.Meetings.PublicRooms = true })
 	asJSON := map[string]string{"Accept": "application/json"}
 
+	// Before anyone called: how to call, no room yet.
 	r := h.restRaw(t, "GET", "/c/team-a_1", nil, asJSON, nil)
 	if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		t.Fatalf("GET /c/team-a_1: %d %s\n%s", r.Status, r.Header.Get("Content-Type"), r.Body)
 	}
-	room := restStr(t, r.JSON, "room")
-	if !restDigits.MatchString(room) || r.JSON["identifier"] != "team-a_1" {
+	if r.JSON["identifier"] != "team-a_1" || r.JSON["open"] != false {
 		t.Fatalf("public room: %s", r.Body)
 	}
-	if want := "sip:team-a_1@" + h.node.SIP.Addr(); r.JSON["sip_uri"] != want {
+	restNull(t, r.JSON, "room")
+	restNull(t, r.JSON, "room_sip_uri")
+	if want := "sip:c.team-a_1@" + h.node.SIP.Addr(); r.JSON["sip_uri"] != want {
 		t.Fatalf("sip_uri %v, want %s", r.JSON["sip_uri"], want)
 	}
-	// The same identifier is the same room.
-	r2 := h.restRaw(t, "GET", "/c/team-a_1", nil, map[string]string{"Accept": "text/html;q=0.5, application/json"}, nil)
-	if r2.Status != 200 || r2.JSON["room"] != room {
-		t.Fatalf("second GET: %d %s, want room %s", r2.Status, r2.Body, room)
+	p := h.restRaw(t, "GET", "/c/team-a_1", nil, map[string]string{"Accept": "text/html"}, nil)
+	if p.Status != 200 || !strings.HasPrefix(p.Header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(string(p.Body), `href="sip:c.team-a_1@`+h.node.SIP.Addr()+`"`) || strings.Contains(string(p.Body), "room number") {
+		t.Fatalf("HTML page before the first call: %d %s\n%s", p.Status, p.Header.Get("Content-Type"), p.Body)
 	}
-	// Another identifier is another room.
-	o := h.restRaw(t, "GET", "/c/other", nil, asJSON, nil)
-	if o.Status != 200 || o.JSON["room"] == room {
+	if n := h.node.SIP.Meetings().Counts().PublicRooms; n != 0 {
+		t.Fatalf("GET made %d public rooms", n)
+	}
+
+	// Its first caller makes it (the SIP side; TestPublicRoom dials).
+	made, err := h.node.SIP.Meetings().PublicRoom("team-a_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = h.restRaw(t, "GET", "/c/team-a_1", nil, map[string]string{"Accept": "text/html;q=0.5, application/json"}, nil)
+	room := restStr(t, r.JSON, "room")
+	if r.Status != 200 || r.JSON["open"] != true || room != made.Room || !restDigits.MatchString(room) ||
+		r.JSON["room_sip_uri"] != "sip:"+room+"@"+h.node.SIP.Addr() {
+		t.Fatalf("GET of the open room: %d %s, want room %s", r.Status, r.Body, made.Room)
+	}
+	// Another identifier is not open.
+	if o := h.restRaw(t, "GET", "/c/other", nil, asJSON, nil); o.Status != 200 || o.JSON["open"] != false {
 		t.Fatalf("/c/other: %d %s", o.Status, o.Body)
 	}
 
 	// Without Accept: application/json, an HTML page.
-	p := h.restRaw(t, "GET", "/c/team-a_1", nil, map[string]string{"Accept": "text/html"}, nil)
+	p = h.restRaw(t, "GET", "/c/team-a_1", nil, map[string]string{"Accept": "text/html"}, nil)
 	if p.Status != 200 || !strings.HasPrefix(p.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("HTML page: %d %s", p.Status, p.Header.Get("Content-Type"))
 	}
 	page := string(p.Body)
-	if !strings.Contains(page, room) || !strings.Contains(page, `href="sip:team-a_1@`+h.node.SIP.Addr()+`"`) {
+	if !strings.Contains(page, room) || !strings.Contains(page, `href="sip:c.team-a_1@`+h.node.SIP.Addr()+`"`) {
 		t.Fatalf("the page lacks the room number %s or a sip: link:\n%s", room, page)
 	}
 	if np := h.restRaw(t, "GET", "/c/team-a_1", nil, nil, nil); np.Status != 200 || !strings.HasPrefix(np.Header.Get("Content-Type"), "text/html") {
@@ -1230,7 +1343,7 @@ func TestRESTPublicRooms(t *testing.T) {
 	}
 
 	// 400 for identifiers that are not letters, digits, - and _, 1-64,
-	// and for meeting-guest, which a phone could never dial as a room.
+	// and for meeting-guest.
 	for _, id := range []string{"%21", "a%20b", "caf%C3%A9", "a.b", strings.Repeat("x", 65), "meeting-guest"} {
 		restErr(t, h.restRaw(t, "GET", "/c/"+id, nil, asJSON, nil), 400, "invalid-field", "identifier")
 	}
@@ -1246,23 +1359,48 @@ func TestRESTPublicRoomsOff(t *testing.T) {
 	restErr(t, h.restRaw(t, "GET", "/c/team", nil, nil, nil), 404, "not-found")
 }
 
-func TestRESTPublicRoomsCap(t *testing.T) {
+// TestRESTPublicRoomsGETStoresNothing: a scanner or a link previewer
+// asking for many new identifiers gets its answers and uses up nothing:
+// with max_public_rooms 50, 60 new ids all answer 200, no room is made,
+// and callers can still make rooms afterwards.
+func TestRESTPublicRoomsGETStoresNothing(t *testing.T) {
 	t.Parallel()
 	h := start(t, func(c *conf.Config) {
 		c.Meetings.PublicRooms = true
-		c.Meetings.MaxPublicRooms = 2
+		c.Meetings.MaxPublicRooms = 50
 	})
 	asJSON := map[string]string{"Accept": "application/json"}
-	a := h.restRaw(t, "GET", "/c/a", nil, asJSON, nil)
-	b := h.restRaw(t, "GET", "/c/b", nil, asJSON, nil)
-	if a.Status != 200 || b.Status != 200 {
-		t.Fatalf("rooms under the cap: %d %d", a.Status, b.Status)
+	for i := range 60 {
+		hdr := asJSON
+		if i%2 == 1 {
+			hdr = nil // the HTML page
+		}
+		if r := h.restRaw(t, "GET", fmt.Sprintf("/c/scan-%d", i), nil, hdr, nil); r.Status != 200 {
+			t.Fatalf("GET %d: %d %s", i, r.Status, r.Body)
+		}
 	}
-	restErr(t, h.restRaw(t, "GET", "/c/c", nil, asJSON, nil), 503, "too-many-public-rooms")
-	restErr(t, h.restRaw(t, "GET", "/c/c", nil, nil, nil), 503, "too-many-public-rooms")
-	// The rooms already made still answer.
-	if r := h.restRaw(t, "GET", "/c/a", nil, asJSON, nil); r.Status != 200 || r.JSON["room"] != a.JSON["room"] {
-		t.Fatalf("existing room at the cap: %d %s", r.Status, r.Body)
+	book := h.node.SIP.Meetings()
+	if n := book.Counts().PublicRooms; n != 0 {
+		t.Fatalf("60 GETs made %d public rooms, want 0", n)
+	}
+	if v := h.metric(t, "webconf_public_rooms"); v != "0" {
+		t.Fatalf("webconf_public_rooms %q after the GETs, want 0", v)
+	}
+	// The cap is on rooms callers make.
+	for i := range 50 {
+		if _, err := book.PublicRoom(fmt.Sprintf("made-%d", i)); err != nil {
+			t.Fatalf("room %d under the cap: %v", i+1, err)
+		}
+	}
+	if _, err := book.PublicRoom("one-too-many"); err == nil {
+		t.Fatal("a 51st public room was made")
+	}
+	// GET still answers at the cap, for open rooms and others.
+	if r := h.restRaw(t, "GET", "/c/made-0", nil, asJSON, nil); r.Status != 200 || r.JSON["open"] != true {
+		t.Fatalf("open room at the cap: %d %s", r.Status, r.Body)
+	}
+	if r := h.restRaw(t, "GET", "/c/scan-61", nil, asJSON, nil); r.Status != 200 || r.JSON["open"] != false {
+		t.Fatalf("new id at the cap: %d %s", r.Status, r.Body)
 	}
 }
 
