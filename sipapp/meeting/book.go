@@ -508,15 +508,15 @@ func (b *Book) CreateMeeting(owner User, in MeetingInput) (Meeting, error) {
 	if !owner.Can(CapMeetings) {
 		return Meeting{}, &Error{Kind: Forbidden, Code: "forbidden", Message: "this user may not create meetings (no meetings capability)"}
 	}
-	if err := sipCapability(owner, in); err != nil {
-		return Meeting{}, err
-	}
 	now := b.cfg.Now().UTC().Truncate(time.Second)
-	b.mu.Lock()
 	base := Meeting{
 		UUID: NewUUID(), CreationTime: now, Language: b.cfg.Languages[0],
 		MaxParticipants: b.cfg.MaxParticipants, SIPDialin: true, Participants: []Invitee{},
 	}
+	if err := sipCapability(owner, in, base.SIPDialin); err != nil {
+		return Meeting{}, err
+	}
+	b.mu.Lock()
 	m, verr := b.apply(base, in, now, true)
 	if verr != nil {
 		b.mu.Unlock()
@@ -613,7 +613,7 @@ func (b *Book) UpdateMeeting(user User, uuid string, in MeetingInput) (Meeting, 
 		b.mu.Unlock()
 		return Meeting{}, err
 	}
-	if err := sipCapability(user, in); err != nil {
+	if err := sipCapability(user, in, cur.SIPDialin); err != nil {
 		b.mu.Unlock()
 		return Meeting{}, err
 	}
@@ -700,11 +700,14 @@ func (b *Book) SetLobby(user, uuid string, in LobbyInput) (Meeting, error) {
 	return out, nil
 }
 
-// sipCapability: sip_dialin in a meeting's body (true, false or null)
+// sipCapability: a sip_dialin in a meeting's body that would change it
+// (from cur, the meeting's value or a new meeting's default), or a null,
 // needs the sip capability, as PUT .../webinar/sip does; otherwise the
-// switch route's check is bypassed by the meeting routes.
-func sipCapability(u User, in MeetingInput) *Error {
-	if in.SIPDialin.Set && !u.Can(CapSIP) {
+// switch route's check is bypassed by the meeting routes. The value it
+// already has is allowed, so that a meeting read with GET can be PUT back.
+func sipCapability(u User, in MeetingInput, cur bool) *Error {
+	o := in.SIPDialin
+	if o.Set && (o.Null || o.Value != cur) && !u.Can(CapSIP) {
 		return errNoSIPCapability("sip_dialin")
 	}
 	return nil

@@ -1357,13 +1357,19 @@ func TestSetSIP(t *testing.T) {
 	wantKind(t, err, Forbidden, "")
 	_, err = b.SetSIP(nosip, m.UUID, 0)
 	wantKind(t, err, Unauthorized, "")
-	// The meeting routes do not bypass the capability: sip_dialin in a
-	// creation or an update, whatever its value, needs it too.
-	for _, body := range []string{`{"name":"x","sip_dialin":false}`, `{"name":"x","sip_dialin":true}`, `{"name":"x","sip_dialin":null}`} {
+	// The meeting routes do not bypass the capability: a sip_dialin in a
+	// creation or an update that would change it (the default is on), or
+	// a null, needs it too.
+	for _, body := range []string{`{"name":"x","sip_dialin":false}`, `{"name":"x","sip_dialin":null}`} {
 		_, err = b.CreateMeeting(nosip, meetingIn(t, body))
 		wantKind(t, err, Unauthorized, "sip_dialin")
 		_, err = b.UpdateMeeting(nosip, m.UUID, meetingIn(t, body))
 		wantKind(t, err, Unauthorized, "sip_dialin")
+	}
+	// The value it already has may be sent back (a meeting read with GET
+	// and PUT back whole).
+	if _, err := b.UpdateMeeting(nosip, m.UUID, meetingIn(t, `{"sip_dialin":true}`)); err != nil {
+		t.Errorf("an update repeating sip_dialin true: %v", err)
 	}
 	if len(b.Meetings(nosip.UUID)) != 1 {
 		t.Error("a refused creation made a meeting")
