@@ -411,9 +411,10 @@ func (l *Leg) handle(pkt []byte, from netip.AddrPort) {
 		l.rx.learn = learning{}
 		if g&1 == 1 {
 			// Just answered: this packet and what the socket holds may
-			// have arrived before the answer went out.
-			l.rxForeign.Add(1)
+			// have arrived before the answer went out. Counted after the
+			// discard, so that the count says the discard is over.
 			l.discardQueued()
+			l.rxForeign.Add(1)
 			return
 		}
 	}

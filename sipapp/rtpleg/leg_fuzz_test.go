@@ -154,7 +154,7 @@ func legPackets(t *testing.T, in []byte) {
 			case dForeign == 1 && latched == src:
 				t.Fatalf("packet from latched source %d counted foreign", src)
 			case dForeign == 1 && latched < 0 && src == 0:
-				t.Fatalf("packet from the SDP address counted foreign before latching")
+				t.Fatalf("packet % x from the SDP address counted foreign before latching: %+v -> %+v (leg latched %v, SDP %v)", pkt, prev, st, l.latched.Load(), cfg.Remote)
 			case dForeign == 1 && latched < 0:
 				run++
 			case dForeign+dPkts > 0:
