@@ -368,6 +368,8 @@ func (c *call) answerCall() bool {
 		c.log.Info("cannot answer call", "err", err)
 		return false
 	}
+	// Only packets that arrive from now on may latch the leg (strict RTP).
+	c.leg.Answered()
 	if sip.IsReliable(c.trans) {
 		select {
 		case <-c.ackCh:
@@ -833,6 +835,9 @@ func (c *call) reoffer(req *sip.Request, tx sip.ServerTransaction) {
 	if err := tx.Respond(res); err != nil {
 		c.log.Debug("re-INVITE answer failed", "err", err)
 	}
+	// A new address was learned from packets after this answer only; an
+	// unchanged one keeps its latch (Answered then does nothing).
+	c.leg.Answered()
 	c.refreshed()
 	c.log.Info("media renegotiated", "hold", o.Hold, "direction", o.Direction)
 }

@@ -496,6 +496,9 @@ func (c *call) applyAnswer(res *sip.Response) error {
 		Send:     send && !o.Hold,
 		ExpectRx: o.Direction == sdp.SendRecv || o.Direction == sdp.SendOnly,
 	})
+	// The callee's answer is here: its packets may latch the leg from now
+	// on (strict RTP); what came before is dropped.
+	c.leg.Answered()
 	return nil
 }
 

@@ -39,6 +39,29 @@ type Config struct {
 // remote's first packet: enough for NATs and early audio (200 ms).
 const prelatchPackets = 10
 
+// Strict RTP with learning (spec/reliability.md 1.4, Asterisk's strictrtp,
+// rtpengine's strict source): the leg latches at once to the address the
+// SDP names when a packet comes from it. Another source (a phone behind a
+// NAT) is learned only from learnPackets packets in sequence (one SSRC,
+// consecutive sequence numbers) from that one source, spanning at least
+// learnSpan, with no packet from any other source in between; the packets
+// before the one that completes the learning are dropped. Nothing received
+// before the answer counts (see Answered), and once latched, everything
+// from elsewhere is dropped and counted (RxForeign) until a re-negotiation
+// names a new address.
+const (
+	// learnPackets is Asterisk's probation (4) plus one.
+	learnPackets = 5
+	// learnSpan stops a burst: a phone sends one packet per ptime (at
+	// least 10 ms), so learnPackets of them take 40 ms or more, and a
+	// burst of forged packets in the gap between two of the phone's
+	// packets is interrupted by the phone's next one.
+	learnSpan = 40 * time.Millisecond
+	// maxDiscard bounds what arming drops from the socket at once; the
+	// kernel's receive buffer holds far fewer small datagrams.
+	maxDiscard = 4096
+)
+
 // Stats are the leg's counters, readable at any time.
 type Stats struct {
 	RxPackets, RxForeign, RxBad, RxRTCP, RxDTMF uint64
@@ -74,8 +97,16 @@ type Leg struct {
 	send    atomic.Bool
 	expect  atomic.Bool
 	remote  atomic.Pointer[netip.AddrPort] // from SDP
-	latched atomic.Pointer[netip.AddrPort] // first valid source (symmetric RTP)
+	latched atomic.Pointer[netip.AddrPort] // the source we hear (and answer): SDP address or learned
 	lastRx  atomic.Int64                   // unix nanos of the last accepted packet
+
+	// ctl orders Update, Answered and latching (never taken per packet).
+	ctl sync.Mutex
+	// gen counts answer state changes: even while no answer went out for
+	// the current remote address (everything is dropped), odd once
+	// Answered was called. The receive side resets its learning and drops
+	// what the socket queued whenever it sees gen change.
+	gen atomic.Uint32
 
 	mu sync.Mutex // guards jb between the read goroutine and the mixer
 	jb *jitter.Buffer
@@ -123,6 +154,11 @@ func Open(pool *Pool, cfg Config, onDigit func(byte), log *slog.Logger) (*Leg, e
 		jb:      jitter.New(jitterMax, jitterPrefill),
 		done:    make(chan struct{}),
 	}
+	if err := l.initRaw(); err != nil {
+		conn.Close()
+		pool.release(port)
+		return nil, fmt.Errorf("rtpleg: raw socket: %w", err)
+	}
 	var seed [10]byte
 	if _, err := rand.Read(seed[:]); err != nil {
 		conn.Close()
@@ -154,14 +190,44 @@ func (l *Leg) Update(cfg Config) {
 		p = 20
 	}
 	l.ptime.Store(int32(p))
-	if old := l.remote.Load(); old == nil || *old != cfg.Remote {
+	l.ctl.Lock()
+	old := l.remote.Load()
+	// An unspecified address (c=0.0.0.0, an RFC 2543 hold) or port 0 names
+	// no new place: the latch stays, so a hold does not reopen learning.
+	moved := old == nil || (*old != cfg.Remote && usable(cfg.Remote))
+	if moved {
 		r := cfg.Remote
 		l.remote.Store(&r)
-		// A new address in the SDP means the phone moved: latch again.
+		// A new address in the SDP means the phone moved: latch again,
+		// counting only what arrives after this new answer went out.
 		l.latched.Store(nil)
+		if g := l.gen.Load(); g&1 == 1 {
+			l.gen.Store(g + 1)
+		}
 	}
+	l.ctl.Unlock()
 	l.send.Store(cfg.Send)
 	l.expect.Store(cfg.ExpectRx)
+}
+
+// Answered tells the leg that the answer for its current remote address
+// went out: for a dial-in, our 200 OK (to the INVITE, or to a re-INVITE
+// that named a new address) was sent; for a dial-out, the callee's SDP
+// answer was applied. Until then nothing received counts: packets are
+// dropped, and what the socket queued before is dropped when the leg next
+// reads (with the first packet after, which it cannot tell apart). A call
+// with no new address does nothing.
+func (l *Leg) Answered() {
+	l.ctl.Lock()
+	defer l.ctl.Unlock()
+	if g := l.gen.Load(); g&1 == 0 {
+		l.gen.Store(g + 1)
+	}
+}
+
+// usable reports whether a is an address packets can go to or come from.
+func usable(a netip.AddrPort) bool {
+	return a.IsValid() && a.Port() != 0 && !a.Addr().IsUnspecified()
 }
 
 // PT is the payload type the mixer must encode for this leg.
@@ -254,7 +320,7 @@ func (l *Leg) sendPacket(payload []byte) {
 		l.prelatch++
 		dst = l.remote.Load()
 	}
-	if dst == nil || !dst.IsValid() || dst.Port() == 0 || dst.Addr().IsUnspecified() {
+	if dst == nil || !usable(*dst) {
 		return
 	}
 	n += copy(l.out[n:], payload)
@@ -289,10 +355,73 @@ type rxState struct {
 	samples [maxSamples]int16
 	hdr     rtp.Header
 	dr      dtmf.Receiver
+
+	gen   uint32 // the Leg.gen this state belongs to
+	learn learning
+}
+
+// learning is the candidate source of strict RTP learning.
+type learning struct {
+	from  netip.AddrPort
+	ssrc  uint32
+	seq   uint16
+	n     int   // packets in sequence so far
+	first int64 // unix nanos of the first of them
+}
+
+// admit decides whether a packet from a source that is not latched is
+// accepted, and latches when it is: at once from the SDP address, after
+// learning from anywhere else. false: the packet is dropped (foreign).
+func (l *Leg) admit(from netip.AddrPort, hdr *rtp.Header, now int64) bool {
+	if r := l.remote.Load(); r != nil && *r == from {
+		return l.latch(from)
+	}
+	c := &l.rx.learn
+	if c.from != from || c.n == 0 || hdr.SSRC != c.ssrc || hdr.SequenceNumber != c.seq+1 {
+		// Another source, another stream, or a gap: start counting again.
+		*c = learning{from: from, ssrc: hdr.SSRC, seq: hdr.SequenceNumber, n: 1, first: now}
+		return false
+	}
+	c.seq = hdr.SequenceNumber
+	c.n++
+	if c.n < learnPackets || now-c.first < int64(learnSpan) {
+		return false
+	}
+	return l.latch(from)
+}
+
+// latch makes from the call's source, unless the answer state changed
+// meanwhile (an Update for a new address): the packet then does not count.
+func (l *Leg) latch(from netip.AddrPort) bool {
+	l.ctl.Lock()
+	defer l.ctl.Unlock()
+	if l.gen.Load() != l.rx.gen {
+		return false
+	}
+	f := from
+	l.latched.Store(&f)
+	l.rx.learn = learning{}
+	return true
 }
 
 // handle takes one datagram from the socket.
 func (l *Leg) handle(pkt []byte, from netip.AddrPort) {
+	if g := l.gen.Load(); g != l.rx.gen {
+		l.rx.gen = g
+		l.rx.learn = learning{}
+		if g&1 == 1 {
+			// Just answered: this packet and what the socket holds may
+			// have arrived before the answer went out. Counted after the
+			// discard, so that the count says the discard is over.
+			l.discardQueued()
+			l.rxForeign.Add(1)
+			return
+		}
+	}
+	if l.rx.gen&1 == 0 {
+		l.rxForeign.Add(1) // before the answer
+		return
+	}
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	hdr := &l.rx.hdr
 	n := len(pkt)
@@ -327,17 +456,20 @@ func (l *Leg) handle(pkt []byte, from netip.AddrPort) {
 		l.rxBad.Add(1)
 		return
 	}
-	// Symmetric RTP (RFC 4961): latch to the first valid source, then
-	// drop anything from elsewhere.
+	// Symmetric RTP (RFC 4961) with strict learning: latch to the SDP
+	// address or a learned source, then drop anything from elsewhere.
+	now := time.Now().UnixNano()
 	if lat := l.latched.Load(); lat == nil {
-		f := from
-		l.latched.Store(&f)
+		if !l.admit(from, hdr, now) {
+			l.rxForeign.Add(1)
+			return
+		}
 	} else if *lat != from {
 		l.rxForeign.Add(1)
 		return
 	}
 	l.rxPackets.Add(1)
-	l.lastRx.Store(time.Now().UnixNano())
+	l.lastRx.Store(now)
 	switch {
 	case hdr.PayloadType == codec:
 		if len(payload) == 0 {

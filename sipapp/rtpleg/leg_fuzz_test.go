@@ -80,6 +80,8 @@ func legPackets(t *testing.T, in []byte) {
 		}
 		in = in[2:]
 		srcs := fuzzSources(t)
+		// Source 0 is the address the SDP names; source 1 is elsewhere.
+		cfg.Remote = srcs[0].LocalAddr().(*net.UDPAddr).AddrPort()
 		var (
 			mu     sync.Mutex
 			digits []byte
@@ -99,8 +101,13 @@ func legPackets(t *testing.T, in []byte) {
 			waitGoroutines(t, before)
 		}()
 		to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(l.Port()))
+		// The answer; its primer is dropped (it may predate the answer).
+		l.Answered()
+		send(t, srcs[0], rtcpSentinel, to)
+		legWait(t, l, -1, rtcpSentinel, func(st Stats) bool { return st.RxForeign == 1 })
 		wantRTCP := uint64(0)
 		latched := -1
+		run := 0 // datagrams in a row from source 1 dropped as foreign while nothing is latched
 		prev := l.Stats()
 		for n := 0; len(in) >= 3 && n < 16; n++ {
 			src := int(in[0] & 1)
@@ -136,10 +143,22 @@ func legPackets(t *testing.T, in []byte) {
 				if latched >= 0 && latched != src {
 					t.Fatalf("source %d latched, but a packet from source %d was accepted", latched, src)
 				}
+				// Strict RTP: a source the SDP does not name is learned
+				// only after learnPackets in a row from it.
+				if latched < 0 && src == 1 && run < learnPackets-1 {
+					t.Fatalf("source 1 (not in the SDP) latched after %d packets from it", run)
+				}
 				latched = src
 			}
-			if dForeign == 1 && (latched < 0 || latched == src) {
-				t.Fatalf("packet from source %d counted foreign (latched: %d)", src, latched)
+			switch {
+			case dForeign == 1 && latched == src:
+				t.Fatalf("packet from latched source %d counted foreign", src)
+			case dForeign == 1 && latched < 0 && src == 0:
+				t.Fatalf("packet % x from the SDP address counted foreign before latching: %+v -> %+v (leg latched %v, SDP %v)", pkt, prev, st, l.latched.Load(), cfg.Remote)
+			case dForeign == 1 && latched < 0:
+				run++
+			case dForeign+dPkts > 0:
+				run = 0
 			}
 			if st.RxDTMF-prev.RxDTMF > dPkts || (st.RxDTMF > prev.RxDTMF && (cfg.DTMF < 0 || len(pkt) < 2 || int(pkt[1]&0x7f) != cfg.DTMF)) {
 				t.Fatalf("datagram % x counted as DTMF (type %d)", pkt, cfg.DTMF)

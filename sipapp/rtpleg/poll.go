@@ -20,11 +20,17 @@ const maxPollPackets = 8
 // holds with non-blocking recvfrom. That saves a goroutine wake-up, a
 // park and an extra EAGAIN read per packet (spec/performance.md 4).
 func (l *Leg) StartPolled() error {
+	l.polled = true
+	return nil
+}
+
+// initRaw prepares the non-blocking read that Poll and discardQueued use.
+func (l *Leg) initRaw() error {
 	raw, err := l.conn.SyscallConn()
 	if err != nil {
 		return err
 	}
-	l.raw, l.polled = raw, true
+	l.raw = raw
 	var rsa syscall.RawSockaddrAny
 	// One closure for the leg's life: Poll must not allocate.
 	l.pollFn = func(fd uintptr) bool {
@@ -41,6 +47,19 @@ func (l *Leg) StartPolled() error {
 		return true
 	}
 	return nil
+}
+
+// discardQueued drops what the socket holds (up to maxDiscard datagrams),
+// counting it as foreign. Only the receiving side calls it (from handle),
+// and rx.buf is then free: the packet in it is being dropped too.
+func (l *Leg) discardQueued() {
+	for i := 0; i < maxDiscard; i++ {
+		l.pollN = -1
+		if err := l.raw.Read(l.pollFn); err != nil || l.pollN < 0 {
+			return
+		}
+		l.rxForeign.Add(1)
+	}
 }
 
 // maxDrainPackets bounds one Drain: 1.28 s of 20 ms packets, more than

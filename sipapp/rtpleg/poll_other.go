@@ -2,7 +2,10 @@
 
 package rtpleg
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // StartPolled is Linux-only; elsewhere the caller falls back to Start.
 func (l *Leg) StartPolled() error { return errors.New("rtpleg: polled receive needs Linux") }
@@ -12,3 +15,18 @@ func (l *Leg) Poll() {}
 
 // Drain does nothing here.
 func (l *Leg) Drain() {}
+
+func (l *Leg) initRaw() error { return nil }
+
+// discardQueued drops what the socket holds (up to maxDiscard datagrams),
+// counting it as foreign; only the read goroutine calls it.
+func (l *Leg) discardQueued() {
+	_ = l.conn.SetReadDeadline(time.Now())
+	defer l.conn.SetReadDeadline(time.Time{})
+	for i := 0; i < maxDiscard; i++ {
+		if _, _, err := l.conn.ReadFromUDPAddrPort(l.rx.buf[:]); err != nil {
+			return
+		}
+		l.rxForeign.Add(1)
+	}
+}

@@ -4,6 +4,7 @@ package rtpleg
 
 import (
 	"testing"
+	"time"
 
 	"webconf/dsp"
 	"webconf/dsp/g711"
@@ -21,6 +22,9 @@ func TestPolledLeg(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Poll() // nothing there: returns at once
+	l.Answered()
+	ph.sendRaw(t, l, rtcpSentinel) // dropped with anything queued before the answer
+	pollUntil(t, l, "the primer", func(s Stats) bool { return s.RxForeign == 1 })
 	payload := make([]byte, 160)
 	for i := range payload {
 		payload[i] = 0x80 // a loud μ-law value
@@ -29,15 +33,7 @@ func TestPolledLeg(t *testing.T) {
 		ph.send(t, l, g711.PCMU, payload)
 		ph.hdr.Timestamp += 160
 	}
-	waitFor := func() {
-		for i := 0; i < 200 && l.Stats().RxPackets < 3; i++ {
-			l.Poll()
-		}
-	}
-	waitFor()
-	if l.Stats().RxPackets != 3 {
-		t.Fatalf("polled %d packets, want 3", l.Stats().RxPackets)
-	}
+	pollUntil(t, l, "3 packets", func(s Stats) bool { return s.RxPackets == 3 })
 	var f dsp.Frame
 	l.ReadFrame(&f) // prefill
 	if !l.ReadFrame(&f) || f[0] == 0 {
@@ -46,11 +42,22 @@ func TestPolledLeg(t *testing.T) {
 	// The source is latched as with the goroutine.
 	intruder := newPeer(t)
 	intruder.send(t, l, g711.PCMU, payload)
-	for i := 0; i < 200 && l.Stats().RxForeign == 0; i++ {
-		l.Poll()
+	pollUntil(t, l, "the foreign packet dropped", func(s Stats) bool { return s.RxForeign == 2 })
+	if l.Stats().RxPackets != 3 {
+		t.Fatal("foreign packet accepted in polled mode")
 	}
-	if l.Stats().RxForeign != 1 {
-		t.Fatal("foreign packet not dropped in polled mode")
+}
+
+// pollUntil polls a polled leg until cond holds, failing after 2 s.
+func pollUntil(t *testing.T, l *Leg, what string, cond func(Stats) bool) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for !cond(l.Stats()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; stats %+v", what, l.Stats())
+		}
+		l.Poll()
+		time.Sleep(time.Millisecond)
 	}
 }
 

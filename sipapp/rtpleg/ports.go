@@ -5,8 +5,10 @@
 package rtpleg
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
@@ -18,14 +20,18 @@ var ErrNoPorts = errors.New("rtpleg: no free RTP port")
 // Pool hands out even UDP ports from [low, high]. RTP uses even ports and
 // leaves the odd one above for RTCP (RFC 3550 section 11), so only even
 // ports are allocated; a port another process holds is skipped.
+//
+// Each port is picked at random among the free ones (ChaCha8 seeded from
+// crypto/rand): a port in use cannot be guessed from the one given to the
+// previous call, which RTP bleed scans rely on (spec/reliability.md 1.4),
+// and the port a call just left is rarely the next one given out (its late
+// packets would land in the next call).
 type Pool struct {
-	ip netip.Addr
-	mu sync.Mutex
-	// free is a FIFO: reusing the port a call just left (LIFO) would let its
-	// late packets land in the next call.
-	free []uint16
-	head int
+	ip   netip.Addr
+	mu   sync.Mutex
+	free []uint16 // in no particular order
 	used map[uint16]bool
+	rnd  *mrand.Rand
 }
 
 // NewPool prepares the even ports of [low, high] on ip.
@@ -36,7 +42,11 @@ func NewPool(ip netip.Addr, low, high int) (*Pool, error) {
 	if low <= 0 || high > 65535 || low >= high {
 		return nil, fmt.Errorf("rtpleg: bad port range %d-%d", low, high)
 	}
-	p := &Pool{ip: ip, used: make(map[uint16]bool)}
+	var seed [32]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return nil, fmt.Errorf("rtpleg: seed for port choice: %w", err)
+	}
+	p := &Pool{ip: ip, used: make(map[uint16]bool), rnd: mrand.New(mrand.NewChaCha8(seed))}
 	for port := low; port <= high; port += 2 {
 		p.free = append(p.free, uint16(port))
 	}
@@ -47,28 +57,31 @@ func NewPool(ip netip.Addr, low, high int) (*Pool, error) {
 func (p *Pool) Free() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.free) - p.head
+	return len(p.free)
 }
 
-// listen binds the next free port. A port that cannot be bound (another
-// process holds it) goes to the back of the queue and the next is tried.
+// listen binds a free port chosen at random. A port that cannot be bound
+// (another process holds it) stays free and another is tried, each free
+// port at most once.
 func (p *Pool) listen() (*net.UDPConn, uint16, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n := len(p.free) - p.head
-	for i := 0; i < n; i++ {
-		port := p.free[p.head]
-		p.head++
+	// p.free[:untried] are the ports not tried yet: a partial
+	// Fisher-Yates shuffle moves each pick behind them.
+	for untried := len(p.free); untried > 0; untried-- {
+		j := p.rnd.IntN(untried)
+		p.free[j], p.free[untried-1] = p.free[untried-1], p.free[j]
+		port := p.free[untried-1]
 		conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.ip, port)))
 		if err != nil {
-			p.pushLocked(port)
 			continue
 		}
+		last := len(p.free) - 1
+		p.free[untried-1] = p.free[last]
+		p.free = p.free[:last]
 		p.used[port] = true
-		p.compactLocked()
 		return conn, port, nil
 	}
-	p.compactLocked()
 	return nil, 0, ErrNoPorts
 }
 
@@ -79,15 +92,5 @@ func (p *Pool) release(port uint16) {
 		return
 	}
 	delete(p.used, port)
-	p.pushLocked(port)
-}
-
-func (p *Pool) pushLocked(port uint16) { p.free = append(p.free, port) }
-
-// compactLocked keeps the FIFO's backing array from growing without bound.
-func (p *Pool) compactLocked() {
-	if p.head > 1024 && p.head*2 > len(p.free) {
-		p.free = append(p.free[:0], p.free[p.head:]...)
-		p.head = 0
-	}
+	p.free = append(p.free, port)
 }

@@ -19,6 +19,7 @@
 package phone
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -69,6 +70,13 @@ type Config struct {
 	DTMF        int          // telephone-event payload type offered; 0 -> 101, -1 -> not offered
 	Ptime       int          // ms of audio per packet we send (10..60); default 20
 	SDP         []byte       // if non-nil, sent verbatim as the offer (bad-SDP tests)
+	// SDPPort, when non-zero, is the RTP port the offers name instead of
+	// the socket's: a phone behind a NAT, whose packets come from another
+	// port than its SDP says (strict RTP learning tests).
+	SDPPort int
+	// Silent starts the call with sending off: no RTP at all until
+	// SetSending(true) (a phone that has not spoken yet).
+	Silent bool
 	// ToneAmplitude is the amplitude of each SetTone sinusoid; 0 -> 4000.
 	ToneAmplitude float64
 	// RefuseUpdate answers UPDATE with 501 (a phone without RFC 3311).
@@ -274,6 +282,7 @@ func newPhone(cfg Config, log *slog.Logger) *Phone {
 		dtmfPT:  -1,
 	}
 	p.tx.init()
+	p.tx.on.Store(!cfg.Silent)
 	p.rx.init(time.Now())
 	return p
 }
@@ -487,7 +496,7 @@ func (p *Phone) newOffer(version uint64) offer {
 	return offer{
 		sessID:  randUint64() >> 2, // keep it readable and inside int64
 		version: version,
-		port:    p.rtpConn.LocalAddr().(*net.UDPAddr).Port,
+		port:    cmp.Or(p.cfg.SDPPort, p.rtpConn.LocalAddr().(*net.UDPAddr).Port),
 		codecs:  p.cfg.Codecs,
 		dtmfPT:  p.cfg.DTMF,
 		ptime:   p.cfg.Ptime,
