@@ -465,8 +465,13 @@ func (l *Leg) handle(pkt []byte, from netip.AddrPort) {
 			return
 		}
 	} else if *lat != from {
-		l.rxForeign.Add(1)
-		return
+		// The SDP address wins over a source learned meanwhile: a
+		// silent phone whose port an intruder streamed to first gets
+		// its call back with its first packet.
+		if r := l.remote.Load(); r == nil || *r != from || !l.latch(from) {
+			l.rxForeign.Add(1)
+			return
+		}
 	}
 	l.rxPackets.Add(1)
 	l.lastRx.Store(now)

@@ -128,6 +128,19 @@ func TestStrictRTP(t *testing.T) {
 		// The room's audio now goes to where the phone sends from.
 		l.WriteEncoded(payload)
 		nat.recv(t)
+
+		// Should the SDP address speak after all, it wins: the learned
+		// source may have been an intruder streaming to a silent phone.
+		before := l.Stats()
+		sdp.send(t, l, g711.PCMU, payload)
+		waitStat(t, l, "the SDP address's packet accepted", func(s Stats) bool { return s.RxPackets == before.RxPackets+1 })
+		if lat := l.latched.Load(); lat == nil || *lat != sdp.addr() {
+			t.Fatalf("latched %v after the SDP address spoke, want %v", lat, sdp.addr())
+		}
+		nat.send(t, l, g711.PCMU, payload)
+		waitStat(t, l, "the learned source dropped", func(s Stats) bool { return s.RxForeign == before.RxForeign+1 })
+		l.WriteEncoded(payload)
+		sdp.recv(t)
 	})
 
 	t.Run("a latched call is not taken over, nor reopened by a re-INVITE", func(t *testing.T) {
