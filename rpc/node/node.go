@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -63,6 +64,9 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 		if set, err = prompts.Load(sipapp.PromptFiles(cfg), log); err != nil {
 			return nil, err
 		}
+	}
+	if err := prepareStatsDir(cfg.Webconference.StatsDir); err != nil {
+		return nil, err
 	}
 	st, err := store.OpenSQLite(filepath.Join(cfg.Server.DataDir, DBFile))
 	if err != nil {
@@ -126,6 +130,36 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 	}
 	go n.hardExpiry()
 	return n, nil
+}
+
+// prepareStatsDir creates stats_dir as OpenSQLite creates data_dir, and
+// makes sure a stats file can be written there: a directory that is missing
+// or not writable would otherwise show only as an error at every call's
+// end and at shutdown. "" (stats not persistent) needs nothing.
+func prepareStatsDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	// 0755: the stats are not secret, and monitoring that reads SEMS's
+	// file may run as another user (WriteStatsFile makes the file 0644).
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("[webconference] stats_dir %q: cannot create it: %w", dir, err)
+	}
+	// The probe is created the way WriteStatsFile creates its temporary
+	// file, so that what works here works there.
+	f, err := os.CreateTemp(dir, "."+store.StatsFileName+".*.probe")
+	if err != nil {
+		return fmt.Errorf("[webconference] stats_dir %q: cannot write there: %w", dir, err)
+	}
+	name := f.Name()
+	err = f.Close()
+	if rerr := os.Remove(name); err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return fmt.Errorf("[webconference] stats_dir %q: cannot write there: %w", dir, err)
+	}
+	return nil
 }
 
 // sipHost is public_ip with the SIP port we listen on, for SIP URIs.
