@@ -130,6 +130,16 @@ func (n *Node) startHTTP(addr string) error {
 		Name: "webconf_rpc_requests_total", Help: "Control-plane calls by method and result code.",
 	}, []string{"method", "code"})
 	reg.MustRegister(rpcCalls)
+	if x := n.xmlrpc; x != nil {
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "webconf_rpc_connections", Help: "Open XML-RPC/JSON-RPC connections.",
+			}, func() float64 { open, _ := x.Conns(); return float64(open) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "webconf_rpc_connections_refused_total",
+				Help: "XML-RPC/JSON-RPC connections closed at once: over the 256 in all or [xmlrpc] max_conns_per_source.",
+			}, func() float64 { _, refused := x.Conns(); return float64(refused) }))
+	}
 	n.RPC.Table().Observe(func(method string, code int) {
 		rpcCalls.WithLabelValues(method, strconv.Itoa(code)).Inc()
 	})

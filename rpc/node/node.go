@@ -104,7 +104,14 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 			return nil, fmt.Errorf("xmlrpc: listen %s: %w", addr, err)
 		}
 		n.rpcLn = ln
-		xo := xmlrpc.Options{Log: log}
+		// conf's 0 turns a bound off; xmlrpc's 0 is its default.
+		xo := xmlrpc.Options{Log: log, MaxConnsPerSource: -1, HeaderTimeout: -1}
+		if v := cfg.XMLRPC.MaxConnsPerSource; v > 0 {
+			xo.MaxConnsPerSource = v
+		}
+		if v := cfg.XMLRPC.HeaderTimeout; v > 0 {
+			xo.HeaderTimeout = v
+		}
 		if cfg.XMLRPC.JSONRPC {
 			table := n.RPC.Table()
 			xo.JSON = func(ctx context.Context, body []byte) ([]byte, bool) { return jsonrpc.Handle(ctx, table, body) }
