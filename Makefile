@@ -48,7 +48,7 @@ fuzz: ## run each fuzz target for FUZZTIME, one after the other
 	done
 
 soak: ## the long soak: 500 participants in 50 rooms, 5 joins and leaves a second, 10 minutes (SOAK_DURATION=3m for a shorter one)
-	SOAK_DURATION=$${SOAK_DURATION:-10m} SOAK_PARTICIPANTS=500 SOAK_ROOMS=50 SOAK_CHURN=5 \
+	SOAK_DURATION=$${SOAK_DURATION:-10m} SOAK_PARTICIPANTS=500 SOAK_ROOMS=50 SOAK_CHURN=5 SOAK_HEAP_PER_CALL=0 \
 		$(GO) test $(GOFLAGS) -count=1 -timeout 30m -v -run TestSoak ./test/soak/
 
 clean: ## remove build output

@@ -341,6 +341,15 @@ type XMLRPC struct {
 	DebugServerResult bool          `ini:"debug_server_result"`
 	// JSONRPC serves JSON-RPC 2.0 at /jsonrpc on the same port.
 	JSONRPC bool `ini:"jsonrpc"`
+	// Not xmlrpc2di's: bounds against one client taking the port from the
+	// others (the server holds 256 connections in all). MaxConnsPerSource
+	// connections from one source address, more are closed at once (0 =
+	// no per-source bound); a request's line and headers must arrive
+	// within HeaderTimeout of the connection's opening or of a keep-alive
+	// request's first byte, or the connection is closed (0 = only the 30 s
+	// request timeout).
+	MaxConnsPerSource int           `ini:"max_conns_per_source"`
+	HeaderTimeout     time.Duration `ini:"header_timeout" unit:"s"`
 }
 
 // ignoredKeys are accepted and have no effect. SEMS's sample config sets
@@ -391,6 +400,9 @@ func Default() Config {
 			Threads:          5,
 			ServerRetryAfter: 10 * time.Second,
 			JSONRPC:          true,
+			// Ours, against one client taking every connection.
+			MaxConnsPerSource: 16,
+			HeaderTimeout:     5 * time.Second,
 		},
 		HTTP: HTTP{Listen: "127.0.0.1:8080"},
 		Meetings: Meetings{

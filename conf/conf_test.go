@@ -103,6 +103,8 @@ func TestDefaults(t *testing.T) {
 			{"multithreaded", d.XMLRPC.Multithreaded, true},
 			{"threads", d.XMLRPC.Threads, 5},
 			{"jsonrpc", d.XMLRPC.JSONRPC, true},
+			{"max_conns_per_source", d.XMLRPC.MaxConnsPerSource, 16},
+			{"header_timeout", d.XMLRPC.HeaderTimeout, 5 * time.Second},
 		}
 		for _, c := range checks {
 			if !reflect.DeepEqual(c.got, c.want) {
@@ -228,6 +230,8 @@ var everyKey = []struct {
 	{"xmlrpc", "debug_server_params", "yes", func(c *Config) any { return c.XMLRPC.DebugServerParams }, true},
 	{"xmlrpc", "debug_server_result", "yes", func(c *Config) any { return c.XMLRPC.DebugServerResult }, true},
 	{"xmlrpc", "jsonrpc", "no", func(c *Config) any { return c.XMLRPC.JSONRPC }, false},
+	{"xmlrpc", "max_conns_per_source", "4", func(c *Config) any { return c.XMLRPC.MaxConnsPerSource }, 4},
+	{"xmlrpc", "header_timeout", "2", func(c *Config) any { return c.XMLRPC.HeaderTimeout }, 2 * time.Second},
 }
 
 func TestEveryKeyParses(t *testing.T) {

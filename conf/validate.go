@@ -139,6 +139,9 @@ func (c *Config) validate() []error {
 	if x.Port < 0 || x.Port > 65535 {
 		report("xmlrpc", "xmlrpc_port", "%d is not in 0..65535", x.Port)
 	}
+	if x.MaxConnsPerSource < 0 {
+		report("xmlrpc", "max_conns_per_source", "%d must not be negative (0 = off)", x.MaxConnsPerSource)
+	}
 	if x.Threads < 1 {
 		report("xmlrpc", "threads", "%d must be at least 1", x.Threads)
 	}

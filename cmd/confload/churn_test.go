@@ -98,6 +98,39 @@ func TestSoakChecks(t *testing.T) {
 			t.Errorf("heap value %q does not show the difference", m["soak-heap"].Value)
 		}
 	})
+	t.Run("with a per-call allowance the heap may grow by the slack plus it for each call, inclusive", func(t *testing.T) {
+		// make test's soak: 64 KiB + 100 B for each of 640 calls (40 and
+		// 600 joins and leaves).
+		const slack, perCall, calls = 64 << 10, 100, 640
+		heap := func(end soakFigures) check {
+			return byName(soakChecks(&soakResult{Baseline: base, End: end, HeapPerCallBytes: perCall, Calls: calls}, slack))["soak-heap"]
+		}
+		end := base
+		end.HeapLiveBytes += slack + perCall*calls
+		if c := heap(end); !c.Pass {
+			t.Errorf("failed at its limit: %s (limit %s)", c.Value, c.Limit)
+		}
+		end.HeapLiveBytes++
+		if c := heap(end); c.Pass {
+			t.Errorf("passed over its limit: %s (limit %s)", c.Value, c.Limit)
+		}
+		// No 2 % of the baseline (200 KiB here) in this limit.
+		end.HeapLiveBytes = base.HeapLiveBytes*1.02 + slack
+		if c := heap(end); c.Pass {
+			t.Errorf("2%% of the baseline passed: %s (limit %s)", c.Value, c.Limit)
+		}
+		// What a deliberate 200 B kept per call measured in the
+		// 2-minute soak (+171 KB) fails; the most the soak's figures
+		// varied without a leak (+43 KB) passes.
+		end.HeapLiveBytes = base.HeapLiveBytes + 171e3
+		if c := heap(end); c.Pass {
+			t.Errorf("the leak passed: %s (limit %s)", c.Value, c.Limit)
+		}
+		end.HeapLiveBytes = base.HeapLiveBytes + 43e3
+		if c := heap(end); !c.Pass {
+			t.Errorf("the residue failed: %s (limit %s)", c.Value, c.Limit)
+		}
+	})
 	t.Run("ports, calls, pending INVITEs and rooms must be exactly back", func(t *testing.T) {
 		for name, mod := range map[string]func(*soakFigures){
 			"soak-rtp-ports":       func(f *soakFigures) { f.RTPPortsFree-- },

@@ -102,8 +102,11 @@
 // pending INVITEs and rooms, reads them again at the end of the window,
 // and after every call has hung up polls them once a second for up to
 // -soak-settle (60 s) until they are back: goroutines within 2% + 2, heap
-// within 2% + -soak-heap-slack (64 KiB), fds within 2, free RTP ports, calls,
-// pending INVITEs and rooms exactly. Each is a check of its own
+// within 2% + -soak-heap-slack (64 KiB) (with -soak-heap-per-call B:
+// within -soak-heap-slack + B for every call placed after the baseline, a
+// bound that grows with the joins and leaves as a leak does and a fixed
+// residue does not), fds within 2, free RTP ports, calls, pending INVITEs
+// and rooms exactly. Each is a check of its own
 // (soak-goroutines, soak-heap, soak-fds, soak-rtp-ports, soak-calls,
 // soak-pending-invites, soak-rooms); see soak.go.
 //
@@ -205,11 +208,14 @@ type config struct {
 	appParam, keypad, verbose                            bool
 	th                                                   thresholds
 
-	churn         float64       // joins and leaves per second in the window
-	soak          bool          // measure the server's resources before and after
-	soakHeapSlack byteSize      // heap growth allowed beyond 2 %
-	soakSettle    time.Duration // how long the end figures may take to settle
-	soakProfile   string        // file prefix for the heap profiles
+	churn         float64  // joins and leaves per second in the window
+	soak          bool     // measure the server's resources before and after
+	soakHeapSlack byteSize // heap growth allowed beyond 2 %
+	// soakHeapPerCall, when > 0, replaces the 2 % of the heap check: this
+	// much growth per call placed after the baseline, on top of the slack.
+	soakHeapPerCall byteSize
+	soakSettle      time.Duration // how long the end figures may take to settle
+	soakProfile     string        // file prefix for the heap profiles
 
 	codec     uint8
 	speechPCM []int16
@@ -246,6 +252,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.soak, "soak", false, "check that the server's goroutines, heap, fds, RTP ports, calls, pending INVITEs and rooms return to their baseline (needs its metrics URL)")
 	c.soakHeapSlack = 64 << 10
 	fs.Var(&c.soakHeapSlack, "soak-heap-slack", "heap growth allowed beyond 2% of the baseline, e.g. 64KiB, 1MiB")
+	fs.Var(&c.soakHeapPerCall, "soak-heap-per-call", "instead of 2% of the baseline, allow this much heap growth per call placed after it (each join and leave), on top of -soak-heap-slack; 0 = the 2% check")
 	fs.DurationVar(&c.soakSettle, "soak-settle", 60*time.Second, "after the hang-up, how long the figures may take to return to their baseline")
 	fs.StringVar(&c.soakProfile, "soak-heap-profile", "", "write the server's heap profiles to PREFIX.base.pb.gz, PREFIX.load.pb.gz and PREFIX.end.pb.gz")
 	t := &c.th
@@ -299,6 +306,8 @@ func (c *config) validate() error {
 		return bad("-churn %g outside [0, %d]", c.churn, maxRate)
 	case c.soakHeapSlack < 0:
 		return bad("-soak-heap-slack is negative")
+	case c.soakHeapPerCall < 0:
+		return bad("-soak-heap-per-call is negative")
 	case c.soakSettle < 0 || c.soakSettle > maxDuration:
 		return bad("-soak-settle %s outside [0, %s]", c.soakSettle, maxDuration)
 	}

@@ -56,7 +56,10 @@ import (
 //	                    and transactions ever alive at once, and the
 //	                    churn's transactions, which linger 32 s, push that
 //	                    above the warm-up's: a heap-profile diff at 40
-//	                    participants shows +19 KB and +10 KB)
+//	                    participants shows +19 KB and +10 KB);
+//	                    with -soak-heap-per-call B instead
+//	                    <= baseline + -soak-heap-slack + B per call placed
+//	                    after the baseline (each join and leave)
 //	file descriptors <= baseline + 2
 //	free RTP ports   == baseline
 //	calls            == 0
@@ -116,6 +119,11 @@ type soakResult struct {
 	SettleS        float64 `json:"settle_s"`
 	HeapDiffBytes  int64   `json:"heap_diff_bytes"` // End - Baseline
 	HeapSlackBytes int64   `json:"heap_slack_bytes"`
+	// HeapPerCallBytes is -soak-heap-per-call (0: the 2 % check) and
+	// Calls the calls placed after the baseline, the run's and the
+	// churn's: the per-call check allows HeapPerCallBytes for each.
+	HeapPerCallBytes int64 `json:"heap_per_call_bytes,omitempty"`
+	Calls            int   `json:"calls"`
 	// WarmupSettleS is how long the baseline waited for the warm-up
 	// call's goroutines to end.
 	WarmupSettleS float64 `json:"warmup_settle_s"`
@@ -252,7 +260,7 @@ func (r *runner) profilePath(stage string) string {
 // soakBaseline places the warm-up call, waits for the server to settle
 // and takes the baseline.
 func (r *runner) soakBaseline(ctx context.Context) error {
-	r.soak = &soakResult{HeapSlackBytes: int64(r.cfg.soakHeapSlack)}
+	r.soak = &soakResult{HeapSlackBytes: int64(r.cfg.soakHeapSlack), HeapPerCallBytes: int64(r.cfg.soakHeapPerCall)}
 	pre, err := r.smp.readMetrics(ctx)
 	if err != nil {
 		return fmt.Errorf("soak baseline: %w", err)
@@ -410,6 +418,7 @@ func (r *runner) soakEnd(ctx context.Context) {
 	start := time.Now()
 	deadline := start.Add(r.cfg.soakSettle)
 	slack := int64(r.cfg.soakHeapSlack)
+	r.soak.Calls = len(r.calls) // every call placed after the baseline: the run's and the churn's
 	for {
 		f, err := r.smp.soakFigures(context.Background(), r.profilePath("end"))
 		if err != nil {
@@ -417,7 +426,7 @@ func (r *runner) soakEnd(ctx context.Context) {
 			f.Missing = soakMetricNames()
 		}
 		r.soak.End = f
-		if soakSettled(r.soak.Baseline, f, slack) || !time.Now().Before(deadline) || ctx.Err() != nil {
+		if soakSettled(r.soak, f, slack) || !time.Now().Before(deadline) || ctx.Err() != nil {
 			break
 		}
 		fmt.Fprintf(r.out, "soak  t=%5.1fs settling: %s\n", f.T, f)
@@ -439,13 +448,21 @@ func soakMetricNames() []string {
 // soakLimits are the highest end figures that pass: 2 % over the
 // baseline plus a small constant (a goroutine or two of a timer or
 // connection that happens to be alive, allocator and pool granularity).
-func soakLimits(base soakFigures, heapSlack int64) (goroutines, heap, fds float64) {
-	return base.Goroutines*1.02 + 2, base.HeapLiveBytes*1.02 + float64(heapSlack), base.OpenFDs + 2
+// With a per-call heap allowance the heap's is instead the baseline plus
+// the slack plus perCall for each of calls.
+func soakLimits(base soakFigures, heapSlack, perCall int64, calls int) (goroutines, heap, fds float64) {
+	heap = base.HeapLiveBytes*1.02 + float64(heapSlack)
+	if perCall > 0 {
+		heap = base.HeapLiveBytes + float64(heapSlack) + float64(perCall)*float64(calls)
+	}
+	return base.Goroutines*1.02 + 2, heap, base.OpenFDs + 2
 }
 
-// soakSettled reports whether end passes every soak check.
-func soakSettled(base, end soakFigures, heapSlack int64) bool {
-	for _, c := range soakChecks(&soakResult{Baseline: base, End: end, HeapSlackBytes: heapSlack}, heapSlack) {
+// soakSettled reports whether end passes every soak check of s.
+func soakSettled(s *soakResult, end soakFigures, heapSlack int64) bool {
+	t := *s
+	t.End = end
+	for _, c := range soakChecks(&t, heapSlack) {
 		if !c.Pass {
 			return false
 		}
@@ -459,7 +476,7 @@ func soakChecks(s *soakResult, heapSlack int64) []check {
 		return nil
 	}
 	base, end := s.Baseline, s.End
-	gl, hl, fl := soakLimits(base, heapSlack)
+	gl, hl, fl := soakLimits(base, heapSlack, s.HeapPerCallBytes, s.Calls)
 	var out []check
 	add := func(name, metric, limit string, value func() string, pass func() bool) {
 		c := check{Name: name, Limit: limit, Value: "missing"}
@@ -474,9 +491,19 @@ func soakChecks(s *soakResult, heapSlack int64) []check {
 		func() string { return num(end.Goroutines) },
 		func() bool { return end.Goroutines <= gl })
 	diff := end.HeapLiveBytes - base.HeapLiveBytes
-	add("soak-heap", "go_gc_heap_live_bytes",
-		fmt.Sprintf("%s (2%% of %s + %s slack)", signedMiB(hl-base.HeapLiveBytes), mib(base.HeapLiveBytes), mib(float64(heapSlack))),
-		func() string { return fmt.Sprintf("%s (%s)", signedMiB(diff), mib(end.HeapLiveBytes)) },
+	heapLimit := fmt.Sprintf("%s (2%% of %s + %s slack)", signedMiB(hl-base.HeapLiveBytes), mib(base.HeapLiveBytes), mib(float64(heapSlack)))
+	if s.HeapPerCallBytes > 0 {
+		heapLimit = fmt.Sprintf("%s (%s slack + %d B for each of %d calls)", signedMiB(hl-base.HeapLiveBytes),
+			mib(float64(heapSlack)), s.HeapPerCallBytes, s.Calls)
+	}
+	add("soak-heap", "go_gc_heap_live_bytes", heapLimit,
+		func() string {
+			v := fmt.Sprintf("%s (%s)", signedMiB(diff), mib(end.HeapLiveBytes))
+			if s.Calls > 0 {
+				v += fmt.Sprintf(", %+.0f B per call", diff/float64(s.Calls))
+			}
+			return v
+		},
 		func() bool { return end.HeapLiveBytes <= hl })
 	add("soak-fds", "process_open_fds",
 		fmt.Sprintf("%s (baseline %s + 2)", num(fl), num(base.OpenFDs)),
@@ -521,4 +548,7 @@ func printSoak(p func(label, format string, a ...any), s *soakResult) {
 	p("soak load", "%s", s.Load)
 	p("soak end", "%s, %.0f s after the last hang-up", s.End, s.SettleS)
 	p("soak heap", "end - baseline %s (slack %s)", signedMiB(float64(s.HeapDiffBytes)), mib(float64(s.HeapSlackBytes)))
+	if s.HeapPerCallBytes > 0 {
+		p("soak heap per call", "%d calls after the baseline, %d B allowed for each", s.Calls, s.HeapPerCallBytes)
+	}
 }

@@ -135,6 +135,16 @@ func (n *Node) startHTTP(addr string) error {
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "webconf_feedback_errors_total", Help: "Failed writes, flushes and closes of the feedback file (the votes they held are lost).",
 	}, func() float64 { return float64(n.RPC.FeedbackErrors()) }))
+	if x := n.xmlrpc; x != nil {
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "webconf_rpc_connections", Help: "Open XML-RPC/JSON-RPC connections.",
+			}, func() float64 { open, _ := x.Conns(); return float64(open) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{
+				Name: "webconf_rpc_connections_refused_total",
+				Help: "XML-RPC/JSON-RPC connections closed at once: over the 256 in all or [xmlrpc] max_conns_per_source.",
+			}, func() float64 { _, refused := x.Conns(); return float64(refused) }))
+	}
 	n.RPC.Table().Observe(func(method string, code int) {
 		rpcCalls.WithLabelValues(method, strconv.Itoa(code)).Inc()
 	})

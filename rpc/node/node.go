@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -67,6 +68,9 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 			return nil, err
 		}
 	}
+	if err := prepareStatsDir(cfg.Webconference.StatsDir); err != nil {
+		return nil, err
+	}
 	st, err := store.OpenSQLite(filepath.Join(cfg.Server.DataDir, DBFile))
 	if err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
@@ -104,7 +108,14 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 			return nil, fmt.Errorf("xmlrpc: listen %s: %w", addr, err)
 		}
 		n.rpcLn = ln
-		xo := xmlrpc.Options{Log: log}
+		// conf's 0 turns a bound off; xmlrpc's 0 is its default.
+		xo := xmlrpc.Options{Log: log, MaxConnsPerSource: -1, HeaderTimeout: -1}
+		if v := cfg.XMLRPC.MaxConnsPerSource; v > 0 {
+			xo.MaxConnsPerSource = v
+		}
+		if v := cfg.XMLRPC.HeaderTimeout; v > 0 {
+			xo.HeaderTimeout = v
+		}
 		if cfg.XMLRPC.JSONRPC {
 			table := n.RPC.Table()
 			xo.JSON = func(ctx context.Context, body []byte) ([]byte, bool) { return jsonrpc.Handle(ctx, table, body) }
@@ -130,6 +141,36 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 	}
 	go n.hardExpiry()
 	return n, nil
+}
+
+// prepareStatsDir creates stats_dir as OpenSQLite creates data_dir, and
+// makes sure a stats file can be written there: a directory that is missing
+// or not writable would otherwise show only as an error at every call's
+// end and at shutdown. "" (stats not persistent) needs nothing.
+func prepareStatsDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	// 0755: the stats are not secret, and monitoring that reads SEMS's
+	// file may run as another user (WriteStatsFile makes the file 0644).
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("[webconference] stats_dir %q: cannot create it: %w", dir, err)
+	}
+	// The probe is created the way WriteStatsFile creates its temporary
+	// file, so that what works here works there.
+	f, err := os.CreateTemp(dir, "."+store.StatsFileName+".*.probe")
+	if err != nil {
+		return fmt.Errorf("[webconference] stats_dir %q: cannot write there: %w", dir, err)
+	}
+	name := f.Name()
+	err = f.Close()
+	if rerr := os.Remove(name); err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return fmt.Errorf("[webconference] stats_dir %q: cannot write there: %w", dir, err)
+	}
+	return nil
 }
 
 // sipHost is public_ip with the SIP port we listen on, for SIP URIs.

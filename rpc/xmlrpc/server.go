@@ -66,9 +66,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -82,6 +84,10 @@ const (
 	DefaultReadTimeout = 30 * time.Second
 	DefaultIdleTimeout = 120 * time.Second
 	DefaultMaxConns    = 256
+	// DefaultMaxConnsPerSource leaves most of DefaultMaxConns to other
+	// clients when one address holds all it may.
+	DefaultMaxConnsPerSource = 16
+	DefaultHeaderTimeout     = 5 * time.Second
 
 	// maxHeader caps the request line plus headers.
 	maxHeader = 16 << 10
@@ -114,14 +120,20 @@ type Options struct {
 	// returning (the buffer is reused). ok=false means no response body
 	// (JSON-RPC notifications): 204 No Content.
 	JSON func(ctx context.Context, body []byte) (resp []byte, ok bool)
-	// ReadTimeout bounds reading one request's headers and body (and the
-	// wait for a new connection's first request); it is also the write
-	// timeout of the response. IdleTimeout bounds the wait between
-	// keep-alive requests.
-	ReadTimeout, IdleTimeout time.Duration
+	// ReadTimeout bounds reading one request's headers and body, from
+	// the connection's opening or a keep-alive request's first byte; it
+	// is also the write timeout of the response. HeaderTimeout bounds the
+	// request line and headers alone, from the same moment (negative: only
+	// ReadTimeout does), so that a connection holding half a request
+	// (slowloris) keeps its slot a few seconds, not ReadTimeout.
+	// IdleTimeout bounds the wait between keep-alive requests.
+	ReadTimeout, HeaderTimeout, IdleTimeout time.Duration
 	// MaxConns bounds concurrent connections; connections beyond it are
-	// accepted and closed at once.
-	MaxConns int
+	// accepted and closed at once. MaxConnsPerSource bounds those from one
+	// source address, checked first, so that one address cannot take the
+	// MaxConns slots from every other client (negative: no per-source
+	// bound).
+	MaxConns, MaxConnsPerSource int
 	// Log receives connection errors and method panics; nil discards.
 	Log *slog.Logger
 }
@@ -134,11 +146,14 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu     sync.Mutex
-	closed bool
-	lns    map[net.Listener]struct{}
-	conns  map[net.Conn]struct{}
-	wg     sync.WaitGroup
+	mu       sync.Mutex
+	closed   bool
+	lns      map[net.Listener]struct{}
+	conns    map[net.Conn]struct{}
+	sources  map[netip.Addr]int // open connections per source address
+	lastWarn time.Time          // of a refused connection, to bound the log
+	refused  atomic.Uint64
+	wg       sync.WaitGroup
 }
 
 // NewServer returns a server of t's methods.
@@ -155,8 +170,17 @@ func NewServer(t *rpc.Table, o Options) *Server {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout
 	}
+	if o.HeaderTimeout == 0 {
+		o.HeaderTimeout = DefaultHeaderTimeout
+	}
+	if o.HeaderTimeout < 0 || o.HeaderTimeout > o.ReadTimeout {
+		o.HeaderTimeout = o.ReadTimeout
+	}
 	if o.MaxConns <= 0 {
 		o.MaxConns = DefaultMaxConns
+	}
+	if o.MaxConnsPerSource == 0 {
+		o.MaxConnsPerSource = DefaultMaxConnsPerSource
 	}
 	log := o.Log
 	if log == nil {
@@ -165,7 +189,7 @@ func NewServer(t *rpc.Table, o Options) *Server {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		t: t, o: o, log: log, ctx: ctx, cancel: cancel,
-		lns: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{},
+		lns: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}, sources: map[netip.Addr]int{},
 	}
 }
 
@@ -201,21 +225,62 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
+		accepted := time.Now()
+		src := sourceAddr(c)
 		s.mu.Lock()
-		if s.closed || len(s.conns) >= s.o.MaxConns {
-			full := !s.closed
+		var refuse string
+		switch {
+		case s.closed:
+			refuse = "closed"
+		case s.o.MaxConnsPerSource > 0 && s.sources[src] >= s.o.MaxConnsPerSource:
+			refuse = "per-source connection limit reached"
+		case len(s.conns) >= s.o.MaxConns:
+			refuse = "connection limit reached"
+		}
+		if refuse != "" {
+			warn := refuse != "closed" && accepted.Sub(s.lastWarn) >= warnEvery
+			if warn {
+				s.lastWarn = accepted
+			}
 			s.mu.Unlock()
-			if full {
-				s.log.Warn("xmlrpc: connection limit reached, closing", "remote", c.RemoteAddr(), "max", s.o.MaxConns)
+			if refuse != "closed" {
+				s.refused.Add(1)
+			}
+			if warn {
+				s.log.Warn("xmlrpc: "+refuse+", closing (logged once per minute)", "remote", c.RemoteAddr(),
+					"max", s.o.MaxConns, "max_per_source", s.o.MaxConnsPerSource, "refused_total", s.refused.Load())
 			}
 			c.Close()
 			continue
 		}
 		s.conns[c] = struct{}{}
+		s.sources[src]++
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go s.serveConn(c)
+		go s.serveConn(c, src, accepted)
 	}
+}
+
+// warnEvery bounds the log of refused connections: a flood is one line a
+// minute (the count is in Refused).
+const warnEvery = time.Minute
+
+// sourceAddr is the address that per-source limits count: the peer's IP
+// (an IPv4-mapped IPv6 address as IPv4), or the zero Addr for a listener
+// that is not TCP.
+func sourceAddr(c net.Conn) netip.Addr {
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// Conns reports the open connections and how many were closed at once
+// since the start for being over MaxConns or MaxConnsPerSource.
+func (s *Server) Conns() (open int, refused uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns), s.refused.Load()
 }
 
 func transient(err error) bool {
@@ -296,33 +361,42 @@ func putBuf(b *[]byte) {
 	}
 }
 
-func (s *Server) serveConn(c net.Conn) {
+func (s *Server) serveConn(c net.Conn, src netip.Addr, accepted time.Time) {
 	defer func() {
 		c.Close()
 		s.mu.Lock()
 		delete(s.conns, c)
+		if s.sources[src]--; s.sources[src] <= 0 {
+			delete(s.sources, src)
+		}
 		s.mu.Unlock()
 		s.wg.Done()
 	}()
 	r := bufio.NewReaderSize(c, 4096)
-	wait := s.o.ReadTimeout // a new connection must start its request promptly
+	// A new connection must bring its request's head within HeaderTimeout
+	// of its opening; a keep-alive one may wait IdleTimeout for the next
+	// request's first byte, and the head then has HeaderTimeout. The
+	// whole request has ReadTimeout from the same moment (slowloris:
+	// reliability.md 1.8).
+	began := accepted
 	for {
-		// Wait for the first byte of the next request, then give the
-		// whole request ReadTimeout (slowloris: reliability.md 1.8).
-		c.SetReadDeadline(time.Now().Add(wait))
-		if _, err := r.Peek(1); err != nil {
-			return
-		}
-		c.SetReadDeadline(time.Now().Add(s.o.ReadTimeout))
+		c.SetReadDeadline(began.Add(s.o.HeaderTimeout))
 		h, err := readHead(r)
 		if err != nil {
-			s.log.Debug("xmlrpc: bad request head, closing", "remote", c.RemoteAddr(), "err", err)
+			if !errors.Is(err, io.EOF) {
+				s.log.Debug("xmlrpc: bad or incomplete request head, closing", "remote", c.RemoteAddr(), "err", err)
+			}
 			return
 		}
+		c.SetReadDeadline(began.Add(s.o.ReadTimeout))
 		if !s.serveRequest(c, r, &h) || !h.keepAlive() {
 			return
 		}
-		wait = s.o.IdleTimeout
+		c.SetReadDeadline(time.Now().Add(s.o.IdleTimeout))
+		if _, err := r.Peek(1); err != nil {
+			return
+		}
+		began = time.Now()
 	}
 }
 

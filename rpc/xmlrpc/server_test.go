@@ -141,6 +141,36 @@ func dial(t testing.TB, addr string) *client {
 	return &client{t: t, c: c, r: bufio.NewReader(c)}
 }
 
+// waitConns waits until the server holds n connections.
+func waitConns(t testing.TB, srv *Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		open, _ := srv.Conns()
+		if open == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server holds %d connections, want %d", open, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// dialFrom dials addr from the local address ip (Linux routes all of
+// 127/8 to the loopback interface).
+func dialFrom(t testing.TB, ip, addr string) *client {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return &client{t: t, c: c, r: bufio.NewReader(c)}
+}
+
 func (cl *client) send(s string) {
 	cl.t.Helper()
 	if _, err := io.WriteString(cl.c, s); err != nil {
@@ -555,6 +585,54 @@ func TestTimeoutsAndConnections(t *testing.T) {
 			}
 			third.c.Close()
 			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	t.Run("a request whose head is not in within HeaderTimeout is closed then", func(t *testing.T) {
+		// ReadTimeout stays 30 s; the client gives up after 10.
+		addr, _ := start(t, stubTable(), Options{HeaderTimeout: 200 * time.Millisecond})
+		began := time.Now()
+		cl := dial(t, addr)
+		cl.send("POST / HTTP/1.1\r\nContent-le")
+		cl.closed()
+		if d := time.Since(began); d < 200*time.Millisecond {
+			t.Errorf("closed after %v, before HeaderTimeout", d)
+		}
+	})
+	t.Run("a keep-alive request's head has HeaderTimeout from its first byte", func(t *testing.T) {
+		addr, _ := start(t, stubTable(), Options{HeaderTimeout: 200 * time.Millisecond})
+		cl := dial(t, addr)
+		if got := cl.call(pyBody("roomCreate", "1")); got != wantHTTP(wantRoomCreate) {
+			t.Fatalf("got %q", got)
+		}
+		cl.send("POST / HTTP/1.1\r\nContent-le")
+		cl.closed()
+	})
+	t.Run("one source address cannot take the connections of the others", func(t *testing.T) {
+		addr, srv := start(t, stubTable(), Options{MaxConnsPerSource: 2, MaxConns: 4})
+		a1, a2, a3 := dialFrom(t, "127.0.0.2", addr), dialFrom(t, "127.0.0.2", addr), dialFrom(t, "127.0.0.2", addr)
+		a3.closed() // over the per-source bound: closed at once
+		for _, cl := range []*client{a1, a2} {
+			if got := cl.call(pyBody("roomCreate", "1")); got != wantHTTP(wantRoomCreate) {
+				t.Fatalf("a connection within the bound: %q", got)
+			}
+		}
+		other := dial(t, addr)
+		if got := other.call(pyBody("roomCreate", "1")); got != wantHTTP(wantRoomCreate) {
+			t.Fatalf("another address was not served: %q", got)
+		}
+		other.c.Close()
+		waitConns(t, srv, 2)
+		// MaxConns still bounds what the per-source bounds let through:
+		// 2 + 2 from two addresses fill it.
+		b1, b2 := dialFrom(t, "127.0.0.3", addr), dialFrom(t, "127.0.0.3", addr)
+		for _, cl := range []*client{b1, b2} {
+			if got := cl.call(pyBody("roomCreate", "1")); got != wantHTTP(wantRoomCreate) {
+				t.Fatalf("127.0.0.3: %q", got)
+			}
+		}
+		dial(t, addr).closed()
+		if open, refused := srv.Conns(); open != 4 || refused != 2 {
+			t.Fatalf("open %d, refused %d; want 4 and 2", open, refused)
 		}
 	})
 	t.Run("Close ends open connections and running methods see their context end", func(t *testing.T) {

@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -101,12 +104,15 @@ func TestInviteRateAndCallCaps(t *testing.T) {
 
 func TestTCPConnectionCaps(t *testing.T) {
 	t.Parallel()
+	const idle = time.Second
 	srv := start(t, func(c *conf.Config) {
 		c.Limits.MaxTCPConnsPerSource = 2
-		c.Limits.TCPIdleTimeout = time.Second
+		c.Limits.TCPIdleTimeout = idle
 	})
 	var conns []net.Conn
+	var dialed []time.Time
 	for i := 0; i < 3; i++ {
+		dialed = append(dialed, time.Now())
 		c, err := net.Dial("tcp", srv.addr)
 		if err != nil {
 			t.Fatal(err)
@@ -114,17 +120,20 @@ func TestTCPConnectionCaps(t *testing.T) {
 		defer c.Close()
 		conns = append(conns, c)
 	}
-	// The third is closed at once; the first two close after a second of
-	// silence (the idle timeout).
-	for i, c := range conns {
-		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		start := time.Now()
-		_, err := c.Read(make([]byte, 1))
-		if !errors.Is(err, io.EOF) && !isReset(err) {
-			t.Fatalf("conn %d: %v, want closed by the server", i, err)
+	// The third is closed at once: read it first, with a deadline well
+	// short of the idle timeout, so that neither the idle close nor the
+	// test's own deadline can pass for the refusal.
+	if err := closedWithin(conns[2], 500*time.Millisecond); err != nil {
+		t.Fatalf("the connection over the cap: %v", err)
+	}
+	// The first two close after a second of silence (the idle timeout),
+	// not sooner.
+	for i, c := range conns[:2] {
+		if err := closedWithin(c, 5*time.Second); err != nil {
+			t.Fatalf("conn %d: %v", i, err)
 		}
-		if el := time.Since(start); i == 2 && el > 500*time.Millisecond {
-			t.Fatalf("the connection over the cap stayed open %v", el)
+		if el := time.Since(dialed[i]); el < idle {
+			t.Fatalf("conn %d closed %v after it was opened, before the idle timeout %v", i, el, idle)
 		}
 	}
 	if _, refused := srv.Metrics().TCPConns, srv.Metrics().TCPRefused; refused != 1 {
@@ -132,7 +141,20 @@ func TestTCPConnectionCaps(t *testing.T) {
 	}
 }
 
-func isReset(err error) bool {
-	var ne *net.OpError
-	return errors.As(err, &ne)
+// closedWithin reads c until d has passed and returns nil only if the
+// server closed it (EOF or reset) by then: the read's own deadline, data,
+// or any other error is an error.
+func closedWithin(c net.Conn, d time.Duration) error {
+	_ = c.SetReadDeadline(time.Now().Add(d))
+	n, err := c.Read(make([]byte, 1))
+	switch {
+	case n > 0:
+		return fmt.Errorf("the server sent data instead of closing")
+	case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
+		return nil
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("still open after %v, want closed by the server", d)
+	default:
+		return fmt.Errorf("read: %v, want closed by the server (EOF or reset)", err)
+	}
 }
