@@ -14,6 +14,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"webconf/sipapp/meeting"
 	"webconf/sipapp/mixer"
 	"webconf/sipapp/rtpleg"
 	"webconf/sipapp/sdp"
@@ -447,6 +448,11 @@ func (c *call) makePublicRoom() (room, pid string, direct, ok bool) {
 		return "", "", false, false
 	}
 	p, created, err := s.book.MakePublicRoom(c.newPublic)
+	if me := (*meeting.Error)(nil); errors.As(err, &me) && me.Code == "store-unavailable" {
+		// Its room or the public room itself was refused: nothing was made.
+		c.refuseUnstored("c."+c.newPublic, err)
+		return "", "", false, false
+	}
 	if err != nil {
 		c.log.Info("public room refused", "identifier", c.newPublic, "err", err)
 		c.playThenBye(s.opt.Prompts.ConferenceFull)
