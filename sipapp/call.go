@@ -14,6 +14,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"webconf/sipapp/meeting"
 	"webconf/sipapp/mixer"
 	"webconf/sipapp/rtpleg"
 	"webconf/sipapp/sdp"
@@ -449,6 +450,11 @@ func (c *call) makePublicRoom() (room, pid string, direct, ok bool) {
 		return "", "", false, false
 	}
 	p, created, err := s.book.MakePublicRoom(c.newPublic)
+	if me := (*meeting.Error)(nil); errors.As(err, &me) && me.Code == "store-unavailable" {
+		// Its room or the public room itself was refused: nothing was made.
+		c.refuseUnstored("c."+c.newPublic, err)
+		return "", "", false, false
+	}
 	if err != nil {
 		c.log.Info("public room refused", "identifier", c.newPublic, "err", err)
 		c.playThenBye(s.opt.Prompts.ConferenceFull)
@@ -706,25 +712,29 @@ func (c *call) inRoom(room, pid string, direct bool) {
 		c.playThenBye(c.s.opt.Prompts.WrongPinBye)
 		return
 	}
+	// Until stay's own clean-up is in place, a panic (recovered in run)
+	// must not leave the call in the room's mix nor its record live: the
+	// others would hear a dead member and the room would never empty.
+	staying := false
+	defer func() {
+		if !staying {
+			c.s.leaveLive(room, c, false) // nothing when it is not in the mix
+			c.s.reg.SetStatus(room, c.tag, StatusFinished, "")
+		}
+	}()
 	c.room = room
 	c.joinedAt.Store(time.Now().UnixNano())
 	c.s.joinLive(room, c, false)
+	c.hook("joined")
+	staying = true
 	c.stay(room)
 }
 
 // stay keeps a call that is in a room's mix there until it ends, then
 // takes it out and records the end (spec 4: 4 "BYE" or 4 "disconnect",
-// then 5 "").
+// then 5 ""). Its clean-up is deferred first, so that it runs whatever
+// happens after.
 func (c *call) stay(room string) {
-	sink := c.s.opt.Events
-	c.member.OnTalking(func(on bool) {
-		c.talking.Store(on)
-		if on {
-			sink.TalkingStarted(room, c.tag)
-		} else {
-			sink.TalkingStopped(room, c.tag)
-		}
-	})
 	defer func() {
 		c.s.leaveLive(room, c, false)
 		why := endReason(c.why.Load())
@@ -736,6 +746,15 @@ func (c *call) stay(room string) {
 		}
 		c.s.reg.SetStatus(room, c.tag, StatusFinished, "")
 	}()
+	sink := c.s.opt.Events
+	c.member.OnTalking(func(on bool) {
+		c.talking.Store(on)
+		if on {
+			sink.TalkingStarted(room, c.tag)
+		} else {
+			sink.TalkingStopped(room, c.tag)
+		}
+	})
 	c.log.Info("joined room", "room", room)
 
 	rtpDead := c.rtpWatch()

@@ -3,6 +3,7 @@ package sipapp
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -163,5 +164,44 @@ func TestAPanickingDialoutLeavesAndHangsUp(t *testing.T) {
 				t.Fatalf("panics counted: %d, want 1", n)
 			}
 		})
+	}
+}
+
+// TestAPanickingDialinLeavesTheMix: a dial-in whose flow panics after it
+// joined its room (in the mix, its record connected) and before it stays
+// there is taken out of the mix and its record finished, as a dial-out's
+// is; it is hung up and counted, and the room goes on for the others.
+func TestAPanickingDialinLeavesTheMix(t *testing.T) {
+	var joined atomic.Int32
+	s := startServerWith(t, nil, func(s *Server) {
+		s.dialHook = func(stage string) {
+			if stage == "joined" && joined.Add(1) == 2 {
+				panic("boom after the join")
+			}
+		}
+	})
+	dialRoom(t, s, "boom") // the first caller, who stays
+	p, err := phone.Dial(testutil.Ctx(t, 10*time.Second), phone.Config{
+		Server: s.Addr(), Headers: []sip.Header{sip.NewHeader("P-App-Param", "room=boom")},
+	})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer p.Close()
+	select {
+	case <-p.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("no BYE to the caller whose flow panicked")
+	}
+	testutil.WaitFor(t, 10*time.Second, "the panicked call to end", func() bool { return s.ActiveCalls() == 1 })
+	if n := s.liveCount("boom"); n != 1 {
+		t.Fatalf("%d calls in the room's mix, want the first caller alone", n)
+	}
+	p2, ok := record(s, "boom", p.RemoteTag())
+	if !ok || p2.Status != StatusFinished {
+		t.Fatalf("record of the panicked call %+v (found %v), want finished", p2, ok)
+	}
+	if n := s.Metrics().Panics; n != 1 {
+		t.Fatalf("panics counted: %d, want 1", n)
 	}
 }

@@ -20,6 +20,13 @@ import (
 // the test ends.
 func startServer(t *testing.T, edit func(*Options)) *Server {
 	t.Helper()
+	return startServerWith(t, edit, nil)
+}
+
+// startServerWith is startServer with setup run on the server before it
+// starts (test hooks read by its goroutines).
+func startServerWith(t *testing.T, edit func(*Options), setup func(*Server)) *Server {
+	t.Helper()
 	opt := Options{
 		SIPListen: "127.0.0.1:0", PublicIP: "127.0.0.1", RTPLow: 47000, RTPHigh: 47998,
 		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
@@ -30,6 +37,9 @@ func startServer(t *testing.T, edit func(*Options)) *Server {
 	s, err := New(opt)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(s)
 	}
 	if err := s.Start(); err != nil {
 		t.Fatal(err)

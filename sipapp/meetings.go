@@ -23,13 +23,13 @@ type lobbyWait struct {
 func (s *Server) Meetings() *meeting.Book { return s.book }
 
 // OpenRoom implements meeting.Hooks. It may run with the Book's lock held;
-// it takes only the registry's. A room the store refuses is not made; the
-// meeting (already stored by the Book) still names it, and its first
-// caller makes it (meetingGate), or is refused when the store still fails.
-func (s *Server) OpenRoom(room string) {
-	if err := s.reg.Pin(room); err != nil {
-		s.log.Warn("meeting room not opened yet; its first caller opens it", "room", room)
-	}
+// it takes only the registry's. A room the store refuses is not made and
+// the error (ErrStore) says so: the Book then stores no new meeting or
+// public room (503 over REST). A stored one whose room is refused at
+// start-up keeps its number, and its first caller makes the room
+// (meetingGate), or is refused while the store still fails.
+func (s *Server) OpenRoom(room string) error {
+	return s.reg.Pin(room)
 }
 
 // RoomTaken implements meeting.Hooks.
@@ -177,6 +177,13 @@ func (c *call) meetingGate(room string) (leave func(), ok bool) {
 		// A public room lives public_room_ttl after its last call: the
 		// Book counts the calls in it.
 		if s.book.EnterPublicRoom(room) {
+			// Its room may have been refused at start-up (or deleted
+			// over XML-RPC): open it now, kept from soft expiry.
+			if err := s.reg.Pin(room); err != nil {
+				s.book.LeavePublicRoom(room)
+				c.refuseUnstored(room, err)
+				return nil, false
+			}
 			return func() { s.book.LeavePublicRoom(room) }, true
 		}
 		return func() {}, true

@@ -139,7 +139,7 @@ type Server struct {
 	udpLoops       atomic.Int64 // sipgo UDP read loops running
 
 	testHook func(*sip.Request) // tests only: runs before every handler
-	dialHook func(stage string) // tests only: runs at stages of a dial-out's flow
+	dialHook func(stage string) // tests only: runs at stages of a call's flow (dial-out: ringing, answered; dial-in: joined)
 }
 
 // New checks the options and prepares the server; Start listens.

@@ -49,6 +49,10 @@ type Options struct {
 	// Now is the room registry's clock (room and record expiry); nil is
 	// time.Now. For tests.
 	Now func() time.Time
+	// WrapStore, when set, wraps the store opened under data_dir (the
+	// node closes what it returns). For tests: a store that refuses
+	// writes on demand (sipapp/store/storetest).
+	WrapStore func(store.Store) store.Store
 }
 
 // DBFile is the database's name inside data_dir.
@@ -71,9 +75,13 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 	if err := prepareStatsDir(cfg.Webconference.StatsDir); err != nil {
 		return nil, err
 	}
+	var st store.Store
 	st, err := store.OpenSQLite(filepath.Join(cfg.Server.DataDir, DBFile))
 	if err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	if o.WrapStore != nil {
+		st = o.WrapStore(st)
 	}
 	n := &Node{log: log, store: st, stopHard: make(chan struct{}), statsDir: cfg.Webconference.StatsDir}
 	opt := sipapp.OptionsFromConfig(cfg, set, log)

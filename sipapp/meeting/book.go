@@ -58,8 +58,10 @@ type Config struct {
 // exists before anyone learns its number) and must not call back into the
 // Book.
 type Hooks interface {
-	// OpenRoom makes sure the conference room exists.
-	OpenRoom(room string)
+	// OpenRoom makes sure the conference room exists (stored). An error
+	// means it does not: the room's write was refused and nothing
+	// changed.
+	OpenRoom(room string) error
 	// EndRoom hangs up everyone in the room (and in its lobby); with
 	// remove, the room is also deleted.
 	EndRoom(room string, remove bool)
@@ -143,11 +145,18 @@ func New(cfg Config, st store.Store, docs []store.Doc, hooks Hooks) (*Book, erro
 		}
 	}
 	b.mu.Unlock()
+	// A room the store refuses now does not stop the server: the meeting
+	// (or public room) is stored and keeps its number, and its first
+	// caller opens the room, or is refused while the store still fails.
 	for _, m := range b.meetings {
-		hooks.OpenRoom(m.Exten)
+		if err := hooks.OpenRoom(m.Exten); err != nil {
+			b.log.Warn("meeting room not opened at start-up; its first caller opens it", "meeting", m.UUID, "room", m.Exten, "err", err)
+		}
 	}
 	for _, p := range b.public {
-		hooks.OpenRoom(p.Room)
+		if err := hooks.OpenRoom(p.Room); err != nil {
+			b.log.Warn("public room not opened at start-up; its first caller opens it", "identifier", p.Identifier, "room", p.Room, "err", err)
+		}
 	}
 	b.mu.Lock()
 	for id := range b.meetings {
@@ -259,6 +268,17 @@ func (b *Book) write(put []store.Doc, del []store.DocKey) *Error {
 	if err := b.st.WriteDocs(ctx, put, del); err != nil {
 		b.log.Error("meetings: store write failed", "err", err)
 		return storeFailed(err)
+	}
+	return nil
+}
+
+// openRoom opens the room of a meeting or public room (for a new one,
+// with b.mu held, before the Book stores it); a refused room is the
+// Book's Unavailable (503), and nothing has changed.
+func (b *Book) openRoom(room string) *Error {
+	if err := b.hooks.OpenRoom(room); err != nil {
+		b.log.Error("meetings: room not opened", "room", room, "err", err)
+		return &Error{Kind: Unavailable, Code: "store-unavailable", Message: "the room could not be stored", Err: err}
 	}
 	return nil
 }
@@ -503,7 +523,10 @@ func cloneMeeting(m Meeting) Meeting {
 }
 
 // CreateMeeting makes a meeting owned by the user (and the other owners
-// given). When it returns, the room exists and can be dialled.
+// given). When it returns, the room exists and can be dialled. The room is
+// opened (stored) first, then the meeting is stored: when either write is
+// refused nothing is added (a room opened for a meeting the store then
+// refused is ended again) and the error is Unavailable.
 func (b *Book) CreateMeeting(owner User, in MeetingInput) (Meeting, error) {
 	if !owner.Can(CapMeetings) {
 		return Meeting{}, &Error{Kind: Forbidden, Code: "forbidden", Message: "this user may not create meetings (no meetings capability)"}
@@ -533,16 +556,20 @@ func (b *Book) CreateMeeting(owner User, in MeetingInput) (Meeting, error) {
 	m.Exten = exten
 	m.GuestUser = "meeting-" + m.UUID + "-guest"
 	m.GuestPassword = secret(20)
+	// The room first: a meeting is never stored (nor listed) without its
+	// room. Its number is no meeting's yet, so no caller is routed to it.
+	if err := b.openRoom(m.Exten); err != nil {
+		b.mu.Unlock()
+		return Meeting{}, err
+	}
 	if err := b.write([]store.Doc{doc(kindMeeting, m.UUID, m)}, nil); err != nil {
 		b.mu.Unlock()
+		b.hooks.EndRoom(m.Exten, true) // the room goes again
 		return Meeting{}, err
 	}
 	b.meetings[m.UUID] = &m
 	b.byExten[m.Exten] = m.UUID
 	b.byGuest[m.GuestUser] = m.UUID
-	// The room is opened before the timers can end it and before the
-	// caller hears 201.
-	b.hooks.OpenRoom(m.Exten)
 	b.armLocked(m.UUID)
 	out := cloneMeeting(m)
 	b.mu.Unlock()
@@ -1204,8 +1231,9 @@ func (b *Book) PublicRoom(identifier string) (PublicRoom, error) {
 }
 
 // MakePublicRoom is a first caller's way into a public room: it returns
-// the room with that identifier, making it (stored, its room opened) when
-// there is none; created says which. The caller charges a creation to
+// the room with that identifier, making it (its room opened, then the
+// public room stored; a refusal of either leaves neither, Unavailable)
+// when there is none; created says which. The caller charges a creation to
 // the source's budget. A new room's last call is now, so it lives at
 // least public_room_ttl even if its maker hangs up at once.
 func (b *Book) MakePublicRoom(identifier string) (PublicRoom, bool, error) {
@@ -1216,7 +1244,10 @@ func (b *Book) MakePublicRoom(identifier string) (PublicRoom, bool, error) {
 	if p, ok := b.public[identifier]; ok {
 		out := *p
 		b.mu.Unlock()
-		b.hooks.OpenRoom(out.Room) // it may have been deleted over XML-RPC
+		// It may have been deleted over XML-RPC, or refused at start-up.
+		if err := b.openRoom(out.Room); err != nil {
+			return PublicRoom{}, false, err
+		}
 		return out, false, nil
 	}
 	if max := b.cfg.MaxPublicRooms; max > 0 && len(b.public) >= max {
@@ -1230,13 +1261,18 @@ func (b *Book) MakePublicRoom(identifier string) (PublicRoom, bool, error) {
 	}
 	now := b.cfg.Now().UTC().Truncate(time.Second)
 	p := PublicRoom{Identifier: identifier, Room: room, Created: now, LastCall: now}
+	// As for a meeting: the room, then the public room, undone together.
+	if err := b.openRoom(room); err != nil {
+		b.mu.Unlock()
+		return PublicRoom{}, false, err
+	}
 	if err := b.write([]store.Doc{doc(kindPublicRoom, identifier, p)}, nil); err != nil {
 		b.mu.Unlock()
+		b.hooks.EndRoom(room, true)
 		return PublicRoom{}, false, err
 	}
 	b.public[identifier] = &p
 	b.byRoom[room] = identifier
-	b.hooks.OpenRoom(room)
 	b.armPublicLocked()
 	b.mu.Unlock()
 	return p, true, nil

@@ -39,6 +39,9 @@ type fakeHooks struct {
 	// can hold the lock at that moment.
 	book   *Book
 	locked []hookCall // EndRoom/LobbyLifted calls made with the lock held
+	// openFail makes OpenRoom refuse (as a room store that fails does);
+	// a refused open is recorded as "open-refused".
+	openFail atomic.Bool
 }
 
 func newHooks() *fakeHooks { return &fakeHooks{asked: map[string]bool{}} }
@@ -48,7 +51,7 @@ func (h *fakeHooks) add(c hookCall) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.calls = append(h.calls, c)
-	if b := h.book; b != nil && c.op != "open" {
+	if b := h.book; b != nil && !strings.HasPrefix(c.op, "open") {
 		if b.mu.TryLock() {
 			b.mu.Unlock()
 		} else {
@@ -72,7 +75,16 @@ func (h *fakeHooks) checkUnlocked(t *testing.T, b *Book) {
 	})
 }
 
-func (h *fakeHooks) OpenRoom(room string) { h.add(hookCall{op: "open", room: room}) }
+var errRoomRefused = errors.New("room store refused")
+
+func (h *fakeHooks) OpenRoom(room string) error {
+	if h.openFail.Load() {
+		h.add(hookCall{op: "open-refused", room: room})
+		return errRoomRefused
+	}
+	h.add(hookCall{op: "open", room: room})
+	return nil
+}
 func (h *fakeHooks) EndRoom(room string, remove bool) {
 	h.add(hookCall{op: "end", room: room, remove: remove})
 }
@@ -790,8 +802,18 @@ func TestStoreFailureLeavesMemoryUnchanged(t *testing.T) {
 			t.Errorf("%s changed memory or store although the write failed:\n got %+v\nwant %+v", op.name, after, before)
 		}
 	}
-	if c := h.all(); len(c) != 0 {
-		t.Errorf("failed writes called hooks: %+v", c)
+	// A new meeting's or public room's room is opened before the Book's
+	// write and ended (removed) again when that write fails; no other
+	// hook is called.
+	calls := h.all()
+	if len(calls) != 4 {
+		t.Errorf("failed writes called hooks %+v, want open and end of two rooms", calls)
+	}
+	for i := 0; i+1 < len(calls); i += 2 {
+		o, e := calls[i], calls[i+1]
+		if o.op != "open" || e.op != "end" || !e.remove || e.room != o.room {
+			t.Errorf("hooks %+v, %+v: want an open room removed again", o, e)
+		}
 	}
 	// Reading still works and the co-owner's token still authenticates.
 	if _, ok := b.Authenticate(coTok); !ok {
@@ -809,6 +831,83 @@ func TestStoreFailureLeavesMemoryUnchanged(t *testing.T) {
 	st.fail.Store(false)
 	if _, err := b.UpdateMeeting(owner, m.UUID, meetingIn(t, `{"name":"renamed"}`)); err != nil {
 		t.Fatalf("after recovery: %v", err)
+	}
+}
+
+// A new meeting or public room whose room the SIP side refuses (its
+// store write failed) is not made: Unavailable (503 over REST), nothing
+// in memory nor in the store, and the same call passes once rooms open
+// again. A stored meeting whose room is refused at start-up is restored
+// all the same: its first caller opens the room (issue 11, point 1).
+func TestRefusedRoomChangesNothing(t *testing.T) {
+	st := &failingStore{Store: store.NewMemory()}
+	h := newHooks()
+	b := newBook(t, testConfig(), st, h)
+	h.checkUnlocked(t, b)
+	owner, _ := mustUser(t, b, `{"username":"owner","capabilities":["meetings"]}`)
+	m := mustMeeting(t, b, owner, `{"name":"kept"}`)
+	p, err := b.PublicRoom("kept")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type state struct {
+		Meetings []Meeting
+		Public   map[string]string
+		Docs     []store.Doc
+	}
+	snapshot := func() state {
+		pub := map[string]string{}
+		b.mu.RLock()
+		for id, pr := range b.public {
+			pub[id] = pr.Room
+		}
+		b.mu.RUnlock()
+		return state{b.Meetings(owner.UUID), pub, mustLoad(t, st.Store).Docs}
+	}
+	before := snapshot()
+	h.reset()
+	h.openFail.Store(true)
+	for _, op := range []struct {
+		name string
+		do   func() error
+	}{
+		{"CreateMeeting", func() error { _, err := b.CreateMeeting(owner, meetingIn(t, `{"name":"new"}`)); return err }},
+		{"MakePublicRoom (new)", func() error { _, _, err := b.MakePublicRoom("new"); return err }},
+		{"MakePublicRoom (existing)", func() error { _, _, err := b.MakePublicRoom(p.Identifier); return err }},
+	} {
+		e := wantKind(t, op.do(), Unavailable, "")
+		if !errors.Is(e, errRoomRefused) {
+			t.Errorf("%s: the room's error is not the cause: %v", op.name, e)
+		}
+		if after := snapshot(); !reflect.DeepEqual(after, before) {
+			t.Errorf("%s with its room refused changed memory or store:\n got %+v\nwant %+v", op.name, after, before)
+		}
+	}
+	for _, c := range h.all() {
+		if c.op != "open-refused" {
+			t.Errorf("a refused room called %+v", c)
+		}
+	}
+
+	// A restart while rooms are refused still restores everything.
+	h2 := newHooks()
+	h2.openFail.Store(true)
+	b2 := newBook(t, testConfig(), st, h2)
+	if got, ok := b2.Meeting(m.UUID); !ok || got.Exten != m.Exten || !b2.IsMeetingRoom(p.Room) {
+		t.Fatalf("restore with rooms refused: meeting %v %q, public room %v", ok, got.Exten, b2.IsMeetingRoom(p.Room))
+	}
+	if n := h2.count("open-refused", m.Exten, false) + h2.count("open-refused", p.Room, false); n != 2 {
+		t.Errorf("restore tried to open %d rooms, want 2: %+v", n, h2.all())
+	}
+	b2.Close()
+
+	h.openFail.Store(false)
+	n := mustMeeting(t, b, owner, `{"name":"new"}`)
+	if h.count("open", n.Exten, false) != 1 {
+		t.Errorf("the new meeting's room was not opened: %+v", h.all())
+	}
+	if got := b.Meetings(owner.UUID); len(got) != 2 {
+		t.Errorf("meetings after the rooms came back: %d, want 2", len(got))
 	}
 }
 

@@ -91,6 +91,13 @@ func start(t testing.TB, edit func(*conf.Config)) *harness {
 	if edit != nil {
 		edit(cfg)
 	}
+	return startOpts(t, cfg, node.Options{})
+}
+
+// startOpts runs a node on cfg with o (its log and prompts are the
+// tests'); it is stopped when the test ends.
+func startOpts(t testing.TB, cfg *conf.Config, o node.Options) *harness {
+	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -98,8 +105,9 @@ func start(t testing.TB, edit func(*conf.Config)) *harness {
 	if os.Getenv("WEBCONF_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("test", t.Name())
-	n, err := node.Start(cfg, node.Options{Log: log, Prompts: testPrompts()})
+	o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("test", t.Name())
+	o.Prompts = testPrompts()
+	n, err := node.Start(cfg, o)
 	if err != nil {
 		t.Fatalf("start node: %v", err)
 	}

@@ -661,12 +661,14 @@ func (p *Phone) established2xx() (*Phone, error) {
 		p.dtmfPT = ans.dtmfPT
 		p.serverRTP.Store(&ans.rtp)
 	}
+	// Ours before the ACK leaves: a server may send BYE the moment it has
+	// the ACK, and that BYE must not be answered 481.
+	p.established.Store(true)
 	// ACK even an unusable answer, so the server's dialog is confirmed and
 	// the BYE below is valid (RFC 3261 section 13.2.2.4).
 	if err := p.dlg.Ack(ctx); err != nil {
 		return nil, fmt.Errorf("phone: ACK: %w", err)
 	}
-	p.established.Store(true)
 	if aerr != nil {
 		p.Hangup(ctx) //nolint:errcheck // the answer error is the one to report
 		return nil, aerr
