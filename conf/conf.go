@@ -248,7 +248,10 @@ type Webconference struct {
 	FeedbackFile         string `ini:"feedback_file"`         // "" = no feedback log
 	StatsDir             string `ini:"stats_dir"`             // "" = stats not persistent
 	WebconferenceURLBase string `ini:"webconference_urlbase"` // no effect, as in current SEMS
-	// MasterPassword enables getRoomPassword and listRooms; "" disables them.
+	// MasterPassword is the operators' password: getRoomPassword,
+	// listRooms and the REST operator routes. Unlike SEMS, "" does not
+	// disable them: the server then makes one and keeps it in data_dir
+	// (rpc/node); "off" disables them (see MasterPasswordOff).
 	MasterPassword string `ini:"master_password" secret:"true"`
 	IgnorePin      bool   `ini:"ignore_pin"` // yes disables admin PIN checks
 

@@ -58,8 +58,10 @@ type Options struct {
 // DBFile is the database's name inside data_dir.
 const DBFile = "webconf.db"
 
-// Start opens the store under data_dir, starts SIP and, with run_server,
-// the XML-RPC (and JSON-RPC) listener.
+// Start opens the store under data_dir, settles the master password (made
+// and kept in data_dir when the config leaves it empty, see
+// masterPassword), starts SIP and, with run_server, the XML-RPC (and
+// JSON-RPC) listener.
 func Start(cfg *conf.Config, o Options) (*Node, error) {
 	log := o.Log
 	if log == nil {
@@ -83,6 +85,11 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 	if o.WrapStore != nil {
 		st = o.WrapStore(st)
 	}
+	master, err := masterPassword(cfg, log)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	n := &Node{log: log, store: st, stopHard: make(chan struct{}), statsDir: cfg.Webconference.StatsDir}
 	opt := sipapp.OptionsFromConfig(cfg, set, log)
 	opt.Store = st
@@ -94,7 +101,7 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 	}
 	w := cfg.Webconference
 	n.RPC, err = rpc.New(n.SIP, rpc.Options{
-		Signature: w.ServerSignature, MasterPassword: w.MasterPassword, Private: w.PrivateRooms,
+		Signature: w.ServerSignature, MasterPassword: master, Private: w.PrivateRooms,
 		RoomSweepInterval: w.RoomSweepInterval, ExportDI: cfg.XMLRPC.ExportDI, DirectExport: cfg.XMLRPC.DirectExport,
 		FeedbackFile: w.FeedbackFile, FeedbackDir: feedbackDir(w.FeedbackFile, cfg.Server.DataDir),
 		Log: log, LogLevel: o.LogLevel,
@@ -138,7 +145,7 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 	}
 	m := cfg.Meetings
 	n.rest = rest.New(rest.Options{
-		SIP: n.SIP, MasterPassword: w.MasterPassword, LinkHost: m.LinkHost, LinkFormat: m.LinkFormat,
+		SIP: n.SIP, MasterPassword: master, LinkHost: m.LinkHost, LinkFormat: m.LinkFormat,
 		PSTNExtension: m.PSTNExtension, PublicRooms: m.PublicRooms, SIPHost: sipHost(cfg.Server.PublicIP, n.SIP.Addr()), Log: log,
 	})
 	if cfg.HTTP.Listen != "" {

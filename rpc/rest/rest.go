@@ -10,8 +10,9 @@
 //
 // Who may call what:
 //   - operators: HTTP Basic, user admin, password master_password
-//     (compared in constant time; an empty master_password turns operator
-//     access off);
+//     (compared in constant time; master_password=off turns operator
+//     access off, an empty one in the config is made by rpc/node and kept
+//     in data_dir);
 //   - users: Authorization: Bearer <token>, the token handed out once when
 //     the operator created them;
 //   - guests and public-room visitors: nobody is asked.
