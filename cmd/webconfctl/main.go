@@ -1,11 +1,14 @@
 // Command webconfctl is the operator's tool for a webconf (or SEMS
 // webconference) server over XML-RPC: list rooms, show who is in one,
 // create and delete rooms, recover an admin PIN with the master password,
-// dial out, kick, mute and unmute.
+// dial out, kick, mute and unmute; and, over the REST API with the master
+// password, the users of the meetings API and their tokens.
 //
 // Secrets may come from the environment instead of the command line
 // (where other users can see them in the process list):
-// WEBCONF_MASTER_PASSWORD, WEBCONF_ADMIN_PIN, WEBCONF_AUTH_PASSWORD.
+// WEBCONF_MASTER_PASSWORD, WEBCONF_ADMIN_PIN, WEBCONF_AUTH_PASSWORD. On
+// the server's machine the master password the server made is read from
+// its data_dir (-data-dir, default ./data as in the sample config).
 package main
 
 import (
@@ -14,9 +17,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/kolo/xmlrpc"
 
@@ -42,15 +47,30 @@ commands:
   feedback                       flush the server's feedback file
   status                         active calls and the server's info string
 
-A PIN given as "-" is read from WEBCONF_ADMIN_PIN, the master password from
--master or WEBCONF_MASTER_PASSWORD, AUTH_PASSWORD from WEBCONF_AUTH_PASSWORD.
+REST API (-api URL; needs the master password):
+  user add NAME [--capability meetings,sip]
+                                 make a user of the meetings API; prints its
+                                 token (shown only this once)
+  user list                      the users
+  user delete NAME               delete a user (and the meetings they alone own)
+
+A PIN given as "-" is read from WEBCONF_ADMIN_PIN, AUTH_PASSWORD from
+WEBCONF_AUTH_PASSWORD. The master password comes from -master, else
+WEBCONF_MASTER_PASSWORD, else the file the server keeps it in when its
+config leaves master_password empty: DATA_DIR/master_password (-data-dir).
 `
 
 type cli struct {
 	c      *xmlrpc.Client
 	asJSON bool
 	out    io.Writer
-	master string
+	errOut io.Writer
+	api    string // REST base URL, without /api/v1
+	// master is the password given (-master, WEBCONF_MASTER_PASSWORD);
+	// "" reads dataDir's file when a command needs it.
+	master  string
+	dataDir string
+	http    *http.Client
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -59,6 +79,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	url := fs.String("url", envOr("WEBCONF_URL", "http://127.0.0.1:8090/"), "XML-RPC URL of the server")
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
 	master := fs.String("master", "", "master password (better: WEBCONF_MASTER_PASSWORD)")
+	api := fs.String("api", envOr("WEBCONF_API_URL", "http://127.0.0.1:8080"), "REST API base URL of the server ([http] listen)")
+	dataDir := fs.String("data-dir", envOr("WEBCONF_DATA_DIR", "data"), "the server's data_dir, where it keeps the master password it made")
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -77,7 +99,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if m == "" {
 		m = os.Getenv("WEBCONF_MASTER_PASSWORD")
 	}
-	x := &cli{c: c, asJSON: *asJSON, out: stdout, master: m}
+	x := &cli{c: c, asJSON: *asJSON, out: stdout, errOut: stderr, master: m, dataDir: *dataDir,
+		api: apiBase(*api), http: &http.Client{Timeout: 15 * time.Second}}
 	if err := x.do(fs.Arg(0), fs.Args()[1:]); err != nil {
 		fmt.Fprintf(stderr, "webconfctl: %v\n", err)
 		var u usageError
@@ -92,6 +115,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 type usageError string
 
 func (u usageError) Error() string { return string(u) + " (webconfctl -h for help)" }
+
+// apiBase is -api as scheme://host:port: the [http] listen address
+// (127.0.0.1:8080) or the API's own URL (.../api/v1/) are taken too.
+func apiBase(s string) string {
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	return strings.TrimSuffix(strings.TrimRight(s, "/"), "/api/v1")
+}
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
@@ -157,7 +189,7 @@ func explain(fn string, c int, msg string) error {
 	case c == 2:
 		return errors.New("no call with that tag in the room")
 	case c == 403 || c == 407:
-		return errors.New("wrong master password (or none is configured on the server)")
+		return errors.New("wrong master password (or master_password=off on the server)")
 	case c == 404:
 		return errors.New("no such room")
 	}
@@ -179,7 +211,11 @@ var statusNames = []string{"disconnected", "connecting", "ringing", "connected",
 func (x *cli) do(cmd string, args []string) error {
 	switch cmd {
 	case "rooms":
-		r, err := x.di("listRooms", x.master)
+		m, err := x.masterPassword()
+		if err != nil {
+			return err
+		}
+		r, err := x.di("listRooms", m)
 		if err != nil {
 			return err
 		}
@@ -271,7 +307,11 @@ func (x *cli) do(cmd string, args []string) error {
 		if len(args) != 1 {
 			return usageError("pin ROOM")
 		}
-		r, err := x.di("getRoomPassword", x.master, args[0])
+		m, err := x.masterPassword()
+		if err != nil {
+			return err
+		}
+		r, err := x.di("getRoomPassword", m, args[0])
 		if err != nil {
 			return err
 		}
@@ -318,6 +358,8 @@ func (x *cli) do(cmd string, args []string) error {
 			return explain("dialout", code(r[0]), str(r[1]))
 		}
 		return x.print(map[string]string{"call_tag": str(r[2])}, func(w io.Writer) { fmt.Fprintln(w, str(r[2])) })
+	case "user":
+		return x.user(args)
 	case "feedback":
 		_, err := x.di("flushFeedback")
 		return err

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,12 +19,20 @@ import (
 
 func startNode(t *testing.T) string {
 	t.Helper()
+	n := startNodeHTTP(t, "")
+	return "http://" + n.RPCAddr() + "/"
+}
+
+// startNodeHTTP starts a node with the master password "master" and the
+// HTTP listener on listen ("" = off).
+func startNodeHTTP(t *testing.T, listen string) *node.Node {
+	t.Helper()
 	cfg := conf.Default()
 	cfg.Server.SIPListen = "127.0.0.1:0"
 	cfg.Server.RTPLowPort, cfg.Server.RTPHighPort = 33000, 33998
 	cfg.Server.DataDir = t.TempDir()
 	cfg.XMLRPC.Port = 0
-	cfg.HTTP.Listen = ""
+	cfg.HTTP.Listen = listen
 	cfg.Webconference.MasterPassword = "master"
 	n, err := node.Start(&cfg, node.Options{Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -32,7 +43,7 @@ func startNode(t *testing.T) string {
 		defer cancel()
 		_ = n.Shutdown(ctx)
 	})
-	return "http://" + n.RPCAddr() + "/"
+	return n
 }
 
 func ctl(t *testing.T, url string, args ...string) (string, string, int) {
@@ -90,5 +101,89 @@ func TestCommands(t *testing.T) {
 	}
 	if _, errs, rc := ctl(t, "http://127.0.0.1:9/", "status"); rc != 1 || !strings.Contains(errs, "cannot reach the server") {
 		t.Fatalf("no server: rc %d %q", rc, errs)
+	}
+}
+
+// TestUserCommands makes, lists and deletes users over the REST API with
+// the master password from -master, and from the file the server keeps
+// it in; the token printed works for making a meeting.
+func TestUserCommands(t *testing.T) {
+	t.Setenv("WEBCONF_MASTER_PASSWORD", "")
+	n := startNodeHTTP(t, "127.0.0.1:0")
+	url := "http://" + n.RPCAddr() + "/"
+	api := n.HTTPAddr() // [http] listen as it is written in the config
+	empty := t.TempDir()
+	user := func(args ...string) (string, string, int) {
+		return ctl(t, url, append([]string{"-api", api, "-data-dir", empty}, args...)...)
+	}
+
+	out, errs, rc := user("-master", "master", "user", "add", "alice", "--capability", "meetings,sip")
+	if rc != 0 || !regexp.MustCompile(`^[A-Za-z0-9_-]{20,}\n$`).MatchString(out) {
+		t.Fatalf("user add: rc %d %q %q", rc, out, errs)
+	}
+	if !strings.Contains(errs, "user alice made (uuid ") || !strings.Contains(errs, "capabilities meetings,sip") {
+		t.Errorf("user add: stderr %q", errs)
+	}
+	tok := strings.TrimSpace(out)
+	req, _ := http.NewRequest("POST", "http://"+api+"/api/v1/users/me/meetings", strings.NewReader(`{"name":"standup"}`))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("a meeting with the printed token: %s, want 201", resp.Status)
+	}
+
+	if _, errs, rc := user("-master", "master", "user", "add", "alice"); rc != 1 || !strings.Contains(errs, "alice is taken") {
+		t.Fatalf("user add again: rc %d %q", rc, errs)
+	}
+	if _, errs, rc := user("-master", "master", "user", "add"); rc != 2 {
+		t.Fatalf("user add without a name: rc %d %q", rc, errs)
+	}
+	if _, errs, rc := user("-master", "wrong", "user", "list"); rc != 1 || !strings.Contains(errs, "refused the master password") {
+		t.Fatalf("user list with a wrong password: rc %d %q", rc, errs)
+	}
+	// No password given and none in -data-dir: say where it may come from.
+	if _, errs, rc := user("user", "list"); rc != 1 || !strings.Contains(errs, "no master password") {
+		t.Fatalf("user list without a password: rc %d %q", rc, errs)
+	}
+
+	// The password from the server's file (data_dir/master_password).
+	dir := t.TempDir()
+	file := filepath.Join(dir, conf.MasterPasswordFile)
+	if err := os.WriteFile(file, []byte("master\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, rc = ctl(t, url, "-api", "http://"+api+"/api/v1/", "-data-dir", dir, "user", "list")
+	if rc != 0 || !regexp.MustCompile(`(?m)^USERNAME +UUID.*\nalice +[0-9a-f-]{36} +user +meetings,sip +`).MatchString(out) {
+		t.Fatalf("user list: rc %d %q %q", rc, out, errs)
+	}
+	// The meeting's room, listed with the file's password over XML-RPC.
+	if out, errs, rc := ctl(t, url, "-data-dir", dir, "rooms"); rc != 0 || !regexp.MustCompile(`^[0-9]+\n$`).MatchString(out) {
+		t.Fatalf("rooms with the file's password: rc %d %q %q", rc, out, errs)
+	}
+	var list []map[string]any
+	out, _, rc = ctl(t, url, "-api", api, "-data-dir", dir, "-json", "user", "list")
+	if rc != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 1 || list[0]["username"] != "alice" {
+		t.Fatalf("user list -json: rc %d %q", rc, out)
+	}
+	if err := os.Chmod(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, errs, rc := ctl(t, url, "-api", api, "-data-dir", dir, "user", "list"); rc != 1 || !strings.Contains(errs, "chmod 600") {
+		t.Fatalf("a file others may read: rc %d %q", rc, errs)
+	}
+
+	if out, errs, rc := user("-master", "master", "user", "delete", "alice"); rc != 0 || out != "OK\n" {
+		t.Fatalf("user delete: rc %d %q %q", rc, out, errs)
+	}
+	if _, errs, rc := user("-master", "master", "user", "delete", "alice"); rc != 1 || !strings.Contains(errs, `no user "alice"`) {
+		t.Fatalf("user delete again: rc %d %q", rc, errs)
+	}
+	if _, errs, rc := ctl(t, url, "-api", "127.0.0.1:9", "-master", "master", "user", "list"); rc != 1 || !strings.Contains(errs, "cannot reach the REST API") {
+		t.Fatalf("no REST API: rc %d %q", rc, errs)
 	}
 }
