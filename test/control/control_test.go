@@ -12,6 +12,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"webconf/conf"
 	"webconf/dsp/tone"
 	"webconf/test/phone"
 	"webconf/test/testutil"
@@ -140,6 +141,21 @@ func pyCall(method string, params ...string) string {
 
 func httpReply(body string) string {
 	return fmt.Sprintf("HTTP/1.1 200 OK\r\nServer: XMLRPC++ 0.8\r\nContent-Type: text/xml\r\nContent-length: %d\r\n\r\n%s", len(body), body)
+}
+
+// TestMasterPasswordOff: master_password=off gives SEMS's empty master
+// password: getRoomPassword and listRooms refuse everyone, "off" too.
+func TestMasterPasswordOff(t *testing.T) {
+	t.Parallel()
+	h := start(t, func(c *conf.Config) { c.Webconference.MasterPassword = "off" })
+	si := info(0, 0, 0, 0)
+	if r := h.di(t, "roomCreate", "1234"); len(r) < 1 || r[0] != int64(0) {
+		t.Fatalf("roomCreate: %v", r)
+	}
+	for _, pw := range []string{"off", ""} {
+		eq(t, h.di(t, "getRoomPassword", pw, "1234"), 403, "Wrong Master Password.", si)
+		eq(t, h.di(t, "listRooms", pw), 407, []any{"Wrong Master Password."}, si)
+	}
 }
 
 func TestWireBytesMatchSEMS(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -379,9 +381,14 @@ func TestRESTUsersUnauthorized(t *testing.T) {
 	}
 }
 
-func TestRESTOperatorOffWithoutMasterPassword(t *testing.T) {
+// TestRESTOperatorOffWithMasterPasswordOff: master_password=off turns the
+// operator routes off (SEMS's empty master_password); "off" is no password.
+func TestRESTOperatorOffWithMasterPasswordOff(t *testing.T) {
 	t.Parallel()
-	h := start(t, func(c *conf.Config) { c.Webconference.MasterPassword = "" })
+	var dir string
+	h := start(t, func(c *conf.Config) { c.Webconference.MasterPassword = "off"; dir = c.Server.DataDir })
+	h.restUnauthorized(t, "Basic", "GET", "/api/v1/users", basic("admin", "off"), nil)
+	h.restUnauthorized(t, "Basic", "POST", "/api/v1/users", basic("admin", "off"), map[string]any{"username": "alice"})
 	h.restUnauthorized(t, "Basic", "GET", "/api/v1/users", basic("admin", ""), nil)
 	h.restUnauthorized(t, "Basic", "POST", "/api/v1/users", basic("admin", ""), map[string]any{"username": "alice"})
 	h.restUnauthorized(t, "Basic", "GET", "/api/v1/users", basic("admin", master), nil)
@@ -389,6 +396,10 @@ func TestRESTOperatorOffWithoutMasterPassword(t *testing.T) {
 	h.restUnauthorized(t, "Basic", "GET", "/api/v1/users", nil, nil)
 	// Routes without credentials still answer.
 	h.must(t, 200, "GET", "/api/v1/openapi.json", nil, nil)
+	// And no password was made.
+	if _, err := os.Stat(filepath.Join(dir, conf.MasterPasswordFile)); !os.IsNotExist(err) {
+		t.Fatalf("master_password=off made %s: %v", conf.MasterPasswordFile, err)
+	}
 }
 
 func TestRESTBanAfterFailures(t *testing.T) {

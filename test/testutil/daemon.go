@@ -6,6 +6,9 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +30,31 @@ func Tone(freq float64, d time.Duration) []int16 {
 // ends.
 func Daemon(t testing.TB, bin, cfg string, patterns ...*regexp.Regexp) (*exec.Cmd, []string) {
 	t.Helper()
+	cmd, out, _ := DaemonLog(t, bin, cfg, patterns...)
+	return cmd, out
+}
+
+// Log is everything a daemon wrote to its log (stderr), line by line.
+type Log struct {
+	mu    sync.Mutex
+	lines []string
+	done  chan struct{}
+}
+
+// Lines is the log so far.
+func (l *Log) Lines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.lines)
+}
+
+// Done is closed once the log has ended (the process has exited): wait
+// for it before cmd.Wait, which closes the pipe the log is read from.
+func (l *Log) Done() <-chan struct{} { return l.done }
+
+// DaemonLog is Daemon that also keeps the whole log.
+func DaemonLog(t testing.TB, bin, cfg string, patterns ...*regexp.Regexp) (*exec.Cmd, []string, *Log) {
+	t.Helper()
 	cmd := exec.Command(bin, "-config", cfg)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -41,11 +69,18 @@ func Daemon(t testing.TB, bin, cfg string, patterns ...*regexp.Regexp) (*exec.Cm
 		addr string
 	}
 	hits := make(chan hit, len(patterns))
+	log := &Log{done: make(chan struct{})}
 	go func() {
+		defer close(log.done)
+		sent := make([]bool, len(patterns)) // each pattern's first match only: hits never fills
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			log.mu.Lock()
+			log.lines = append(log.lines, sc.Text())
+			log.mu.Unlock()
 			for i, p := range patterns {
-				if m := p.FindStringSubmatch(sc.Text()); m != nil {
+				if m := p.FindStringSubmatch(sc.Text()); m != nil && !sent[i] {
+					sent[i] = true
 					hits <- hit{i, m[1]}
 				}
 			}
@@ -55,15 +90,18 @@ func Daemon(t testing.TB, bin, cfg string, patterns ...*regexp.Regexp) (*exec.Cm
 	for got := 0; got < len(patterns); {
 		select {
 		case h := <-hits:
-			if out[h.i] == "" {
-				out[h.i] = h.addr
-				got++
+			out[h.i] = h.addr
+			got++
+		case <-log.done:
+			if len(hits) > 0 {
+				continue // what it logged before exiting first
 			}
+			t.Fatalf("%s exited before logging %v; its log:\n%s", bin, patterns, strings.Join(log.Lines(), "\n"))
 		case <-time.After(20 * time.Second):
 			t.Fatalf("%s did not log %v", bin, patterns)
 		}
 	}
-	return cmd, out
+	return cmd, out, log
 }
 
 // Build compiles a command of this module (an import path such as
