@@ -91,14 +91,19 @@ func TestMasterPasswordSetWins(t *testing.T) {
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(file, []byte("old\n"), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte("old\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if pw, err := masterPassword(cfg, slog.New(slog.DiscardHandler)); err != nil || pw != "s3cret" {
-		t.Fatalf("with a file: %q, %v", pw, err)
-	}
-	if got, _ := os.ReadFile(file); string(got) != "old\n" {
-		t.Fatalf("file changed to %q", got)
+	for _, mode := range []os.FileMode{0o600, 0o644} {
+		if err := os.Chmod(file, mode); err != nil {
+			t.Fatal(err)
+		}
+		if pw, err := masterPassword(cfg, slog.New(slog.DiscardHandler)); err != nil || pw != "s3cret" {
+			t.Fatalf("with a %04o file: %q, %v", mode, pw, err)
+		}
+		if got, _ := os.ReadFile(file); string(got) != "old\n" {
+			t.Fatalf("file changed to %q", got)
+		}
 	}
 }
 
