@@ -95,6 +95,7 @@ sip_listen = 127.0.0.1:0
 rtp_low_port = 39000
 rtp_high_port = 39998
 data_dir = %s
+log_level = debug
 [webconference]
 master_password = %s
 [xmlrpc]
@@ -158,6 +159,7 @@ listen = 127.0.0.1:0
 		t.Fatalf("hang up: %v", err)
 	}
 	p.Close()
+	// Nothing else logs it, not even at debug level.
 	log := r.stop(t)
 	if n := strings.Count(log, pw); n != 1 {
 		t.Fatalf("the password is in the log %d times, want once:\n%s", n, log)
