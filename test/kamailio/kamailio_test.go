@@ -645,3 +645,57 @@ func portOf(t *testing.T, addr string) int {
 	n, _ := strconv.Atoi(p)
 	return n
 }
+
+// TestForgedViaBehindKamailio: a caller behind the proxy who writes a Via
+// naming the proxy's address (received, rport and all) is still charged
+// as itself: Kamailio replaces received and rport with what it saw, and
+// webconfd reads the last of them. With invite_rate 1/s (burst 1), the
+// forger's second INVITE is refused (Kamailio turns our 503 into 500)
+// while a caller at another address behind the proxy is admitted.
+func TestForgedViaBehindKamailio(t *testing.T) {
+	b := startBridge(t, func(c *conf.Config) { c.Limits.InviteRate, c.Limits.InviteBurst = 1, 1 })
+	invite := func(local, via string, n int) int {
+		c, err := net.ListenPacket("udp4", local+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		dst, err := net.ResolveUDPAddr("udp4", b.proxy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// No SDP: an admitted INVITE gets 488, one refused at admission 503.
+		req := fmt.Sprintf("INVITE sip:0007774711@%s SIP/2.0\r\nVia: %s;branch=z9hG4bK-forged%d\r\n"+
+			"From: <sip:forger@%s>;tag=f%d\r\nTo: <sip:0007774711@%s>\r\nCall-ID: forged-%d@test\r\nCSeq: 1 INVITE\r\n"+
+			"Contact: <sip:forger@%s>\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+			b.proxy, via, n, local, n, b.proxy, n, c.LocalAddr())
+		if _, err := c.WriteTo([]byte(req), dst); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 4096)
+		for {
+			_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			k, _, err := c.ReadFrom(buf)
+			if err != nil {
+				t.Fatalf("INVITE %d from %s: no final response: %v", n, local, err)
+			}
+			var code int
+			if _, err := fmt.Sscanf(string(buf[:k]), "SIP/2.0 %d", &code); err == nil && code >= 200 {
+				return code
+			}
+		}
+	}
+	forged := "SIP/2.0/UDP 127.0.0.1:5060;received=127.0.0.1;rport=5060"
+	if code := invite("127.0.0.5", forged, 1); code != 488 {
+		t.Fatalf("the forger's first INVITE: %d, want 488 (admitted, no SDP)", code)
+	}
+	if code := invite("127.0.0.5", forged, 2); code != 500 {
+		t.Fatalf("the forger's second INVITE within the second: %d, want 500 (our 503 over invite_rate, through Kamailio)", code)
+	}
+	if code := invite("127.0.0.6", "SIP/2.0/UDP 127.0.0.6:5060;rport", 3); code != 488 {
+		t.Fatalf("another caller behind the proxy: %d, want 488 (admitted)", code)
+	}
+	if m := b.node.SIP.Metrics(); m.RateLimited != 1 {
+		t.Fatalf("rate-limited INVITEs %d, want 1", m.RateLimited)
+	}
+}
