@@ -170,6 +170,12 @@ type Limits struct {
 	MaxTCPConns          int           `ini:"max_tcp_conns"`
 	MaxTCPConnsPerSource int           `ini:"max_tcp_conns_per_source"`
 	TCPIdleTimeout       time.Duration `ini:"tcp_idle_timeout" unit:"s"`
+	// TrustedProxies are SIP proxies (CIDR prefixes or addresses, IPv4
+	// or IPv6, separated by ',' or ';'): a request from one is never
+	// rate-limited, capped or banned as a source; it is charged to the
+	// caller in the topmost Via the first untrusted hop added (its
+	// received/rport where present).
+	TrustedProxies []netip.Prefix `ini:"trusted_proxies"`
 }
 
 // HTTP is the [http] section: the listener for /metrics (Prometheus) and
@@ -178,6 +184,12 @@ type HTTP struct {
 	// Listen is host:port; "" turns the listener off. Port 0 picks a free
 	// port (tests).
 	Listen string `ini:"listen"`
+	// TrustedProxies are HTTP reverse proxies (CIDR prefixes or
+	// addresses): a request from one, on this listener (the REST API) or
+	// on the XML-RPC/JSON-RPC port, is charged to the client its
+	// X-Forwarded-For names (the rightmost address that is not a trusted
+	// proxy), and the proxy's own connections are not capped per source.
+	TrustedProxies []netip.Prefix `ini:"trusted_proxies"`
 }
 
 // Server is the [server] section: where webconfd listens and keeps its state.
@@ -426,7 +438,9 @@ func Default() Config {
 		Limits: Limits{
 			PinFailures: 10, RPCFailures: 20, RoomFailures: 50,
 			FailureWindow: 10 * time.Minute, BanTime: 15 * time.Minute, RoomTarpit: 3 * time.Second,
-			InviteRate: 10, InviteBurst: 20,
+			// One proxy or SBC sends every caller's INVITE: 200/s from one
+			// address (SIPp's 100 calls/s twice over) is served.
+			InviteRate: 200, InviteBurst: 400,
 			MaxCalls: 5000, MaxRooms: 10000, MaxPendingInvites: 500,
 			MaxTCPConns: 2000, MaxTCPConnsPerSource: 64, TCPIdleTimeout: 5 * time.Minute,
 		},
@@ -621,6 +635,7 @@ var (
 	durationType       = reflect.TypeFor[time.Duration]()
 	predefinedRoomType = reflect.TypeFor[[]PredefinedRoom]()
 	stringsType        = reflect.TypeFor[[]string]()
+	prefixesType       = reflect.TypeFor[[]netip.Prefix]()
 )
 
 // decodeValue parses raw into the field according to its type.
@@ -653,6 +668,13 @@ func decodeValue(v reflect.Value, unit, raw string) error {
 		return nil
 	case stringsType:
 		v.Set(reflect.ValueOf(splitList(raw)))
+		return nil
+	case prefixesType:
+		ps, err := parsePrefixes(raw)
+		if err != nil {
+			return err
+		}
+		v.Set(reflect.ValueOf(ps))
 		return nil
 	}
 	switch v.Kind() {
@@ -698,6 +720,36 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// parsePrefixes parses a list of CIDR prefixes or single addresses
+// ("10.0.0.0/8, 192.0.2.7; 2001:db8::/32"), separated by ',', ';' or
+// blanks. A bare address is a prefix of its full length.
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	out := []netip.Prefix{}
+	for item := range strings.FieldsFuncSeq(s, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\t' }) {
+		if strings.Contains(item, "/") {
+			p, err := netip.ParsePrefix(item)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not a CIDR prefix (want e.g. 10.0.0.0/8 or 2001:db8::/32)", item)
+			}
+			if p.Addr().Zone() != "" {
+				return nil, fmt.Errorf("%q: a prefix takes no zone", item)
+			}
+			if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+				p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil || a.Zone() != "" {
+			return nil, fmt.Errorf("%q is not an IP address or CIDR prefix", item)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // parsePredefinedRooms parses "room:pin;room2:pin2" (spec 6). A trailing ';'

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -181,6 +182,11 @@ var everyKey = []struct {
 	{"webconference", "mix_max_talkers", "3", func(c *Config) any { return c.Webconference.MixMaxTalkers }, 3},
 	{"server", "rtp_receive", "goroutine", func(c *Config) any { return c.Server.RTPReceive }, "goroutine"},
 	{"http", "listen", "127.0.0.1:0", func(c *Config) any { return c.HTTP.Listen }, "127.0.0.1:0"},
+	{"http", "trusted_proxies", "10.1.2.3, 2001:db8::/48", func(c *Config) any { return c.HTTP.TrustedProxies },
+		[]netip.Prefix{netip.MustParsePrefix("10.1.2.3/32"), netip.MustParsePrefix("2001:db8::/48")}},
+	{"limits", "trusted_proxies", "127.0.0.1/32;192.0.2.0/24 ::ffff:10.0.0.0/104,::1", func(c *Config) any { return c.Limits.TrustedProxies },
+		[]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("192.0.2.0/24"),
+			netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}},
 	{"limits", "pin_failures", "5", func(c *Config) any { return c.Limits.PinFailures }, 5},
 	{"limits", "rpc_failures", "6", func(c *Config) any { return c.Limits.RPCFailures }, 6},
 	{"limits", "room_failures", "7", func(c *Config) any { return c.Limits.RoomFailures }, 7},
@@ -318,6 +324,9 @@ func TestBadValues(t *testing.T) {
 		{"an empty ringback", "[webconference]\nringback=", "webconference", "ringback", "empty"},
 		{"a bad http listen", "[http]\nlisten=localhost", "http", "listen", "missing port"},
 		{"a negative max_calls", "[limits]\nmax_calls=-1", "limits", "max_calls", "negative"},
+		{"a trusted proxy that is a name", "[limits]\ntrusted_proxies=10.0.0.1, proxy.example.com", "limits", "trusted_proxies", `"proxy.example.com" is not an IP address or CIDR prefix`},
+		{"a trusted proxy prefix too long", "[limits]\ntrusted_proxies=10.0.0.0/33", "limits", "trusted_proxies", `"10.0.0.0/33" is not a CIDR prefix`},
+		{"an HTTP trusted proxy that is not one", "[http]\ntrusted_proxies=fe80::1%eth0", "http", "trusted_proxies", "not an IP address"},
 		{"a negative mix_max_talkers", "[webconference]\nmix_max_talkers=-1", "webconference", "mix_max_talkers", "negative"},
 		{"a header name with a space", "[webconference]\nparticipant_id_header=\"X Pid\"", "webconference", "participant_id_header", "not a SIP header name"},
 		{"an unterminated quote", "[webconference]\nmaster_password=\"abc", "webconference", "master_password", "missing closing quote"},

@@ -310,6 +310,12 @@ func formatValue(v reflect.Value, tag reflect.StructTag) string {
 		return strings.Join(parts, ";")
 	case []string:
 		return strings.Join(x, ";")
+	case []netip.Prefix:
+		parts := make([]string, len(x))
+		for i, p := range x {
+			parts[i] = p.String()
+		}
+		return strings.Join(parts, ";")
 	case bool:
 		if x {
 			return "yes"

@@ -58,8 +58,12 @@ func WithPeer(ctx context.Context, addr net.Addr) context.Context {
 	return context.WithValue(ctx, peerKey{}, addr)
 }
 
-// Peer is the client's host (without port), or "" when unknown.
+// Peer is the client's host (without port), or "" when unknown: the key
+// of its budgets (WithClient's, when a codec set one).
 func Peer(ctx context.Context) string {
+	if k, ok := ctx.Value(clientKey{}).(string); ok {
+		return k
+	}
 	a, _ := ctx.Value(peerKey{}).(net.Addr)
 	if a == nil {
 		return ""

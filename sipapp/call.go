@@ -95,7 +95,7 @@ type call struct {
 	stReset     chan struct{}
 
 	creds *DialRequest // a dial-out's digest credentials; never logged
-	srcIP string       // the INVITE's source address, for per-source budgets
+	who   caller       // whom the INVITE is charged to, for per-source budgets
 }
 
 // newCall validates an initial INVITE, negotiates SDP and opens the RTP
@@ -136,7 +136,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*call, int
 	}
 	c.stHdrs = stHdrs
 	c.log = s.log.With("call_tag", c.tag, "call_id", c.callID)
-	c.srcIP = sourceHost(req)
+	c.who = s.callerOf(req)
 	c.pid = s.participantID(req)
 	c.local = party{name: to.DisplayName, uri: to.Address}
 	c.remote = party{name: from.DisplayName, uri: from.Address}
@@ -444,7 +444,7 @@ func (c *call) route() (room, pid string, direct, ok bool) {
 // real), and charged to the source's public_rooms_per_source budget.
 func (c *call) makePublicRoom() (room, pid string, direct, ok bool) {
 	s := c.s
-	if s.guards.PublicRooms.Banned(c.srcIP) {
+	if c.who.Banned(s.guards.PublicRooms) {
 		c.log.Info("public room refused: the source made its budget of public rooms", "identifier", c.newPublic)
 		c.playThenBye(s.opt.Prompts.WrongPinBye)
 		return "", "", false, false
@@ -462,8 +462,8 @@ func (c *call) makePublicRoom() (room, pid string, direct, ok bool) {
 	}
 	if created {
 		c.log.Info("public room made", "identifier", p.Identifier, "room", p.Room)
-		if s.guards.PublicRooms.Fail(c.srcIP) {
-			s.log.Warn("source made its budget of public rooms; more are refused for a while", "source", c.srcIP)
+		if c.who.Fail(s.guards.PublicRooms) {
+			s.log.Warn("source made its budget of public rooms; more are refused for a while", "source", c.who.addr, "proxy", c.who.proxy)
 		}
 	}
 	return p.Room, c.pid, true, true
@@ -548,10 +548,11 @@ func (c *call) keypad() (string, string, bool, bool) {
 		c.s.counters.pinFailures.Add(1)
 		buf = buf[:0]
 		// The call was answered and acknowledged, so its source address
-		// is real (not a forged UDP source) and may be charged.
-		banned := guards.Sources.Fail(c.srcIP)
+		// is real (not a forged UDP source) and may be charged; behind a
+		// trusted proxy, the caller it stands for is.
+		banned := c.who.Fail(guards.Sources)
 		if banned {
-			c.log.Warn("source banned after too many wrong room numbers", "source", c.srcIP)
+			c.log.Warn("source banned after too many wrong room numbers", "source", c.who.addr, "proxy", c.who.proxy)
 		}
 		if room != "" && c.s.reg.Exists(room) && guards.Rooms.Fail(room) {
 			c.log.Warn("alarm: too many failed entries for one room; slowing it down", "room", room)

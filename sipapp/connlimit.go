@@ -2,6 +2,7 @@ package sipapp
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,9 @@ type connLimiter struct {
 	net.Listener
 	max, perSource int
 	idle           time.Duration
+	// exempt says whether a source is a trusted proxy: its connections
+	// count towards max, never against perSource.
+	exempt func(netip.Addr) bool
 
 	mu      sync.Mutex
 	total   int
@@ -34,8 +38,12 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		perSource := l.perSource
+		if a, err := netip.ParseAddr(host); err == nil && l.exempt != nil && l.exempt(a) {
+			perSource = 0
+		}
 		l.mu.Lock()
-		over := (l.max > 0 && l.total >= l.max) || (l.perSource > 0 && l.sources[host] >= l.perSource)
+		over := (l.max > 0 && l.total >= l.max) || (perSource > 0 && l.sources[host] >= perSource)
 		if !over {
 			l.total++
 			l.sources[host]++

@@ -1,6 +1,7 @@
 package sipapp
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -149,6 +150,9 @@ type Limits struct {
 	MaxCalls, MaxRooms, MaxPendingInvites  int
 	MaxTCPConns, MaxTCPConnsPerSource      int
 	TCPIdleTimeout                         time.Duration
+	// TrustedProxies are SIP proxies whose callers are charged by their
+	// Via (trusted.go), never the proxy.
+	TrustedProxies []netip.Prefix
 }
 
 // Guards are the failure budgets shared by the SIP flows and the control

@@ -52,7 +52,7 @@ func (s *Server) preRoute(req *sip.Request) (pre, newPublic string, code int, re
 	room, known, id := s.directTarget(req)
 	if id != "" {
 		switch {
-		case s.guards.PublicRooms.Banned(sourceHost(req)):
+		case s.callerOf(req).Banned(s.guards.PublicRooms):
 			// This source made its budget of public rooms.
 			s.counters.capped.Add(1)
 			return "", "", 403, "Forbidden", nil
@@ -166,7 +166,8 @@ func (s *Server) guestChallenge(src string, stale bool) (string, int, string, si
 // are refused with 403 and charged to the source's pin_failures budget,
 // like a wrong room number.
 func (s *Server) guestAuth(req *sip.Request) (string, int, string, sip.Header) {
-	src := sourceHost(req)
+	who := s.callerOf(req)
+	src := who.addr
 	hs := req.GetHeaders("Authorization")
 	if len(hs) == 0 {
 		return s.guestChallenge(src, false)
@@ -185,8 +186,8 @@ func (s *Server) guestAuth(req *sip.Request) (string, int, string, sip.Header) {
 	room, password, ok := s.book.GuestAccount(creds.Username)
 	if !ok || !verifyDigest(creds, req, password) {
 		s.counters.pinFailures.Add(1)
-		if s.guards.Sources.Fail(src) {
-			s.log.Warn("source banned after too many wrong meeting-guest credentials", "source", src)
+		if who.Fail(s.guards.Sources) {
+			s.log.Warn("source banned after too many wrong meeting-guest credentials", "source", src, "proxy", who.proxy)
 		}
 		return "", 403, "Forbidden", nil
 	}

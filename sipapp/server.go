@@ -278,26 +278,18 @@ func (s *Server) restore() error {
 // master password failures in them too).
 func (s *Server) Guards() *Guards { return s.guards }
 
-// sourceHost is the IP of a request's source, the key of per-source limits.
-func sourceHost(req *sip.Request) string {
-	host, _, err := net.SplitHostPort(req.Source())
-	if err != nil {
-		return req.Source()
-	}
-	return host
-}
-
-// admit applies the per-source ban, the INVITE rate and the caps to a new
-// INVITE; false means it was answered (403 or 503).
+// admit applies the caller's ban and INVITE rate and the caps to a new
+// INVITE; false means it was answered (403 or 503). The caller is the one
+// callerOf names (a trusted proxy's callers are charged, never the proxy).
 func (s *Server) admit(req *sip.Request, tx sip.ServerTransaction) bool {
-	ip := sourceHost(req)
+	who := s.callerOf(req)
 	l := s.opt.Limits
 	switch {
-	case s.guards.Sources.Banned(ip):
+	case who.Banned(s.guards.Sources):
 		s.counters.banned.Add(1)
 		s.respond(tx, req, 403, "Forbidden", nil)
 		return false
-	case !s.invites.Allow(ip):
+	case !who.Allow(s.invites):
 		s.counters.rateLimited.Add(1)
 		s.respond(tx, req, 503, "Service Unavailable", nil, sip.NewHeader("Retry-After", "5"))
 		return false
@@ -353,6 +345,7 @@ func (s *Server) Start() error {
 	s.mix.Start()
 	s.serveUDP()
 	s.tcpConns = newConnLimiter(tcp, s.opt.Limits.MaxTCPConns, s.opt.Limits.MaxTCPConnsPerSource, s.opt.Limits.TCPIdleTimeout)
+	s.tcpConns.exempt = s.trustedSource
 	go func() { _ = srv.ServeTCP(s.tcpConns) }()
 	s.log.Info("sip listening", "udp", udp.LocalAddr().String(), "tcp", tcp.Addr().String())
 	return nil

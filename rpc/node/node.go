@@ -124,7 +124,7 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 		}
 		n.rpcLn = ln
 		// conf's 0 turns a bound off; xmlrpc's 0 is its default.
-		xo := xmlrpc.Options{Log: log, MaxConnsPerSource: -1, HeaderTimeout: -1}
+		xo := xmlrpc.Options{Log: log, MaxConnsPerSource: -1, HeaderTimeout: -1, TrustedProxies: cfg.HTTP.TrustedProxies}
 		if v := cfg.XMLRPC.MaxConnsPerSource; v > 0 {
 			xo.MaxConnsPerSource = v
 		}
@@ -147,6 +147,7 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 	n.rest = rest.New(rest.Options{
 		SIP: n.SIP, MasterPassword: master, LinkHost: m.LinkHost, LinkFormat: m.LinkFormat,
 		PSTNExtension: m.PSTNExtension, PublicRooms: m.PublicRooms, SIPHost: sipHost(cfg.Server.PublicIP, n.SIP.Addr()), Log: log,
+		TrustedProxies: cfg.HTTP.TrustedProxies,
 	})
 	if cfg.HTTP.Listen != "" {
 		if err := n.startHTTP(cfg.HTTP.Listen); err != nil {

@@ -447,7 +447,7 @@ func (a *API) guestRequest(c *ctx) {
 	// ([meetings] guest_requests_per_source), and a spent budget stores
 	// nothing more until its ban ends.
 	budget := a.sip.Guards().GuestRequests
-	src := peer(c.r)
+	src := a.peer(c.r)
 	if d := budget.BannedFor(src); d > 0 {
 		c.w.Header().Set("Retry-After", retryAfter(d))
 		c.fail(errGuestBudget)

@@ -29,7 +29,9 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 
+	"webconf/rpc"
 	"webconf/sipapp"
 	"webconf/sipapp/meeting"
 )
@@ -45,7 +47,10 @@ type Options struct {
 	// SIPHost is host:port for the SIP URIs we hand out (public_ip and
 	// the SIP port).
 	SIPHost string
-	Log     *slog.Logger
+	// TrustedProxies are HTTP reverse proxies ([http] trusted_proxies):
+	// their requests are charged to the client X-Forwarded-For names.
+	TrustedProxies rpc.Trusted
+	Log            *slog.Logger
 }
 
 // API serves the routes.
@@ -54,6 +59,9 @@ type API struct {
 	book *meeting.Book
 	sip  *sipapp.Server
 	log  *slog.Logger
+	// unknownOnce logs the first request from a trusted proxy that does
+	// not say who its client is.
+	unknownOnce sync.Once
 }
 
 // New makes the API.
@@ -119,17 +127,31 @@ func (a *API) dispatch(rs []route) http.Handler {
 	})
 }
 
-// peer is the client's address, the key of its failure budget.
-func peer(r *http.Request) string {
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+// peer is the client's address, the key of its failure budgets: the
+// connection's, or behind a trusted proxy the client its X-Forwarded-For
+// names (rpc.Trusted.ClientOf).
+func (a *API) peer(r *http.Request) string {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	if !a.o.TrustedProxies.Contains(ap.Addr()) {
 		return ap.Addr().Unmap().String()
 	}
-	return r.RemoteAddr
+	xff := r.Header.Values("X-Forwarded-For")
+	key, ok := a.o.TrustedProxies.ClientOf(ap.Addr(), xff)
+	if !ok {
+		a.unknownOnce.Do(func() {
+			a.log.Warn("http: a request from a trusted proxy has no usable X-Forwarded-For; "+
+				"such requests share one failure budget (logged once)", "proxy", ap.Addr(), "x_forwarded_for", xff, "key", rpc.UnknownClient)
+		})
+	}
+	return key
 }
 
 // banned answers 429 to a client whose budget is spent.
 func (a *API) banned(c *ctx) bool {
-	if a.sip.Guards().RPC.Banned(peer(c.r)) {
+	if a.sip.Guards().RPC.Banned(a.peer(c.r)) {
 		c.fail(errBanned)
 		return true
 	}
@@ -138,8 +160,8 @@ func (a *API) banned(c *ctx) bool {
 
 // failedAuth charges the client and answers 401.
 func (a *API) failedAuth(c *ctx, challenge string) {
-	if a.sip.Guards().RPC.Fail(peer(c.r)) {
-		a.log.Warn("http client banned after too many failed credentials", "peer", peer(c.r))
+	if a.sip.Guards().RPC.Fail(a.peer(c.r)) {
+		a.log.Warn("http client banned after too many failed credentials", "peer", a.peer(c.r))
 	}
 	c.w.Header().Set("WWW-Authenticate", challenge)
 	c.fail(errUnauthenticated)

@@ -134,6 +134,10 @@ type Options struct {
 	// MaxConns slots from every other client (negative: no per-source
 	// bound).
 	MaxConns, MaxConnsPerSource int
+	// TrustedProxies are HTTP reverse proxies: their connections are not
+	// bounded by MaxConnsPerSource, and their requests are charged to the
+	// client X-Forwarded-For names (rpc.Trusted.ClientOf).
+	TrustedProxies rpc.Trusted
 	// Log receives connection errors and method panics; nil discards.
 	Log *slog.Logger
 }
@@ -154,6 +158,9 @@ type Server struct {
 	lastWarn time.Time          // of a refused connection, to bound the log
 	refused  atomic.Uint64
 	wg       sync.WaitGroup
+	// unknownOnce logs the first request from a trusted proxy that does
+	// not say who its client is.
+	unknownOnce sync.Once
 }
 
 // NewServer returns a server of t's methods.
@@ -232,7 +239,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		switch {
 		case s.closed:
 			refuse = "closed"
-		case s.o.MaxConnsPerSource > 0 && s.sources[src] >= s.o.MaxConnsPerSource:
+		case s.o.MaxConnsPerSource > 0 && s.sources[src] >= s.o.MaxConnsPerSource && !s.o.TrustedProxies.Contains(src):
 			refuse = "per-source connection limit reached"
 		case len(s.conns) >= s.o.MaxConns:
 			refuse = "connection limit reached"
@@ -335,6 +342,8 @@ type head struct {
 	chunked    bool // any Transfer-Encoding
 	expect100  bool
 	headerSize int
+	keepXFF    bool     // a trusted proxy's request: keep X-Forwarded-For
+	xff        []string // its values, in order
 }
 
 func (h *head) keepAlive() bool {
@@ -379,9 +388,10 @@ func (s *Server) serveConn(c net.Conn, src netip.Addr, accepted time.Time) {
 	// whole request has ReadTimeout from the same moment (slowloris:
 	// reliability.md 1.8).
 	began := accepted
+	proxied := s.o.TrustedProxies.Contains(src)
 	for {
 		c.SetReadDeadline(began.Add(s.o.HeaderTimeout))
-		h, err := readHead(r)
+		h, err := readHead(r, proxied)
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
 				s.log.Debug("xmlrpc: bad or incomplete request head, closing", "remote", c.RemoteAddr(), "err", err)
@@ -389,7 +399,7 @@ func (s *Server) serveConn(c net.Conn, src netip.Addr, accepted time.Time) {
 			return
 		}
 		c.SetReadDeadline(began.Add(s.o.ReadTimeout))
-		if !s.serveRequest(c, r, &h) || !h.keepAlive() {
+		if !s.serveRequest(s.peerCtx(c, src, proxied, h.xff), c, r, &h) || !h.keepAlive() {
 			return
 		}
 		c.SetReadDeadline(time.Now().Add(s.o.IdleTimeout))
@@ -400,9 +410,26 @@ func (s *Server) serveConn(c net.Conn, src netip.Addr, accepted time.Time) {
 	}
 }
 
+// peerCtx says whom a request is charged to: the connection's address, or
+// behind a trusted proxy the client its X-Forwarded-For names.
+func (s *Server) peerCtx(c net.Conn, src netip.Addr, proxied bool, xff []string) context.Context {
+	ctx := rpc.WithPeer(s.ctx, c.RemoteAddr())
+	if !proxied {
+		return ctx
+	}
+	key, ok := s.o.TrustedProxies.ClientOf(src, xff)
+	if !ok {
+		s.unknownOnce.Do(func() {
+			s.log.Warn("xmlrpc: a request from a trusted proxy has no usable X-Forwarded-For; "+
+				"such requests share one failure budget (logged once)", "proxy", src, "x_forwarded_for", xff, "key", rpc.UnknownClient)
+		})
+	}
+	return rpc.WithClient(ctx, key)
+}
+
 // serveRequest answers one request whose head has been read; false means
 // the connection must be closed.
-func (s *Server) serveRequest(c net.Conn, r *bufio.Reader, h *head) bool {
+func (s *Server) serveRequest(ctx context.Context, c net.Conn, r *bufio.Reader, h *head) bool {
 	switch {
 	case !h.post:
 		s.write(c, resp405)
@@ -446,13 +473,13 @@ func (s *Server) serveRequest(c net.Conn, r *bufio.Reader, h *head) bool {
 	buf := append((*out)[:0], make([]byte, gap)...)
 	var hdr string
 	if h.jsonPath && s.o.JSON != nil {
-		resp, ok := s.callJSON(rpc.WithPeer(s.ctx, c.RemoteAddr()), body)
+		resp, ok := s.callJSON(ctx, body)
 		if !ok || resp == nil {
 			return s.write(c, resp204)
 		}
 		buf, hdr = append(buf, resp...), jsonHeader
 	} else {
-		buf, hdr = s.handleXML(rpc.WithPeer(s.ctx, c.RemoteAddr()), buf, body), xmlHeader
+		buf, hdr = s.handleXML(ctx, buf, body), xmlHeader
 	}
 	*out = buf
 	bodyLen := len(buf) - gap
@@ -620,9 +647,10 @@ func faultItem(code int, msg string) map[string]any {
 
 // readHead reads the request line and headers up to the empty line
 // ("\r\n\r\n" or "\n\n", as XmlRpc++ accepts both). Only the fields the
-// server needs are kept; nothing is allocated.
-func readHead(r *bufio.Reader) (head, error) {
-	var h head
+// server needs are kept; nothing is allocated, except X-Forwarded-For when
+// keepXFF (a trusted proxy's request).
+func readHead(r *bufio.Reader, keepXFF bool) (head, error) {
+	h := head{keepXFF: keepXFF}
 	first := true
 	long := false // inside a line longer than the reader's buffer
 	for {
@@ -707,6 +735,8 @@ func (h *head) header(line []byte) {
 		}
 	case bytes.EqualFold(name, []byte("Expect")):
 		h.expect100 = bytes.EqualFold(val, []byte("100-continue"))
+	case h.keepXFF && bytes.EqualFold(name, []byte("X-Forwarded-For")):
+		h.xff = append(h.xff, string(val))
 	}
 }
 

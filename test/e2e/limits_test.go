@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -157,4 +159,60 @@ func closedWithin(c net.Conn, d time.Duration) error {
 	default:
 		return fmt.Errorf("read: %v, want closed by the server (EOF or reset)", err)
 	}
+}
+
+// TestTCPPerSourceCapSparesTrustedProxies: a trusted SIP proxy keeps as
+// many connections as it needs (max_tcp_conns still bounds them all),
+// while another source on the same server is still capped.
+func TestTCPPerSourceCapSparesTrustedProxies(t *testing.T) {
+	t.Parallel()
+	srv := start(t, func(c *conf.Config) {
+		c.Limits.MaxTCPConnsPerSource = 2
+		c.Limits.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	})
+	_, port, _ := net.SplitHostPort(srv.addr)
+	dialFrom := func(local string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		c, err := d.Dial("tcp", net.JoinHostPort("127.0.0.1", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	for i := 0; i < 3; i++ {
+		c := dialFrom("127.0.0.1")
+		if err := optionsAnswered(c, i); err != nil {
+			t.Fatalf("connection %d from the trusted proxy: %v", i, err)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		if err := optionsAnswered(dialFrom("127.0.0.2"), 10+i); err != nil {
+			t.Fatalf("connection %d from another source: %v", i, err)
+		}
+	}
+	if err := closedWithin(dialFrom("127.0.0.2"), 2*time.Second); err != nil {
+		t.Fatalf("the third connection from an untrusted source: %v", err)
+	}
+}
+
+// optionsAnswered sends an OPTIONS on c and reads its 200.
+func optionsAnswered(c net.Conn, n int) error {
+	la := c.LocalAddr().String()
+	req := fmt.Sprintf("OPTIONS sip:%s;transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP %s;branch=z9hG4bK-tp%d\r\n"+
+		"From: <sip:probe@%s>;tag=t%d\r\nTo: <sip:probe@%s>\r\nCall-ID: tp-%d@test\r\nCSeq: 1 OPTIONS\r\n"+
+		"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n", c.RemoteAddr(), la, n, la, n, c.RemoteAddr(), n)
+	if _, err := c.Write([]byte(req)); err != nil {
+		return err
+	}
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 2048)
+	k, err := c.Read(buf)
+	if err != nil {
+		return fmt.Errorf("no answer: %w", err)
+	}
+	if !strings.HasPrefix(string(buf[:k]), "SIP/2.0 200") {
+		return fmt.Errorf("answer %.40q", buf[:k])
+	}
+	return nil
 }

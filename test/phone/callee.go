@@ -169,7 +169,7 @@ func Listen(ctx context.Context, cfg CalleeConfig) (*Callee, error) {
 }
 
 func (c *Callee) setup(ctx context.Context) error {
-	ua, srv, err := newUAServer("webconf-test-callee", c.log)
+	ua, srv, err := newUAServer("webconf-test-callee", "127.0.0.1", c.log)
 	if ua != nil {
 		c.ua = ua
 	}
@@ -815,7 +815,7 @@ func (c *Callee) newCallPhone(req *sip.Request, dlg *sipgo.DialogServerSession, 
 		return nil, err
 	}
 	p := newPhone(cfg, c.log.With("call", req.CallID().Value()))
-	conn, err := listenEvenRTP()
+	conn, err := listenEvenRTP(net.IPv4(127, 0, 0, 1))
 	if err != nil {
 		return nil, err
 	}

@@ -60,7 +60,12 @@ var (
 // Config describes one call. The zero value of every field but Server is
 // usable.
 type Config struct {
-	Server      string       // host:port of the server, e.g. "127.0.0.1:5060"
+	Server string // host:port of the server, e.g. "127.0.0.1:5060"
+	// LocalIP is the loopback IPv4 address the phone binds its SIP and
+	// RTP sockets to and names in Contact, From and SDP; "" is 127.0.0.1.
+	// Linux routes all of 127/8 to lo, so phones on 127.0.0.2, 127.0.0.3,
+	// ... are different callers to a proxy in front of the server.
+	LocalIP     string
 	Transport   string       // "udp" (default) or "tcp"
 	User        string       // Request-URI user (room or direct number); "" -> "conference"
 	FromUser    string       // From user; default "phone"
@@ -116,6 +121,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.User == "" {
 		c.User = "conference"
+	}
+	if c.LocalIP == "" {
+		c.LocalIP = "127.0.0.1"
+	}
+	if a, err := netip.ParseAddr(c.LocalIP); err != nil || !a.Is4() || !a.IsLoopback() {
+		return fmt.Errorf("%w: LocalIP %q is not an IPv4 loopback address", ErrBadConfig, c.LocalIP)
 	}
 	if c.FromUser == "" {
 		c.FromUser = "phone"
@@ -303,10 +314,10 @@ func (p *Phone) startSending() {
 // newUAServer makes a sipgo user agent on loopback and a server on it,
 // both logging to log. The UA is returned even when the server fails, so
 // that the caller can close it.
-func newUAServer(name string, log *slog.Logger) (*sipgo.UserAgent, *sipgo.Server, error) {
+func newUAServer(name, host string, log *slog.Logger) (*sipgo.UserAgent, *sipgo.Server, error) {
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(name),
-		sipgo.WithUserAgentHostname("127.0.0.1"),
+		sipgo.WithUserAgentHostname(host),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(log)),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(log)),
 	)
@@ -321,13 +332,14 @@ func newUAServer(name string, log *slog.Logger) (*sipgo.UserAgent, *sipgo.Server
 }
 
 func (p *Phone) setup(ctx context.Context) error {
-	conn, err := listenEvenRTP()
+	local := net.ParseIP(p.cfg.LocalIP)
+	conn, err := listenEvenRTP(local)
 	if err != nil {
 		return err
 	}
 	p.rtpConn = conn
 
-	ua, srv, err := newUAServer("webconf-test-phone", p.log)
+	ua, srv, err := newUAServer("webconf-test-phone", p.cfg.LocalIP, p.log)
 	if ua != nil {
 		p.ua = ua
 	}
@@ -347,7 +359,7 @@ func (p *Phone) setup(ctx context.Context) error {
 	clientOpts = append(clientOpts, sipgo.WithClientLogger(p.log))
 	switch p.cfg.Transport {
 	case "udp":
-		uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: local})
 		if err != nil {
 			return fmt.Errorf("phone: listen SIP/UDP: %w", err)
 		}
@@ -364,7 +376,7 @@ func (p *Phone) setup(ctx context.Context) error {
 			return err
 		}
 	case "tcp":
-		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: local})
 		if err != nil {
 			return fmt.Errorf("phone: listen SIP/TCP: %w", err)
 		}
@@ -387,7 +399,7 @@ func (p *Phone) setup(ctx context.Context) error {
 	p.contact = sip.ContactHeader{Address: sip.Uri{
 		Scheme: "sip",
 		User:   p.cfg.FromUser,
-		Host:   "127.0.0.1",
+		Host:   p.cfg.LocalIP,
 		Port:   int(p.sigAddr.Port()),
 	}}
 	if p.cfg.Transport == "tcp" {
@@ -420,7 +432,7 @@ func waitUDPServing(ctx context.Context, ua *sipgo.UserAgent, addr netip.AddrPor
 
 // listenEvenRTP opens a loopback UDP socket on an even port: RFC 3550
 // section 11 puts RTP on even ports and some peers assume it.
-func listenEvenRTP() (*net.UDPConn, error) {
+func listenEvenRTP(ip net.IP) (*net.UDPConn, error) {
 	var odd []*net.UDPConn
 	defer func() {
 		for _, c := range odd {
@@ -428,7 +440,7 @@ func listenEvenRTP() (*net.UDPConn, error) {
 		}
 	}()
 	for range 20 {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip})
 		if err != nil {
 			return nil, fmt.Errorf("phone: listen RTP: %w", err)
 		}
@@ -463,12 +475,12 @@ func (p *Phone) buildInvite() (*sip.Request, error) {
 	p.localTag = sip.GenerateTagN(16)
 	from := &sip.FromHeader{
 		DisplayName: p.cfg.DisplayName,
-		Address:     sip.Uri{Scheme: "sip", User: p.cfg.FromUser, Host: "127.0.0.1"},
+		Address:     sip.Uri{Scheme: "sip", User: p.cfg.FromUser, Host: p.cfg.LocalIP},
 		Params:      sip.NewParams(),
 	}
 	from.Params.Add("tag", p.localTag)
 	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: p.cfg.User, Host: host, Port: port}}
-	p.callID = rand.Text() + "@127.0.0.1"
+	p.callID = rand.Text() + "@" + p.cfg.LocalIP
 	callID := sip.CallIDHeader(p.callID)
 	req.AppendHeader(from)
 	req.AppendHeader(to)
@@ -494,6 +506,7 @@ func (p *Phone) buildInvite() (*sip.Request, error) {
 // newOffer is the phone's own SDP for its RTP socket and Config.
 func (p *Phone) newOffer(version uint64) offer {
 	return offer{
+		ip:      p.cfg.LocalIP,
 		sessID:  randUint64() >> 2, // keep it readable and inside int64
 		version: version,
 		port:    cmp.Or(p.cfg.SDPPort, p.rtpConn.LocalAddr().(*net.UDPAddr).Port),

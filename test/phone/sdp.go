@@ -23,6 +23,7 @@ var (
 
 // offer describes what the phone puts into an SDP offer.
 type offer struct {
+	ip        string // the address in o= and c=; "" is 127.0.0.1
 	sessID    uint64
 	version   uint64
 	port      int
@@ -57,9 +58,13 @@ func codecName(pt uint8) string {
 func (o offer) marshal() []byte {
 	var b strings.Builder
 	b.WriteString("v=0\r\n")
-	fmt.Fprintf(&b, "o=phone %d %d IN IP4 127.0.0.1\r\n", o.sessID, o.version)
+	ip := o.ip
+	if ip == "" {
+		ip = "127.0.0.1"
+	}
+	fmt.Fprintf(&b, "o=phone %d %d IN IP4 %s\r\n", o.sessID, o.version, ip)
 	b.WriteString("s=phone\r\n")
-	b.WriteString("c=IN IP4 127.0.0.1\r\n")
+	fmt.Fprintf(&b, "c=IN IP4 %s\r\n", ip)
 	b.WriteString("t=0 0\r\n")
 	fmt.Fprintf(&b, "m=audio %d RTP/AVP", o.port)
 	for _, pt := range o.codecs {

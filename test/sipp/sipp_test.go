@@ -204,3 +204,52 @@ func waitConnected(srv *sipapp.Server, room, tag string, d time.Duration) bool {
 	}
 	return false
 }
+
+// TestSippOneSource100CallsPerSecond: SIPp places 100 calls a second for
+// 10 seconds from one address (a proxy or SBC in front would look like
+// this) into rooms named by direct_room_re, with the sample config's
+// limits: every call is answered, none is refused as a flood.
+func TestSippOneSource100CallsPerSecond(t *testing.T) {
+	bin, err := exec.LookPath("sipp")
+	if err != nil {
+		t.Skip("sipp not installed (apt-get install sip-tester)")
+	}
+	srv := startSample(t)
+	scenario, err := filepath.Abs("direct.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rate, calls = 100, 1000
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	port, mport := freeUDPPort(t), freeUDPPort(t)&^1
+	// Every call dials room 100 (000777100 under direct_room_re).
+	cmd := exec.CommandContext(ctx, bin, "-sf", scenario, "-s", "000777100", "-r", strconv.Itoa(rate), "-m", strconv.Itoa(calls),
+		"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-mp", strconv.Itoa(mport),
+		"-timeout", "80s", "-nostdin", "-trace_err", "-error_file", t.TempDir()+"/err.log", srv.Addr())
+	cmd.Dir = t.TempDir()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	began := time.Now()
+	if err := cmd.Run(); err != nil {
+		m := srv.Metrics()
+		t.Fatalf("sipp: %v (server: %d rate-limited, %d capped, %d refused, %d banned)\n%s",
+			err, m.RateLimited, m.Capped, m.Refused, m.Banned, tail(out.String(), 3000))
+	}
+	if el := time.Since(began); el < 9*time.Second {
+		t.Fatalf("sipp finished in %v: the calls did not take 10 s at %d/s", el, rate)
+	}
+	waitGone(t, srv)
+	m := srv.Metrics()
+	if m.RateLimited != 0 || m.Capped != 0 || m.Refused != 0 || m.Banned != 0 || m.CallsTotal != calls {
+		t.Fatalf("server: %d calls of %d, %d rate-limited, %d capped, %d refused, %d banned",
+			m.CallsTotal, calls, m.RateLimited, m.Capped, m.Refused, m.Banned)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
