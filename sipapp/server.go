@@ -372,7 +372,15 @@ func (s *Server) Start() error {
 	srv.OnUpdate(s.validated(s.onUpdate))
 	srv.OnNoRoute(s.validated(s.onNoRoute))
 	s.mix.Start()
-	s.serveUDP()
+	// Requests we send over UDP leave from the SIP socket (fromSIPPort),
+	// which sipgo finds in its pool only once its read loop runs: a
+	// dial-out placed right after Start would otherwise make sipgo bind
+	// the address again (EADDRINUSE).
+	select {
+	case <-s.serveUDP().ready:
+	case <-time.After(5 * time.Second):
+		s.log.Warn("sip: UDP read loop slow to start")
+	}
 	s.tcpConns = newConnLimiter(tcp, s.opt.Limits.MaxTCPConns, s.opt.Limits.MaxTCPConnsPerSource, s.opt.Limits.TCPIdleTimeout)
 	go func() { _ = srv.ServeTCP(s.tcpConns) }()
 	s.log.Info("sip listening", "udp", udp.LocalAddr().String(), "tcp", tcp.Addr().String())
