@@ -358,3 +358,28 @@ func TestDialoutOutboundProxyByName(t *testing.T) {
 	}
 }
 
+
+// A dial-out cancelled while it rings: the CANCEL goes where the INVITE
+// went, the outbound proxy, with the INVITE's Route (RFC 3261 9.1).
+func TestDialoutCancelThroughOutboundProxy(t *testing.T) {
+	t.Parallel()
+	px := proxy(t, phone.ProxyConfig{Host: "127.0.0.2", RecordRoute: true})
+	srv := start(t, withProxy(px.URI()))
+	cal := callee(t, phone.CalleeConfig{NoAnswer: true})
+	tag := srv.dialout(t, dialReq("cancel", cal))
+	srv.waitDialStatuses(t, tag, "1 INVITE", "2 180 Ringing")
+	if err := srv.Registry().Kick("cancel", tag); err != nil {
+		t.Fatal(err)
+	}
+	if err := cal.WaitCancel(testutil.Ctx(t, 5*time.Second)); err != nil {
+		t.Fatalf("the callee got no CANCEL: %v", err)
+	}
+	cancel, err := px.WaitRequest(testutil.Ctx(t, 5*time.Second), sip.CANCEL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := routeOf(cancel), "<"+px.URI()+";lr>"; got != want || cancel.Recipient.Addr() != "sip:bob@"+cal.Addr() {
+		t.Fatalf("CANCEL %s with Route %q, want the callee's URI with Route %q", cancel.Recipient.Addr(), got, want)
+	}
+	srv.waitDialStatuses(t, tag, "1 INVITE", "2 180 Ringing", "4 disconnect", "5 ")
+}
