@@ -137,12 +137,16 @@ type route struct {
 }
 
 // inDialogRoute addresses a request inside the dialog: by the route set
-// when it is not empty (loose or strict routing), else through the
-// outbound proxy when one is set, else straight to the remote target.
-// Called with c.dlg held.
+// when it is not empty (loose or strict routing), else, in a dialog we
+// started (a dial-out), through the outbound proxy when one is set, else
+// straight to the remote target. A dial-in's dialog never goes through
+// the outbound proxy: as in SEMS (outbound_proxy is for "dialogs initiated
+// by SEMS"), the proxy (a provider's, typically) never saw that dialog,
+// and a caller that can only be reached through its proxy is reached by
+// the route set that proxy recorded. Called with c.dlg held.
 func (c *call) inDialogRoute() route {
 	set := c.routes
-	if len(set) == 0 && c.s.proxy != nil {
+	if len(set) == 0 && c.uac && c.s.proxy != nil {
 		set = []sip.Uri{*c.s.proxy}
 	}
 	if len(set) == 0 {

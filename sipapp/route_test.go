@@ -23,7 +23,8 @@ func mustURI(t *testing.T, s string) sip.Uri {
 // (RFC 3261 12.2.1.1): loose (Request-URI the remote target, the set as
 // Route, sent to the first route), strict (the first route is the
 // Request-URI, the rest and then the remote target are Route), through the
-// outbound proxy when the set is empty, straight to the target otherwise;
+// outbound proxy when a dial-out's set is empty, straight to the target
+// otherwise (a dial-in's dialog never goes through the outbound proxy);
 // a route without a port goes to the transport's default port.
 func TestInDialogRouting(t *testing.T) {
 	target := "sip:alice@192.0.2.10:5062"
@@ -37,8 +38,10 @@ func TestInDialogRouting(t *testing.T) {
 		transport string
 	}{
 		{"no route set, no proxy", "", nil, target, nil, "192.0.2.10:5062", "UDP"},
-		{"no route set, outbound proxy", "sip:proxy.example.net;transport=tcp", nil, target,
+		{"a dial-out, no route set, outbound proxy", "sip:proxy.example.net;transport=tcp", nil, target,
 			[]string{"<sip:proxy.example.net;transport=tcp;lr>"}, "proxy.example.net:5060", "TCP"},
+		{"a dial-in, no route set, outbound proxy", "sip:proxy.example.net;transport=tcp", nil, target,
+			nil, "192.0.2.10:5062", "UDP"},
 		{"loose route set wins over the proxy", "sip:proxy.example.net", []string{"sip:198.51.100.1;lr;ftag=x", "sip:198.51.100.2:5070;lr"}, target,
 			[]string{"<sip:198.51.100.1;lr;ftag=x>", "<sip:198.51.100.2:5070;lr>"}, "198.51.100.1:5060", "UDP"},
 		{"strict router", "", []string{"sip:198.51.100.1:5080;method=INVITE", "sip:198.51.100.2;lr"}, "sip:198.51.100.1:5080",
@@ -51,7 +54,8 @@ func TestInDialogRouting(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := &call{s: &Server{proxy: proxy}, target: mustURI(t, target), dest: "192.0.2.10:5062", trans: "UDP"}
+			c := &call{s: &Server{proxy: proxy}, uac: !strings.HasPrefix(tc.name, "a dial-in"),
+				target: mustURI(t, target), dest: "192.0.2.10:5062", trans: "UDP"}
 			for _, r := range tc.routes {
 				c.routes = append(c.routes, mustURI(t, r))
 			}

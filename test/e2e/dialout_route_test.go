@@ -383,3 +383,22 @@ func TestDialoutCancelThroughOutboundProxy(t *testing.T) {
 	}
 	srv.waitDialStatuses(t, tag, "1 INVITE", "2 180 Ringing", "4 disconnect", "5 ")
 }
+
+// A dial-in's dialog never goes through the outbound proxy (it is for
+// dialogs we start, as SEMS's): the kick's BYE goes straight to the caller.
+func TestDialinByeDoesNotUseTheOutboundProxy(t *testing.T) {
+	t.Parallel()
+	px := proxy(t, phone.ProxyConfig{Host: "127.0.0.2"})
+	srv := start(t, withProxy(px.URI()))
+	a := srv.direct(t, "dialin", phone.Config{})
+	testutil.WaitFor(t, 5*time.Second, "the caller in the room", func() bool { return srv.connected("dialin") == 1 })
+	if err := srv.Registry().Kick("dialin", a.RemoteTag()); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, a, 5*time.Second, "BYE of the kick")
+	// Had the BYE gone through the proxy, the proxy would have recorded
+	// it before the caller could see it.
+	if byes := px.Requests(sip.BYE); len(byes) != 0 {
+		t.Fatalf("a dial-in's BYE went through the outbound proxy:\n%s", byes[0])
+	}
+}
