@@ -95,6 +95,10 @@ type call struct {
 	stReset     chan struct{}
 
 	creds *DialRequest // a dial-out's digest credentials; never logged
+	// authHop is the address a dial-out's INVITE was sent to (the outbound
+	// proxy or the callee's host, resolved): the only host whose
+	// challenges, to the INVITE or to a later request, get credentials.
+	authHop netip.Addr
 	srcIP string       // the INVITE's source address, for per-source budgets
 }
 

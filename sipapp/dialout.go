@@ -108,6 +108,9 @@ func (s *Server) placeCall(req DialRequest, target string) (string, error) {
 	}
 	creds := req
 	c.creds = &creds
+	if ap, err := netip.ParseAddrPort(dest); err == nil {
+		c.authHop = ap.Addr().Unmap()
+	}
 	c.log = s.log.With("call_tag", c.tag, "call_id", c.callID, "room", req.Room)
 	leg, err := rtpleg.Open(s.pool, rtpleg.Config{PT: g711.PCMU, DTMF: -1}, c.digit, c.log)
 	if err != nil {

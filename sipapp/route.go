@@ -235,7 +235,11 @@ func pickAddr(addrs []netip.Addr) netip.Addr {
 // sent to (its destination: the outbound proxy, the first route, or the
 // callee), comparing addresses; a destination that is a name is resolved
 // and any of its addresses will do. Ports are not compared: a proxy may
-// answer from another socket than the one it listens on.
+// answer from another socket than the one it listens on. That host must
+// also be the one the dial-out's INVITE went to (authHop): a BYE or
+// re-INVITE sent to whatever Contact the answering party gave is not a
+// request to the provider, and its challenge gets nothing (the digest
+// leak, spec/reliability.md 1.2 and R7).
 func (c *call) fromNextHop(req *sip.Request, res *sip.Response) error {
 	src, dest := res.Source(), req.Destination()
 	srcHost, _, err := splitHostPortLoose(src)
@@ -245,6 +249,9 @@ func (c *call) fromNextHop(req *sip.Request, res *sip.Response) error {
 	srcIP, err := netip.ParseAddr(srcHost)
 	if err != nil {
 		return fmt.Errorf("challenge from unreadable source %q", src)
+	}
+	if c.authHop.IsValid() && srcIP.Unmap() != c.authHop {
+		return fmt.Errorf("challenge came from %s, not from the dial-out's next hop %s", src, c.authHop)
 	}
 	destHost, _, err := splitHostPortLoose(dest)
 	if err != nil {
