@@ -99,7 +99,7 @@ type call struct {
 	// proxy or the callee's host, resolved): the only host whose
 	// challenges, to the INVITE or to a later request, get credentials.
 	authHop netip.Addr
-	srcIP string       // the INVITE's source address, for per-source budgets
+	srcIP   string // the INVITE's source address, for per-source budgets
 }
 
 // newCall validates an initial INVITE, negotiates SDP and opens the RTP

@@ -358,7 +358,6 @@ func TestDialoutOutboundProxyByName(t *testing.T) {
 	}
 }
 
-
 // A dial-out cancelled while it rings: the CANCEL goes where the INVITE
 // went, the outbound proxy, with the INVITE's Route (RFC 3261 9.1).
 func TestDialoutCancelThroughOutboundProxy(t *testing.T) {
