@@ -57,6 +57,11 @@ type call struct {
 	target sip.Uri
 	routes []sip.Uri
 
+	// authHop is the address a dial-out's INVITE was sent to (the outbound
+	// proxy or the callee's host, resolved): the only host whose
+	// challenges, to the INVITE or to a later request, get credentials.
+	authHop netip.Addr
+
 	leg    *rtpleg.Leg
 	member *mixer.Member
 	offer  *sdp.Offer
@@ -95,11 +100,7 @@ type call struct {
 	stReset     chan struct{}
 
 	creds *DialRequest // a dial-out's digest credentials; never logged
-	// authHop is the address a dial-out's INVITE was sent to (the outbound
-	// proxy or the callee's host, resolved): the only host whose
-	// challenges, to the INVITE or to a later request, get credentials.
-	authHop netip.Addr
-	srcIP   string // the INVITE's source address, for per-source budgets
+	srcIP string       // the INVITE's source address, for per-source budgets
 }
 
 // newCall validates an initial INVITE, negotiates SDP and opens the RTP
