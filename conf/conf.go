@@ -222,6 +222,12 @@ type Server struct {
 	RTPReceive string `ini:"rtp_receive"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `ini:"log_level"`
+	// OutboundProxy is SEMS's sems.conf outbound_proxy:
+	// sip:host[:port][;transport=udp|tcp|tls] ("" = none). Dial-out INVITEs
+	// are sent to it with a Route header naming it (loose routing: the
+	// Request-URI stays the callee), and so are our in-dialog requests
+	// whose dialog has no route set (a route set from Record-Route wins).
+	OutboundProxy string `ini:"outbound_proxy"`
 }
 
 // Webconference is the [webconference] section: SEMS's webconference.conf
@@ -311,6 +317,13 @@ type Webconference struct {
 	DialoutAllowedRE      *regexp.Regexp `ini:"-"`
 	// MaxDialouts bounds concurrent dial-outs (0 = no limit).
 	MaxDialouts int `ini:"max_dialouts"`
+	// DialoutAuthRealms (dialout_auth_realms, comma-separated) are the
+	// digest realms whose 401/407 a dial-out answers; empty = any realm, as
+	// SEMS. Either way only a challenge from the next hop the request was
+	// sent to (the outbound proxy, else the callee's host) is answered.
+	// DialoutAuthRealmList is it split, blanks dropped.
+	DialoutAuthRealms    string   `ini:"dialout_auth_realms"`
+	DialoutAuthRealmList []string `ini:"-"`
 	// Ringback is what the room hears while a dialled callee rings: "us"
 	// (440+480 Hz, 2 s on, 4 s off, as SEMS), "eu" (425 Hz, 1 s on, 4 s
 	// off), "off", or the path of an 8/16 kHz mono WAV file played in a loop.

@@ -100,6 +100,7 @@ func (c *Config) validate() []error {
 	if w.MaxDialouts < 0 {
 		report("webconference", "max_dialouts", "%d must not be negative (0 = no limit)", w.MaxDialouts)
 	}
+	validateDialoutRouting(c, report)
 	if w.Ringback == "" {
 		report("webconference", "ringback", "empty: use us, eu, off or a WAV file")
 	}

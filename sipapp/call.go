@@ -55,7 +55,12 @@ type call struct {
 	local  party
 	remote party
 	target sip.Uri
-	routes []string
+	routes []sip.Uri
+
+	// authHop is the address a dial-out's INVITE was sent to (the outbound
+	// proxy or the callee's host, resolved): the only host whose
+	// challenges, to the INVITE or to a later request, get credentials.
+	authHop netip.Addr
 
 	leg    *rtpleg.Leg
 	member *mixer.Member
@@ -143,12 +148,10 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*call, int
 	c.target = req.Contact().Address
 	// The route set of a UAS is the Record-Route list in order (RFC 3261
 	// 12.1.1).
-	for _, rr := range req.GetHeaders("Record-Route") {
-		c.routes = append(c.routes, rr.Value())
-	}
-	c.dest = req.Recipient.HostPort()
+	c.routes = routeURIs(req.GetHeaders("Record-Route"))
+	c.dest = hopAddr(req.Recipient)
 	if ctc := req.Contact(); ctc != nil {
-		c.dest = ctc.Address.HostPort()
+		c.dest = hopAddr(ctc.Address)
 	}
 	if sip.IsReliable(c.trans) {
 		// Stream transports: in-dialog requests go back over the
@@ -914,12 +917,15 @@ func (c *call) peerTag() string {
 }
 
 // inDialog builds a request within the dialog (RFC 3261 12.2.1.1): remote
-// target as Request-URI, our party and tag in From, theirs in To, the
-// route set as Route, the next CSeq.
+// target as Request-URI and the route set as Route (loose routing; a
+// strict router's URI becomes the Request-URI), or through the outbound
+// proxy when the route set is empty; our party and tag in From, theirs in
+// To, the next CSeq.
 func (c *call) inDialog(method sip.RequestMethod) *sip.Request {
 	c.dlg.Lock()
 	defer c.dlg.Unlock()
-	req := sip.NewRequest(method, *c.target.Clone())
+	rt := c.inDialogRoute()
+	req := sip.NewRequest(method, rt.ruri)
 	from := sip.FromHeader{DisplayName: c.local.name, Address: *c.local.uri.Clone(), Params: sip.NewParams()}
 	from.Params.Add("tag", c.tag)
 	to := sip.ToHeader{DisplayName: c.remote.name, Address: *c.remote.uri.Clone(), Params: sip.NewParams()}
@@ -932,17 +938,13 @@ func (c *call) inDialog(method sip.RequestMethod) *sip.Request {
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: c.cseq.Add(1), MethodName: method})
 	mf := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&mf)
-	for _, r := range c.routes {
-		req.AppendHeader(sip.NewHeader("Route", r))
+	for _, r := range rt.routes {
+		req.AppendHeader(&sip.RouteHeader{Address: r})
 	}
 	req.AppendHeader(sip.NewHeader("User-Agent", c.s.opt.Signature))
-	req.SetTransport(c.trans)
+	req.SetTransport(rt.trans)
 	req.SetBody(nil)
-	if rt := req.Route(); rt != nil {
-		req.SetDestination(rt.Address.HostPort())
-	} else {
-		req.SetDestination(c.dest)
-	}
+	req.SetDestination(rt.dest)
 	c.s.fromSIPPort(req)
 	return req
 }

@@ -1,6 +1,8 @@
 package sipapp
 
 import (
+	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"strconv"
@@ -52,12 +54,14 @@ func printable(s string) bool {
 // domains, reply source, INVITE destination and user name: the exact path
 // a hostile or broken provider (or anyone who can spoof its replies)
 // reaches. It goes through the real call.answerChallenge, hence through
-// digest.ParseChallenge, digest.CanDigest, realmMatches, sameHost and
-// digest.Digest.
+// digest.ParseChallenge, digest.CanDigest, realmAllowed, fromNextHop and
+// digest.Digest. The domain argument is read as dialout_auth_realms
+// (comma-separated; empty = any realm); name look-ups fail.
 //
-// Invariants: no panic; credentials are only ever computed for a realm that
-// is the callee or the From domain (or their host part) and for a reply
-// from the host the INVITE went to (reliability.md 1.2: the digest leak);
+// Invariants: no panic; credentials are only ever computed for a reply
+// from the address the INVITE went to (reliability.md 1.2: the digest
+// leak), never for a destination that is a name the resolver cannot
+// confirm, and, when realms are configured, only for one of them;
 // the credentials header is the one RFC 3261 names for the status, carries
 // no line break (header injection) and reads back with our user, the
 // challenge's realm and nonce and the request URI; the CSeq grows.
@@ -91,7 +95,15 @@ func FuzzChallenge(f *testing.F) {
 		res := sip.NewResponseFromRequest(inv, code, "Unauthorized", nil)
 		res.AppendHeader(sip.NewHeader(hname, value))
 		res.SetSource(src)
-		c := &call{creds: &req}
+		var realms []string
+		for _, r := range strings.Split(domain, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				realms = append(realms, r)
+			}
+		}
+		srv := &Server{opt: Options{DialoutAuthRealms: realms},
+			resolver: func(context.Context, string) ([]netip.Addr, error) { return nil, errors.New("no DNS in the fuzz") }}
+		c := &call{creds: &req, s: srv}
 		c.cseq.Store(10)
 		next, err := c.answerChallenge(inv, res)
 		if err != nil {
@@ -104,14 +116,17 @@ func FuzzChallenge(f *testing.F) {
 		if err != nil {
 			t.Fatalf("answered a challenge that does not parse: %v", err)
 		}
-		realmOK := false
-		for _, d := range []string{calleeDomain, domain} {
-			if d != "" && (strings.EqualFold(chal.Realm, d) || fuzzHost(chal.Realm) == fuzzHost(d)) {
+		realmOK := len(realms) == 0
+		for _, r := range realms {
+			if strings.EqualFold(chal.Realm, r) {
 				realmOK = true
 			}
 		}
 		if !realmOK {
-			t.Fatalf("credentials for realm %q; callee domain %q, domain %q", chal.Realm, calleeDomain, domain)
+			t.Fatalf("credentials for realm %q; dialout_auth_realms %q", chal.Realm, realms)
+		}
+		if _, err := netip.ParseAddr(fuzzHost(dest)); err != nil {
+			t.Fatalf("answered a challenge to an INVITE sent to %q, a name the resolver cannot confirm", dest)
 		}
 		// The destination is ours (built from callee_domain), always
 		// host[:port]; for a malformed one ("h:[") the reading of its host

@@ -77,6 +77,22 @@ func (s *Server) placeCall(req DialRequest, target string) (string, error) {
 	if err := sip.ParseUri("sip:"+req.FromUser+"@"+req.Domain, &fromURI); err != nil {
 		return "", fmt.Errorf("%w: from %q: %v", ErrDialoutFailed, req.FromUser+"@"+req.Domain, err)
 	}
+	// The next hop: the outbound proxy when there is one (the INVITE
+	// then names it in a Route header), else the callee's host. Its
+	// address is resolved once; everything before the answer goes there,
+	// and only a challenge from there gets credentials.
+	hop := ruri
+	if s.proxy != nil {
+		hop = *s.proxy
+	}
+	trans := transportOf(hop)
+	if err := checkTransport(trans); err != nil {
+		return "", fmt.Errorf("%w: %s: %v", ErrDialoutFailed, hop.String(), err)
+	}
+	dest, err := s.resolveHop(s.ctx, hop)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrDialoutFailed, err)
+	}
 	if !s.load.admit(time.Now()) {
 		return "", fmt.Errorf("%w: call limit", ErrDialoutFailed)
 	}
@@ -86,12 +102,15 @@ func (s *Server) placeCall(req DialRequest, target string) (string, error) {
 		number: "sip:" + target, pid: req.ParticipantID, room: req.Room,
 		ackCh: make(chan struct{}), digits: make(chan byte, 32),
 		alone: make(chan struct{}, 1), endCh: make(chan struct{}),
-		trans: "UDP", sessID: uint64(now.UnixNano()),
+		trans: trans, sessID: uint64(now.UnixNano()),
 		local: party{uri: fromURI}, remote: party{uri: ruri}, target: ruri,
-		dest: ruri.HostPort(), stReset: make(chan struct{}, 1),
+		dest: dest, stReset: make(chan struct{}, 1),
 	}
 	creds := req
 	c.creds = &creds
+	if ap, err := netip.ParseAddrPort(dest); err == nil {
+		c.authHop = ap.Addr().Unmap()
+	}
 	c.log = s.log.With("call_tag", c.tag, "call_id", c.callID, "room", req.Room)
 	leg, err := rtpleg.Open(s.pool, rtpleg.Config{PT: g711.PCMU, DTMF: -1}, c.digit, c.log)
 	if err != nil {
@@ -140,6 +159,11 @@ func (c *call) buildInvite(req DialRequest) *sip.Request {
 	inv.AppendHeader(&sip.CSeqHeader{SeqNo: c.cseq.Add(10), MethodName: sip.INVITE})
 	mf := sip.MaxForwardsHeader(70)
 	inv.AppendHeader(&mf)
+	if p := c.s.proxy; p != nil {
+		// Loose routing through the outbound proxy (RFC 3261 8.1.2,
+		// 16.12): the Request-URI stays the callee.
+		inv.AppendHeader(&sip.RouteHeader{Address: *p.Clone()})
+	}
 	inv.AppendHeader(c.contact())
 	inv.AppendHeader(sip.NewHeader("Allow", allowed))
 	inv.AppendHeader(sip.NewHeader("User-Agent", c.s.opt.Signature))
@@ -378,21 +402,6 @@ func (c *call) awaitAnswer(ctx context.Context, f *dialFlow) bool {
 	}
 }
 
-func realmMatches(realm string, req DialRequest) bool {
-	host := func(d string) string {
-		if h, _, err := splitHostPortLoose(d); err == nil {
-			return h
-		}
-		return d
-	}
-	for _, d := range []string{req.CalleeDomain, req.Domain} {
-		if d != "" && (strings.EqualFold(realm, d) || strings.EqualFold(realm, host(d))) {
-			return true
-		}
-	}
-	return false
-}
-
 // splitHostPortLoose splits "host:port" (IPv6 in brackets) or returns a
 // bare host alone; anything else is an error.
 func splitHostPortLoose(d string) (string, string, error) {
@@ -408,22 +417,6 @@ func splitHostPortLoose(d string) (string, string, error) {
 	return d, "", nil
 }
 
-// sameHost compares the host parts of two host:port strings; anything
-// unparseable is not the same host.
-func sameHost(a, b string) bool {
-	ha, _, errA := splitHostPortLoose(a)
-	hb, _, errB := splitHostPortLoose(b)
-	if errA != nil || errB != nil {
-		return false
-	}
-	if x, err := netip.ParseAddr(ha); err == nil {
-		if y, err := netip.ParseAddr(hb); err == nil {
-			return x.Unmap() == y.Unmap()
-		}
-	}
-	return strings.EqualFold(ha, hb)
-}
-
 // confirm records the dialog the 2xx established: their tag, the remote
 // target (Contact) and the route set (Record-Route reversed, RFC 3261
 // 12.1.2).
@@ -434,12 +427,12 @@ func (c *call) confirm(res *sip.Response) {
 	}
 	if ct := res.Contact(); ct != nil {
 		c.target = *ct.Address.Clone()
-		c.dest = c.target.HostPort()
+		c.dest = hopAddr(c.target)
 	}
-	rrs := res.GetHeaders("Record-Route")
+	rrs := routeURIs(res.GetHeaders("Record-Route"))
 	c.routes = c.routes[:0]
 	for i := len(rrs) - 1; i >= 0; i-- {
-		c.routes = append(c.routes, rrs[i].Value())
+		c.routes = append(c.routes, rrs[i])
 	}
 	c.dlg.Unlock()
 	c.sendAck(res)

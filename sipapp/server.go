@@ -66,13 +66,21 @@ type Options struct {
 
 	DialoutAllowedRE *regexp.Regexp // callee@callee_domain must match; nil = any
 	MaxDialouts      int            // concurrent dial-outs; 0 = no limit
-	Ringback         string         // us, eu, off or a WAV file
-	SessionTimer     SessionTimer
-	MixMaxTalkers    int // mix only the k loudest talkers of a room; 0 = all
-	Limits           Limits
-	RTPReceive       string // "poll" (default: the mixer drains sockets each tick) or "goroutine"
-	Prompts          *prompts.Set
-	Events           Events
+	// DialoutAuthRealms are the digest realms a dial-out answers a
+	// challenge for; empty = any. Only challenges from the next hop are
+	// ever answered.
+	DialoutAuthRealms []string
+	// OutboundProxy (sip:host[:port][;transport=...]; "" = none) receives
+	// dial-out INVITEs and our in-dialog requests of dialogs without a
+	// route set, with a Route header naming it (loose routing).
+	OutboundProxy string
+	Ringback      string // us, eu, off or a WAV file
+	SessionTimer  SessionTimer
+	MixMaxTalkers int // mix only the k loudest talkers of a room; 0 = all
+	Limits        Limits
+	RTPReceive    string // "poll" (default: the mixer drains sockets each tick) or "goroutine"
+	Prompts       *prompts.Set
+	Events        Events
 	// Meetings configures the REST API's meetings (package meeting).
 	Meetings meeting.Config
 	// Per-source budgets of what unauthenticated callers make, within
@@ -138,6 +146,10 @@ type Server struct {
 	udpGenerations atomic.Int64 // sipgo UDP read loops started
 	udpLoops       atomic.Int64 // sipgo UDP read loops running
 
+	proxy *sip.Uri // the outbound proxy as our Route headers name it; nil = none
+	// resolver resolves next hops' names; nil = the system's (tests set it).
+	resolver func(ctx context.Context, host string) ([]netip.Addr, error)
+
 	testHook func(*sip.Request) // tests only: runs before every handler
 	dialHook func(stage string) // tests only: runs at stages of a call's flow (dial-out: ringing, answered; dial-in: joined)
 }
@@ -174,6 +186,15 @@ func New(opt Options) (*Server, error) {
 	if err != nil || ip.IsUnspecified() {
 		return nil, fmt.Errorf("sipapp: public address %q must be an IP address other than 0.0.0.0", pub)
 	}
+	proxy, err := parseOutboundProxy(opt.OutboundProxy)
+	if err != nil {
+		return nil, err
+	}
+	if proxy != nil {
+		if err := checkTransport(transportOf(*proxy)); err != nil {
+			return nil, fmt.Errorf("sipapp: [server] outbound_proxy %q: %w", opt.OutboundProxy, err)
+		}
+	}
 	bindIP := ip
 	if h, err := netip.ParseAddr(host); err == nil {
 		bindIP = h // RTP binds where SIP listens (may be 0.0.0.0)
@@ -183,7 +204,7 @@ func New(opt Options) (*Server, error) {
 		return nil, fmt.Errorf("sipapp: %w", err)
 	}
 	s := &Server{
-		opt: opt, log: opt.Log, pool: pool, ip: ip,
+		opt: opt, log: opt.Log, pool: pool, ip: ip, proxy: proxy,
 		mix:   newMixer(opt),
 		reg:   NewRegistry(opt.Registry, opt.Events, opt.Now),
 		calls: map[string]*call{}, rooms: map[string]*liveRoom{},
@@ -343,7 +364,15 @@ func (s *Server) Start() error {
 	srv.OnUpdate(s.validated(s.onUpdate))
 	srv.OnNoRoute(s.validated(s.onNoRoute))
 	s.mix.Start()
-	s.serveUDP()
+	// Requests we send over UDP leave from the SIP socket (fromSIPPort),
+	// which sipgo finds in its pool only once its read loop runs: a
+	// dial-out placed right after Start would otherwise make sipgo bind
+	// the address again (EADDRINUSE).
+	select {
+	case <-s.serveUDP().ready:
+	case <-time.After(5 * time.Second):
+		s.log.Warn("sip: UDP read loop slow to start")
+	}
 	s.tcpConns = newConnLimiter(tcp, s.opt.Limits.MaxTCPConns, s.opt.Limits.MaxTCPConnsPerSource, s.opt.Limits.TCPIdleTimeout)
 	s.tcpConns.exempt = s.trustedSource
 	go func() { _ = srv.ServeTCP(s.tcpConns) }()

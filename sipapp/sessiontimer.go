@@ -295,11 +295,13 @@ func (c *call) roundTrip(ctx context.Context, req *sip.Request) (*sip.Response, 
 }
 
 // answerChallenge answers a 401/407 to one of our requests (RFC 3261
-// 22.2) with the dial-out's credentials, and only for the provider the
-// call was sent to: the challenge's realm must be the callee's or our
-// From domain, and the reply must come from the host the request went to.
-// SEMS answers any realm (spec 2.5), which hands credentials to whoever
-// challenges. Callers answer at most once per request.
+// 22.2) with the dial-out's credentials, and only to the next hop the
+// request was sent to: the reply must come from that host (the outbound
+// proxy, the first route, or the callee's host), whatever realm it names
+// (providers dialled by IP address name their realm, Asterisk says
+// "asterisk"); dialout_auth_realms, when set, restricts the realms. SEMS
+// answers any realm from anyone (spec 2.5), which hands credentials to
+// whoever can reach us. Callers answer at most once per request.
 func (c *call) answerChallenge(req *sip.Request, res *sip.Response) (*sip.Request, error) {
 	if c.creds == nil {
 		return nil, fmt.Errorf("no credentials for this call")
@@ -319,11 +321,11 @@ func (c *call) answerChallenge(req *sip.Request, res *sip.Response) (*sip.Reques
 	if !digest.CanDigest(chal) {
 		return nil, fmt.Errorf("unsupported challenge (algorithm %q)", chal.Algorithm)
 	}
-	if !realmMatches(chal.Realm, *c.creds) {
-		return nil, fmt.Errorf("realm %q is not the callee's or our domain", chal.Realm)
+	if !c.s.realmAllowed(chal.Realm) {
+		return nil, fmt.Errorf("realm %q is not in dialout_auth_realms", chal.Realm)
 	}
-	if !sameHost(res.Source(), req.Destination()) {
-		return nil, fmt.Errorf("challenge came from %s, not from %s", res.Source(), req.Destination())
+	if err := c.fromNextHop(req, res); err != nil {
+		return nil, err
 	}
 	cred, err := digest.Digest(chal, digest.Options{
 		Method: string(req.Method), URI: req.Recipient.String(),

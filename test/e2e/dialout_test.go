@@ -162,7 +162,6 @@ func TestDialoutFailures(t *testing.T) {
 		{"busy", phone.CalleeConfig{Reject: 486}, false, 1, []string{"1 INVITE", "5 486 Busy Here"}},
 		{"no answer, cancelled", phone.CalleeConfig{NoAnswer: true}, true, 1, []string{"1 INVITE", "2 180 Ringing", "4 disconnect", "5 "}},
 		{"wrong credentials", phone.CalleeConfig{Auth: &phone.Auth{Realm: "127.0.0.1", User: "wcuser", Password: "other", Always: true}}, false, 2, []string{"1 INVITE", "5 401 Unauthorized"}},
-		{"challenge from another realm", phone.CalleeConfig{Auth: &phone.Auth{Realm: "evil.example", User: "wcuser", Password: "s3cret"}}, false, 1, []string{"1 INVITE", "5 401 Unauthorized"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
