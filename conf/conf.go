@@ -190,6 +190,21 @@ type Server struct {
 	// or empty) the default is 127.0.0.1, which only works for local callers:
 	// set public_ip whenever you listen on all interfaces.
 	PublicIP string `ini:"public_ip"`
+	// SIPTLSListen is host:port of SIP over TLS (RFC 3261 26.2, RFC 5630),
+	// beside UDP and TCP on SIPListen, with the same handlers and the same
+	// TCP connection caps; "" turns it off. Port 0 picks a free port.
+	SIPTLSListen string `ini:"sip_tls_listen"`
+	// TLSCert is the PEM certificate chain (leaf first) and TLSKey its
+	// PEM private key, both required with SIPTLSListen and read again on
+	// SIGHUP (a pair that fails to load keeps the one in use).
+	TLSCert string `ini:"tls_cert"`
+	TLSKey  string `ini:"tls_key"`
+	// TLSCAFile adds PEM CA certificates to the system roots when we dial
+	// over TLS (dial-out to sips: or ;transport=tls).
+	TLSCAFile string `ini:"tls_ca_file"`
+	// TLSVerify checks the certificate of a peer we dial over TLS; no
+	// accepts any certificate, for tests only.
+	TLSVerify bool `ini:"tls_verify"`
 	// RTPLowPort and RTPHighPort bound the UDP ports used for RTP (inclusive).
 	// RTP uses even ports (RFC 3550 section 11), so the low end is rounded up
 	// to even, and the range must hold at least two even ports.
@@ -370,6 +385,7 @@ func Default() Config {
 			DeadRTPTime: 300 * time.Second,
 			RTPReceive:  "poll",
 			LogLevel:    "info",
+			TLSVerify:   true,
 		},
 		Webconference: Webconference{
 			ParticipantsExpire:      true,

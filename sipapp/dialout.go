@@ -49,6 +49,14 @@ func (s *Server) Dialout(ctx context.Context, req DialRequest) (string, error) {
 	if req.CalleeDomain == "" {
 		req.CalleeDomain = req.Domain
 	}
+	// callee_domain may name the scheme: "sips:host[:port]" dials SIPS
+	// (TLS); a ";transport=tls" after the host dials sip: over TLS.
+	scheme := "sip"
+	if rest, ok := cutPrefixFold(req.CalleeDomain, "sips:"); ok {
+		scheme, req.CalleeDomain = "sips", rest
+	} else if rest, ok := cutPrefixFold(req.CalleeDomain, "sip:"); ok {
+		req.CalleeDomain = rest
+	}
 	target := req.Callee + "@" + req.CalleeDomain
 	if re := s.opt.DialoutAllowedRE; re != nil && !re.MatchString(target) {
 		return "", fmt.Errorf("%w: %q does not match dialout_allowed_re", ErrDialoutNotAllowed, target)
@@ -61,7 +69,7 @@ func (s *Server) Dialout(ctx context.Context, req DialRequest) (string, error) {
 	} else {
 		s.dialouts.Add(1)
 	}
-	tag, err := s.placeCall(req, target)
+	tag, err := s.placeCall(req, scheme, target)
 	if err != nil {
 		s.dialouts.Add(-1)
 		return "", err
@@ -69,10 +77,18 @@ func (s *Server) Dialout(ctx context.Context, req DialRequest) (string, error) {
 	return tag, nil
 }
 
-func (s *Server) placeCall(req DialRequest, target string) (string, error) {
+func (s *Server) placeCall(req DialRequest, scheme, target string) (string, error) {
 	var ruri, fromURI sip.Uri
-	if err := sip.ParseUri("sip:"+target, &ruri); err != nil {
+	if err := sip.ParseUri(scheme+":"+target, &ruri); err != nil {
 		return "", fmt.Errorf("%w: callee %q: %v", ErrDialoutFailed, target, err)
+	}
+	trans, err := TransportForURI(ruri)
+	if err != nil {
+		return "", fmt.Errorf("%w: callee %q: %v", ErrDialoutFailed, target, err)
+	}
+	if trans == TransportTLS && s.tls == nil {
+		// Our Contact must be reachable over TLS (RFC 3261 8.1.1.8).
+		return "", fmt.Errorf("%w: callee %q is reached over TLS, which needs [server] sip_tls_listen", ErrDialoutFailed, target)
 	}
 	if err := sip.ParseUri("sip:"+req.FromUser+"@"+req.Domain, &fromURI); err != nil {
 		return "", fmt.Errorf("%w: from %q: %v", ErrDialoutFailed, req.FromUser+"@"+req.Domain, err)
@@ -83,10 +99,10 @@ func (s *Server) placeCall(req DialRequest, target string) (string, error) {
 	now := time.Now()
 	c := &call{
 		s: s, uac: true, tag: newCallTag(now), callID: newCallTag(now),
-		number: "sip:" + target, pid: req.ParticipantID, room: req.Room,
+		number: scheme + ":" + target, pid: req.ParticipantID, room: req.Room,
 		ackCh: make(chan struct{}), digits: make(chan byte, 32),
 		alone: make(chan struct{}, 1), endCh: make(chan struct{}),
-		trans: "UDP", sessID: uint64(now.UnixNano()),
+		trans: trans, sips: ruri.IsEncrypted(), sessID: uint64(now.UnixNano()),
 		local: party{uri: fromURI}, remote: party{uri: ruri}, target: ruri,
 		dest: ruri.HostPort(), stReset: make(chan struct{}, 1),
 	}
@@ -391,6 +407,14 @@ func realmMatches(realm string, req DialRequest) bool {
 		}
 	}
 	return false
+}
+
+// cutPrefixFold is strings.CutPrefix ignoring ASCII case.
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return s, false
 }
 
 // splitHostPortLoose splits "host:port" (IPv6 in brackets) or returns a

@@ -114,7 +114,7 @@ func (s *Server) Metrics() Metrics {
 	m.PendingInvite = int(s.pending.Load())
 	m.Panics = s.counters.panics.Load()
 	if s.tcpConns != nil {
-		m.TCPConns, m.TCPRefused = s.tcpConns.stats()
+		m.TCPConns, m.TCPRefused = s.tcpConns.b.stats()
 	}
 	return m
 }
