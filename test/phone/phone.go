@@ -22,6 +22,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -60,8 +61,15 @@ var (
 // Config describes one call. The zero value of every field but Server is
 // usable.
 type Config struct {
-	Server      string       // host:port of the server, e.g. "127.0.0.1:5060"
-	Transport   string       // "udp" (default) or "tcp"
+	Server    string // host:port of the server, e.g. "127.0.0.1:5060"
+	Transport string // "udp" (default), "tcp" or "tls"
+	// TLS is required with Transport "tls": its RootCAs verify the server,
+	// and its Certificates serve the phone's own TLS listener (the one
+	// its Contact names).
+	TLS *tls.Config
+	// SIPS makes the Request-URI and the Contact sips: (RFC 5630); needs
+	// Transport "tls".
+	SIPS        bool
 	User        string       // Request-URI user (room or direct number); "" -> "conference"
 	FromUser    string       // From user; default "phone"
 	DisplayName string       // optional display name in From
@@ -111,8 +119,16 @@ func (c *Config) setDefaults() error {
 		c.Transport = "udp"
 	case "tcp":
 		c.Transport = "tcp"
+	case "tls":
+		c.Transport = "tls"
+		if c.TLS == nil || (len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil) {
+			return fmt.Errorf("%w: transport tls needs TLS with a certificate", ErrBadConfig)
+		}
 	default:
 		return fmt.Errorf("%w: transport %q", ErrBadConfig, c.Transport)
+	}
+	if c.SIPS && c.Transport != "tls" {
+		return fmt.Errorf("%w: SIPS needs transport tls", ErrBadConfig)
 	}
 	if c.User == "" {
 		c.User = "conference"
@@ -157,6 +173,7 @@ type Phone struct {
 	sigCloser io.Closer     // the UDP socket or TCP listener the UA serves on
 	sigDone   chan struct{} // closed when the serve goroutine returned
 	sigAddr   netip.AddrPort
+	localIP   netip.Addr // 127.0.0.1, or ::1 when the server is on IPv6
 	contact   sip.ContactHeader
 	callID    string
 	localTag  string
@@ -300,16 +317,20 @@ func (p *Phone) startSending() {
 }
 
 // setup opens the RTP socket and the SIP user agent.
-// newUAServer makes a sipgo user agent on loopback and a server on it,
-// both logging to log. The UA is returned even when the server fails, so
-// that the caller can close it.
-func newUAServer(name string, log *slog.Logger) (*sipgo.UserAgent, *sipgo.Server, error) {
-	ua, err := sipgo.NewUA(
+// newUAServer makes a sipgo user agent on loopback (host) and a server on
+// it, both logging to log; tlsConf (nil: none) is how it dials TLS. The UA
+// is returned even when the server fails, so that the caller can close it.
+func newUAServer(name string, host netip.Addr, tlsConf *tls.Config, log *slog.Logger) (*sipgo.UserAgent, *sipgo.Server, error) {
+	opts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent(name),
-		sipgo.WithUserAgentHostname("127.0.0.1"),
+		sipgo.WithUserAgentHostname(host.String()),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(log)),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(log)),
-	)
+	}
+	if tlsConf != nil {
+		opts = append(opts, sipgo.WithUserAgenTLSConfig(tlsConf))
+	}
+	ua, err := sipgo.NewUA(opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("phone: %s user agent: %w", name, err)
 	}
@@ -320,14 +341,25 @@ func newUAServer(name string, log *slog.Logger) (*sipgo.UserAgent, *sipgo.Server
 	return ua, srv, nil
 }
 
+// loopbackFor is the loopback address of the family of the server's host:
+// ::1 for an IPv6 server, else 127.0.0.1.
+func loopbackFor(server string) netip.Addr {
+	host, _, _ := net.SplitHostPort(server)
+	if a, err := netip.ParseAddr(host); err == nil && a.Unmap().Is6() {
+		return netip.IPv6Loopback()
+	}
+	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+}
+
 func (p *Phone) setup(ctx context.Context) error {
-	conn, err := listenEvenRTP()
+	p.localIP = loopbackFor(p.cfg.Server)
+	conn, err := listenEvenRTP(p.localIP)
 	if err != nil {
 		return err
 	}
 	p.rtpConn = conn
 
-	ua, srv, err := newUAServer("webconf-test-phone", p.log)
+	ua, srv, err := newUAServer("webconf-test-phone", p.localIP, p.cfg.TLS, p.log)
 	if ua != nil {
 		p.ua = ua
 	}
@@ -347,7 +379,7 @@ func (p *Phone) setup(ctx context.Context) error {
 	clientOpts = append(clientOpts, sipgo.WithClientLogger(p.log))
 	switch p.cfg.Transport {
 	case "udp":
-		uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		uc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.localIP, 0)))
 		if err != nil {
 			return fmt.Errorf("phone: listen SIP/UDP: %w", err)
 		}
@@ -363,15 +395,19 @@ func (p *Phone) setup(ctx context.Context) error {
 		if err := waitUDPServing(ctx, ua, p.sigAddr); err != nil {
 			return err
 		}
-	case "tcp":
-		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	case "tcp", "tls":
+		ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(p.localIP, 0)))
 		if err != nil {
-			return fmt.Errorf("phone: listen SIP/TCP: %w", err)
+			return fmt.Errorf("phone: listen SIP/%s: %w", p.cfg.Transport, err)
 		}
 		p.sigCloser = ln
 		p.sigAddr = ln.Addr().(*net.TCPAddr).AddrPort()
 		go func() {
 			defer close(p.sigDone)
+			if p.cfg.Transport == "tls" {
+				srv.ServeTLS(tls.NewListener(ln, p.cfg.TLS)) //nolint:errcheck // returns when Close closes ln
+				return
+			}
 			srv.ServeTCP(ln) //nolint:errcheck // returns when Close closes ln
 		}()
 		// Over TCP our requests go on a connection we dial; the server's
@@ -387,12 +423,15 @@ func (p *Phone) setup(ctx context.Context) error {
 	p.contact = sip.ContactHeader{Address: sip.Uri{
 		Scheme: "sip",
 		User:   p.cfg.FromUser,
-		Host:   "127.0.0.1",
+		Host:   p.localIP.String(),
 		Port:   int(p.sigAddr.Port()),
 	}}
-	if p.cfg.Transport == "tcp" {
+	switch {
+	case p.cfg.SIPS:
+		p.contact.Address.Scheme = "sips"
+	case p.cfg.Transport != "udp":
 		p.contact.Address.UriParams = sip.NewParams()
-		p.contact.Address.UriParams.Add("transport", "tcp")
+		p.contact.Address.UriParams.Add("transport", p.cfg.Transport)
 	}
 	return nil
 }
@@ -420,7 +459,7 @@ func waitUDPServing(ctx context.Context, ua *sipgo.UserAgent, addr netip.AddrPor
 
 // listenEvenRTP opens a loopback UDP socket on an even port: RFC 3550
 // section 11 puts RTP on even ports and some peers assume it.
-func listenEvenRTP() (*net.UDPConn, error) {
+func listenEvenRTP(ip netip.Addr) (*net.UDPConn, error) {
 	var odd []*net.UDPConn
 	defer func() {
 		for _, c := range odd {
@@ -428,7 +467,7 @@ func listenEvenRTP() (*net.UDPConn, error) {
 		}
 	}()
 	for range 20 {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
 		if err != nil {
 			return nil, fmt.Errorf("phone: listen RTP: %w", err)
 		}
@@ -453,9 +492,12 @@ func (p *Phone) buildInvite() (*sip.Request, error) {
 		return nil, fmt.Errorf("%w: server port %q: %w", ErrBadConfig, portStr, err)
 	}
 	recipient := sip.Uri{Scheme: "sip", User: p.cfg.User, Host: host, Port: port}
-	if p.cfg.Transport == "tcp" {
+	switch {
+	case p.cfg.SIPS:
+		recipient.Scheme = "sips"
+	case p.cfg.Transport != "udp":
 		recipient.UriParams = sip.NewParams()
-		recipient.UriParams.Add("transport", "tcp")
+		recipient.UriParams.Add("transport", p.cfg.Transport)
 	}
 	req := sip.NewRequest(sip.INVITE, recipient)
 	req.SetTransport(strings.ToUpper(p.cfg.Transport))
@@ -463,12 +505,12 @@ func (p *Phone) buildInvite() (*sip.Request, error) {
 	p.localTag = sip.GenerateTagN(16)
 	from := &sip.FromHeader{
 		DisplayName: p.cfg.DisplayName,
-		Address:     sip.Uri{Scheme: "sip", User: p.cfg.FromUser, Host: "127.0.0.1"},
+		Address:     sip.Uri{Scheme: "sip", User: p.cfg.FromUser, Host: p.localIP.String()},
 		Params:      sip.NewParams(),
 	}
 	from.Params.Add("tag", p.localTag)
 	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: p.cfg.User, Host: host, Port: port}}
-	p.callID = rand.Text() + "@127.0.0.1"
+	p.callID = rand.Text() + "@" + p.localIP.String()
 	callID := sip.CallIDHeader(p.callID)
 	req.AppendHeader(from)
 	req.AppendHeader(to)
@@ -500,6 +542,7 @@ func (p *Phone) newOffer(version uint64) offer {
 		codecs:  p.cfg.Codecs,
 		dtmfPT:  p.cfg.DTMF,
 		ptime:   p.cfg.Ptime,
+		addr:    p.localIP,
 	}
 }
 
@@ -675,6 +718,18 @@ func (p *Phone) established2xx() (*Phone, error) {
 	}
 	p.startSending()
 	return p, nil
+}
+
+// Remote is the remote target: the Contact of the server's 2xx (a
+// callee: of the server's INVITE).
+func (p *Phone) Remote() sip.Uri { return *p.remote.Clone() }
+
+// Answer is the final response to a caller's INVITE (nil for a callee).
+func (p *Phone) Answer() *sip.Response {
+	if p.dlg == nil || p.dlg.InviteResponse == nil {
+		return nil
+	}
+	return p.dlg.InviteResponse.Clone()
 }
 
 // Codec is the audio payload type the server chose.

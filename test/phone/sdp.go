@@ -29,7 +29,8 @@ type offer struct {
 	codecs    []uint8
 	dtmfPT    int // -1: not offered
 	ptime     int
-	direction string // "" means sendrecv
+	direction string     // "" means sendrecv
+	addr      netip.Addr // the RTP address in o= and c=; zero: 127.0.0.1
 }
 
 // codecName gives the RFC 3551 encoding names of the static payload types
@@ -56,10 +57,17 @@ func codecName(pt uint8) string {
 // this file expects, in a conventional line order.
 func (o offer) marshal() []byte {
 	var b strings.Builder
+	addr, family := "127.0.0.1", "IP4"
+	if o.addr.IsValid() {
+		addr = o.addr.String()
+		if o.addr.Is6() {
+			family = "IP6"
+		}
+	}
 	b.WriteString("v=0\r\n")
-	fmt.Fprintf(&b, "o=phone %d %d IN IP4 127.0.0.1\r\n", o.sessID, o.version)
+	fmt.Fprintf(&b, "o=phone %d %d IN %s %s\r\n", o.sessID, o.version, family, addr)
 	b.WriteString("s=phone\r\n")
-	b.WriteString("c=IN IP4 127.0.0.1\r\n")
+	fmt.Fprintf(&b, "c=IN %s %s\r\n", family, addr)
 	b.WriteString("t=0 0\r\n")
 	fmt.Fprintf(&b, "m=audio %d RTP/AVP", o.port)
 	for _, pt := range o.codecs {
