@@ -341,6 +341,15 @@ func newUAServer(name string, host netip.Addr, tlsConf *tls.Config, log *slog.Lo
 	return ua, srv, nil
 }
 
+// uriHost is a host as sipgo keeps it in a sip.Uri: an IPv6 address in
+// brackets (sip.Uri.HostPort joins host and port as they are).
+func uriHost(h string) string {
+	if strings.Contains(h, ":") && !strings.HasPrefix(h, "[") {
+		return "[" + h + "]"
+	}
+	return h
+}
+
 // loopbackFor is the loopback address of the family of the server's host:
 // ::1 for an IPv6 server, else 127.0.0.1.
 func loopbackFor(server string) netip.Addr {
@@ -423,7 +432,7 @@ func (p *Phone) setup(ctx context.Context) error {
 	p.contact = sip.ContactHeader{Address: sip.Uri{
 		Scheme: "sip",
 		User:   p.cfg.FromUser,
-		Host:   p.localIP.String(),
+		Host:   uriHost(p.localIP.String()),
 		Port:   int(p.sigAddr.Port()),
 	}}
 	switch {
@@ -491,6 +500,7 @@ func (p *Phone) buildInvite() (*sip.Request, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: server port %q: %w", ErrBadConfig, portStr, err)
 	}
+	host = uriHost(host)
 	recipient := sip.Uri{Scheme: "sip", User: p.cfg.User, Host: host, Port: port}
 	switch {
 	case p.cfg.SIPS:
@@ -505,7 +515,7 @@ func (p *Phone) buildInvite() (*sip.Request, error) {
 	p.localTag = sip.GenerateTagN(16)
 	from := &sip.FromHeader{
 		DisplayName: p.cfg.DisplayName,
-		Address:     sip.Uri{Scheme: "sip", User: p.cfg.FromUser, Host: p.localIP.String()},
+		Address:     sip.Uri{Scheme: "sip", User: p.cfg.FromUser, Host: uriHost(p.localIP.String())},
 		Params:      sip.NewParams(),
 	}
 	from.Params.Add("tag", p.localTag)
