@@ -6,6 +6,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +28,50 @@ func Tone(freq float64, d time.Duration) []int16 {
 // ends.
 func Daemon(t testing.TB, bin, cfg string, patterns ...*regexp.Regexp) (*exec.Cmd, []string) {
 	t.Helper()
+	cmd, addrs, _ := DaemonLog(t, bin, cfg, patterns...)
+	return cmd, addrs
+}
+
+// Log is what a daemon has written to stderr so far.
+type Log struct {
+	mu      sync.Mutex
+	lines   []string
+	changed chan struct{} // closed and replaced on every new line
+}
+
+// Wait waits up to d for a line matching re and returns it.
+func (l *Log) Wait(t testing.TB, re *regexp.Regexp, d time.Duration) string {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		l.mu.Lock()
+		for _, line := range l.lines {
+			if re.MatchString(line) {
+				l.mu.Unlock()
+				return line
+			}
+		}
+		ch := l.changed
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("no log line matching %v within %v", re, d)
+		}
+	}
+}
+
+func (l *Log) add(line string) {
+	l.mu.Lock()
+	l.lines = append(l.lines, line)
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.mu.Unlock()
+}
+
+// DaemonLog is Daemon that also keeps the daemon's whole log.
+func DaemonLog(t testing.TB, bin, cfg string, patterns ...*regexp.Regexp) (*exec.Cmd, []string, *Log) {
+	t.Helper()
 	cmd := exec.Command(bin, "-config", cfg)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -36,34 +81,18 @@ func Daemon(t testing.TB, bin, cfg string, patterns ...*regexp.Regexp) (*exec.Cm
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	type hit struct {
-		i    int
-		addr string
-	}
-	hits := make(chan hit, len(patterns))
+	log := &Log{changed: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			for i, p := range patterns {
-				if m := p.FindStringSubmatch(sc.Text()); m != nil {
-					hits <- hit{i, m[1]}
-				}
-			}
+			log.add(sc.Text())
 		}
 	}()
 	out := make([]string, len(patterns))
-	for got := 0; got < len(patterns); {
-		select {
-		case h := <-hits:
-			if out[h.i] == "" {
-				out[h.i] = h.addr
-				got++
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatalf("%s did not log %v", bin, patterns)
-		}
+	for i, p := range patterns {
+		out[i] = p.FindStringSubmatch(log.Wait(t, p, 20*time.Second))[1]
 	}
-	return cmd, out
+	return cmd, out, log
 }
 
 // Build compiles a command of this module (an import path such as
