@@ -48,7 +48,7 @@ func TestTransportForURI(t *testing.T) {
 
 func tlsOptions(t *testing.T, ca *testutil.CA, leaf *testutil.Leaf) Options {
 	return Options{
-		SIPListen: "127.0.0.1:0", SIPTLSListen: "127.0.0.1:0", RTPLow: 47000, RTPHigh: 47098,
+		SIPListen: "127.0.0.1:0", SIPTLSListen: "127.0.0.1:0", RTPLow: 48200, RTPHigh: 48298,
 		TLSCert: leaf.CertFile, TLSKey: leaf.KeyFile, TLSCAFile: ca.File,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
@@ -233,7 +233,7 @@ func TestPublicIPMustBeReachableByRTP(t *testing.T) {
 		{"0.0.0.0:0", "192.0.2.1", true},
 		{"127.0.0.1:0", "::ffff:127.0.0.1", true},
 	} {
-		_, err := New(Options{SIPListen: tc.listen, PublicIP: tc.public, RTPLow: 47100, RTPHigh: 47198,
+		_, err := New(Options{SIPListen: tc.listen, PublicIP: tc.public, RTPLow: 48300, RTPHigh: 48398,
 			Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		var ke *conf.KeyError
 		switch {
