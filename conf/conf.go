@@ -165,8 +165,8 @@ type Limits struct {
 	MaxCalls          int `ini:"max_calls"`
 	MaxRooms          int `ini:"max_rooms"`
 	MaxPendingInvites int `ini:"max_pending_invites"`
-	// SIP over TCP: connections in total and per source address, and how
-	// long an idle connection stays open.
+	// SIP over TCP and TLS (one budget for both): connections in total and
+	// per source address, and how long an idle connection stays open.
 	MaxTCPConns          int           `ini:"max_tcp_conns"`
 	MaxTCPConnsPerSource int           `ini:"max_tcp_conns_per_source"`
 	TCPIdleTimeout       time.Duration `ini:"tcp_idle_timeout" unit:"s"`
