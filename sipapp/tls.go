@@ -272,6 +272,14 @@ func (s *Server) setupTLS() error {
 	if o.SIPTLSListen == "" {
 		return nil
 	}
+	host, _, err := net.SplitHostPort(o.SIPTLSListen)
+	if err != nil {
+		return fmt.Errorf("sipapp: %w", keyErr("sip_tls_listen", "%q: %v", o.SIPTLSListen, err))
+	}
+	if h, err := netip.ParseAddr(host); err == nil && !(h.Is6() && h.IsUnspecified()) && h.Unmap().Is4() != s.ip.Is4() {
+		// Our Contact over TLS names public_ip at the TLS port.
+		return fmt.Errorf("sipapp: %w", keyErr("sip_tls_listen", "%s is not of the family of public_ip %s, which TLS Contacts name", h, s.ip))
+	}
 	if o.TLSCert == "" {
 		return fmt.Errorf("sipapp: %w", keyErr("tls_cert", "must be set with sip_tls_listen"))
 	}

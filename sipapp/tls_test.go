@@ -103,6 +103,7 @@ func TestTLSFilesAreCheckedAtStartUp(t *testing.T) {
 		{"key of another certificate", func(o *Options) { o.TLSKey = other.KeyFile }, "tls_cert"},
 		{"missing CA file", func(o *Options) { o.TLSCAFile = filepath.Join(dir, "nope.pem") }, "tls_ca_file"},
 		{"CA file without a certificate", func(o *Options) { o.TLSCAFile = garbage }, "tls_ca_file"},
+		{"TLS on another family than public_ip", func(o *Options) { o.SIPTLSListen = "[::1]:0" }, "sip_tls_listen"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			opt := tlsOptions(t, ca, leaf)
