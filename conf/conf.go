@@ -165,8 +165,8 @@ type Limits struct {
 	MaxCalls          int `ini:"max_calls"`
 	MaxRooms          int `ini:"max_rooms"`
 	MaxPendingInvites int `ini:"max_pending_invites"`
-	// SIP over TCP: connections in total and per source address, and how
-	// long an idle connection stays open.
+	// SIP over TCP and TLS (one budget for both): connections in total and
+	// per source address, and how long an idle connection stays open.
 	MaxTCPConns          int           `ini:"max_tcp_conns"`
 	MaxTCPConnsPerSource int           `ini:"max_tcp_conns_per_source"`
 	TCPIdleTimeout       time.Duration `ini:"tcp_idle_timeout" unit:"s"`
@@ -202,6 +202,21 @@ type Server struct {
 	// or empty) the default is 127.0.0.1, which only works for local callers:
 	// set public_ip whenever you listen on all interfaces.
 	PublicIP string `ini:"public_ip"`
+	// SIPTLSListen is host:port of SIP over TLS (RFC 3261 26.2, RFC 5630),
+	// beside UDP and TCP on SIPListen, with the same handlers and the same
+	// TCP connection caps; "" turns it off. Port 0 picks a free port.
+	SIPTLSListen string `ini:"sip_tls_listen"`
+	// TLSCert is the PEM certificate chain (leaf first) and TLSKey its
+	// PEM private key, both required with SIPTLSListen and read again on
+	// SIGHUP (a pair that fails to load keeps the one in use).
+	TLSCert string `ini:"tls_cert"`
+	TLSKey  string `ini:"tls_key"`
+	// TLSCAFile adds PEM CA certificates to the system roots when we dial
+	// over TLS (dial-out to sips: or ;transport=tls).
+	TLSCAFile string `ini:"tls_ca_file"`
+	// TLSVerify checks the certificate of a peer we dial over TLS; no
+	// accepts any certificate, for tests only.
+	TLSVerify bool `ini:"tls_verify"`
 	// RTPLowPort and RTPHighPort bound the UDP ports used for RTP (inclusive).
 	// RTP uses even ports (RFC 3550 section 11), so the low end is rounded up
 	// to even, and the range must hold at least two even ports.
@@ -398,6 +413,7 @@ func Default() Config {
 			DeadRTPTime: 300 * time.Second,
 			RTPReceive:  "poll",
 			LogLevel:    "info",
+			TLSVerify:   true,
 		},
 		Webconference: Webconference{
 			ParticipantsExpire:      true,

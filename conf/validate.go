@@ -36,6 +36,21 @@ func (c *Config) validate() []error {
 			report("server", "sip_listen", "host %q is not an IP address", host)
 		}
 	}
+	if s.SIPTLSListen != "" {
+		if host, _, err := splitHostPort(s.SIPTLSListen); err != nil {
+			report("server", "sip_tls_listen", "%q: %v (want host:port)", s.SIPTLSListen, err)
+		} else if host != "" {
+			if _, err := netip.ParseAddr(host); err != nil {
+				report("server", "sip_tls_listen", "host %q is not an IP address", host)
+			}
+		}
+		if strings.TrimSpace(s.TLSCert) == "" {
+			report("server", "tls_cert", "must be set with sip_tls_listen (a PEM certificate chain)")
+		}
+		if strings.TrimSpace(s.TLSKey) == "" {
+			report("server", "tls_key", "must be set with sip_tls_listen (a PEM private key)")
+		}
+	}
 	if a, err := netip.ParseAddr(s.PublicIP); err != nil {
 		report("server", "public_ip", "%q is not an IP address", s.PublicIP)
 	} else if a.IsUnspecified() || a.IsMulticast() {

@@ -2,7 +2,6 @@ package sipapp
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"runtime/debug"
@@ -44,7 +43,8 @@ type call struct {
 	number  string
 	pid     string
 	dest    string // where in-dialog requests go (host:port)
-	trans   string // transport of the dialog
+	trans   string // transport of the dialog: "UDP", "TCP" or "TLS" (overTLS)
+	sips    bool   // the dialog is SIPS (RFC 3261 12.1.1): our Contact is sips:
 
 	// The dialog as RFC 3261 12 defines it: our side and theirs (tags are
 	// tag and fromTag), the remote target and the route set. dlg guards
@@ -140,6 +140,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*call, int
 		return nil, 422, ""
 	}
 	c.stHdrs = stHdrs
+	c.sips = c.trans == TransportTLS && wantsSIPS(req)
 	c.log = s.log.With("call_tag", c.tag, "call_id", c.callID)
 	c.who = s.callerOf(req)
 	c.pid = s.participantID(req)
@@ -243,12 +244,7 @@ func appParam(header, name string) (string, bool) {
 }
 
 func (c *call) contact() sip.Header {
-	port := 5060
-	if a, err := netip.ParseAddrPort(c.s.udp.LocalAddr().String()); err == nil {
-		port = int(a.Port())
-	}
-	return sip.NewHeader("Contact", fmt.Sprintf("<sip:%s;transport=%s>",
-		netip.AddrPortFrom(c.s.ip, uint16(port)).String(), strings.ToLower(c.trans)))
+	return sip.NewHeader("Contact", "<"+c.s.contactURI(c.trans, c.sips)+">")
 }
 
 // response builds a response to the INVITE with our To-tag.

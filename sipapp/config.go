@@ -12,14 +12,19 @@ import (
 func OptionsFromConfig(cfg *conf.Config, set *prompts.Set, log *slog.Logger) Options {
 	w := cfg.Webconference
 	opt := Options{
-		SIPListen:   cfg.Server.SIPListen,
-		PublicIP:    cfg.Server.PublicIP,
-		RTPLow:      cfg.Server.RTPLowPort,
-		RTPHigh:     cfg.Server.RTPHighPort,
-		DeadRTPTime: cfg.Server.DeadRTPTime,
-		AnswerDelay: cfg.Server.AnswerDelay,
-		RTPReceive:  cfg.Server.RTPReceive,
-		Signature:   w.ServerSignature,
+		SIPListen:     cfg.Server.SIPListen,
+		PublicIP:      cfg.Server.PublicIP,
+		SIPTLSListen:  cfg.Server.SIPTLSListen,
+		TLSCert:       cfg.Server.TLSCert,
+		TLSKey:        cfg.Server.TLSKey,
+		TLSCAFile:     cfg.Server.TLSCAFile,
+		TLSSkipVerify: !cfg.Server.TLSVerify,
+		RTPLow:        cfg.Server.RTPLowPort,
+		RTPHigh:       cfg.Server.RTPHighPort,
+		DeadRTPTime:   cfg.Server.DeadRTPTime,
+		AnswerDelay:   cfg.Server.AnswerDelay,
+		RTPReceive:    cfg.Server.RTPReceive,
+		Signature:     w.ServerSignature,
 
 		DirectRoomRE:        w.DirectRoomRE,
 		DirectRoomStrip:     w.DirectRoomStrip,

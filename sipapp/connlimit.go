@@ -8,13 +8,14 @@ import (
 	"time"
 )
 
-// connLimiter wraps the SIP TCP listener: at most max connections in all
-// and perSource from one address (more are closed at once), and a
-// connection that stays silent for idle is closed (slowloris, spec
-// reliability 1.8). sipgo reads each connection in its own goroutine, so
-// these bounds are also bounds on goroutines and buffers.
-type connLimiter struct {
-	net.Listener
+// connBudget bounds SIP's stream connections: at most max in all and
+// perSource from one address (more are closed at once), and a connection
+// that stays silent for idle is closed (slowloris, spec reliability 1.8).
+// sipgo reads each connection in its own goroutine, so these bounds are
+// also bounds on goroutines and buffers. One budget covers the TCP and the
+// TLS listener: max_tcp_conns and max_tcp_conns_per_source count both, so
+// a second listener gives an attacker no second allowance.
+type connBudget struct {
 	max, perSource int
 	idle           time.Duration
 	// exempt says whether a source is a trusted proxy: its connections
@@ -27,55 +28,67 @@ type connLimiter struct {
 	refused atomic.Uint64
 }
 
-func newConnLimiter(ln net.Listener, max, perSource int, idle time.Duration) *connLimiter {
-	return &connLimiter{Listener: ln, max: max, perSource: perSource, idle: idle, sources: map[string]int{}}
+// connLimiter is a listener that takes its connections from a budget.
+type connLimiter struct {
+	net.Listener
+	b *connBudget
+}
+
+func newConnBudget(max, perSource int, idle time.Duration) *connBudget {
+	return &connBudget{max: max, perSource: perSource, idle: idle, sources: map[string]int{}}
+}
+
+// limit wraps ln so that its connections count against b.
+func (b *connBudget) limit(ln net.Listener) *connLimiter {
+	return &connLimiter{Listener: ln, b: b}
 }
 
 func (l *connLimiter) Accept() (net.Conn, error) {
+	b := l.b
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
 		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
-		perSource := l.perSource
-		if a, err := netip.ParseAddr(host); err == nil && l.exempt != nil && l.exempt(a) {
+		perSource := b.perSource
+		if a, err := netip.ParseAddr(host); err == nil && b.exempt != nil && b.exempt(a) {
 			perSource = 0
 		}
-		l.mu.Lock()
-		over := (l.max > 0 && l.total >= l.max) || (perSource > 0 && l.sources[host] >= perSource)
+		b.mu.Lock()
+		over := (b.max > 0 && b.total >= b.max) || (perSource > 0 && b.sources[host] >= perSource)
 		if !over {
-			l.total++
-			l.sources[host]++
+			b.total++
+			b.sources[host]++
 		}
-		l.mu.Unlock()
+		b.mu.Unlock()
 		if over {
-			l.refused.Add(1)
+			b.refused.Add(1)
 			c.Close()
 			continue
 		}
-		return &limitedConn{Conn: c, l: l, host: host}, nil
+		return &limitedConn{Conn: c, b: b, host: host}, nil
 	}
 }
 
-func (l *connLimiter) release(host string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.total--
-	if l.sources[host]--; l.sources[host] <= 0 {
-		delete(l.sources, host)
+func (b *connBudget) release(host string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.total--
+	if b.sources[host]--; b.sources[host] <= 0 {
+		delete(b.sources, host)
 	}
 }
 
-func (l *connLimiter) stats() (open int, refused uint64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.total, l.refused.Load()
+func (b *connBudget) stats() (open int, refused uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.total, b.refused.Load()
 }
 
 type limitedConn struct {
 	net.Conn
-	l    *connLimiter
+	b    *connBudget
 	host string
 	once sync.Once
 }
@@ -83,14 +96,14 @@ type limitedConn struct {
 // Read extends the idle deadline before every read: a peer that sends
 // nothing for idle loses its connection.
 func (c *limitedConn) Read(b []byte) (int, error) {
-	if c.l.idle > 0 {
-		_ = c.Conn.SetReadDeadline(time.Now().Add(c.l.idle))
+	if c.b.idle > 0 {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(c.b.idle))
 	}
 	return c.Conn.Read(b)
 }
 
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.l.release(c.host) })
+	c.once.Do(func() { c.b.release(c.host) })
 	return err
 }

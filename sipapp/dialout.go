@@ -49,6 +49,14 @@ func (s *Server) Dialout(ctx context.Context, req DialRequest) (string, error) {
 	if req.CalleeDomain == "" {
 		req.CalleeDomain = req.Domain
 	}
+	// callee_domain may name the scheme: "sips:host[:port]" dials SIPS
+	// (TLS); a ";transport=tls" after the host dials sip: over TLS.
+	scheme := "sip"
+	if rest, ok := cutPrefixFold(req.CalleeDomain, "sips:"); ok {
+		scheme, req.CalleeDomain = "sips", rest
+	} else if rest, ok := cutPrefixFold(req.CalleeDomain, "sip:"); ok {
+		req.CalleeDomain = rest
+	}
 	target := req.Callee + "@" + req.CalleeDomain
 	if re := s.opt.DialoutAllowedRE; re != nil && !re.MatchString(target) {
 		return "", fmt.Errorf("%w: %q does not match dialout_allowed_re", ErrDialoutNotAllowed, target)
@@ -61,7 +69,7 @@ func (s *Server) Dialout(ctx context.Context, req DialRequest) (string, error) {
 	} else {
 		s.dialouts.Add(1)
 	}
-	tag, err := s.placeCall(req, target)
+	tag, err := s.placeCall(req, scheme, target)
 	if err != nil {
 		s.dialouts.Add(-1)
 		return "", err
@@ -69,9 +77,12 @@ func (s *Server) Dialout(ctx context.Context, req DialRequest) (string, error) {
 	return tag, nil
 }
 
-func (s *Server) placeCall(req DialRequest, target string) (string, error) {
+func (s *Server) placeCall(req DialRequest, scheme, target string) (string, error) {
 	var ruri, fromURI sip.Uri
-	if err := sip.ParseUri("sip:"+target, &ruri); err != nil {
+	if err := sip.ParseUri(scheme+":"+target, &ruri); err != nil {
+		return "", fmt.Errorf("%w: callee %q: %v", ErrDialoutFailed, target, err)
+	}
+	if _, err := TransportForURI(ruri); err != nil {
 		return "", fmt.Errorf("%w: callee %q: %v", ErrDialoutFailed, target, err)
 	}
 	if err := sip.ParseUri("sip:"+req.FromUser+"@"+req.Domain, &fromURI); err != nil {
@@ -86,7 +97,7 @@ func (s *Server) placeCall(req DialRequest, target string) (string, error) {
 		hop = *s.proxy
 	}
 	trans := transportOf(hop)
-	if err := checkTransport(trans); err != nil {
+	if err := checkTransport(trans, s.opt.SIPTLSListen); err != nil {
 		return "", fmt.Errorf("%w: %s: %v", ErrDialoutFailed, hop.String(), err)
 	}
 	dest, err := s.resolveHop(s.ctx, hop)
@@ -99,10 +110,10 @@ func (s *Server) placeCall(req DialRequest, target string) (string, error) {
 	now := time.Now()
 	c := &call{
 		s: s, uac: true, tag: newCallTag(now), callID: newCallTag(now),
-		number: "sip:" + target, pid: req.ParticipantID, room: req.Room,
+		number: scheme + ":" + target, pid: req.ParticipantID, room: req.Room,
 		ackCh: make(chan struct{}), digits: make(chan byte, 32),
 		alone: make(chan struct{}, 1), endCh: make(chan struct{}),
-		trans: trans, sessID: uint64(now.UnixNano()),
+		trans: trans, sips: ruri.IsEncrypted(), sessID: uint64(now.UnixNano()),
 		local: party{uri: fromURI}, remote: party{uri: ruri}, target: ruri,
 		dest: dest, stReset: make(chan struct{}, 1),
 	}
@@ -400,6 +411,14 @@ func (c *call) awaitAnswer(ctx context.Context, f *dialFlow) bool {
 			return false
 		}
 	}
+}
+
+// cutPrefixFold is strings.CutPrefix ignoring ASCII case.
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix) {
+		return s[len(prefix):], true
+	}
+	return s, false
 }
 
 // splitHostPortLoose splits "host:port" (IPv6 in brackets) or returns a

@@ -38,8 +38,8 @@ type Metrics struct {
 	// or of public rooms made.
 	GuestRequestBans, PublicRoomBans uint64
 	PendingInvite                    int    // gauge: answered INVITEs awaiting ACK
-	TCPConns                         int    // gauge: open SIP TCP connections
-	TCPRefused                       uint64 // TCP connections closed at the caps
+	TCPConns                         int    // gauge: open SIP TCP and TLS connections
+	TCPRefused                       uint64 // TCP and TLS connections closed at the caps
 	Panics                           uint64 // panics contained (SIP handlers, call flows, RTP loops)
 }
 
@@ -114,7 +114,7 @@ func (s *Server) Metrics() Metrics {
 	m.PendingInvite = int(s.pending.Load())
 	m.Panics = s.counters.panics.Load()
 	if s.tcpConns != nil {
-		m.TCPConns, m.TCPRefused = s.tcpConns.stats()
+		m.TCPConns, m.TCPRefused = s.tcpConns.b.stats()
 	}
 	return m
 }

@@ -45,31 +45,25 @@ func parseOutboundProxy(s string) (*sip.Uri, error) {
 	return u, nil
 }
 
-// transportOf is the transport a URI asks for (RFC 3263 4.1, without
-// NAPTR): its transport parameter, else TLS for sips:, else UDP. It is the
-// one place that picks the transport of a next hop (the outbound proxy, a
-// route, the callee), so TLS plugs in here.
+// transportOf is the transport of a next hop (a route, a Contact): what
+// TransportForURI says, and UDP, RFC 3263's default, for a transport we do
+// not know (a peer's Record-Route is not ours to refuse).
 func transportOf(u sip.Uri) string {
-	if t, ok := uriParam(u, "transport"); ok && t != "" {
-		return strings.ToUpper(t)
+	t, err := TransportForURI(u)
+	if err != nil {
+		return TransportUDP
 	}
-	if strings.EqualFold(u.Scheme, "sips") {
-		return "TLS"
-	}
-	return "UDP"
+	return t
 }
 
-// checkTransport refuses a transport we cannot send on. SIP over TLS needs
-// a TLS client (and a listener for the peer's requests back), which this
-// server does not have yet.
-func checkTransport(t string) error {
-	switch t {
-	case "UDP", "TCP":
-		return nil
-	case "TLS":
-		return errors.New("transport tls: SIP over TLS is not available yet (no TLS client); use udp or tcp")
+// checkTransport refuses a transport we cannot send a request on: TLS
+// needs our TLS listener, since the peer's requests come back to our
+// Contact over TLS (RFC 3261 8.1.1.8).
+func checkTransport(t string, tlsListen string) error {
+	if t == TransportTLS && tlsListen == "" {
+		return errors.New("transport tls needs [server] sip_tls_listen")
 	}
-	return fmt.Errorf("transport %q is not supported (udp, tcp)", strings.ToLower(t))
+	return nil
 }
 
 // uriParam reads a URI parameter, its name case-insensitively.

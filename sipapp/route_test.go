@@ -105,12 +105,14 @@ func TestRouteSetsFromRecordRoute(t *testing.T) {
 }
 
 // TestOutboundProxyAtStartup: a bad outbound proxy stops New with a message
-// naming the key, and TLS is refused until there is a TLS client.
+// naming the key, and TLS is refused without our TLS listener (the peer's
+// requests come back to our Contact over TLS).
 func TestOutboundProxyAtStartup(t *testing.T) {
 	for _, tc := range []struct{ proxy, want string }{
 		{"proxy.example.net", "[server] outbound_proxy"},
-		{"sip:proxy.example.net;transport=tls", "SIP over TLS is not available yet"},
-		{"sips:proxy.example.net", "SIP over TLS is not available yet"},
+		{"sip:proxy.example.net;transport=tls", "needs [server] sip_tls_listen"},
+		{"sips:proxy.example.net", "needs [server] sip_tls_listen"},
+		{"sip:proxy.example.net;transport=sctp", "transport=sctp"},
 	} {
 		_, err := New(Options{SIPListen: "127.0.0.1:0", PublicIP: "127.0.0.1", RTPLow: 44200, RTPHigh: 44300, OutboundProxy: tc.proxy})
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "outbound_proxy") {

@@ -7,6 +7,7 @@ package sipapp
 import (
 	"context"
 	crand "crypto/rand"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -34,13 +35,21 @@ type PredefinedRoom struct{ Room, AdminPin string }
 
 // Options is everything the SIP application needs from the config.
 type Options struct {
-	SIPListen   string        // host:port, served on UDP and TCP (port 0: any free port)
-	PublicIP    string        // address in SDP and Contact
-	RTPLow      int           // RTP port range
-	RTPHigh     int           //
-	DeadRTPTime time.Duration // no RTP this long ends the call; 0 = off
-	AnswerDelay time.Duration // 180 Ringing this long before answering; 0 = answer at once (SEMS)
-	Signature   string        // Server / User-Agent header
+	SIPListen string // host:port, served on UDP and TCP (port 0: any free port)
+	// SIPTLSListen is host:port of SIP over TLS ("" = off), served with
+	// the certificate chain in TLSCert and its key in TLSKey (PEM), both
+	// required with it and re-read by ReloadTLS.
+	SIPTLSListen  string
+	TLSCert       string
+	TLSKey        string
+	TLSCAFile     string        // dialling TLS: CAs trusted besides the system roots
+	TLSSkipVerify bool          // dialling TLS: accept any certificate (tests only)
+	PublicIP      string        // address in SDP and Contact
+	RTPLow        int           // RTP port range
+	RTPHigh       int           //
+	DeadRTPTime   time.Duration // no RTP this long ends the call; 0 = off
+	AnswerDelay   time.Duration // 180 Ringing this long before answering; 0 = answer at once (SEMS)
+	Signature     string        // Server / User-Agent header
 
 	DirectRoomRE        *regexp.Regexp // matched anywhere in the R-URI user
 	DirectRoomStrip     int
@@ -112,6 +121,10 @@ type Server struct {
 	client *sipgo.Client
 	udp    net.PacketConn
 	tcp    net.Listener
+	tls    net.Listener // the TCP listener under SIP over TLS; nil when off
+
+	certs     *certStore  // the TLS listener's certificate; nil when off
+	tlsClient *tls.Config // how dial-outs verify TLS peers
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -186,18 +199,26 @@ func New(opt Options) (*Server, error) {
 	if err != nil || ip.IsUnspecified() {
 		return nil, fmt.Errorf("sipapp: public address %q must be an IP address other than 0.0.0.0", pub)
 	}
+	ip = ip.Unmap()
 	proxy, err := parseOutboundProxy(opt.OutboundProxy)
 	if err != nil {
 		return nil, err
 	}
 	if proxy != nil {
-		if err := checkTransport(transportOf(*proxy)); err != nil {
+		t, err := TransportForURI(*proxy)
+		if err == nil {
+			err = checkTransport(t, opt.SIPTLSListen)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("sipapp: [server] outbound_proxy %q: %w", opt.OutboundProxy, err)
 		}
 	}
 	bindIP := ip
 	if h, err := netip.ParseAddr(host); err == nil {
-		bindIP = h // RTP binds where SIP listens (may be 0.0.0.0)
+		bindIP = h.Unmap() // RTP binds where SIP listens (may be 0.0.0.0 or ::)
+	}
+	if err := checkFamilies(bindIP, ip); err != nil {
+		return nil, err
 	}
 	pool, err := rtpleg.NewPool(bindIP, opt.RTPLow, opt.RTPHigh)
 	if err != nil {
@@ -218,6 +239,9 @@ func New(opt Options) (*Server, error) {
 	s.lobbyLoop = append(append([]int16(nil), opt.Prompts.LobbyWait...), make([]int16, 2*8000)...)
 	_, _ = crand.Read(s.nonceKey[:])
 	if s.ringback, err = parseRingback(opt.Ringback); err != nil {
+		return nil, err
+	}
+	if err := s.setupTLS(); err != nil {
 		return nil, err
 	}
 	if err := s.restore(); err != nil {
@@ -338,10 +362,22 @@ func (s *Server) Start() error {
 	if err != nil {
 		return err
 	}
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(s.opt.Signature), sipgo.WithUserAgentHostname(s.ip.String()))
+	var tlsLn net.Listener
+	if s.certs != nil {
+		if tlsLn, err = net.Listen("tcp", s.opt.SIPTLSListen); err != nil {
+			udp.Close()
+			tcp.Close()
+			return fmt.Errorf("sipapp: listen tls %s: %w", s.opt.SIPTLSListen, err)
+		}
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(s.opt.Signature), sipgo.WithUserAgentHostname(s.ip.String()),
+		sipgo.WithUserAgenTLSConfig(s.tlsClient))
 	if err != nil {
 		udp.Close()
 		tcp.Close()
+		if tlsLn != nil {
+			tlsLn.Close()
+		}
 		return fmt.Errorf("sipapp: user agent: %w", err)
 	}
 	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(s.log))
@@ -352,7 +388,7 @@ func (s *Server) Start() error {
 	if err != nil {
 		return fmt.Errorf("sipapp: sip client: %w", err)
 	}
-	s.ua, s.srv, s.client, s.udp, s.tcp = ua, srv, client, udp, tcp
+	s.ua, s.srv, s.client, s.udp, s.tcp, s.tls = ua, srv, client, udp, tcp, tlsLn
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.byeCtx, s.byeCancel = context.WithCancel(context.Background())
 	srv.OnInvite(s.validated(s.onInvite))
@@ -373,9 +409,18 @@ func (s *Server) Start() error {
 	case <-time.After(5 * time.Second):
 		s.log.Warn("sip: UDP read loop slow to start")
 	}
-	s.tcpConns = newConnLimiter(tcp, s.opt.Limits.MaxTCPConns, s.opt.Limits.MaxTCPConnsPerSource, s.opt.Limits.TCPIdleTimeout)
-	s.tcpConns.exempt = s.trustedSource
+	// TCP and TLS share one connection budget (connlimit.go); a trusted
+	// proxy is not held to the per-source cap.
+	budget := newConnBudget(s.opt.Limits.MaxTCPConns, s.opt.Limits.MaxTCPConnsPerSource, s.opt.Limits.TCPIdleTimeout)
+	budget.exempt = s.trustedSource
+	s.tcpConns = budget.limit(tcp)
 	go func() { _ = srv.ServeTCP(s.tcpConns) }()
+	if tlsLn != nil {
+		ln := &tlsListener{Listener: budget.limit(tlsLn), cfg: s.serverTLSConfig(), log: s.log}
+		go func() { _ = srv.ServeTLS(ln) }()
+		s.log.Info("sip listening", "udp", udp.LocalAddr().String(), "tcp", tcp.Addr().String(), "tls", tlsLn.Addr().String())
+		return nil
+	}
 	s.log.Info("sip listening", "udp", udp.LocalAddr().String(), "tcp", tcp.Addr().String())
 	return nil
 }
@@ -443,6 +488,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.ua.Close()
 	s.udp.Close()
 	s.tcp.Close()
+	if s.tls != nil {
+		s.tls.Close()
+	}
 	return err
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"runtime"
 	"strconv"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"webconf/sipapp/sdp"
+	"webconf/test/testutil"
 )
 
 // fuzzTx is a sip.ServerTransaction that records what the handler answers.
@@ -64,6 +66,9 @@ func fuzzFinals(rs []*sip.Response) []*sip.Response {
 	}
 	return out
 }
+
+const fuzzInviteSDP = "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+	"m=audio 6000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n"
 
 // fuzzHandler is sipgo's dispatch as Server.Start registers it.
 func (s *Server) fuzzHandler(m sip.RequestMethod) func(*sip.Request, sip.ServerTransaction) {
@@ -125,8 +130,7 @@ func FuzzSIPRequest(f *testing.F) {
 		}
 	})
 	freePorts := s.FreeRTPPorts()
-	const inviteSDP = "v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
-		"m=audio 6000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n"
+	const inviteSDP = fuzzInviteSDP
 	f.Add([]byte("INVITE sip:1234@127.0.0.1:5060 SIP/2.0\r\n"+
 		"Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK-1;rport\r\n"+
 		"From: \"Alice\" <sip:alice@127.0.0.1:5999>;tag=a1\r\n"+
@@ -138,75 +142,142 @@ func FuzzSIPRequest(f *testing.F) {
 		"From: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:127.0.0.1>\r\nCall-ID: seed-options\r\nCSeq: 7 OPTIONS\r\n"+
 		"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"), true)
 	f.Fuzz(func(t *testing.T, data []byte, tcp bool) {
-		msg, err := sip.NewParser().ParseSIP(data)
-		if err != nil {
-			return
-		}
-		req, ok := msg.(*sip.Request)
-		if !ok || req.Via() == nil || req.CSeq() == nil {
-			return // sipgo answers or drops these before any handler
-		}
-		req.SetTransport("UDP")
+		tr := "UDP"
 		if tcp {
-			req.SetTransport("TCP")
+			tr = "TCP"
 		}
-		req.SetSource("127.0.0.1:5999")
-		before := runtime.NumGoroutine()
-		tx := newFuzzTx()
-		handler := s.fuzzHandler(req.Method)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			handler(req, tx)
-		}()
-		answered := false
-		if req.Method == sip.INVITE {
-			select {
-			case <-done:
-			case res := <-tx.fin:
-				if res.StatusCode < 300 {
-					answered = true
-					fuzzHangUp(t, s, req, res)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("INVITE neither answered nor finished")
+		fuzzSIP(t, s, freePorts, data, tr, nil)
+	})
+}
+
+// FuzzSIPRequestTLS is FuzzSIPRequest for requests that arrived over the
+// TLS listener: the same handlers and invariants, plus the Contact of
+// every answer naming our TLS port, sips: when the request asked for SIPS
+// (RFC 3261 12.1.1) and ;transport=tls otherwise.
+func FuzzSIPRequestTLS(f *testing.F) {
+	ca := testutil.NewCA(f)
+	leaf := ca.Issue(f, "server")
+	s, err := New(Options{
+		SIPListen: "127.0.0.1:0", SIPTLSListen: "127.0.0.1:0", TLSCert: leaf.CertFile, TLSKey: leaf.KeyFile,
+		RTPLow: 48400, RTPHigh: 48998, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			f.Error(err)
+		}
+	})
+	freePorts := s.FreeRTPPorts()
+	_, tlsPort, _ := net.SplitHostPort(s.TLSAddr())
+	for _, ruri := range []string{"sip:1234@127.0.0.1:5061;transport=tls", "sips:1234@127.0.0.1:5061"} {
+		f.Add([]byte("INVITE " + ruri + " SIP/2.0\r\n" +
+			"Via: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bK-1;rport\r\n" +
+			"From: <sips:alice@127.0.0.1>;tag=a1\r\nTo: <sips:1234@127.0.0.1>\r\nCall-ID: seed-tls@127.0.0.1\r\nCSeq: 1 INVITE\r\n" +
+			"Contact: <sips:alice@127.0.0.1:5999>\r\nMax-Forwards: 70\r\nP-App-Param: room=1234\r\n" +
+			"Content-Type: application/sdp\r\nContent-Length: " + strconv.Itoa(len(fuzzInviteSDP)) + "\r\n\r\n" + fuzzInviteSDP))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzSIP(t, s, freePorts, data, "TLS", func(t *testing.T, req *sip.Request, res *sip.Response) {
+			ct := res.Contact()
+			if ct == nil {
+				return
 			}
-		}
+			u := ct.Address
+			tp, _ := u.UriParams.Get("transport")
+			switch {
+			case strconv.Itoa(u.Port) != tlsPort:
+				t.Fatalf("%d over TLS has Contact %s, not at the TLS port %s", res.StatusCode, ct.Value(), tlsPort)
+			case wantsSIPS(req) != (u.Scheme == "sips"):
+				t.Fatalf("%d to a request with SIPS=%v has Contact %s", res.StatusCode, wantsSIPS(req), ct.Value())
+			case u.Scheme == "sip" && tp != "tls":
+				t.Fatalf("%d over TLS has Contact %s without transport=tls", res.StatusCode, ct.Value())
+			}
+		})
+	})
+}
+
+// fuzzSIP hands one fuzz input, as a request that arrived over transport,
+// to the server's handler for its method and checks the invariants of
+// FuzzSIPRequest; check, if set, sees every response too.
+func fuzzSIP(t *testing.T, s *Server, freePorts int, data []byte, transport string, check func(*testing.T, *sip.Request, *sip.Response)) {
+	t.Helper()
+	msg, err := sip.NewParser().ParseSIP(data)
+	if err != nil {
+		return
+	}
+	req, ok := msg.(*sip.Request)
+	if !ok || req.Via() == nil || req.CSeq() == nil {
+		return // sipgo answers or drops these before any handler
+	}
+	req.SetTransport(transport)
+	req.SetSource("127.0.0.1:5999")
+	before := runtime.NumGoroutine()
+	tx := newFuzzTx()
+	handler := s.fuzzHandler(req.Method)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		handler(req, tx)
+	}()
+	answered := false
+	if req.Method == sip.INVITE {
 		select {
 		case <-done:
+		case res := <-tx.fin:
+			if res.StatusCode < 300 {
+				answered = true
+				fuzzHangUp(t, s, req, res)
+			}
 		case <-time.After(10 * time.Second):
-			t.Fatalf("%s handler still running", req.Method)
+			t.Fatal("INVITE neither answered nor finished")
 		}
-		rs := tx.responses()
-		fs := fuzzFinals(rs)
-		switch {
-		case req.Method == sip.ACK:
-			if len(rs) != 0 {
-				t.Fatalf("ACK answered %d", rs[0].StatusCode)
-			}
-		case answered:
-			for _, r := range fs {
-				if r.StatusCode >= 300 || r.To() == nil || r.To().Params.String() != fs[0].To().Params.String() {
-					t.Fatalf("answered INVITE got finals %v", fuzzCodes(fs))
-				}
-			}
-			fuzzCheckAnswer(t, fs[0])
-		case len(fs) != 1:
-			t.Fatalf("%s got %d final responses %v", req.Method, len(fs), fuzzCodes(rs))
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s handler still running", req.Method)
+	}
+	rs := tx.responses()
+	fs := fuzzFinals(rs)
+	switch {
+	case req.Method == sip.ACK:
+		if len(rs) != 0 {
+			t.Fatalf("ACK answered %d", rs[0].StatusCode)
 		}
-		if id := req.CallID(); id != nil {
-			for _, r := range rs {
-				if r.CallID() == nil || r.CallID().Value() != id.Value() {
-					t.Fatalf("response %d lost the Call-ID", r.StatusCode)
-				}
+	case answered:
+		for _, r := range fs {
+			if r.StatusCode >= 300 || r.To() == nil || r.To().Params.String() != fs[0].To().Params.String() {
+				t.Fatalf("answered INVITE got finals %v", fuzzCodes(fs))
 			}
 		}
-		if n := s.ActiveCalls(); n != 0 {
-			t.Fatalf("%d calls left", n)
+		fuzzCheckAnswer(t, fs[0])
+	case len(fs) != 1:
+		t.Fatalf("%s got %d final responses %v", req.Method, len(fs), fuzzCodes(rs))
+	}
+	if id := req.CallID(); id != nil {
+		for _, r := range rs {
+			if r.CallID() == nil || r.CallID().Value() != id.Value() {
+				t.Fatalf("response %d lost the Call-ID", r.StatusCode)
+			}
 		}
-		fuzzWait(t, "the RTP ports to come back", func() bool { return s.FreeRTPPorts() == freePorts })
-		fuzzWait(t, "the goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
-	})
+	}
+	if check != nil {
+		for _, r := range rs {
+			check(t, req, r)
+		}
+	}
+	if n := s.ActiveCalls(); n != 0 {
+		t.Fatalf("%d calls left", n)
+	}
+	fuzzWait(t, "the RTP ports to come back", func() bool { return s.FreeRTPPorts() == freePorts })
+	fuzzWait(t, "the goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 }
 
 // fuzzHangUp sends the BYE a phone would send after the 200 (same Call-ID,

@@ -40,8 +40,19 @@ func run() int {
 	log.Info("webconfd running", "sip", n.SIP.Addr(), "xmlrpc", n.RPCAddr(), "config", *path)
 
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	s := <-sig
+	for s == syscall.SIGHUP {
+		// SIGHUP re-reads the TLS certificate and key (and nothing else):
+		// new TLS connections get the new pair, calls go on. Before, the
+		// default action ended the process.
+		if !n.SIP.TLSEnabled() {
+			log.Info("SIGHUP: no sip_tls_listen, nothing to reload")
+		} else if err := n.SIP.ReloadTLS(); err != nil {
+			log.Error("SIGHUP: certificate not reloaded", "err", err)
+		}
+		s = <-sig
+	}
 	log.Info("stopping: hanging up every call", "signal", s.String())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

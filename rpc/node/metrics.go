@@ -64,8 +64,8 @@ var metricDefs = []metricDef{
 	{"guest_request_bans_total", "Addresses refused guest authorization requests for spending guest_requests_per_source.", true, func(m *sipapp.Metrics) float64 { return float64(m.GuestRequestBans) }},
 	{"public_room_bans_total", "Addresses refused new public rooms for spending public_rooms_per_source.", true, func(m *sipapp.Metrics) float64 { return float64(m.PublicRoomBans) }},
 	{"invites_pending", "Answered INVITEs awaiting their ACK.", false, func(m *sipapp.Metrics) float64 { return float64(m.PendingInvite) }},
-	{"tcp_connections", "Open SIP TCP connections.", false, func(m *sipapp.Metrics) float64 { return float64(m.TCPConns) }},
-	{"tcp_connections_refused_total", "SIP TCP connections closed at max_tcp_conns / max_tcp_conns_per_source.", true, func(m *sipapp.Metrics) float64 { return float64(m.TCPRefused) }},
+	{"tcp_connections", "Open SIP TCP and TLS connections (one budget: max_tcp_conns).", false, func(m *sipapp.Metrics) float64 { return float64(m.TCPConns) }},
+	{"tcp_connections_refused_total", "SIP TCP and TLS connections closed at max_tcp_conns / max_tcp_conns_per_source.", true, func(m *sipapp.Metrics) float64 { return float64(m.TCPRefused) }},
 	{"panics_total", "Panics contained (SIP handlers, call flows, RTP loops); each ended one request or call.", true, func(m *sipapp.Metrics) float64 { return float64(m.Panics) }},
 }
 

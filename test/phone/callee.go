@@ -11,8 +11,10 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -52,8 +54,11 @@ type Auth struct {
 // CalleeConfig describes how the Callee answers. The zero value answers
 // every INVITE at once with no authentication.
 type CalleeConfig struct {
-	Transport string // "udp" (default) only
-	Auth      *Auth  // nil: no challenge
+	Transport string // "udp" (default) or "tls"
+	// TLS is required with Transport "tls": its Certificates serve the
+	// Callee's TLS listener (and its RootCAs verify what it dials).
+	TLS  *tls.Config
+	Auth *Auth // nil: no challenge
 	// Ring, after an (authorised) INVITE, sends 180 Ringing and waits this
 	// long before the final response; 0 answers at once.
 	Ring time.Duration
@@ -79,8 +84,13 @@ func (c *CalleeConfig) setDefaults() error {
 	switch strings.ToLower(c.Transport) {
 	case "", "udp":
 		c.Transport = "udp"
+	case "tls":
+		c.Transport = "tls"
+		if c.TLS == nil || (len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil) {
+			return fmt.Errorf("%w: callee transport tls needs TLS with a certificate", ErrBadConfig)
+		}
 	default:
-		return fmt.Errorf("%w: callee transport %q (only udp)", ErrBadConfig, c.Transport)
+		return fmt.Errorf("%w: callee transport %q (udp or tls)", ErrBadConfig, c.Transport)
 	}
 	if len(c.Codecs) == 0 {
 		c.Codecs = []uint8{g711.PCMU, g711.PCMA}
@@ -109,7 +119,7 @@ type Callee struct {
 
 	ua        *sipgo.UserAgent
 	dua       *sipgo.DialogUA
-	conn      *net.UDPConn
+	conn      io.Closer // the UDP socket or the TLS listener
 	addr      netip.AddrPort
 	contact   sip.ContactHeader
 	serveDone chan struct{}
@@ -169,7 +179,8 @@ func Listen(ctx context.Context, cfg CalleeConfig) (*Callee, error) {
 }
 
 func (c *Callee) setup(ctx context.Context) error {
-	ua, srv, err := newUAServer("webconf-test-callee", "127.0.0.1", c.log)
+	loop := netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	ua, srv, err := newUAServer("webconf-test-callee", loop, c.cfg.TLS, c.log)
 	if ua != nil {
 		c.ua = ua
 	}
@@ -192,6 +203,30 @@ func (c *Callee) setup(ctx context.Context) error {
 		c.reply(req, tx, 481, "Call/Transaction Does Not Exist")
 	})
 
+	if c.cfg.Transport == "tls" {
+		ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(loop, 0)))
+		if err != nil {
+			return fmt.Errorf("phone: callee listen SIP/TLS: %w", err)
+		}
+		c.conn = ln
+		c.addr = ln.Addr().(*net.TCPAddr).AddrPort()
+		go func() {
+			defer close(c.serveDone)
+			srv.ServeTLS(tls.NewListener(ln, c.cfg.TLS)) //nolint:errcheck // returns when Close closes ln
+		}()
+		// Over TLS the server's requests come on the connection it opened.
+		cli, err := sipgo.NewClient(ua, sipgo.WithClientLogger(c.log))
+		if err != nil {
+			return fmt.Errorf("phone: callee client: %w", err)
+		}
+		c.contact = sip.ContactHeader{Address: sip.Uri{
+			Scheme: "sip", User: "callee", Host: "127.0.0.1", Port: int(c.addr.Port()),
+			UriParams: sip.NewParams(),
+		}}
+		c.contact.Address.UriParams.Add("transport", "tls")
+		c.dua = &sipgo.DialogUA{Client: cli, ContactHDR: c.contact}
+		return nil
+	}
 	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return fmt.Errorf("phone: callee listen SIP/UDP: %w", err)
@@ -215,7 +250,8 @@ func (c *Callee) setup(ctx context.Context) error {
 	return waitUDPServing(ctx, ua, c.addr)
 }
 
-// Addr is the SIP address to dial: "127.0.0.1:port".
+// Addr is the SIP address to dial: "127.0.0.1:port" (over TLS, the TLS
+// listener's; dial it with ";transport=tls").
 func (c *Callee) Addr() string { return c.addr.String() }
 
 // Invites returns a clone of every dialog-creating INVITE received, in
@@ -802,7 +838,8 @@ func (c *Callee) newCallPhone(req *sip.Request, dlg *sipgo.DialogServerSession, 
 	}
 	cfg := Config{
 		Server:        req.Source(),
-		Transport:     "udp",
+		Transport:     c.cfg.Transport,
+		TLS:           c.cfg.TLS,
 		User:          req.From().Address.User,
 		FromUser:      "callee",
 		Codecs:        c.cfg.Codecs,
@@ -815,7 +852,7 @@ func (c *Callee) newCallPhone(req *sip.Request, dlg *sipgo.DialogServerSession, 
 		return nil, err
 	}
 	p := newPhone(cfg, c.log.With("call", req.CallID().Value()))
-	conn, err := listenEvenRTP(net.IPv4(127, 0, 0, 1))
+	conn, err := listenEvenRTP(netip.AddrFrom4([4]byte{127, 0, 0, 1}))
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -61,12 +62,20 @@ var (
 // usable.
 type Config struct {
 	Server string // host:port of the server, e.g. "127.0.0.1:5060"
-	// LocalIP is the loopback IPv4 address the phone binds its SIP and
-	// RTP sockets to and names in Contact, From and SDP; "" is 127.0.0.1.
-	// Linux routes all of 127/8 to lo, so phones on 127.0.0.2, 127.0.0.3,
-	// ... are different callers to a proxy in front of the server.
-	LocalIP     string
-	Transport   string       // "udp" (default) or "tcp"
+	// LocalIP is the loopback address the phone binds its SIP and RTP
+	// sockets to and names in Contact, From and SDP; "" is 127.0.0.1, or
+	// ::1 when the server is on IPv6. Linux routes all of 127/8 to lo, so
+	// phones on 127.0.0.2, 127.0.0.3, ... are different callers to a
+	// proxy in front of the server.
+	LocalIP   string
+	Transport string // "udp" (default), "tcp" or "tls"
+	// TLS is required with Transport "tls": its RootCAs verify the server,
+	// and its Certificates serve the phone's own TLS listener (the one
+	// its Contact names).
+	TLS *tls.Config
+	// SIPS makes the Request-URI and the Contact sips: (RFC 5630); needs
+	// Transport "tls".
+	SIPS        bool
 	User        string       // Request-URI user (room or direct number); "" -> "conference"
 	FromUser    string       // From user; default "phone"
 	DisplayName string       // optional display name in From
@@ -116,17 +125,24 @@ func (c *Config) setDefaults() error {
 		c.Transport = "udp"
 	case "tcp":
 		c.Transport = "tcp"
+	case "tls":
+		c.Transport = "tls"
+		if c.TLS == nil || (len(c.TLS.Certificates) == 0 && c.TLS.GetCertificate == nil) {
+			return fmt.Errorf("%w: transport tls needs TLS with a certificate", ErrBadConfig)
+		}
 	default:
 		return fmt.Errorf("%w: transport %q", ErrBadConfig, c.Transport)
+	}
+	if c.SIPS && c.Transport != "tls" {
+		return fmt.Errorf("%w: SIPS needs transport tls", ErrBadConfig)
 	}
 	if c.User == "" {
 		c.User = "conference"
 	}
-	if c.LocalIP == "" {
-		c.LocalIP = "127.0.0.1"
-	}
-	if a, err := netip.ParseAddr(c.LocalIP); err != nil || !a.Is4() || !a.IsLoopback() {
-		return fmt.Errorf("%w: LocalIP %q is not an IPv4 loopback address", ErrBadConfig, c.LocalIP)
+	if c.LocalIP != "" {
+		if a, err := netip.ParseAddr(c.LocalIP); err != nil || !a.IsLoopback() {
+			return fmt.Errorf("%w: LocalIP %q is not a loopback address", ErrBadConfig, c.LocalIP)
+		}
 	}
 	if c.FromUser == "" {
 		c.FromUser = "phone"
@@ -168,6 +184,7 @@ type Phone struct {
 	sigCloser io.Closer     // the UDP socket or TCP listener the UA serves on
 	sigDone   chan struct{} // closed when the serve goroutine returned
 	sigAddr   netip.AddrPort
+	localIP   netip.Addr // 127.0.0.1, or ::1 when the server is on IPv6
 	contact   sip.ContactHeader
 	callID    string
 	localTag  string
@@ -311,16 +328,20 @@ func (p *Phone) startSending() {
 }
 
 // setup opens the RTP socket and the SIP user agent.
-// newUAServer makes a sipgo user agent on loopback and a server on it,
-// both logging to log. The UA is returned even when the server fails, so
-// that the caller can close it.
-func newUAServer(name, host string, log *slog.Logger) (*sipgo.UserAgent, *sipgo.Server, error) {
-	ua, err := sipgo.NewUA(
+// newUAServer makes a sipgo user agent on loopback (host) and a server on
+// it, both logging to log; tlsConf (nil: none) is how it dials TLS. The UA
+// is returned even when the server fails, so that the caller can close it.
+func newUAServer(name string, host netip.Addr, tlsConf *tls.Config, log *slog.Logger) (*sipgo.UserAgent, *sipgo.Server, error) {
+	opts := []sipgo.UserAgentOption{
 		sipgo.WithUserAgent(name),
-		sipgo.WithUserAgentHostname(host),
+		sipgo.WithUserAgentHostname(host.String()),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(log)),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(log)),
-	)
+	}
+	if tlsConf != nil {
+		opts = append(opts, sipgo.WithUserAgenTLSConfig(tlsConf))
+	}
+	ua, err := sipgo.NewUA(opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("phone: %s user agent: %w", name, err)
 	}
@@ -331,15 +352,37 @@ func newUAServer(name, host string, log *slog.Logger) (*sipgo.UserAgent, *sipgo.
 	return ua, srv, nil
 }
 
+// uriHost is a host as sipgo keeps it in a sip.Uri: an IPv6 address in
+// brackets (sip.Uri.HostPort joins host and port as they are).
+func uriHost(h string) string {
+	if strings.Contains(h, ":") && !strings.HasPrefix(h, "[") {
+		return "[" + h + "]"
+	}
+	return h
+}
+
+// loopbackFor is the loopback address of the family of the server's host:
+// ::1 for an IPv6 server, else 127.0.0.1.
+func loopbackFor(server string) netip.Addr {
+	host, _, _ := net.SplitHostPort(server)
+	if a, err := netip.ParseAddr(host); err == nil && a.Unmap().Is6() {
+		return netip.IPv6Loopback()
+	}
+	return netip.AddrFrom4([4]byte{127, 0, 0, 1})
+}
+
 func (p *Phone) setup(ctx context.Context) error {
-	local := net.ParseIP(p.cfg.LocalIP)
-	conn, err := listenEvenRTP(local)
+	p.localIP = loopbackFor(p.cfg.Server)
+	if p.cfg.LocalIP != "" {
+		p.localIP = netip.MustParseAddr(p.cfg.LocalIP) // checked in Config.check
+	}
+	conn, err := listenEvenRTP(p.localIP)
 	if err != nil {
 		return err
 	}
 	p.rtpConn = conn
 
-	ua, srv, err := newUAServer("webconf-test-phone", p.cfg.LocalIP, p.log)
+	ua, srv, err := newUAServer("webconf-test-phone", p.localIP, p.cfg.TLS, p.log)
 	if ua != nil {
 		p.ua = ua
 	}
@@ -359,7 +402,7 @@ func (p *Phone) setup(ctx context.Context) error {
 	clientOpts = append(clientOpts, sipgo.WithClientLogger(p.log))
 	switch p.cfg.Transport {
 	case "udp":
-		uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: local})
+		uc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.localIP, 0)))
 		if err != nil {
 			return fmt.Errorf("phone: listen SIP/UDP: %w", err)
 		}
@@ -375,15 +418,19 @@ func (p *Phone) setup(ctx context.Context) error {
 		if err := waitUDPServing(ctx, ua, p.sigAddr); err != nil {
 			return err
 		}
-	case "tcp":
-		ln, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: local})
+	case "tcp", "tls":
+		ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(p.localIP, 0)))
 		if err != nil {
-			return fmt.Errorf("phone: listen SIP/TCP: %w", err)
+			return fmt.Errorf("phone: listen SIP/%s: %w", p.cfg.Transport, err)
 		}
 		p.sigCloser = ln
 		p.sigAddr = ln.Addr().(*net.TCPAddr).AddrPort()
 		go func() {
 			defer close(p.sigDone)
+			if p.cfg.Transport == "tls" {
+				srv.ServeTLS(tls.NewListener(ln, p.cfg.TLS)) //nolint:errcheck // returns when Close closes ln
+				return
+			}
 			srv.ServeTCP(ln) //nolint:errcheck // returns when Close closes ln
 		}()
 		// Over TCP our requests go on a connection we dial; the server's
@@ -399,12 +446,15 @@ func (p *Phone) setup(ctx context.Context) error {
 	p.contact = sip.ContactHeader{Address: sip.Uri{
 		Scheme: "sip",
 		User:   p.cfg.FromUser,
-		Host:   p.cfg.LocalIP,
+		Host:   uriHost(p.localIP.String()),
 		Port:   int(p.sigAddr.Port()),
 	}}
-	if p.cfg.Transport == "tcp" {
+	switch {
+	case p.cfg.SIPS:
+		p.contact.Address.Scheme = "sips"
+	case p.cfg.Transport != "udp":
 		p.contact.Address.UriParams = sip.NewParams()
-		p.contact.Address.UriParams.Add("transport", "tcp")
+		p.contact.Address.UriParams.Add("transport", p.cfg.Transport)
 	}
 	return nil
 }
@@ -432,7 +482,7 @@ func waitUDPServing(ctx context.Context, ua *sipgo.UserAgent, addr netip.AddrPor
 
 // listenEvenRTP opens a loopback UDP socket on an even port: RFC 3550
 // section 11 puts RTP on even ports and some peers assume it.
-func listenEvenRTP(ip net.IP) (*net.UDPConn, error) {
+func listenEvenRTP(ip netip.Addr) (*net.UDPConn, error) {
 	var odd []*net.UDPConn
 	defer func() {
 		for _, c := range odd {
@@ -440,7 +490,7 @@ func listenEvenRTP(ip net.IP) (*net.UDPConn, error) {
 		}
 	}()
 	for range 20 {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip})
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
 		if err != nil {
 			return nil, fmt.Errorf("phone: listen RTP: %w", err)
 		}
@@ -464,10 +514,14 @@ func (p *Phone) buildInvite() (*sip.Request, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: server port %q: %w", ErrBadConfig, portStr, err)
 	}
+	host = uriHost(host)
 	recipient := sip.Uri{Scheme: "sip", User: p.cfg.User, Host: host, Port: port}
-	if p.cfg.Transport == "tcp" {
+	switch {
+	case p.cfg.SIPS:
+		recipient.Scheme = "sips"
+	case p.cfg.Transport != "udp":
 		recipient.UriParams = sip.NewParams()
-		recipient.UriParams.Add("transport", "tcp")
+		recipient.UriParams.Add("transport", p.cfg.Transport)
 	}
 	req := sip.NewRequest(sip.INVITE, recipient)
 	req.SetTransport(strings.ToUpper(p.cfg.Transport))
@@ -475,12 +529,12 @@ func (p *Phone) buildInvite() (*sip.Request, error) {
 	p.localTag = sip.GenerateTagN(16)
 	from := &sip.FromHeader{
 		DisplayName: p.cfg.DisplayName,
-		Address:     sip.Uri{Scheme: "sip", User: p.cfg.FromUser, Host: p.cfg.LocalIP},
+		Address:     sip.Uri{Scheme: "sip", User: p.cfg.FromUser, Host: uriHost(p.localIP.String())},
 		Params:      sip.NewParams(),
 	}
 	from.Params.Add("tag", p.localTag)
 	to := &sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: p.cfg.User, Host: host, Port: port}}
-	p.callID = rand.Text() + "@" + p.cfg.LocalIP
+	p.callID = rand.Text() + "@" + p.localIP.String()
 	callID := sip.CallIDHeader(p.callID)
 	req.AppendHeader(from)
 	req.AppendHeader(to)
@@ -506,13 +560,13 @@ func (p *Phone) buildInvite() (*sip.Request, error) {
 // newOffer is the phone's own SDP for its RTP socket and Config.
 func (p *Phone) newOffer(version uint64) offer {
 	return offer{
-		ip:      p.cfg.LocalIP,
 		sessID:  randUint64() >> 2, // keep it readable and inside int64
 		version: version,
 		port:    cmp.Or(p.cfg.SDPPort, p.rtpConn.LocalAddr().(*net.UDPAddr).Port),
 		codecs:  p.cfg.Codecs,
 		dtmfPT:  p.cfg.DTMF,
 		ptime:   p.cfg.Ptime,
+		addr:    p.localIP,
 	}
 }
 
@@ -688,6 +742,18 @@ func (p *Phone) established2xx() (*Phone, error) {
 	}
 	p.startSending()
 	return p, nil
+}
+
+// Remote is the remote target: the Contact of the server's 2xx (a
+// callee: of the server's INVITE).
+func (p *Phone) Remote() sip.Uri { return *p.remote.Clone() }
+
+// Answer is the final response to a caller's INVITE (nil for a callee).
+func (p *Phone) Answer() *sip.Response {
+	if p.dlg == nil || p.dlg.InviteResponse == nil {
+		return nil
+	}
+	return p.dlg.InviteResponse.Clone()
 }
 
 // Codec is the audio payload type the server chose.

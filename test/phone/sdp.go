@@ -23,14 +23,14 @@ var (
 
 // offer describes what the phone puts into an SDP offer.
 type offer struct {
-	ip        string // the address in o= and c=; "" is 127.0.0.1
 	sessID    uint64
 	version   uint64
 	port      int
 	codecs    []uint8
 	dtmfPT    int // -1: not offered
 	ptime     int
-	direction string // "" means sendrecv
+	direction string     // "" means sendrecv
+	addr      netip.Addr // the RTP address in o= and c=; zero: 127.0.0.1
 }
 
 // codecName gives the RFC 3551 encoding names of the static payload types
@@ -57,14 +57,17 @@ func codecName(pt uint8) string {
 // this file expects, in a conventional line order.
 func (o offer) marshal() []byte {
 	var b strings.Builder
-	b.WriteString("v=0\r\n")
-	ip := o.ip
-	if ip == "" {
-		ip = "127.0.0.1"
+	addr, family := "127.0.0.1", "IP4"
+	if o.addr.IsValid() {
+		addr = o.addr.String()
+		if o.addr.Is6() {
+			family = "IP6"
+		}
 	}
-	fmt.Fprintf(&b, "o=phone %d %d IN IP4 %s\r\n", o.sessID, o.version, ip)
+	b.WriteString("v=0\r\n")
+	fmt.Fprintf(&b, "o=phone %d %d IN %s %s\r\n", o.sessID, o.version, family, addr)
 	b.WriteString("s=phone\r\n")
-	fmt.Fprintf(&b, "c=IN IP4 %s\r\n", ip)
+	fmt.Fprintf(&b, "c=IN %s %s\r\n", family, addr)
 	b.WriteString("t=0 0\r\n")
 	fmt.Fprintf(&b, "m=audio %d RTP/AVP", o.port)
 	for _, pt := range o.codecs {

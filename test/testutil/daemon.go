@@ -36,9 +36,10 @@ func Daemon(t testing.TB, bin, cfg string, patterns ...*regexp.Regexp) (*exec.Cm
 
 // Log is everything a daemon wrote to its log (stderr), line by line.
 type Log struct {
-	mu    sync.Mutex
-	lines []string
-	done  chan struct{}
+	mu      sync.Mutex
+	lines   []string
+	changed chan struct{} // closed and replaced on every new line
+	done    chan struct{}
 }
 
 // Lines is the log so far.
@@ -51,6 +52,36 @@ func (l *Log) Lines() []string {
 // Done is closed once the log has ended (the process has exited): wait
 // for it before cmd.Wait, which closes the pipe the log is read from.
 func (l *Log) Done() <-chan struct{} { return l.done }
+
+// Wait waits up to d for a line matching re and returns it.
+func (l *Log) Wait(t testing.TB, re *regexp.Regexp, d time.Duration) string {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		l.mu.Lock()
+		for _, line := range l.lines {
+			if re.MatchString(line) {
+				l.mu.Unlock()
+				return line
+			}
+		}
+		ch := l.changed
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("no log line matching %v within %v", re, d)
+		}
+	}
+}
+
+func (l *Log) add(line string) {
+	l.mu.Lock()
+	l.lines = append(l.lines, line)
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.mu.Unlock()
+}
 
 // DaemonLog is Daemon that also keeps the whole log.
 func DaemonLog(t testing.TB, bin, cfg string, patterns ...*regexp.Regexp) (*exec.Cmd, []string, *Log) {
@@ -69,15 +100,13 @@ func DaemonLog(t testing.TB, bin, cfg string, patterns ...*regexp.Regexp) (*exec
 		addr string
 	}
 	hits := make(chan hit, len(patterns))
-	log := &Log{done: make(chan struct{})}
+	log := &Log{changed: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(log.done)
 		sent := make([]bool, len(patterns)) // each pattern's first match only: hits never fills
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			log.mu.Lock()
-			log.lines = append(log.lines, sc.Text())
-			log.mu.Unlock()
+			log.add(sc.Text())
 			for i, p := range patterns {
 				if m := p.FindStringSubmatch(sc.Text()); m != nil && !sent[i] {
 					sent[i] = true

@@ -8,6 +8,7 @@ package torture
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,7 @@ import (
 	"webconf/conf"
 	"webconf/prompts"
 	"webconf/sipapp"
+	"webconf/test/testutil"
 )
 
 const (
@@ -51,8 +53,10 @@ func init() {
 
 type server struct {
 	*sipapp.Server
-	host string // loopback address the server listens on
-	addr string // host:port, UDP and TCP
+	host    string // loopback address the server listens on
+	addr    string // host:port, UDP and TCP
+	tlsAddr string // host:port of SIP over TLS
+	ca      *testutil.CA
 }
 
 // start runs the server as test/e2e does (conf.Default, loopback, port 0,
@@ -75,6 +79,12 @@ func start(t *testing.T, host string, rtpLow int) *server {
 	cfg.Server.RTPLowPort, cfg.Server.RTPHighPort = rtpLow, rtpLow+198
 	cfg.Server.AnswerDelay = time.Hour
 	cfg.Webconference.DirectRoomRE = nil
+	// Every server also listens on TLS, with a certificate of a CA of
+	// its own that the test's TLS peers trust.
+	ca := testutil.NewCA(t)
+	leaf := ca.Issue(t, "server")
+	cfg.Server.SIPTLSListen = net.JoinHostPort(host, "0")
+	cfg.Server.TLSCert, cfg.Server.TLSKey = leaf.CertFile, leaf.KeyFile
 	level := slog.LevelWarn
 	if os.Getenv("WEBCONF_TEST_LOG") != "" {
 		level = slog.LevelDebug
@@ -95,12 +105,12 @@ func start(t *testing.T, host string, rtpLow int) *server {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	return &server{Server: srv, host: host, addr: srv.Addr()}
+	return &server{Server: srv, host: host, addr: srv.Addr(), tlsAddr: srv.TLSAddr(), ca: ca}
 }
 
-// peer is one client socket: a UDP socket or a TCP connection.
+// peer is one client socket: a UDP socket, or a TCP or TLS connection.
 type peer struct {
-	transport string // "udp" or "tcp"
+	transport string // "udp", "tcp" or "tls"
 	conn      net.Conn
 	udp       net.PacketConn
 	to        net.Addr
@@ -136,13 +146,24 @@ func dial(t *testing.T, s *server, transport string) *peer {
 		p.closed = make(chan struct{})
 		go p.readStream()
 		t.Cleanup(func() { c.Close() })
+	case "tls":
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", s.tlsAddr,
+			&tls.Config{RootCAs: s.ca.Pool})
+		if err != nil {
+			t.Fatalf("tls dial: %v", err)
+		}
+		p.conn = c
+		p.res = make(chan *sip.Response, 16)
+		p.closed = make(chan struct{})
+		go p.readStream()
+		t.Cleanup(func() { c.Close() })
 	default:
 		t.Fatalf("unknown transport %q", transport)
 	}
 	return p
 }
 
-// readStream frames the TCP byte stream into responses (RFC 3261 18.3:
+// readStream frames the TCP (or TLS) byte stream into responses (RFC 3261 18.3:
 // Content-Length delimits messages on a stream).
 func (p *peer) readStream() {
 	defer close(p.closed)
@@ -281,8 +302,11 @@ func probe(t *testing.T, s *server, transport string) {
 }
 
 func transportToken(transport string) string {
-	if transport == "tcp" {
+	switch transport {
+	case "tcp":
 		return "TCP"
+	case "tls":
+		return "TLS"
 	}
 	return "UDP"
 }

@@ -61,27 +61,30 @@ func TestSizeAttacks(t *testing.T) {
 		}
 	})
 
-	t.Run("a stream declaring a body of 2^32-1 octets is cut off without allocating it", func(t *testing.T) {
-		measure(t, "TCP Content-Length: 4294967295", 1<<20, func(t *testing.T) {
-			p := dial(t, s, "tcp")
-			mustSend(t, p, options(p.local(), "TCP", "Content-Length: 4294967295\r\n", "v=0\r\n"))
-			expectClosed(t, p)
+	for _, tr := range []string{"tcp", "tls"} {
+		tok := transportToken(tr)
+		t.Run("a stream declaring a body of 2^32-1 octets is cut off without allocating it over "+tok, func(t *testing.T) {
+			measure(t, tok+" Content-Length: 4294967295", 1<<20, func(t *testing.T) {
+				p := dial(t, s, tr)
+				mustSend(t, p, options(p.local(), tok, "Content-Length: 4294967295\r\n", "v=0\r\n"))
+				expectClosed(t, p)
+			})
+			probe(t, s, tr)
 		})
-		probe(t, s, "tcp")
-	})
 
-	t.Run("a 1 MiB message over TCP is cut off", func(t *testing.T) {
-		measure(t, "TCP message of 1 MiB", limit, func(t *testing.T) {
-			p := dial(t, s, "tcp")
-			body := bytes.Repeat([]byte("a"), 1<<20)
-			msg := options(p.local(), "TCP", fmt.Sprintf("Content-Type: text/plain\r\nContent-Length: %d\r\n", len(body)), string(body))
-			// The server stops reading once the headers announce more
-			// than it accepts, so the write may fail with a reset.
-			_ = p.send(msg)
-			expectClosed(t, p)
+		t.Run("a 1 MiB message over "+tok+" is cut off", func(t *testing.T) {
+			measure(t, tok+" message of 1 MiB", limit, func(t *testing.T) {
+				p := dial(t, s, tr)
+				body := bytes.Repeat([]byte("a"), 1<<20)
+				msg := options(p.local(), tok, fmt.Sprintf("Content-Type: text/plain\r\nContent-Length: %d\r\n", len(body)), string(body))
+				// The server stops reading once the headers announce more
+				// than it accepts, so the write may fail with a reset.
+				_ = p.send(msg)
+				expectClosed(t, p)
+			})
+			probe(t, s, tr)
 		})
-		probe(t, s, "tcp")
-	})
+	}
 
 	t.Run("10,000 headers are refused over TCP and UDP", func(t *testing.T) {
 		measure(t, "TCP message with 10,000 headers (200 KiB)", limit, func(t *testing.T) {

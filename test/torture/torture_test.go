@@ -62,6 +62,11 @@ func loadExpectations(t *testing.T) []expectation {
 			}
 			e.want[tr] = v
 		}
+		// TLS is TCP's framing under encryption: the table's TCP
+		// outcome is TLS's too.
+		if v, ok := e.want["tcp"]; ok {
+			e.want["tls"] = v
+		}
 		if e.verdict != "valid" && e.verdict != "invalid" {
 			t.Fatalf("expectations line %d: verdict %q", i+2, e.verdict)
 		}
@@ -154,6 +159,8 @@ func TestTortureMessages(t *testing.T) {
 		{"RFC 4475 over TCP", "rfc4475/", "127.0.0.1", "tcp", 30200},
 		{"RFC 5118 over UDP on IPv6", "rfc5118/", "::1", "udp", 30400},
 		{"RFC 5118 over TCP on IPv6", "rfc5118/", "::1", "tcp", 30600},
+		{"RFC 4475 over TLS", "rfc4475/", "127.0.0.1", "tls", 31000},
+		{"RFC 5118 over TLS on IPv6", "rfc5118/", "::1", "tls", 31200},
 	}
 	var tally results
 	for _, g := range groups {
