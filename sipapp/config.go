@@ -19,6 +19,7 @@ func OptionsFromConfig(cfg *conf.Config, set *prompts.Set, log *slog.Logger) Opt
 		DeadRTPTime: cfg.Server.DeadRTPTime,
 		AnswerDelay: cfg.Server.AnswerDelay,
 		RTPReceive:  cfg.Server.RTPReceive,
+		SRTP:        cfg.Server.SRTP,
 		Signature:   w.ServerSignature,
 
 		DirectRoomRE:        w.DirectRoomRE,

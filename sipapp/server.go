@@ -71,6 +71,9 @@ type Options struct {
 	MixMaxTalkers    int // mix only the k loudest talkers of a room; 0 = all
 	Limits           Limits
 	RTPReceive       string // "poll" (default: the mixer drains sockets each tick) or "goroutine"
+	// SRTP is SRTPOff, SRTPOptional ("" too) or SRTPMandatory: SDES-SRTP
+	// for calls over TLS (srtpPolicy).
+	SRTP string
 	Prompts          *prompts.Set
 	Events           Events
 	// Meetings configures the REST API's meetings (package meeting).
@@ -122,6 +125,10 @@ type Server struct {
 	dialouts atomic.Int32
 	ringback *ringbackSpec // nil: no ringback
 	retired  legTotals     // RTP counters of ended calls
+	// testSecureTransport makes every call's transport count as secure
+	// for SRTP (mediaTransport): set by tests only, to exercise SRTP
+	// end to end over UDP.
+	testSecureTransport atomic.Bool
 	counters counters
 	guards   *Guards
 	invites  *Rate

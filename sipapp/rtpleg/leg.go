@@ -40,6 +40,9 @@ type Config struct {
 	SRTP *Keys
 }
 
+// Suite is an SRTP protection profile.
+type Suite = srtp.ProtectionProfile
+
 // Suites of SRTP (RFC 4568 section 6.2) a leg can use.
 const (
 	SuiteAES80 = srtp.ProtectionProfileAes128CmHmacSha1_80
@@ -53,7 +56,7 @@ const KeyLen = 16 + 14
 // key||salt we encrypt with (ours, sent in our SDP) and the one the peer
 // encrypts with (from its SDP). Secrets: never logged.
 type Keys struct {
-	Suite   srtp.ProtectionProfile
+	Suite   Suite
 	Send    [KeyLen]byte
 	Receive [KeyLen]byte
 }
