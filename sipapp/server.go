@@ -73,9 +73,9 @@ type Options struct {
 	RTPReceive       string // "poll" (default: the mixer drains sockets each tick) or "goroutine"
 	// SRTP is SRTPOff, SRTPOptional ("" too) or SRTPMandatory: SDES-SRTP
 	// for calls over TLS (srtpPolicy).
-	SRTP string
-	Prompts          *prompts.Set
-	Events           Events
+	SRTP    string
+	Prompts *prompts.Set
+	Events  Events
 	// Meetings configures the REST API's meetings (package meeting).
 	Meetings meeting.Config
 	// Per-source budgets of what unauthenticated callers make, within
@@ -129,11 +129,11 @@ type Server struct {
 	// for SRTP (mediaTransport): set by tests only, to exercise SRTP
 	// end to end over UDP.
 	testSecureTransport atomic.Bool
-	counters counters
-	guards   *Guards
-	invites  *Rate
-	pending  atomic.Int64 // answered INVITEs not yet acknowledged
-	tcpConns *connLimiter
+	counters            counters
+	guards              *Guards
+	invites             *Rate
+	pending             atomic.Int64 // answered INVITEs not yet acknowledged
+	tcpConns            *connLimiter
 
 	book      *meeting.Book
 	lobby     map[string]map[string]*lobbyWait // meeting room -> call tag -> caller (under mu)

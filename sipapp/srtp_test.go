@@ -367,4 +367,3 @@ func isStatus(err error, code int) bool {
 	var se *phone.StatusError
 	return errors.As(err, &se) && se.Code == code
 }
-
