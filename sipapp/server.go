@@ -181,6 +181,15 @@ func New(opt Options) (*Server, error) {
 	if err != nil || ip.IsUnspecified() {
 		return nil, fmt.Errorf("sipapp: public address %q must be an IP address other than 0.0.0.0", pub)
 	}
+	switch opt.SRTP {
+	case "", SRTPOff, SRTPOptional:
+	case SRTPMandatory:
+		// Keys go only over TLS (srtpPolicy): every call over UDP or TCP
+		// is refused with 488.
+		opt.Log.Warn("srtp=mandatory: calls and dial-outs over UDP or TCP are refused; only calls over TLS get SRTP")
+	default:
+		return nil, fmt.Errorf("sipapp: srtp %q is not one of off, optional, mandatory", opt.SRTP)
+	}
 	bindIP := ip
 	if h, err := netip.ParseAddr(host); err == nil {
 		bindIP = h // RTP binds where SIP listens (may be 0.0.0.0)

@@ -287,8 +287,10 @@ func (l *Leg) Update(cfg Config) error {
 	return nil
 }
 
-// rekey installs SRTP contexts for k (nil: plain RTP) unless k are the
-// keys in use.
+// rekey installs SRTP contexts for k (nil: plain RTP). Each direction
+// keeps its context while its key and the suite stay the same: a new
+// context would restart the rollover counter, and a key must never
+// encrypt two packets with the same index (RFC 3711 section 9.1).
 func (l *Leg) rekey(k *Keys) error {
 	l.ctl.Lock()
 	defer l.ctl.Unlock()
@@ -305,10 +307,16 @@ func (l *Leg) rekey(k *Keys) error {
 	if err != nil {
 		return err
 	}
+	old := l.keys
+	sameSuite := old != nil && old.Suite == k.Suite
+	if !sameSuite || subtle.ConstantTimeCompare(old.Send[:], k.Send[:]) != 1 {
+		l.txCtx.Store(tx)
+	}
+	if !sameSuite || subtle.ConstantTimeCompare(old.Receive[:], k.Receive[:]) != 1 {
+		l.rxCtx.Store(rx)
+	}
 	kc := *k
 	l.keys = &kc
-	l.txCtx.Store(tx)
-	l.rxCtx.Store(rx)
 	return nil
 }
 

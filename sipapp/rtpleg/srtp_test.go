@@ -264,7 +264,8 @@ func TestSRTPUnauthenticatedIsDroppedAndNeverLatches(t *testing.T) {
 }
 
 // TestSRTPRekey: a re-negotiation with the same keys keeps the contexts
-// (and their replay windows), new keys replace them, and nil goes plain.
+// (and their rollover counters and replay windows), a new key replaces
+// only its direction's context, and nil goes plain.
 func TestSRTPRekey(t *testing.T) {
 	k := testKeys(SuiteAES80)
 	l, err := Open(testPool(t), Config{PT: g711.PCMU, DTMF: -1, SRTP: k}, nil, nil)
@@ -279,8 +280,13 @@ func TestSRTPRekey(t *testing.T) {
 	}
 	other := *k
 	other.Receive[29] ^= 1
-	if err := l.Update(Config{PT: g711.PCMU, DTMF: -1, SRTP: &other}); err != nil || l.txCtx.Load() == tx || l.rxCtx.Load() == rx {
-		t.Fatalf("new keys kept the old contexts (%v)", err)
+	if err := l.Update(Config{PT: g711.PCMU, DTMF: -1, SRTP: &other}); err != nil || l.txCtx.Load() != tx || l.rxCtx.Load() == rx {
+		t.Fatalf("a new peer key: the receive context must be new, the send context (same key, its rollover counter) kept (%v)", err)
+	}
+	rx = l.rxCtx.Load()
+	other.Send[0] ^= 1
+	if err := l.Update(Config{PT: g711.PCMU, DTMF: -1, SRTP: &other}); err != nil || l.txCtx.Load() == tx || l.rxCtx.Load() != rx {
+		t.Fatalf("a new key of ours: the send context must be new, the receive context kept (%v)", err)
 	}
 	bad := other
 	bad.Suite = srtp.ProtectionProfileAeadAes128Gcm
