@@ -235,6 +235,12 @@ type Server struct {
 	// socket once per tick, no goroutine per call; Linux) or "goroutine"
 	// (a blocking reader per call).
 	RTPReceive string `ini:"rtp_receive"`
+	// SRTP is off, optional or mandatory: SDES-SRTP (RFC 4568, a=crypto)
+	// for calls whose signalling is protected by TLS, the only transport
+	// keys are sent over. optional (the default) uses SRTP when the peer
+	// offers or accepts it; mandatory refuses plain RTP with 488 (over UDP
+	// or TCP that refuses every call); off never uses it.
+	SRTP string `ini:"srtp"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `ini:"log_level"`
 	// OutboundProxy is SEMS's sems.conf outbound_proxy:
@@ -412,6 +418,7 @@ func Default() Config {
 			DataDir:     "./data",
 			DeadRTPTime: 300 * time.Second,
 			RTPReceive:  "poll",
+			SRTP:        "optional",
 			LogLevel:    "info",
 			TLSVerify:   true,
 		},

@@ -83,6 +83,12 @@ func (c *Config) validate() []error {
 	if s.RTPReceive != "poll" && s.RTPReceive != "goroutine" {
 		report("server", "rtp_receive", "%q is not one of poll, goroutine", s.RTPReceive)
 	}
+	switch strings.ToLower(s.SRTP) {
+	case "off", "optional", "mandatory":
+		s.SRTP = strings.ToLower(s.SRTP)
+	default:
+		report("server", "srtp", "%q is not one of off, optional, mandatory", s.SRTP)
+	}
 
 	// [webconference]
 	w := &c.Webconference

@@ -70,6 +70,11 @@ type call struct {
 	sdpVersion uint64
 	sessID     uint64
 	answer     []byte
+	srtp       *callSRTP // under sdpMu; nil: plain RTP
+	// A dial-out's SRTP offer (set before the INVITE, then only read):
+	// the a=crypto lines we offered, over offerProto.
+	offered    []sdp.Crypto
+	offerProto string
 
 	ackCh   chan struct{}
 	ackOnce sync.Once
@@ -126,6 +131,12 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*call, int
 		}
 		return nil, 488, "Not Acceptable Here"
 	}
+	choice, err := srtpPolicy(s.opt.SRTP, s.mediaTransport(req.Transport()), offer)
+	if err != nil {
+		s.log.Info("call refused", "reason", err)
+		return nil, 488, "Not Acceptable Here"
+	}
+	offer = choice.offer
 	now := time.Now()
 	c := &call{
 		s: s, invite: req, tx: tx, callID: cid.Value(), fromTag: fromTag,
@@ -173,7 +184,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*call, int
 	c.leg = leg
 	c.member = mixer.NewMember(leg, leg)
 	leg.OnPanic(c.legPanicked)
-	if _, err := c.buildAnswer(offer); err != nil {
+	if _, err := c.buildAnswer(choice); err != nil {
 		leg.Close()
 		return nil, 488, "Not Acceptable Here"
 	}
@@ -200,16 +211,38 @@ func legConfig(o *sdp.Offer, a sdp.Answer) rtpleg.Config {
 	}
 }
 
-// buildAnswer makes our SDP answer to o (bumping the version, RFC 3264 8).
-func (c *call) buildAnswer(o *sdp.Offer) ([]byte, error) {
+// errSRTPDowngrade: a call that uses SRTP does not go on in the clear.
+var errSRTPDowngrade = errors.New("sipapp: an offer without SRTP for a call that uses it")
+
+// buildAnswer makes our SDP answer to the offer srtpPolicy chose (bumping
+// the version, RFC 3264 8), with our a=crypto when it chose SRTP, and
+// applies it to the leg. A call with SRTP refuses a plain re-offer.
+func (c *call) buildAnswer(ch srtpChoice) ([]byte, error) {
 	c.sdpMu.Lock()
 	defer c.sdpMu.Unlock()
+	o := ch.offer
 	ans, err := sdp.NewAnswer(o, c.s.ip, c.leg.Port(), c.sessID, c.sdpVersion)
 	if err != nil {
 		return nil, err
 	}
+	var sec *callSRTP
+	switch {
+	case ch.remote != nil:
+		if sec, err = secureFor(c.srtp, o.Proto, *ch.remote); err != nil {
+			return nil, err
+		}
+		local := sec.local
+		ans.Crypto = &local
+	case c.srtp != nil:
+		return nil, errSRTPDowngrade
+	}
+	cfg := legConfig(o, ans)
+	cfg.SRTP = sec.keys()
+	if err := c.leg.Update(cfg); err != nil {
+		return nil, err
+	}
 	c.sdpVersion++
-	c.leg.Update(legConfig(o, ans))
+	c.srtp = sec
 	c.answer = ans.Marshal()
 	return c.answer, nil
 }
@@ -839,8 +872,16 @@ func (c *call) reoffer(req *sip.Request, tx sip.ServerTransaction) {
 		c.s.respond(tx, req, 488, "Not Acceptable Here", nil)
 		return
 	}
-	body, err := c.buildAnswer(o)
+	choice, err := srtpPolicy(c.s.opt.SRTP, c.s.mediaTransport(c.trans), o)
 	if err != nil {
+		c.log.Info("re-offer refused", "reason", err)
+		c.s.respond(tx, req, 488, "Not Acceptable Here", nil)
+		return
+	}
+	o = choice.offer
+	body, err := c.buildAnswer(choice)
+	if err != nil {
+		c.log.Info("re-offer refused", "reason", err)
 		c.s.respond(tx, req, 488, "Not Acceptable Here", nil)
 		return
 	}

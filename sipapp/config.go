@@ -25,6 +25,7 @@ func OptionsFromConfig(cfg *conf.Config, set *prompts.Set, log *slog.Logger) Opt
 		AnswerDelay:   cfg.Server.AnswerDelay,
 		RTPReceive:    cfg.Server.RTPReceive,
 		Signature:     w.ServerSignature,
+		SRTP:          cfg.Server.SRTP,
 
 		DirectRoomRE:        w.DirectRoomRE,
 		DirectRoomStrip:     w.DirectRoomStrip,

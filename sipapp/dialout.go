@@ -123,6 +123,10 @@ func (s *Server) placeCall(req DialRequest, scheme, target string) (string, erro
 		c.authHop = ap.Addr().Unmap()
 	}
 	c.log = s.log.With("call_tag", c.tag, "call_id", c.callID, "room", req.Room)
+	if err := c.offerSRTP(); err != nil {
+		s.load.done(time.Now())
+		return "", fmt.Errorf("%w: %v", ErrDialoutFailed, err)
+	}
 	leg, err := rtpleg.Open(s.pool, rtpleg.Config{PT: g711.PCMU, DTMF: -1}, c.digit, c.log)
 	if err != nil {
 		s.load.done(time.Now())
@@ -192,7 +196,7 @@ func (c *call) buildInvite(req DialRequest) *sip.Request {
 	}
 	inv.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	c.sdpVersion = 1
-	inv.SetBody(sdp.NewOffer(c.s.ip, c.leg.Port(), c.sessID, c.sdpVersion))
+	inv.SetBody(sdp.NewSecureOffer(c.s.ip, c.leg.Port(), c.sessID, c.sdpVersion, c.offerProto, c.offered))
 	inv.SetTransport(c.trans)
 	inv.SetDestination(c.dest)
 	c.s.fromSIPPort(inv)
@@ -493,21 +497,88 @@ func (c *call) reack(tx sip.ClientTransaction, first *sip.Response) {
 	}
 }
 
+// offerSRTP decides a dial-out's offer: over a secure transport, and
+// unless srtp=off, a=crypto lines for both suites (AES_CM_128_HMAC_SHA1_80
+// first, each with a fresh key) on RTP/SAVP in mandatory mode, on RTP/AVP
+// ("best effort", a callee without SRTP answers plain) in optional mode.
+// Over UDP or TCP the offer is plain, and mandatory mode refuses to dial.
+func (c *call) offerSRTP() error {
+	c.offerProto = sdp.ProtoRTP
+	mode := c.s.opt.SRTP
+	secure := secureTransport(c.s.mediaTransport(c.trans))
+	switch {
+	case mode == SRTPMandatory && !secure:
+		return fmt.Errorf("srtp=mandatory and the dial-out goes over %s, where SRTP keys may not be sent", c.trans)
+	case mode == SRTPOff || !secure:
+		return nil
+	case mode == SRTPMandatory:
+		c.offerProto = sdp.ProtoSRTP
+	}
+	for i, suite := range []string{sdp.SuiteAES80, sdp.SuiteAES32} {
+		cr, err := sdp.NewCrypto(uint32(i+1), suite)
+		if err != nil {
+			return err
+		}
+		c.offered = append(c.offered, cr)
+	}
+	return nil
+}
+
+// answeredSRTP checks the callee's answer against our offer (RFC 4568
+// 7.1.3): an a=crypto in the answer names one of our tags with its suite,
+// on the profile we offered; without one, the call is plain, which only a
+// best-effort offer (optional mode, RTP/AVP) allows.
+func (c *call) answeredSRTP(o *sdp.Offer) (*callSRTP, error) {
+	if len(c.offered) == 0 {
+		if o.CryptoLines > 0 || o.Proto != sdp.ProtoRTP {
+			return nil, fmt.Errorf("%w: %s answer with %d a=crypto lines to a plain offer", errSRTPRefused, o.Proto, o.CryptoLines)
+		}
+		return nil, nil
+	}
+	if o.Proto != c.offerProto {
+		return nil, fmt.Errorf("%w: %s answer to an %s offer", errSRTPRefused, o.Proto, c.offerProto)
+	}
+	if len(o.Crypto) == 0 {
+		if o.CryptoLines > 0 || c.offerProto == sdp.ProtoSRTP || c.s.opt.SRTP == SRTPMandatory {
+			return nil, fmt.Errorf("%w: no acceptable a=crypto in the answer (%d lines)", errSRTPRefused, o.CryptoLines)
+		}
+		return nil, nil
+	}
+	remote := o.Crypto[0]
+	for _, ours := range c.offered {
+		if ours.Tag == remote.Tag && ours.Suite == remote.Suite {
+			return &callSRTP{proto: c.offerProto, local: ours, remote: remote}, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: the answer's a=crypto (tag %d, %s) is not one we offered", errSRTPRefused, remote.Tag, remote.Suite)
+}
+
 // applyAnswer takes the callee's SDP into the leg.
 func (c *call) applyAnswer(res *sip.Response) error {
 	o, err := sdp.ParseOffer(res.Body())
 	if err != nil {
 		return err
 	}
-	ans := sdp.Answer{PT: o.Codecs[0], DTMF: o.DTMF, Direction: o.Direction}
+	sec, err := c.answeredSRTP(o)
+	if err != nil {
+		return err
+	}
 	send := o.Direction != sdp.RecvOnly && o.Direction != sdp.Inactive
-	_ = ans
-	c.leg.Update(rtpleg.Config{
+	c.sdpMu.Lock()
+	defer c.sdpMu.Unlock()
+	if c.srtp != nil && sec == nil {
+		return errSRTPDowngrade
+	}
+	if err := c.leg.Update(rtpleg.Config{
 		PT: o.Codecs[0], DTMF: o.DTMF, Ptime: o.Ptime,
 		Remote:   netip.AddrPortFrom(o.Addr.Unmap(), uint16(o.Port)),
 		Send:     send && !o.Hold,
 		ExpectRx: o.Direction == sdp.SendRecv || o.Direction == sdp.SendOnly,
-	})
+		SRTP:     sec.keys(),
+	}); err != nil {
+		return err
+	}
+	c.srtp = sec
 	// The callee's answer is here: its packets may latch the leg from now
 	// on (strict RTP); what came before is dropped.
 	c.leg.Answered()

@@ -20,6 +20,7 @@ type Metrics struct {
 	CallsTotal, CallsFailed, ConnectedSeconds uint64
 
 	RTPIn, RTPOut, RTPDropped, RTPForeign, RTPRTCP, DTMFEvents   uint64
+	SRTPUnauth                                                   uint64 // SRTP packets that failed authentication or replay checks
 	JitterUnderruns, JitterLate, JitterConcealed, JitterOverflow uint64
 
 	MixTicks, MixOverruns, MixResets uint64
@@ -62,6 +63,7 @@ func addLeg(dst *rtpleg.Stats, s rtpleg.Stats) {
 	dst.RxBad += s.RxBad
 	dst.RxRTCP += s.RxRTCP
 	dst.RxDTMF += s.RxDTMF
+	dst.RxUnauth += s.RxUnauth
 	dst.TxPackets += s.TxPackets
 	dst.Jitter.Late += s.Jitter.Late
 	dst.Jitter.Overflow += s.Jitter.Overflow
@@ -102,6 +104,7 @@ func (s *Server) Metrics() Metrics {
 	m.CallsTotal, m.CallsFailed, m.ConnectedSeconds = s.stats.Snapshot()
 	m.RTPIn, m.RTPOut, m.RTPDropped, m.RTPForeign = legs.RxPackets, legs.TxPackets, legs.RxBad, legs.RxForeign
 	m.RTPRTCP, m.DTMFEvents = legs.RxRTCP, legs.RxDTMF
+	m.SRTPUnauth = legs.RxUnauth
 	m.JitterUnderruns, m.JitterLate = legs.Jitter.Underruns, legs.Jitter.Late
 	m.JitterConcealed, m.JitterOverflow = legs.Jitter.Concealed, legs.Jitter.Overflow
 	ms := s.mix.Stats()

@@ -90,6 +90,9 @@ type Options struct {
 	RTPReceive    string // "poll" (default: the mixer drains sockets each tick) or "goroutine"
 	Prompts       *prompts.Set
 	Events        Events
+	// SRTP is SRTPOff, SRTPOptional ("" too) or SRTPMandatory: SDES-SRTP
+	// for calls over TLS (srtpPolicy).
+	SRTP string
 	// Meetings configures the REST API's meetings (package meeting).
 	Meetings meeting.Config
 	// Per-source budgets of what unauthenticated callers make, within
@@ -143,11 +146,15 @@ type Server struct {
 	dialouts atomic.Int32
 	ringback *ringbackSpec // nil: no ringback
 	retired  legTotals     // RTP counters of ended calls
-	counters counters
-	guards   *Guards
-	invites  *Rate
-	pending  atomic.Int64 // answered INVITEs not yet acknowledged
-	tcpConns *connLimiter
+	// testSecureTransport makes every call's transport count as secure
+	// for SRTP (mediaTransport): set by tests only, to exercise SRTP
+	// end to end over UDP.
+	testSecureTransport atomic.Bool
+	counters            counters
+	guards              *Guards
+	invites             *Rate
+	pending             atomic.Int64 // answered INVITEs not yet acknowledged
+	tcpConns            *connLimiter
 
 	book      *meeting.Book
 	lobby     map[string]map[string]*lobbyWait // meeting room -> call tag -> caller (under mu)
@@ -212,6 +219,15 @@ func New(opt Options) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sipapp: [server] outbound_proxy %q: %w", opt.OutboundProxy, err)
 		}
+	}
+	switch opt.SRTP {
+	case "", SRTPOff, SRTPOptional:
+	case SRTPMandatory:
+		// Keys go only over TLS (srtpPolicy): every call over UDP or TCP
+		// is refused with 488.
+		opt.Log.Warn("srtp=mandatory: calls and dial-outs over UDP or TCP are refused; only calls over TLS get SRTP")
+	default:
+		return nil, fmt.Errorf("sipapp: srtp %q is not one of off, optional, mandatory", opt.SRTP)
 	}
 	bindIP := ip
 	if h, err := netip.ParseAddr(host); err == nil {

@@ -230,6 +230,10 @@ func (c *call) offerBody() []byte {
 	c.sdpMu.Lock()
 	defer c.sdpMu.Unlock()
 	c.sdpVersion++
+	if c.srtp != nil {
+		// The same key, tag and profile: the refresh changes nothing.
+		return sdp.NewSecureOffer(c.s.ip, c.leg.Port(), c.sessID, c.sdpVersion, c.srtp.proto, []sdp.Crypto{c.srtp.local})
+	}
 	return sdp.NewOffer(c.s.ip, c.leg.Port(), c.sessID, c.sdpVersion)
 }
 

@@ -43,6 +43,7 @@ var metricDefs = []metricDef{
 	{"rtp_packets_out_total", "RTP packets sent.", true, func(m *sipapp.Metrics) float64 { return float64(m.RTPOut) }},
 	{"rtp_packets_dropped_total", "RTP packets dropped as malformed or of an unexpected payload type.", true, func(m *sipapp.Metrics) float64 { return float64(m.RTPDropped) }},
 	{"rtp_foreign_source_drops_total", "RTP packets dropped because they came from an address other than the latched one.", true, func(m *sipapp.Metrics) float64 { return float64(m.RTPForeign) }},
+	{"srtp_unauthenticated_drops_total", "SRTP packets dropped because they failed authentication or were replays.", true, func(m *sipapp.Metrics) float64 { return float64(m.SRTPUnauth) }},
 	{"rtcp_packets_in_total", "RTCP packets seen on RTP ports (ignored).", true, func(m *sipapp.Metrics) float64 { return float64(m.RTPRTCP) }},
 	{"dtmf_events_total", "RFC 4733 telephone-event packets.", true, func(m *sipapp.Metrics) float64 { return float64(m.DTMFEvents) }},
 	{"jitter_underruns_total", "Times a jitter buffer ran dry.", true, func(m *sipapp.Metrics) float64 { return float64(m.JitterUnderruns) }},

@@ -2,6 +2,7 @@ package rtpleg
 
 import (
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
 
 	"webconf/dsp"
 	"webconf/dsp/dtmf"
@@ -33,6 +35,59 @@ type Config struct {
 	// SDP address: an SDP that names a third party (spec/reliability.md
 	// 1.5) gets a handful of packets, not a stream.
 	ExpectRx bool
+	// SRTP, when set, protects the leg's RTP both ways (RFC 3711 with
+	// SDES keys, RFC 4568); nil is plain RTP.
+	SRTP *Keys
+}
+
+// Suite is an SRTP protection profile.
+type Suite = srtp.ProtectionProfile
+
+// Suites of SRTP (RFC 4568 section 6.2) a leg can use.
+const (
+	SuiteAES80 = srtp.ProtectionProfileAes128CmHmacSha1_80
+	SuiteAES32 = srtp.ProtectionProfileAes128CmHmacSha1_32
+)
+
+// KeyLen is the length of an SRTP master key and salt together.
+const KeyLen = 16 + 14
+
+// Keys are a leg's SRTP keys: the suite both directions use, the master
+// key||salt we encrypt with (ours, sent in our SDP) and the one the peer
+// encrypts with (from its SDP). Secrets: never logged.
+type Keys struct {
+	Suite   Suite
+	Send    [KeyLen]byte
+	Receive [KeyLen]byte
+}
+
+// equal compares two key sets in constant time (as every secret is).
+func (k *Keys) equal(o *Keys) bool {
+	if k == nil || o == nil {
+		return k == o
+	}
+	return k.Suite == o.Suite && subtle.ConstantTimeCompare(k.Send[:], o.Send[:])&
+		subtle.ConstantTimeCompare(k.Receive[:], o.Receive[:]) == 1
+}
+
+// replayWindow is the SRTP replay window (RFC 3711 section 3.3.2: at
+// least 64); a packet older than that or seen before is dropped.
+const replayWindow = 128
+
+// contexts makes the two one-way SRTP contexts for k.
+func (k *Keys) contexts() (tx, rx *srtp.Context, err error) {
+	if k.Suite != SuiteAES80 && k.Suite != SuiteAES32 {
+		return nil, nil, fmt.Errorf("rtpleg: SRTP suite %v not supported", k.Suite)
+	}
+	tx, err = srtp.CreateContext(k.Send[:16], k.Send[16:], k.Suite)
+	if err != nil {
+		return nil, nil, fmt.Errorf("rtpleg: SRTP send context: %w", err)
+	}
+	rx, err = srtp.CreateContext(k.Receive[:16], k.Receive[16:], k.Suite, srtp.SRTPReplayProtection(replayWindow))
+	if err != nil {
+		return nil, nil, fmt.Errorf("rtpleg: SRTP receive context: %w", err)
+	}
+	return tx, rx, nil
 }
 
 // prelatchPackets is how many packets go to the SDP address before the
@@ -65,8 +120,11 @@ const (
 // Stats are the leg's counters, readable at any time.
 type Stats struct {
 	RxPackets, RxForeign, RxBad, RxRTCP, RxDTMF uint64
-	TxPackets                                   uint64
-	Jitter                                      jitter.Stats
+	// RxUnauth counts SRTP packets dropped unauthenticated: a wrong
+	// authentication tag, a replay, or too short to hold a tag.
+	RxUnauth  uint64
+	TxPackets uint64
+	Jitter    jitter.Stats
 }
 
 const (
@@ -111,7 +169,16 @@ type Leg struct {
 	mu sync.Mutex // guards jb between the read goroutine and the mixer
 	jb *jitter.Buffer
 
-	rxPackets, rxForeign, rxBad, rxRTCP, rxDTMF, txPackets atomic.Uint64
+	rxPackets, rxForeign, rxBad, rxRTCP, rxDTMF, rxUnauth, txPackets atomic.Uint64
+
+	// SRTP: keys is the current set (under ctl); the contexts are
+	// replaced whole when the keys change, so that each stays with the
+	// one goroutine that uses it (pion's contexts are not safe for
+	// concurrent use): txCtx the mixer's, rxCtx the receiver's. nil: plain.
+	keys  *Keys
+	txCtx atomic.Pointer[srtp.Context]
+	rxCtx atomic.Pointer[srtp.Context]
+	txHdr rtp.Header // EncryptRTP's scratch header (mixer goroutine)
 
 	// Send state: only the mixer goroutine that owns the leg's group
 	// touches these, so they need no lock.
@@ -172,7 +239,11 @@ func Open(pool *Pool, cfg Config, onDigit func(byte), log *slog.Logger) (*Leg, e
 		SequenceNumber: binary.BigEndian.Uint16(seed[4:6]),
 		Timestamp:      binary.BigEndian.Uint32(seed[6:10]),
 	}
-	l.Update(cfg)
+	if err := l.Update(cfg); err != nil {
+		conn.Close()
+		pool.release(port)
+		return nil, err
+	}
 	l.lastRx.Store(time.Now().UnixNano())
 	return l, nil
 }
@@ -181,8 +252,13 @@ func Open(pool *Pool, cfg Config, onDigit func(byte), log *slog.Logger) (*Leg, e
 func (l *Leg) Port() int { return int(l.port) }
 
 // Update applies a (re-)negotiation: codec, DTMF payload type, ptime,
-// remote address and whether we may send.
-func (l *Leg) Update(cfg Config) {
+// remote address, whether we may send, and the SRTP keys (new keys get new
+// contexts; the same keys keep theirs, with their rollover counters and
+// replay windows). Unusable keys change nothing and are an error.
+func (l *Leg) Update(cfg Config) error {
+	if err := l.rekey(cfg.SRTP); err != nil {
+		return err
+	}
 	l.pt.Store(uint32(cfg.PT))
 	l.dtmfPT.Store(int32(cfg.DTMF))
 	p := cfg.Ptime
@@ -208,7 +284,44 @@ func (l *Leg) Update(cfg Config) {
 	l.ctl.Unlock()
 	l.send.Store(cfg.Send)
 	l.expect.Store(cfg.ExpectRx)
+	return nil
 }
+
+// rekey installs SRTP contexts for k (nil: plain RTP). Each direction
+// keeps its context while its key and the suite stay the same: a new
+// context would restart the rollover counter, and a key must never
+// encrypt two packets with the same index (RFC 3711 section 9.1).
+func (l *Leg) rekey(k *Keys) error {
+	l.ctl.Lock()
+	defer l.ctl.Unlock()
+	if l.keys.equal(k) {
+		return nil
+	}
+	if k == nil {
+		l.keys = nil
+		l.txCtx.Store(nil)
+		l.rxCtx.Store(nil)
+		return nil
+	}
+	tx, rx, err := k.contexts()
+	if err != nil {
+		return err
+	}
+	old := l.keys
+	sameSuite := old != nil && old.Suite == k.Suite
+	if !sameSuite || subtle.ConstantTimeCompare(old.Send[:], k.Send[:]) != 1 {
+		l.txCtx.Store(tx)
+	}
+	if !sameSuite || subtle.ConstantTimeCompare(old.Receive[:], k.Receive[:]) != 1 {
+		l.rxCtx.Store(rx)
+	}
+	kc := *k
+	l.keys = &kc
+	return nil
+}
+
+// Secure reports whether the leg uses SRTP.
+func (l *Leg) Secure() bool { return l.rxCtx.Load() != nil }
 
 // Answered tells the leg that the answer for its current remote address
 // went out: for a dial-in, our 200 OK (to the INVITE, or to a re-INVITE
@@ -243,7 +356,8 @@ func (l *Leg) Stats() Stats {
 	l.mu.Unlock()
 	return Stats{
 		RxPackets: l.rxPackets.Load(), RxForeign: l.rxForeign.Load(), RxBad: l.rxBad.Load(),
-		RxRTCP: l.rxRTCP.Load(), RxDTMF: l.rxDTMF.Load(), TxPackets: l.txPackets.Load(), Jitter: js,
+		RxRTCP: l.rxRTCP.Load(), RxDTMF: l.rxDTMF.Load(), RxUnauth: l.rxUnauth.Load(),
+		TxPackets: l.txPackets.Load(), Jitter: js,
 	}
 }
 
@@ -324,8 +438,17 @@ func (l *Leg) sendPacket(payload []byte) {
 		return
 	}
 	n += copy(l.out[n:], payload)
+	pkt := l.out[:n]
+	if c := l.txCtx.Load(); c != nil {
+		// In place: out has room for the tag, so nothing is allocated.
+		enc, err := c.EncryptRTP(l.out[:n], pkt, &l.txHdr)
+		if err != nil || len(enc) == 0 || &enc[0] != &l.out[0] {
+			return
+		}
+		pkt = enc
+	}
 	l.started = true
-	if _, err := l.conn.WriteToUDPAddrPort(l.out[:n], *dst); err == nil {
+	if _, err := l.conn.WriteToUDPAddrPort(pkt, *dst); err == nil {
 		l.txPackets.Add(1)
 	}
 }
@@ -439,6 +562,18 @@ func (l *Leg) handle(pkt []byte, from netip.AddrPort) {
 	if err != nil {
 		l.rxBad.Add(1)
 		return
+	}
+	if c := l.rxCtx.Load(); c != nil {
+		// SRTP: authenticate (and check for a replay) before anything
+		// reads the packet, so that nothing unauthenticated latches
+		// the leg, counts as received or reaches the mix. Decrypted in
+		// place; the tag is cut off.
+		plain, err := c.DecryptRTP(pkt, pkt, hdr)
+		if err != nil || len(plain) < hn {
+			l.rxUnauth.Add(1)
+			return
+		}
+		pkt = plain
 	}
 	payload := pkt[hn:]
 	if hdr.Padding && len(payload) > 0 {

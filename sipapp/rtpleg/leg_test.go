@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
 
 	"webconf/dsp"
 	"webconf/dsp/dtmf"
@@ -253,11 +254,18 @@ func BenchmarkReceivePath(b *testing.B) { benchReceive(b, 42000, nil) }
 // (depacketise, decode, jitter buffer) and ReadFrame; poll, when set, is
 // called until the packet is in (polled legs), else the read goroutine runs.
 func benchReceive(b *testing.B, low int, start func(*Leg) (poll func(), err error)) {
+	benchReceiveWith(b, low, nil, start)
+}
+
+// benchReceiveWith is benchReceive with SRTP keys (nil: plain RTP); the
+// peer then encrypts each packet in place before sending it, which is in
+// the figure too (BenchmarkSRTPUnprotect measures pion's share alone).
+func benchReceiveWith(b *testing.B, low int, keys *Keys, start func(*Leg) (poll func(), err error)) {
 	pool, _ := NewPool(netip.MustParseAddr("127.0.0.1"), low, low+998)
 	c, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	defer c.Close()
 	// The peer is the SDP address: its packets latch at once.
-	l, err := Open(pool, Config{PT: g711.PCMU, DTMF: 101, Send: true, Remote: c.LocalAddr().(*net.UDPAddr).AddrPort()}, nil, nil)
+	l, err := Open(pool, Config{PT: g711.PCMU, DTMF: 101, Send: true, Remote: c.LocalAddr().(*net.UDPAddr).AddrPort(), SRTP: keys}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -280,13 +288,33 @@ func benchReceive(b *testing.B, low int, start func(*Leg) (poll func(), err erro
 		poll()
 	}
 	var f dsp.Frame
+	var seal func([]byte) []byte
+	if keys != nil {
+		enc, err := srtp.CreateContext(keys.Receive[:16], keys.Receive[16:], keys.Suite)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pkt = make([]byte, 172, 1500)
+		var scratch rtp.Header
+		seal = func(p []byte) []byte {
+			out, err := enc.EncryptRTP(p, p, &scratch)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return out
+		}
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		hdr.SequenceNumber++
 		hdr.Timestamp += 160
 		_, _ = hdr.MarshalTo(pkt)
-		_, _ = c.WriteToUDP(pkt, to)
+		wire := pkt
+		if seal != nil {
+			wire = seal(pkt)
+		}
+		_, _ = c.WriteToUDP(wire, to)
 		for l.Stats().RxPackets < uint64(i+1) {
 			poll()
 		}
@@ -294,11 +322,15 @@ func benchReceive(b *testing.B, low int, start func(*Leg) (poll func(), err erro
 	}
 }
 
-func BenchmarkSendPath(b *testing.B) {
-	pool, _ := NewPool(netip.MustParseAddr("127.0.0.1"), 43000, 43998)
+func BenchmarkSendPath(b *testing.B) { benchSend(b, 43000, nil) }
+
+// benchSend measures WriteEncoded (packetise, SRTP when keys are set,
+// sendto) with a peer draining the socket.
+func benchSend(b *testing.B, low int, keys *Keys) {
+	pool, _ := NewPool(netip.MustParseAddr("127.0.0.1"), low, low+998)
 	c, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	defer c.Close()
-	l, err := Open(pool, Config{PT: g711.PCMU, DTMF: 101, Send: true, Remote: c.LocalAddr().(*net.UDPAddr).AddrPort()}, nil, nil)
+	l, err := Open(pool, Config{PT: g711.PCMU, DTMF: 101, Send: true, Remote: c.LocalAddr().(*net.UDPAddr).AddrPort(), SRTP: keys}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

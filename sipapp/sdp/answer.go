@@ -22,6 +22,13 @@ type Answer struct {
 	// rejected copies of Media (port 0).
 	MediaCount, AudioIndex int
 	Media                  []Media
+	// Proto is our m-line's transport, the offer's: ProtoRTP or
+	// ProtoSRTP. Crypto, when set, is our a=crypto (our sending key, the
+	// tag and suite of the offer's line we accepted); the caller decides
+	// whether SRTP may be used and sets it. An RTP/SAVP answer without
+	// Crypto is not valid and Marshal refuses the stream (port 0).
+	Proto  string
+	Crypto *Crypto
 }
 
 // NewAnswer answers o with its first G.711 codec, its telephone-event type
@@ -53,6 +60,10 @@ func NewAnswer(o *Offer, addr netip.Addr, port int, sessID, version uint64) (Ans
 		MediaCount: o.MediaCount,
 		AudioIndex: o.AudioIndex,
 		Media:      append([]Media(nil), o.Media...),
+		Proto:      o.Proto,
+	}
+	if a.Proto == "" {
+		a.Proto = ProtoRTP
 	}
 	if a.DTMF == int(a.PT) || a.DTMF > 127 {
 		a.DTMF = -1
@@ -83,11 +94,14 @@ func (a Answer) Marshal() []byte {
 	b := make([]byte, 0, 256)
 	b = sessionHeader(b, a.Addr, a.SessionID, a.Version)
 	for i := 0; i < a.MediaCount; i++ {
-		if i == a.AudioIndex {
-			b = audioMedia(b, a.Port, a.PT, a.Name, a.DTMF, a.Ptime, a.Direction)
+		if i == a.AudioIndex && (a.Proto != ProtoSRTP || a.Crypto != nil) {
+			b = audioMedia(b, a.Port, a.PT, a.Name, a.DTMF, a.Ptime, a.Direction, a.Proto, a.Crypto)
 			continue
 		}
-		m := Media{Type: "audio", Proto: "RTP/AVP", Formats: []string{"0"}}
+		m := Media{Type: "audio", Proto: a.Proto, Formats: []string{"0"}}
+		if m.Proto == "" {
+			m.Proto = ProtoRTP
+		}
 		if i < len(a.Media) {
 			m = a.Media[i]
 		}
@@ -103,10 +117,24 @@ func (a Answer) Marshal() []byte {
 // NewOffer is our offer for a dial-out: PCMU, PCMA, telephone-event/8000 as
 // payload type 101, ptime 20, sendrecv.
 func NewOffer(addr netip.Addr, port int, sessID, version uint64) []byte {
-	b := make([]byte, 0, 256)
+	return NewSecureOffer(addr, port, sessID, version, ProtoRTP, nil)
+}
+
+// NewSecureOffer is NewOffer over proto (ProtoRTP or ProtoSRTP) with an
+// a=crypto line for each of cryptos, in order: RTP/SAVP when SRTP is
+// required, RTP/AVP with a=crypto for the "best effort" SRTP that a peer
+// without SRTP answers plain.
+func NewSecureOffer(addr netip.Addr, port int, sessID, version uint64, proto string, cryptos []Crypto) []byte {
+	if proto == "" {
+		proto = ProtoRTP
+	}
+	b := make([]byte, 0, 256+80*len(cryptos))
 	b = sessionHeader(b, addr.Unmap(), sessID, version)
-	b = append(b, "m=audio "+strconv.Itoa(port)+" RTP/AVP 0 8 101\r\n"+
-		"a=rtpmap:0 PCMU/8000\r\n"+
+	b = append(b, "m=audio "+strconv.Itoa(port)+" "+proto+" 0 8 101\r\n"...)
+	for _, c := range cryptos {
+		b = append(b, "a=crypto:"+c.Attribute()+"\r\n"...)
+	}
+	b = append(b, "a=rtpmap:0 PCMU/8000\r\n"+
 		"a=rtpmap:8 PCMA/8000\r\n"+
 		"a=rtpmap:101 telephone-event/8000\r\n"+
 		"a=fmtp:101 0-15\r\n"+
@@ -130,13 +158,20 @@ func sessionHeader(b []byte, addr netip.Addr, sessID, version uint64) []byte {
 	return b
 }
 
-func audioMedia(b []byte, port int, pt uint8, name string, dtmf, ptime int, dir string) []byte {
+func audioMedia(b []byte, port int, pt uint8, name string, dtmf, ptime int, dir, proto string, c *Crypto) []byte {
 	pts := strconv.Itoa(int(pt))
-	b = append(b, "m=audio "+strconv.Itoa(port)+" RTP/AVP "+pts...)
+	if proto == "" {
+		proto = ProtoRTP
+	}
+	b = append(b, "m=audio "+strconv.Itoa(port)+" "+proto+" "+pts...)
 	if dtmf >= 0 {
 		b = append(b, " "+strconv.Itoa(dtmf)...)
 	}
-	b = append(b, "\r\na=rtpmap:"+pts+" "+name+"/8000\r\n"...)
+	b = append(b, "\r\n"...)
+	if c != nil {
+		b = append(b, "a=crypto:"+c.Attribute()+"\r\n"...)
+	}
+	b = append(b, "a=rtpmap:"+pts+" "+name+"/8000\r\n"...)
 	if dtmf >= 0 {
 		d := strconv.Itoa(dtmf)
 		b = append(b, "a=rtpmap:"+d+" telephone-event/8000\r\na=fmtp:"+d+" 0-15\r\n"...)

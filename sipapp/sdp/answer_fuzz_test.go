@@ -39,7 +39,12 @@ func FuzzAnswerRoundTrip(f *testing.F) {
 		if v6 {
 			ours = netip.MustParseAddr("2001:db8::100")
 		}
+		o, mine := secure(t, o)
+		if o == nil {
+			return
+		}
 		a, err := NewAnswer(o, ours, int(port), sessID, version)
+		a.Crypto = mine
 		if port == 0 {
 			if err == nil {
 				t.Fatal("answered with port 0")
@@ -62,6 +67,9 @@ func FuzzAnswerRoundTrip(f *testing.F) {
 		got := []any{back.Addr, back.Port, back.Codecs, back.Names, back.DTMF, back.Ptime, back.Direction, back.MediaCount, back.AudioIndex}
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("answer read back as\n %v\nwant\n %v\noffer %+v\n%s", got, want, o, body)
+		}
+		if back.Proto != o.Proto || (mine == nil) != (len(back.Crypto) == 0) || (mine != nil && (len(back.Crypto) != 1 || back.Crypto[0] != *mine)) {
+			t.Fatalf("answer is %s with %v, want %s with %v\n%s", back.Proto, back.Crypto, o.Proto, mine, body)
 		}
 		if a.PT != o.Codecs[0] || a.Name != o.Names[0] {
 			t.Fatalf("answered %d %s, offer preferred %d %s", a.PT, a.Name, o.Codecs[0], o.Names[0])

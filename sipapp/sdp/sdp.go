@@ -2,7 +2,8 @@
 // (SDP, RFC 4566, in the offer/answer model of RFC 3264).
 //
 // webconfd mixes G.711 at 8 kHz, so the whole negotiation is: find the first
-// plain RTP audio stream (RTP/AVP; SRTP is not supported), take the offerer's
+// audio stream over RTP/AVP or RTP/SAVP (SDES-SRTP, RFC 4568: crypto.go;
+// whether SRTP may be used is the caller's policy), take the offerer's
 // first G.711 codec (PCMU or PCMA, static or dynamic payload type) and its
 // telephone-event/8000 payload type for RFC 4733 DTMF, and answer with exactly
 // that. Everything else in the offer is rejected the RFC 3264 way: the m-line
@@ -30,7 +31,8 @@ var (
 	// ErrMalformed: the body is not a valid session description.
 	ErrMalformed = errors.New("sdp: malformed session description")
 	// ErrNoAudio: valid SDP without a usable audio stream (none, all
-	// rejected with port 0, SRTP only, multicast, or a host name as address).
+	// rejected with port 0, another transport, multicast, or a host name as
+	// address).
 	ErrNoAudio = errors.New("sdp: no usable audio stream")
 	// ErrNoCodec: the audio stream offers neither PCMU nor PCMA.
 	ErrNoCodec = errors.New("sdp: no G.711 codec offered")
@@ -85,10 +87,23 @@ type Offer struct {
 	MediaCount int
 	AudioIndex int
 	Media      []Media
+
+	// Proto is the chosen m-line's transport: ProtoRTP or ProtoSRTP.
+	Proto string
+	// Crypto are the chosen m-line's a=crypto attributes we can honour,
+	// in the offerer's order (its preference); CryptoLines counts all its
+	// a=crypto lines, usable or not.
+	Crypto      []Crypto
+	CryptoLines int
+	// Fallback is, for an RTP/SAVP choice, the first later plain RTP/AVP
+	// audio m-line with a G.711 codec (nil if none): what to answer when
+	// SRTP may not be used.
+	Fallback *Offer
 }
 
 // ParseOffer reads the first usable audio stream of an SDP body: the first
-// m=audio line with a non-zero port, RTP/AVP transport and a G.711 codec.
+// m=audio line with a non-zero port, RTP/AVP or RTP/SAVP transport and a
+// G.711 codec.
 // Errors wrap ErrMalformed, ErrNoAudio or ErrNoCodec.
 func ParseOffer(body []byte) (o *Offer, err error) {
 	defer func() {
@@ -116,7 +131,7 @@ func ParseOffer(body []byte) (o *Offer, err error) {
 
 	o = &Offer{DTMF: -1, AudioIndex: -1, MediaCount: len(sd.MediaDescriptions)}
 	usable := -1 // first usable audio m-line, with or without G.711
-	for i, md := range sd.MediaDescriptions {
+	for _, md := range sd.MediaDescriptions {
 		m := Media{
 			Type:    md.MediaName.Media,
 			Port:    md.MediaName.Port.Value,
@@ -124,25 +139,62 @@ func ParseOffer(body []byte) (o *Offer, err error) {
 			Formats: md.MediaName.Formats,
 		}
 		o.Media = append(o.Media, m)
-		if o.AudioIndex >= 0 || m.Type != "audio" || m.Port == 0 || m.Proto != "RTP/AVP" {
+	}
+	for i, md := range sd.MediaDescriptions {
+		if !candidate(o.Media[i]) {
 			continue
 		}
 		if usable < 0 {
 			usable = i
 		}
-		codecs, names, dtmf := audioFormats(md)
-		if len(codecs) == 0 {
-			continue
+		if codecs, _, _ := audioFormats(md); len(codecs) > 0 {
+			o.AudioIndex = i
+			break
 		}
-		o.AudioIndex, o.Codecs, o.Names, o.DTMF = i, codecs, names, dtmf
 	}
 	switch {
 	case o.AudioIndex < 0 && usable < 0:
-		return nil, fmt.Errorf("%w: no m=audio line with a port and RTP/AVP", ErrNoAudio)
+		return nil, fmt.Errorf("%w: no m=audio line with a port and RTP/AVP or RTP/SAVP", ErrNoAudio)
 	case o.AudioIndex < 0:
 		return nil, fmt.Errorf("%w: m=audio %s", ErrNoCodec, strings.Join(o.Media[usable].Formats, " "))
 	}
-	md := sd.MediaDescriptions[o.AudioIndex]
+	if err := o.stream(&sd, o.AudioIndex); err != nil {
+		return nil, err
+	}
+	if o.Proto == ProtoSRTP {
+		// An SRTP stream followed by the same audio as plain RTP (the
+		// two m-lines of "best effort" SRTP before RFC 5939): keep the
+		// plain one for an answer that must not use SRTP.
+		for j := o.AudioIndex + 1; j < len(sd.MediaDescriptions); j++ {
+			if o.Media[j].Proto != ProtoRTP || !candidate(o.Media[j]) {
+				continue
+			}
+			if codecs, _, _ := audioFormats(sd.MediaDescriptions[j]); len(codecs) == 0 {
+				continue
+			}
+			fb := &Offer{DTMF: -1, AudioIndex: j, MediaCount: o.MediaCount, Media: o.Media}
+			if fb.stream(&sd, j) == nil {
+				o.Fallback = fb
+			}
+			break
+		}
+	}
+	return o, nil
+}
+
+// candidate reports whether an m-line may be our audio stream: audio, a
+// port, and RTP or SRTP with SDES (RTP/AVP or RTP/SAVP).
+func candidate(m Media) bool {
+	return m.Type == "audio" && m.Port != 0 && (m.Proto == ProtoRTP || m.Proto == ProtoSRTP)
+}
+
+// stream fills in what o uses from m-line i: address, codecs, DTMF,
+// ptime, direction and crypto attributes.
+func (o *Offer) stream(sd *sdp.SessionDescription, i int) (err error) {
+	md := sd.MediaDescriptions[i]
+	o.AudioIndex = i
+	o.Proto = o.Media[i].Proto
+	o.Codecs, o.Names, o.DTMF = audioFormats(md)
 	o.Port = md.MediaName.Port.Value
 
 	ci := md.ConnectionInformation
@@ -150,7 +202,7 @@ func ParseOffer(body []byte) (o *Offer, err error) {
 		ci = sd.ConnectionInformation
 	}
 	if o.Addr, err = connectionAddr(ci); err != nil {
-		return nil, err
+		return err
 	}
 
 	o.Ptime = ptime(md.Attributes)
@@ -166,8 +218,23 @@ func ParseOffer(body []byte) (o *Offer, err error) {
 		o.Direction = SendRecv
 	}
 	o.Hold = o.Addr.IsUnspecified() || o.Direction == SendOnly || o.Direction == Inactive
-	return o, nil
+
+	// a=crypto is a media-level attribute only (RFC 4568 section 9.1);
+	// lines we cannot honour are skipped, the others kept in order.
+	for _, a := range md.Attributes {
+		if a.Key != "crypto" {
+			continue
+		}
+		o.CryptoLines++
+		if c, err := ParseCrypto(a.Value); err == nil && len(o.Crypto) < maxCrypto {
+			o.Crypto = append(o.Crypto, c)
+		}
+	}
+	return nil
 }
+
+// maxCrypto bounds the acceptable a=crypto lines kept from one m-line.
+const maxCrypto = 16
 
 // audioFormats returns the G.711 payload types of an m-line in order, their
 // names, and the telephone-event/8000 payload type (-1 if none).

@@ -28,34 +28,42 @@ func TestParseOfferSamples(t *testing.T) {
 	}{
 		{"SIPp's default uac offer gives PCMU without DTMF", "sipp-uac.sdp", Offer{
 			Addr: netip.MustParseAddr("127.0.0.1"), Port: 6000, Codecs: []uint8{0}, Names: []string{"PCMU"},
-			DTMF: -1, Direction: SendRecv, MediaCount: 1, AudioIndex: 0}},
+			DTMF: -1, Direction: SendRecv, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
 		{"a linphone offer keeps its order, skips opus and picks telephone-event/8000", "linphone.sdp", Offer{
 			Addr: netip.MustParseAddr("192.168.1.20"), Port: 7078, Codecs: []uint8{0, 8}, Names: []string{"PCMU", "PCMA"},
-			DTMF: 100, Direction: SendRecv, MediaCount: 1, AudioIndex: 0}},
+			DTMF: 100, Direction: SendRecv, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
 		{"dynamic G.711 payload types are used with the offerer's numbers", "dynamic-g711.sdp", Offer{
 			Addr: netip.MustParseAddr("10.1.2.3"), Port: 5004, Codecs: []uint8{96, 97}, Names: []string{"PCMA", "PCMU"},
-			DTMF: -1, Direction: SendRecv, MediaCount: 1, AudioIndex: 0}},
+			DTMF: -1, Direction: SendRecv, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
 		{"video before audio selects the second m-line", "video-audio.sdp", Offer{
 			Addr: netip.MustParseAddr("203.0.113.5"), Port: 7078, Codecs: []uint8{8, 0}, Names: []string{"PCMA", "PCMU"},
-			DTMF: 101, Ptime: 20, Direction: SendRecv, MediaCount: 3, AudioIndex: 1}},
+			DTMF: 101, Ptime: 20, Direction: SendRecv, MediaCount: 3, AudioIndex: 1, Proto: ProtoRTP}},
 		{"an IPv6 offer gives an IPv6 address and its ptime", "ipv6.sdp", Offer{
 			Addr: netip.MustParseAddr("2001:db8::10"), Port: 16384, Codecs: []uint8{0}, Names: []string{"PCMU"},
-			DTMF: 101, Ptime: 30, Direction: SendRecv, MediaCount: 1, AudioIndex: 0}},
+			DTMF: 101, Ptime: 30, Direction: SendRecv, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
 		{"c=0.0.0.0 is an RFC 2543 hold", "hold-zero.sdp", Offer{
 			Addr: netip.MustParseAddr("0.0.0.0"), Port: 6000, Codecs: []uint8{0, 8}, Names: []string{"PCMU", "PCMA"},
-			DTMF: -1, Direction: SendRecv, Hold: true, MediaCount: 1, AudioIndex: 0}},
+			DTMF: -1, Direction: SendRecv, Hold: true, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
 		{"a=sendonly is an RFC 3264 hold", "hold-sendonly.sdp", Offer{
 			Addr: netip.MustParseAddr("192.0.2.8"), Port: 6000, Codecs: []uint8{8, 0}, Names: []string{"PCMA", "PCMU"},
-			DTMF: 101, Direction: SendOnly, Hold: true, MediaCount: 1, AudioIndex: 0}},
+			DTMF: 101, Direction: SendOnly, Hold: true, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
 		{"a session-level a=inactive applies to the audio", "session-inactive.sdp", Offer{
 			Addr: netip.MustParseAddr("192.0.2.8"), Port: 6000, Codecs: []uint8{0}, Names: []string{"PCMU"},
-			DTMF: -1, Direction: Inactive, Hold: true, MediaCount: 1, AudioIndex: 0}},
+			DTMF: -1, Direction: Inactive, Hold: true, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
 		{"a PCMA-only gateway offer", "pcma-only.sdp", Offer{
 			Addr: netip.MustParseAddr("198.51.100.1"), Port: 20000, Codecs: []uint8{8}, Names: []string{"PCMA"},
-			DTMF: 101, Ptime: 20, Direction: SendRecv, MediaCount: 1, AudioIndex: 0}},
-		{"an SRTP m-line is skipped for the plain RTP one after it", "sdes-fallback.sdp", Offer{
-			Addr: netip.MustParseAddr("198.51.100.5"), Port: 20002, Codecs: []uint8{0, 8}, Names: []string{"PCMU", "PCMA"},
-			DTMF: -1, Direction: SendRecv, MediaCount: 2, AudioIndex: 1}},
+			DTMF: 101, Ptime: 20, Direction: SendRecv, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
+		{"an SRTP m-line is chosen, the plain RTP one after it kept as its fallback", "sdes-fallback.sdp", Offer{
+			Addr: netip.MustParseAddr("198.51.100.5"), Port: 20000, Codecs: []uint8{0, 8}, Names: []string{"PCMU", "PCMA"},
+			DTMF: -1, Direction: SendRecv, MediaCount: 2, AudioIndex: 0, Proto: ProtoSRTP,
+			Crypto: []Crypto{{Tag: 1, Suite: SuiteAES80, Key: sampleKey}}, CryptoLines: 1,
+			Fallback: &Offer{
+				Addr: netip.MustParseAddr("198.51.100.5"), Port: 20002, Codecs: []uint8{0, 8}, Names: []string{"PCMU", "PCMA"},
+				DTMF: -1, Direction: SendRecv, MediaCount: 2, AudioIndex: 1, Proto: ProtoRTP}}},
+		{"SRTP-only audio is an RTP/SAVP offer without fallback", "srtp-only.sdp", Offer{
+			Addr: netip.MustParseAddr("198.51.100.4"), Port: 20000, Codecs: []uint8{0, 8}, Names: []string{"PCMU", "PCMA"},
+			DTMF: -1, Direction: SendRecv, MediaCount: 1, AudioIndex: 0, Proto: ProtoSRTP,
+			Crypto: []Crypto{{Tag: 1, Suite: SuiteAES80, Key: sampleKey}}, CryptoLines: 1}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -68,6 +76,11 @@ func TestParseOfferSamples(t *testing.T) {
 			}
 			got := *o
 			got.Media = nil
+			if got.Fallback != nil {
+				fb := *got.Fallback
+				fb.Media = nil
+				got.Fallback = &fb
+			}
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got  %+v\nwant %+v", got, tc.want)
 			}
@@ -95,7 +108,7 @@ func TestParseOfferErrors(t *testing.T) {
 		{"a TTL on a unicast address is malformed", sdpWith("c=IN IP4 192.0.2.1/127", "m=audio 6000 RTP/AVP 0"), ErrMalformed},
 		{"a port above 65535 is malformed", sdpWith("c=IN IP4 192.0.2.1", "m=audio 70000 RTP/AVP 0"), ErrMalformed},
 		{"m=audio 0 leaves no audio", readSample(t, "audio-port-zero.sdp"), ErrNoAudio},
-		{"SRTP-only audio leaves no audio", readSample(t, "srtp-only.sdp"), ErrNoAudio},
+		{"SRTP over another profile leaves no audio", sdpWith("c=IN IP4 192.0.2.1", "m=audio 6000 RTP/SAVPF 0"), ErrNoAudio},
 		{"no m-line at all leaves no audio", sdpWith("c=IN IP4 192.0.2.1"), ErrNoAudio},
 		{"video only leaves no audio", sdpWith("c=IN IP4 192.0.2.1", "m=video 5000 RTP/AVP 96", "a=rtpmap:96 H264/90000"), ErrNoAudio},
 		{"a multicast address leaves no audio", sdpWith("c=IN IP4 224.2.1.1/127", "m=audio 6000 RTP/AVP 0"), ErrNoAudio},
@@ -336,10 +349,12 @@ func TestRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			o, mine := secure(t, o)
 			a, err := NewAnswer(o, ours, 40000, 99, 2)
 			if err != nil {
 				t.Fatal(err)
 			}
+			a.Crypto = mine
 			body := a.Marshal()
 			var sd pionsdp.SessionDescription
 			if err := sd.Unmarshal(body); err != nil {
@@ -381,7 +396,7 @@ func TestRoundTrip(t *testing.T) {
 		}
 		want := Offer{Addr: netip.MustParseAddr("192.0.2.100"), Port: 41000, Codecs: []uint8{0, 8},
 			Names: []string{"PCMU", "PCMA"}, DTMF: 101, Ptime: 20, Direction: SendRecv, MediaCount: 1, AudioIndex: 0,
-			Media: []Media{{"audio", 41000, "RTP/AVP", []string{"0", "8", "101"}}}}
+			Media: []Media{{"audio", 41000, "RTP/AVP", []string{"0", "8", "101"}}}, Proto: ProtoRTP}
 		if !reflect.DeepEqual(*o, want) {
 			t.Errorf("got  %+v\nwant %+v", *o, want)
 		}
@@ -417,12 +432,35 @@ func FuzzParseOffer(f *testing.F) {
 		if len(o.Codecs) == 0 || len(o.Codecs) != len(o.Names) || o.Port <= 0 || o.Port > 65535 || !o.Addr.IsValid() {
 			t.Fatalf("accepted an unusable offer: %+v", o)
 		}
+		o, mine := secure(t, o)
+		if o == nil {
+			return // RTP/SAVP without a key we can use, and no plain stream
+		}
 		a, err := NewAnswer(o, ours, 40000, 1, 1)
 		if err != nil {
 			t.Fatalf("cannot answer an accepted offer: %v", err)
 		}
+		a.Crypto = mine
 		if _, err := ParseOffer(a.Marshal()); err != nil {
 			t.Fatalf("our answer does not parse: %v\n%s", err, a.Marshal())
 		}
 	})
+}
+
+// secure is what a caller that may use SRTP answers: an offered key gets
+// ours with its tag and suite; an RTP/SAVP stream without a usable key
+// is answered by its plain fallback (nil if none).
+func secure(t testing.TB, o *Offer) (*Offer, *Crypto) {
+	t.Helper()
+	if len(o.Crypto) > 0 {
+		c, err := NewCrypto(o.Crypto[0].Tag, o.Crypto[0].Suite)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o, &c
+	}
+	if o.Proto == ProtoSRTP {
+		return o.Fallback, nil
+	}
+	return o, nil
 }

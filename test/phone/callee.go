@@ -75,7 +75,12 @@ type CalleeConfig struct {
 	// Codecs are the audio payload types accepted; default {PCMU, PCMA}.
 	// The answer picks the first offered one that is accepted (the
 	// offerer's preference, RFC 3264 section 6.1).
-	Codecs        []uint8
+	Codecs []uint8
+	// SRTP, when set, accepts an offered a=crypto (the first line whose
+	// suite is in SRTP.Suites, any of ours if empty) with our own key, the
+	// same tag and the offer's profile, and does SRTP media. Without it,
+	// a=crypto on RTP/AVP is ignored (plain answer) and RTP/SAVP is 488.
+	SRTP          *SRTP
 	ToneAmplitude float64      // of SetTone on the answered Phones; 0 -> 4000
 	Logger        *slog.Logger // default discards
 }
@@ -662,6 +667,9 @@ func (c *Callee) handleCall(req *sip.Request, tx sip.ServerTransaction) error {
 	// The offer is read with the answer parser: both want the first
 	// listed format we accept, and the telephone-event type.
 	off, err := parseAnswer(req.Body(), c.cfg.Codecs)
+	if err == nil && off.proto != "RTP/AVP" && (c.cfg.SRTP == nil || off.proto != "RTP/SAVP") {
+		err = fmt.Errorf("phone: callee: %s offer", off.proto)
+	}
 	if len(req.Body()) == 0 || err != nil {
 		// No offer (we do not do offer-in-200/answer-in-ACK) or nothing
 		// we can use: RFC 3261 section 21.4.26.
@@ -876,6 +884,27 @@ func (c *Callee) newCallPhone(req *sip.Request, dlg *sipgo.DialogServerSession, 
 		dtmfPT:    dtmfPT,
 		ptime:     cfg.Ptime,
 		direction: answerDirection(off.direction),
+		proto:     off.proto,
+	}
+	if s := c.cfg.SRTP; s != nil {
+		for _, theirs := range off.crypto {
+			if len(s.Suites) > 0 && !slices.Contains(s.Suites, theirs.suite) {
+				continue
+			}
+			ours := newCryptoLine(0, theirs.suite)
+			ours.tag = theirs.tag
+			if err := p.startSRTP(ours, theirs); err != nil {
+				conn.Close()
+				return nil, err
+			}
+			p.srtpSuite = theirs.suite
+			p.sdpOffer.crypto = []string{ours.value()}
+			break
+		}
+	}
+	if off.proto == "RTP/SAVP" && !p.Secure() {
+		conn.Close()
+		return nil, fmt.Errorf("phone: callee: RTP/SAVP offer without a usable a=crypto")
 	}
 	p.startReceiving()
 	return p, nil

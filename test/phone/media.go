@@ -99,6 +99,7 @@ type txState struct {
 	tick   int // ticks within the phase
 	evTS   uint32
 	evCode uint8
+	shdr   rtp.Header // SRTP's scratch header
 }
 
 func (t *txState) init() {
@@ -266,7 +267,11 @@ func (p *Phone) writeRTP(pt uint8, marker bool, ts uint32, size int) {
 		return
 	}
 	t.seq++
-	if _, err := p.rtpConn.WriteToUDPAddrPort(t.pkt[:size], *dst); err != nil && !errors.Is(err, net.ErrClosed) {
+	wire, ok := p.protect(t.pkt[:], size)
+	if !ok {
+		return
+	}
+	if _, err := p.rtpConn.WriteToUDPAddrPort(wire, *dst); err != nil && !errors.Is(err, net.ErrClosed) {
 		p.log.Debug("send RTP", "error", err)
 	}
 }
@@ -499,6 +504,7 @@ func (p *Phone) receiveLoop() {
 	defer p.wg.Done()
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
+	var hdr rtp.Header
 	for {
 		n, _, err := p.rtpConn.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -511,7 +517,11 @@ func (p *Phone) receiveLoop() {
 		if n < 12 || buf[0]>>6 != 2 || isRTCP(buf[:n]) {
 			continue
 		}
-		if err := pkt.Unmarshal(buf[:n]); err != nil {
+		plain, ok := p.unprotect(buf[:n], &hdr)
+		if !ok {
+			continue
+		}
+		if err := pkt.Unmarshal(plain); err != nil {
 			continue
 		}
 		p.onRTP(&pkt, time.Now())

@@ -39,6 +39,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"github.com/pion/srtp/v3"
 
 	"webconf/dsp/g711"
 )
@@ -99,7 +100,10 @@ type Config struct {
 	// digest credentials (sipgo's client does the arithmetic); empty: a
 	// challenge is a final answer.
 	AuthUser, AuthPassword string
-	Logger                 *slog.Logger // default discards
+	// SRTP, when set, offers SDES-SRTP (RFC 4568, srtp.go); the media is
+	// SRTP when the answer accepts one of the offered a=crypto lines.
+	SRTP   *SRTP
+	Logger *slog.Logger // default discards
 }
 
 // StatusError is a non-2xx final response to an INVITE (or another request
@@ -202,6 +206,14 @@ type Phone struct {
 	serverRTP atomic.Pointer[netip.AddrPort]
 	codec     uint8 // fixed once the answer is parsed, before the sender starts
 	dtmfPT    int   // telephone-event type to send, -1 if the answer has none
+
+	// SRTP (srtp.go): what we offered, the contexts once the answer
+	// accepted it (nil: plain RTP), and the packets that failed it.
+	srtpOffered    []cryptoLine
+	srtpSuite      string
+	srtpDecided    atomic.Bool
+	srtpTx, srtpRx atomic.Pointer[srtp.Context]
+	rxUnauth       atomic.Uint64
 
 	tx txState
 	rx rxState
@@ -546,6 +558,15 @@ func (p *Phone) buildInvite() (*sip.Request, error) {
 	}
 
 	body := p.cfg.SDP
+	if s := p.cfg.SRTP; s != nil && len(s.Lines) == 0 {
+		suites := s.Suites
+		if len(suites) == 0 {
+			suites = []string{SuiteAES80}
+		}
+		for i, suite := range suites {
+			p.srtpOffered = append(p.srtpOffered, newCryptoLine(i+1, suite))
+		}
+	}
 	if body == nil {
 		p.sdpMu.Lock()
 		p.sdpOffer = p.newOffer(1)
@@ -567,7 +588,32 @@ func (p *Phone) newOffer(version uint64) offer {
 		dtmfPT:  p.cfg.DTMF,
 		ptime:   p.cfg.Ptime,
 		addr:    p.localIP,
+		proto:   p.offerProto(),
+		crypto:  p.offerCrypto(),
 	}
+}
+
+func (p *Phone) offerProto() string {
+	if p.cfg.SRTP != nil && p.cfg.SRTP.SAVP {
+		return "RTP/SAVP"
+	}
+	return "RTP/AVP"
+}
+
+// offerCrypto is the phone's a=crypto values: the verbatim lines, or
+// those of the keys offered (the same in every offer of the call).
+func (p *Phone) offerCrypto() []string {
+	if p.cfg.SRTP == nil {
+		return nil
+	}
+	if len(p.cfg.SRTP.Lines) > 0 {
+		return p.cfg.SRTP.Lines
+	}
+	var v []string
+	for _, c := range p.srtpOffered {
+		v = append(v, c.value())
+	}
+	return v
 }
 
 // run waits for the INVITE's outcome and completes the call setup.
@@ -724,8 +770,14 @@ func (p *Phone) established2xx() (*Phone, error) {
 	// Everything in-dialog handlers read is set before established is.
 	ans, aerr := parseAnswer(res.Body(), p.cfg.Codecs)
 	if aerr == nil {
+		aerr = p.answerSRTP(ans)
+	}
+	if aerr == nil {
 		p.codec = ans.codec
 		p.dtmfPT = ans.dtmfPT
+		if len(ans.crypto) == 1 {
+			p.srtpSuite = ans.crypto[0].suite
+		}
 		p.serverRTP.Store(&ans.rtp)
 	}
 	// Ours before the ACK leaves: a server may send BYE the moment it has
@@ -754,6 +806,15 @@ func (p *Phone) Answer() *sip.Response {
 		return nil
 	}
 	return p.dlg.InviteResponse.Clone()
+}
+
+// AnswerSDP is the SDP of the 2xx that answered the phone's INVITE (nil
+// for a callee's Phone).
+func (p *Phone) AnswerSDP() []byte {
+	if p.dlg == nil || p.dlg.InviteResponse == nil {
+		return nil
+	}
+	return p.dlg.InviteResponse.Body()
 }
 
 // Codec is the audio payload type the server chose.

@@ -31,6 +31,8 @@ type offer struct {
 	ptime     int
 	direction string     // "" means sendrecv
 	addr      netip.Addr // the RTP address in o= and c=; zero: 127.0.0.1
+	proto     string     // "" means RTP/AVP
+	crypto    []string   // a=crypto values, in order
 }
 
 // codecName gives the RFC 3551 encoding names of the static payload types
@@ -69,7 +71,11 @@ func (o offer) marshal() []byte {
 	b.WriteString("s=phone\r\n")
 	fmt.Fprintf(&b, "c=IN %s %s\r\n", family, addr)
 	b.WriteString("t=0 0\r\n")
-	fmt.Fprintf(&b, "m=audio %d RTP/AVP", o.port)
+	proto := o.proto
+	if proto == "" {
+		proto = "RTP/AVP"
+	}
+	fmt.Fprintf(&b, "m=audio %d %s", o.port, proto)
 	for _, pt := range o.codecs {
 		fmt.Fprintf(&b, " %d", pt)
 	}
@@ -77,6 +83,9 @@ func (o offer) marshal() []byte {
 		fmt.Fprintf(&b, " %d", o.dtmfPT)
 	}
 	b.WriteString("\r\n")
+	for _, c := range o.crypto {
+		fmt.Fprintf(&b, "a=crypto:%s\r\n", c)
+	}
 	for _, pt := range o.codecs {
 		if name := codecName(pt); name != "" {
 			fmt.Fprintf(&b, "a=rtpmap:%d %s/8000\r\n", pt, name)
@@ -102,6 +111,11 @@ type answer struct {
 	codec     uint8          // first offered G.711 type listed in the answer
 	dtmfPT    int            // telephone-event type in the answer, -1 if none
 	direction string         // a=sendrecv/sendonly/recvonly/inactive, "" if absent
+	proto     string         // the m-line's transport
+	// crypto are the usable a=crypto lines of the m-line, cryptoLines
+	// counts all of them.
+	crypto      []cryptoLine
+	cryptoLines int
 }
 
 // parseAnswer extracts the first audio stream of an SDP answer. offered is
@@ -137,6 +151,7 @@ func parseAnswer(body []byte, offered []uint8) (answer, error) {
 		rtp:    netip.AddrPortFrom(ip, uint16(md.MediaName.Port.Value)),
 		codec:  255,
 		dtmfPT: -1,
+		proto:  strings.Join(md.MediaName.Protos, "/"),
 	}
 	for _, f := range md.MediaName.Formats {
 		pt, err := strconv.Atoi(f)
@@ -161,6 +176,11 @@ func parseAnswer(body []byte, offered []uint8) (answer, error) {
 			}
 		case "sendrecv", "sendonly", "recvonly", "inactive":
 			a.direction = attr.Key
+		case "crypto":
+			a.cryptoLines++
+			if c, ok := parseCryptoLine(attr.Value); ok {
+				a.crypto = append(a.crypto, c)
+			}
 		}
 	}
 	if a.direction == "" {
