@@ -254,11 +254,12 @@ func withDirectRooms(c *conf.Config) {
 }
 
 var (
-	reEstablished = regexp.MustCompile(`Call established: [^\n]*`)
+	// The call's outcome: established, or closed (with the reason).
+	reEstablished = regexp.MustCompile(`(Call established|session closed): [^\n]*`)
 	reSRTPOn      = regexp.MustCompile(`srtp: audio: SRTP is Enabled \(cryptosuite=AES_CM_128_HMAC_SHA1_(80|32)\)`)
 	// A response in baresip's SIP trace (-s): the transport line, then the
 	// status line.
-	reTraceOK   = regexp.MustCompile(`TLS 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+\nSIP/2\.0 200 OK\n(?:[^\n]+\n)*\n(?:[^\n]*\n)*?m=audio \d+ (RTP/S?AVP)[^\n]*\n(?:[^\n]*\n)*?(a=crypto:[^\n]*)`)
+	reTraceOK   = regexp.MustCompile(`TLS 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+\nSIP/2\.0 200 OK\n(?:[^\n]+\n)*\n(?:[^\n]*\n)*?m=audio \d+ (RTP/S?AVP)[^\n]*\n(?:[^\n]*\n)*?a=crypto:\d+ (\S+) inline:`)
 	reTrace488  = regexp.MustCompile(`TLS 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:\d+\nSIP/2\.0 488 Not Acceptable Here`)
 	reClosed488 = regexp.MustCompile(`session closed: 488 Not Acceptable Here`)
 	reDecryptKO = regexp.MustCompile(`srtp: failed to (de|en)crypt[^\n]*`)
@@ -286,7 +287,11 @@ func TestBaresipOverTLSWithSRTPHearsTheRoom(t *testing.T) {
 
 	br := baresipCall(t, ca, "<sip:baresip@127.0.0.1;transport=tls>;regint=0;mediaenc=srtp-mand;audio_codecs=pcmu;answermode=manual",
 		baresipURI(s, room), fBaresip)
-	t.Logf("baresip: %s", br.wait(t, reEstablished, 15*time.Second))
+	if m := br.wait(t, reEstablished, 15*time.Second); !strings.HasPrefix(m, "Call established") {
+		t.Fatalf("baresip: %s", m)
+	} else {
+		t.Logf("baresip: %s", m)
+	}
 	t.Logf("baresip: %s", br.wait(t, reSRTPOn, 5*time.Second))
 	if !regexp.MustCompile(fmt.Sprintf(`TLS 127\.0\.0\.1:\d+ -> %s\nINVITE sip:000777%s@`, regexp.QuoteMeta(s.TLSAddr()), room)).MatchString(br.log.String()) {
 		t.Fatal("baresip's INVITE did not go to our TLS listener")
@@ -295,7 +300,7 @@ func TestBaresipOverTLSWithSRTPHearsTheRoom(t *testing.T) {
 	if m == nil || m[1] != "RTP/SAVP" {
 		t.Fatalf("no 200 OK with RTP/SAVP and a=crypto over TLS in baresip's trace (%q)", m)
 	}
-	t.Logf("our answer to baresip: m=audio ... %s, %s", m[1], m[2])
+	t.Logf("our answer to baresip: m=audio ... %s, a=crypto with %s", m[1], m[2])
 	testutil.WaitFor(t, 5*time.Second, "3 callers in the room", func() bool { return s.connected(room) == 3 })
 
 	// The phones hear baresip (its SRTP, decrypted by us) and each other.
@@ -305,6 +310,9 @@ func TestBaresipOverTLSWithSRTPHearsTheRoom(t *testing.T) {
 	// Let baresip record at least 4 s of the full room: its recording
 	// grows by 16000 bytes a second.
 	testutil.WaitFor(t, 15*time.Second, "4 s in baresip's recording", func() bool {
+		if m := reDecryptKO.FindString(br.log.String()); m != "" {
+			t.Fatalf("baresip: %s", m)
+		}
 		files, _ := filepath.Glob(filepath.Join(br.rec, "dump-*-dec.wav"))
 		if len(files) != 1 {
 			return false
@@ -398,7 +406,11 @@ func TestBaresipPlainOfferRefusedWhenSRTPMandatory(t *testing.T) {
 
 	sec := baresipCall(t, ca, "<sip:secure@127.0.0.1;transport=tls>;regint=0;mediaenc=srtp;audio_codecs=pcmu;answermode=manual",
 		baresipURI(s, room), 900)
-	t.Logf("baresip (mediaenc=srtp): %s", sec.wait(t, reEstablished, 15*time.Second))
+	if m := sec.wait(t, reEstablished, 15*time.Second); !strings.HasPrefix(m, "Call established") {
+		t.Fatalf("baresip (mediaenc=srtp): %s", m)
+	} else {
+		t.Logf("baresip (mediaenc=srtp): %s", m)
+	}
 	t.Logf("baresip (mediaenc=srtp): %s", sec.wait(t, reSRTPOn, 5*time.Second))
 	m := reTraceOK.FindStringSubmatch(sec.log.String())
 	if m == nil || m[1] != "RTP/AVP" {
