@@ -1,0 +1,327 @@
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"webconf/conf"
+	"webconf/sipapp"
+	"webconf/test/phone"
+	"webconf/test/testutil"
+)
+
+// SIP over TLS with SDES-SRTP, end to end: the keys travel in SDP over a
+// real TLS listener or a real TLS dial-out, never over UDP.
+
+// withSRTP sets [server] srtp.
+func withSRTP(mode string) func(*conf.Config) {
+	return func(c *conf.Config) { c.Server.SRTP = mode }
+}
+
+// dialStatusAt is dialStatus for a phone calling addr (the TLS listener).
+func dialStatusAt(t *testing.T, addr string, cfg phone.Config) int {
+	t.Helper()
+	cfg.Server = addr
+	p, err := phone.Dial(testutil.Ctx(t, 5*time.Second), cfg)
+	if err == nil {
+		t.Cleanup(p.Close)
+		return 200
+	}
+	var se *phone.StatusError
+	if !errors.As(err, &se) {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	return se.Code
+}
+
+// cryptoLines are the a=crypto lines of an SDP body.
+func cryptoLines(body []byte) []string {
+	var out []string
+	for _, l := range strings.Split(string(body), "\r\n") {
+		if strings.HasPrefix(l, "a=crypto:") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// secureLeg checks that the server's leg of the call with tag received
+// media and dropped nothing as unauthenticated.
+func secureLeg(t *testing.T, s *server, tag, who string) {
+	t.Helper()
+	st, ok := s.LegStats(tag)
+	if !ok || st.RxPackets == 0 || st.RxUnauth != 0 {
+		t.Fatalf("%s: leg %+v (found %v): want packets received and none unauthenticated", who, st, ok)
+	}
+}
+
+// injectPlainRTP sends n plain RTP packets from p's own RTP socket (the
+// address the server latched) to the server's port for p's call: what an
+// attacker without the key, or a phone that forgot SRTP, would send.
+func injectPlainRTP(t *testing.T, p *phone.Phone, n int) {
+	t.Helper()
+	pkt := make([]byte, 12+160)
+	pkt[0], pkt[1] = 0x80, 0 // RTP v2, PCMU
+	pkt[8], pkt[9], pkt[10], pkt[11] = 0xde, 0xad, 0xbe, 0xef
+	for i := 0; i < n; i++ {
+		pkt[2], pkt[3] = byte(i>>8), byte(i)
+		if _, err := p.RTPConn().WriteToUDP(pkt, p.ServerRTP()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestDialoutOverTLSWithSRTP: a dial-out to a TLS callee that does SRTP,
+// placed with callee_domain "sips:host:port" or "host:port;transport=tls",
+// offers a=crypto for both suites (RTP/AVP "best effort" in optional mode,
+// RTP/SAVP in mandatory), the callee answers with its own key, and the
+// media is SRTP both ways: the callee hears the room (a UDP phone's tone),
+// the UDP phone hears the callee, neither side drops a packet as
+// unauthenticated. The same dial-out over UDP from the same server offers
+// no key in optional mode (only TLS carries a=crypto) and is not placed at
+// all in mandatory mode (no INVITE leaves).
+func TestDialoutOverTLSWithSRTP(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, mode, domain, scheme, proto string
+		suites                            []string // the callee accepts
+		suite                             string   // the suite in use
+	}{
+		{"optional, transport=tls", sipapp.SRTPOptional, "%s;transport=tls", "sip", "RTP/AVP", nil, phone.SuiteAES80},
+		{"optional, sips", sipapp.SRTPOptional, "sips:%s", "sips", "RTP/AVP", []string{phone.SuiteAES32}, phone.SuiteAES32},
+		{"mandatory, transport=tls", sipapp.SRTPMandatory, "%s;transport=tls", "sip", "RTP/SAVP", []string{phone.SuiteAES32}, phone.SuiteAES32},
+		{"mandatory, sips", sipapp.SRTPMandatory, "sips:%s", "sips", "RTP/SAVP", nil, phone.SuiteAES80},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, ca, _ := startTLS(t, withSRTP(tc.mode))
+			cal := callee(t, phone.CalleeConfig{Transport: "tls", TLS: ca.ServerConfig(ca.Issue(t, "callee")),
+				SRTP: &phone.SRTP{Suites: tc.suites}})
+			room := "srtp-out"
+			// The room's phone is on UDP: plain RTP (in mandatory mode
+			// it could not be, so it joins over TLS with SRTP).
+			var b *phone.Phone
+			if tc.mode == sipapp.SRTPMandatory {
+				cfg := tlsPhone(ca, ca.Issue(t, "phone"), "room")
+				cfg.SRTP = savp
+				cfg.Headers = []sip.Header{appParam("room=" + room)}
+				b = dialAt(t, s.TLSAddr(), cfg)
+			} else {
+				b = s.direct(t, room, phone.Config{FromUser: "plain"})
+			}
+			tag := s.dialout(t, sipapp.DialRequest{Room: room, Callee: "bob", FromUser: "conf", Domain: "127.0.0.1",
+				CalleeDomain: replaceOnce(tc.domain, cal.Addr())})
+			invites, err := cal.WaitInvites(testutil.Ctx(t, 5*time.Second), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inv := invites[0]
+			body := inv.Body()
+			if inv.Transport() != "TLS" || inv.Recipient.Scheme != tc.scheme {
+				t.Fatalf("INVITE %s over %s, want scheme %s over TLS", inv.Recipient.String(), inv.Transport(), tc.scheme)
+			}
+			cl := cryptoLines(body)
+			if !bytes.Contains(body, []byte(" "+tc.proto+" 0 8 101\r\n")) || len(cl) != 2 ||
+				!strings.HasPrefix(cl[0], "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:") ||
+				!strings.HasPrefix(cl[1], "a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:") {
+				t.Fatalf("the dial-out's offer over TLS:\n%s", body)
+			}
+			c := accept(t, cal)
+			s.waitStatus(t, room, tag, sipapp.StatusConnected, "200 OK")
+			if !c.Secure() || c.SRTPSuite() != tc.suite {
+				t.Fatalf("the callee's media: secure %v with %q, want %s", c.Secure(), c.SRTPSuite(), tc.suite)
+			}
+			b.SetTone(800) // the room
+			c.SetTone(600)
+			hearsAllButSelf(t, c, 600, []float64{800}, 1500, 200)
+			hearsAllButSelf(t, b, 800, []float64{600}, 1500, 200)
+			secureLeg(t, s, tag, "the dial-out")
+			if n := c.Unauthenticated(); n != 0 {
+				t.Fatalf("the callee dropped %d packets as unauthenticated", n)
+			}
+			// A plain RTP packet to the dial-out's port is not audio.
+			injectPlainRTP(t, c, 10)
+			testutil.WaitFor(t, 5*time.Second, "10 plain packets dropped", func() bool {
+				st, _ := s.LegStats(tag)
+				return st.RxUnauth >= 10
+			})
+
+			// The same dial-out over UDP.
+			udp := callee(t, phone.CalleeConfig{SRTP: &phone.SRTP{}})
+			req := sipapp.DialRequest{Room: room, Callee: "bob", FromUser: "conf", Domain: "127.0.0.1", CalleeDomain: udp.Addr()}
+			if tc.mode == sipapp.SRTPMandatory {
+				// Refused before anything is sent: the error is the
+				// proof (a sent INVITE returns a call tag).
+				_, err := s.Dialout(testutil.Ctx(t, 5*time.Second), req)
+				if !errors.Is(err, sipapp.ErrDialoutFailed) || !strings.Contains(err.Error(), "srtp=mandatory") {
+					t.Fatalf("mandatory dial-out over UDP: %v, want ErrDialoutFailed naming srtp=mandatory", err)
+				}
+				if n := len(udp.Invites()); n != 0 {
+					t.Fatalf("%d INVITEs over UDP in mandatory mode", n)
+				}
+				return
+			}
+			s.dialout(t, req)
+			uinv, err := udp.WaitInvites(testutil.Ctx(t, 5*time.Second), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ub := uinv[0].Body(); uinv[0].Transport() != "UDP" || len(cryptoLines(ub)) != 0 || !bytes.Contains(ub, []byte(" RTP/AVP 0 8 101\r\n")) {
+				t.Fatalf("the dial-out's offer over %s:\n%s", uinv[0].Transport(), ub)
+			}
+			if u := accept(t, udp); u.Secure() {
+				t.Fatal("the UDP callee does SRTP")
+			}
+		})
+	}
+}
+
+// TestDialoutOverTLSToACalleeWithoutSRTP: in optional mode the offer over
+// TLS is best effort, so a TLS callee without SRTP answers plain RTP/AVP
+// and the call works in the clear; in mandatory mode (RTP/SAVP) the same
+// callee refuses the offer with 488 and the dial-out ends with it.
+func TestDialoutOverTLSToACalleeWithoutSRTP(t *testing.T) {
+	t.Parallel()
+	t.Run("optional", func(t *testing.T) {
+		t.Parallel()
+		s, ca, _ := startTLS(t, nil)
+		cal := callee(t, phone.CalleeConfig{Transport: "tls", TLS: ca.ServerConfig(ca.Issue(t, "callee"))})
+		b := s.direct(t, "plain-out", phone.Config{})
+		tag := s.dialout(t, sipapp.DialRequest{Room: "plain-out", Callee: "bob", FromUser: "conf", Domain: "127.0.0.1",
+			CalleeDomain: cal.Addr() + ";transport=tls"})
+		c := accept(t, cal)
+		s.waitStatus(t, "plain-out", tag, sipapp.StatusConnected, "200 OK")
+		if c.Secure() || len(cryptoLines(cal.Invites()[0].Body())) != 2 {
+			t.Fatalf("secure %v; offer:\n%s", c.Secure(), cal.Invites()[0].Body())
+		}
+		b.SetTone(800)
+		c.SetTone(600)
+		hearsAllButSelf(t, c, 600, []float64{800}, 1500, 200)
+		hearsAllButSelf(t, b, 800, []float64{600}, 1500, 200)
+	})
+	t.Run("mandatory", func(t *testing.T) {
+		t.Parallel()
+		s, ca, _ := startTLS(t, withSRTP(sipapp.SRTPMandatory))
+		cal := callee(t, phone.CalleeConfig{Transport: "tls", TLS: ca.ServerConfig(ca.Issue(t, "callee"))})
+		if _, err := s.Registry().Create("savp-out", 0); err != nil {
+			t.Fatal(err)
+		}
+		tag := s.dialout(t, sipapp.DialRequest{Room: "savp-out", Callee: "bob", FromUser: "conf", Domain: "127.0.0.1",
+			CalleeDomain: "sips:" + cal.Addr()})
+		s.waitDialStatuses(t, tag, "1 INVITE", "5 488 Not Acceptable Here")
+	})
+}
+
+// TestTLSPhonesWithSRTP: phones calling over the TLS listener, one offering
+// RTP/SAVP, one best-effort RTP/AVP with a=crypto (suites AES_32 then
+// AES_80), meet a plain phone on UDP: each SRTP phone gets one a=crypto
+// answer with the suite it offered first and its profile, the plain phone
+// none, and all three hear each other. The SRTP phones' media is SRTP on
+// the wire: plain RTP sent from the phone's own address to the server's
+// port for its call is dropped as unauthenticated (leg stats and
+// webconf_srtp_unauthenticated_drops_total) and is not heard. A re-INVITE
+// (hold, resume) over TLS keeps our key.
+func TestTLSPhonesWithSRTP(t *testing.T) {
+	t.Parallel()
+	s, ca, _ := startTLS(t, nil)
+	leaf := ca.Issue(t, "phone")
+	tlsCfg := func(user string, srtp *phone.SRTP) phone.Config {
+		cfg := tlsPhone(ca, leaf, user)
+		cfg.SRTP = srtp
+		cfg.Headers = []sip.Header{appParam("room=tls-srtp")}
+		return cfg
+	}
+	a := dialAt(t, s.TLSAddr(), tlsCfg("savp", savp))
+	b := dialAt(t, s.TLSAddr(), tlsCfg("besteffort", &phone.SRTP{Suites: []string{phone.SuiteAES32, phone.SuiteAES80}}))
+	c := s.direct(t, "tls-srtp", phone.Config{FromUser: "plain"})
+	for _, tc := range []struct {
+		p           *phone.Phone
+		name, suite string
+		m, crypto   string
+	}{
+		{a, "the RTP/SAVP phone", phone.SuiteAES80, " RTP/SAVP 0", "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"},
+		{b, "the best-effort phone", phone.SuiteAES32, " RTP/AVP 0", "a=crypto:1 AES_CM_128_HMAC_SHA1_32 inline:"},
+	} {
+		ans := tc.p.AnswerSDP()
+		cl := cryptoLines(ans)
+		if !tc.p.Secure() || tc.p.SRTPSuite() != tc.suite || !bytes.Contains(ans, []byte(tc.m)) ||
+			len(cl) != 1 || !strings.HasPrefix(cl[0], tc.crypto) {
+			t.Fatalf("%s: secure %v with %q; answer:\n%s", tc.name, tc.p.Secure(), tc.p.SRTPSuite(), ans)
+		}
+	}
+	if c.Secure() || len(cryptoLines(c.AnswerSDP())) != 0 {
+		t.Fatalf("the UDP phone got SRTP:\n%s", c.AnswerSDP())
+	}
+	a.SetTone(500)
+	b.SetTone(700)
+	c.SetTone(900)
+	hearsAllButSelf(t, a, 500, []float64{700, 900}, 1000, 200)
+	hearsAllButSelf(t, b, 700, []float64{500, 900}, 1000, 200)
+	hearsAllButSelf(t, c, 900, []float64{500, 700}, 1000, 200)
+	for name, p := range map[string]*phone.Phone{"the RTP/SAVP phone": a, "the best-effort phone": b} {
+		secureLeg(t, s, p.RemoteTag(), name)
+		if n := p.Unauthenticated(); n != 0 {
+			t.Fatalf("%s dropped %d packets", name, n)
+		}
+	}
+
+	// Plain RTP from the RTP/SAVP phone's own address is dropped, and the
+	// room goes on as before.
+	before := s.Metrics().SRTPUnauth
+	injectPlainRTP(t, a, 50)
+	testutil.WaitFor(t, 5*time.Second, "50 plain packets dropped as unauthenticated", func() bool {
+		st, _ := s.LegStats(a.RemoteTag())
+		return st.RxUnauth >= 50
+	})
+	if m := s.Metrics().SRTPUnauth; m < before+50 {
+		t.Fatalf("webconf_srtp_unauthenticated_drops_total went from %d to %d, want +50", before, m)
+	}
+	hearsAllButSelf(t, c, 900, []float64{500, 700}, 1000, 200)
+
+	// Hold and resume over TLS keep our key: the same a=crypto each time.
+	first := cryptoLines(a.AnswerSDP())[0]
+	for _, dir := range []string{"sendonly", "sendrecv"} {
+		ans, err := a.Reinvite(testutil.Ctx(t, 5*time.Second), dir)
+		if err != nil || len(cryptoLines(ans)) != 1 || cryptoLines(ans)[0] != first {
+			t.Fatalf("re-INVITE %s: %v; a=crypto %q, was %q", dir, err, cryptoLines(ans), first)
+		}
+	}
+	hearsAllButSelf(t, c, 900, []float64{500, 700}, 1000, 200)
+	if n := a.Unauthenticated(); n != 0 {
+		t.Fatalf("the RTP/SAVP phone dropped %d packets after the re-INVITEs", n)
+	}
+}
+
+// TestTLSMandatorySRTP: with srtp=mandatory a plain offer over TLS gets
+// 488, and so does an offer whose only a=crypto has an MKI (which we do
+// not do); an SRTP offer over TLS is served.
+func TestTLSMandatorySRTP(t *testing.T) {
+	t.Parallel()
+	s, ca, _ := startTLS(t, withSRTP(sipapp.SRTPMandatory))
+	leaf := ca.Issue(t, "phone")
+	cfg := func(srtp *phone.SRTP) phone.Config {
+		c := tlsPhone(ca, leaf, "m")
+		c.SRTP = srtp
+		c.Headers = []sip.Header{appParam("room=mandatory")}
+		return c
+	}
+	if code := dialStatusAt(t, s.TLSAddr(), cfg(nil)); code != 488 {
+		t.Fatalf("a plain offer over TLS in mandatory mode: %d, want 488", code)
+	}
+	mki := &phone.SRTP{Lines: []string{"1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:4"}}
+	if code := dialStatusAt(t, s.TLSAddr(), cfg(mki)); code != 488 {
+		t.Fatalf("an offer with an MKI in mandatory mode: %d, want 488", code)
+	}
+	p := dialAt(t, s.TLSAddr(), cfg(bestEffort))
+	if !p.Secure() {
+		t.Fatalf("an SRTP offer over TLS in mandatory mode is not SRTP:\n%s", p.AnswerSDP())
+	}
+	if n := s.ActiveCalls(); n != 1 {
+		t.Fatalf("%d calls, want the SRTP one alone", n)
+	}
+}
