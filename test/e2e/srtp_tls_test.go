@@ -325,3 +325,115 @@ func TestTLSMandatorySRTP(t *testing.T) {
 		t.Fatalf("%d calls, want the SRTP one alone", n)
 	}
 }
+
+// TestDialoutThroughATLSOutboundProxyWithSRTP: with outbound_proxy
+// sip:host:port;transport=tls, a dial-out to a plain sip: callee (whose
+// host is a name nobody resolves: the proxy does) goes over TLS to the
+// proxy (here an SBC that answers itself), with Route: <proxy;lr>, the
+// callee in the Request-URI and a Contact at our TLS port with
+// ;transport=tls; the SRTP policy judges the call by its first hop, so in
+// mandatory mode the offer is RTP/SAVP with keys, the media is SRTP both
+// ways, and the kick's BYE goes to the proxy over TLS with its Route.
+func TestDialoutThroughATLSOutboundProxyWithSRTP(t *testing.T) {
+	t.Parallel()
+	sbcCA := testutil.NewCA(t)
+	sbc := callee(t, phone.CalleeConfig{Transport: "tls", TLS: sbcCA.ServerConfig(sbcCA.Issue(t, "sbc")), SRTP: &phone.SRTP{}})
+	proxyURI := "sip:" + sbc.Addr() + ";transport=tls"
+	s, ca, _ := startTLS(t, func(c *conf.Config) {
+		c.Server.SRTP = sipapp.SRTPMandatory
+		c.Server.TLSCAFile = sbcCA.File // the proxy's CA
+		withProxy(proxyURI)(c)
+	})
+	cfg := tlsPhone(ca, ca.Issue(t, "phone"), "room")
+	cfg.SRTP = savp
+	cfg.Headers = []sip.Header{appParam("room=tls-proxy")}
+	b := dialAt(t, s.TLSAddr(), cfg)
+	tag := s.dialout(t, sipapp.DialRequest{Room: "tls-proxy", Callee: "bob", FromUser: "conf", Domain: "127.0.0.1",
+		CalleeDomain: "provider.invalid"})
+	c := accept(t, sbc)
+	s.waitStatus(t, "tls-proxy", tag, sipapp.StatusConnected, "200 OK")
+	inv := sbc.Invites()[0]
+	ct := inv.Contact().Address
+	tp, _ := ct.UriParams.Get("transport")
+	switch {
+	case inv.Transport() != "TLS":
+		t.Fatalf("INVITE to the proxy over %s", inv.Transport())
+	case routeOf(inv) != "<"+proxyURI+";lr>":
+		t.Fatalf("INVITE Route %q, want <%s;lr>", routeOf(inv), proxyURI)
+	case inv.Recipient.String() != "sip:bob@provider.invalid":
+		t.Fatalf("INVITE Request-URI %s, want the callee", inv.Recipient.String())
+	case ct.Scheme != "sip" || tp != "tls" || ct.Port != port(t, s.TLSAddr()):
+		t.Fatalf("INVITE Contact %s, want sip: at the TLS port %s with transport=tls", ct.String(), s.TLSAddr())
+	case !bytes.Contains(inv.Body(), []byte(" RTP/SAVP 0 8 101\r\n")) || len(cryptoLines(inv.Body())) != 2:
+		t.Fatalf("the offer through a TLS proxy in mandatory mode:\n%s", inv.Body())
+	}
+	if !c.Secure() {
+		t.Fatal("the media through the TLS proxy is not SRTP")
+	}
+	b.SetTone(800)
+	c.SetTone(600)
+	hearsAllButSelf(t, c, 600, []float64{800}, 1500, 200)
+	hearsAllButSelf(t, b, 800, []float64{600}, 1500, 200)
+	secureLeg(t, s, tag, "the dial-out through the proxy")
+	if err := s.Registry().Kick("tls-proxy", tag); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, c, 5*time.Second, "the kick's BYE through the TLS proxy")
+	for _, r := range c.Requests() {
+		if r.Method == sip.BYE && (r.Transport() != "TLS" || routeOf(r) != "<"+proxyURI+";lr>") {
+			t.Fatalf("BYE over %s with Route %q, want TLS and <%s;lr>", r.Transport(), routeOf(r), proxyURI)
+		}
+	}
+}
+
+// TestDialoutThroughAUDPOutboundProxy: the first hop decides. Through a
+// UDP outbound proxy a callee_domain with ;transport=tls gets no keys in
+// optional mode (they would cross the first hop in the clear) and no
+// INVITE in mandatory mode; a sips: callee gets no INVITE at all, since
+// SIPS asks for TLS on every hop (RFC 3261 26.2.2, RFC 5630 3.1.1) and the
+// first one would not be.
+func TestDialoutThroughAUDPOutboundProxy(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, mode, domain string
+		placed             bool
+	}{
+		{"optional, transport=tls", sipapp.SRTPOptional, "bob.invalid;transport=tls", true},
+		{"mandatory, transport=tls", sipapp.SRTPMandatory, "bob.invalid;transport=tls", false},
+		{"optional, sips", sipapp.SRTPOptional, "sips:bob.invalid", false},
+		{"off, sips", sipapp.SRTPOff, "sips:bob.invalid", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			px := proxy(t, phone.ProxyConfig{Host: "127.0.0.2"})
+			s, _, _ := startTLS(t, func(c *conf.Config) {
+				c.Server.SRTP = tc.mode
+				withProxy(px.URI())(c)
+			})
+			if _, err := s.Registry().Create("udp-proxy", 0); err != nil {
+				t.Fatal(err)
+			}
+			req := sipapp.DialRequest{Room: "udp-proxy", Callee: "bob", FromUser: "conf", Domain: "127.0.0.1", CalleeDomain: tc.domain}
+			_, err := s.Dialout(testutil.Ctx(t, 5*time.Second), req)
+			if !tc.placed {
+				if !errors.Is(err, sipapp.ErrDialoutFailed) {
+					t.Fatalf("dial-out %s through a UDP proxy: %v, want ErrDialoutFailed", tc.domain, err)
+				}
+				if n := len(px.Requests(sip.INVITE)); n != 0 {
+					t.Fatalf("%d INVITEs reached the UDP proxy", n)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			inv, err := px.WaitRequest(testutil.Ctx(t, 5*time.Second), sip.INVITE)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cryptoLines(inv.Body())) != 0 || !bytes.Contains(inv.Body(), []byte(" RTP/AVP ")) {
+				t.Fatalf("the offer through a UDP proxy:\n%s", inv.Body())
+			}
+		})
+	}
+}
