@@ -511,7 +511,7 @@ func (c *call) reack(tx sip.ClientTransaction, first *sip.Response) {
 func (c *call) offerSRTP() error {
 	c.offerProto = sdp.ProtoRTP
 	mode := c.s.opt.SRTP
-	secure := secureTransport(c.s.mediaTransport(c.trans))
+	secure := secureTransport(c.trans)
 	switch {
 	case mode == SRTPMandatory && !secure:
 		return fmt.Errorf("srtp=mandatory and the dial-out goes over %s, where SRTP keys may not be sent", c.trans)

@@ -437,3 +437,66 @@ func TestDialoutThroughAUDPOutboundProxy(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionRefreshOverTLSKeepsTheSRTPKey: session-timer refreshes by
+// re-INVITE over TLS (a dial-in phone that refuses UPDATE, and a dial-out
+// refreshed by INVITE) offer the SRTP key of the call's answer again, with
+// its tag, suite and profile, never a new one and never without it; after
+// two refreshes the media is still SRTP both ways with nothing dropped.
+func TestSessionRefreshOverTLSKeepsTheSRTPKey(t *testing.T) {
+	t.Parallel()
+	refreshes := func(p *phone.Phone) []*sip.Request {
+		var out []*sip.Request
+		for _, r := range p.Requests() {
+			if r.Method == sip.INVITE {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	check := func(t *testing.T, s *server, p, room *phone.Phone, tag, key, proto string) {
+		t.Helper()
+		testutil.WaitFor(t, 8*time.Second, "two re-INVITE refreshes", func() bool { return len(refreshes(p)) >= 2 })
+		for _, r := range refreshes(p) {
+			cl := cryptoLines(r.Body())
+			if r.Transport() != "TLS" || len(cl) != 1 || cl[0] != key || !bytes.Contains(r.Body(), []byte(" "+proto+" ")) {
+				t.Fatalf("refresh over %s, want the call's key %q on %s:\n%s", r.Transport(), key, proto, r.Body())
+			}
+		}
+		p.SetTone(600)
+		room.SetTone(800)
+		hearsAllButSelf(t, p, 600, []float64{800}, 1500, 200)
+		hearsAllButSelf(t, room, 800, []float64{600}, 1500, 200)
+		secureLeg(t, s, tag, "after the refreshes")
+		if n := p.Unauthenticated(); n != 0 {
+			t.Fatalf("the TLS party dropped %d packets", n)
+		}
+	}
+	t.Run("dial-in", func(t *testing.T) {
+		t.Parallel()
+		s, ca, _ := startTLS(t, shortTimers)
+		cfg := tlsPhone(ca, ca.Issue(t, "phone"), "refresh")
+		cfg.SRTP, cfg.RefuseUpdate = savp, true
+		cfg.Headers = []sip.Header{appParam("room=st-tls")}
+		p := dialAt(t, s.TLSAddr(), cfg)
+		room := s.direct(t, "st-tls", phone.Config{})
+		check(t, s, p, room, p.RemoteTag(), cryptoLines(p.AnswerSDP())[0], "RTP/SAVP")
+	})
+	t.Run("dial-out", func(t *testing.T) {
+		t.Parallel()
+		s, ca, _ := startTLS(t, func(c *conf.Config) {
+			shortTimers(c)
+			c.Webconference.SessionRefreshMethod = "INVITE"
+		})
+		// The callee asks us to refresh (refresher=uac: we are the UAC).
+		cal := callee(t, phone.CalleeConfig{Transport: "tls", TLS: ca.ServerConfig(ca.Issue(t, "callee")), SRTP: &phone.SRTP{},
+			OKHeaders: []sip.Header{sip.NewHeader("Session-Expires", "2;refresher=uac"), sip.NewHeader("Require", "timer")}})
+		room := s.direct(t, "st-tls-out", phone.Config{})
+		tag := s.dialout(t, sipapp.DialRequest{Room: "st-tls-out", Callee: "bob", FromUser: "conf", Domain: "127.0.0.1",
+			CalleeDomain: "sips:" + cal.Addr()})
+		c := accept(t, cal)
+		// Our key is the offered line the callee took (tag 1, AES_80).
+		key := cryptoLines(cal.Invites()[0].Body())[0]
+		check(t, s, c, room, tag, key, "RTP/AVP")
+	})
+}
