@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"errors"
+	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -499,4 +501,70 @@ func TestSessionRefreshOverTLSKeepsTheSRTPKey(t *testing.T) {
 		key := cryptoLines(cal.Invites()[0].Body())[0]
 		check(t, s, c, room, tag, key, "RTP/AVP")
 	})
+}
+
+// TestSRTPReofferOverUDPForATLSCall: the SRTP policy judges each offer by
+// the transport it came over, not by the dialog's: a re-INVITE for a
+// TLS call with SRTP that arrives over UDP (right Call-ID and tags, an
+// a=crypto offer) gets 488 and no key of ours, since our answer would send
+// the call's key in the clear; the call goes on over TLS.
+func TestSRTPReofferOverUDPForATLSCall(t *testing.T) {
+	t.Parallel()
+	s, ca, _ := startTLS(t, nil)
+	cfg := tlsPhone(ca, ca.Issue(t, "phone"), "tls")
+	cfg.SRTP = savp
+	cfg.Headers = []sip.Header{appParam("room=reoffer")}
+	a := dialAt(t, s.TLSAddr(), cfg)
+	b := s.direct(t, "reoffer", phone.Config{})
+	key := cryptoLines(a.AnswerSDP())[0]
+
+	conn := loopbackUDP(t)
+	local := conn.LocalAddr().String()
+	var ruri sip.Uri
+	if err := sip.ParseUri("sip:conference@"+s.addr, &ruri); err != nil {
+		t.Fatal(err)
+	}
+	req := sip.NewRequest(sip.INVITE, ruri)
+	req.AppendHeader(sip.NewHeader("Via", "SIP/2.0/UDP "+local+";branch=z9hG4bK-reoffer-udp;rport"))
+	req.AppendHeader(sip.NewHeader("From", "<sip:tls@127.0.0.1>;tag="+a.LocalTag()))
+	req.AppendHeader(sip.NewHeader("To", "<sip:conference@127.0.0.1>;tag="+a.RemoteTag()))
+	req.AppendHeader(sip.NewHeader("Call-ID", a.CallID()))
+	req.AppendHeader(sip.NewHeader("CSeq", "100 INVITE"))
+	req.AppendHeader(sip.NewHeader("Max-Forwards", "70"))
+	req.AppendHeader(sip.NewHeader("Contact", "<sip:tls@"+local+">"))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody([]byte("v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n" +
+		"m=audio " + strings.Split(local, ":")[1] + " RTP/SAVP 0\r\n" +
+		"a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\na=sendrecv\r\n"))
+	if _, err := conn.WriteTo([]byte(req.String()), net.UDPAddrFromAddrPort(netip.MustParseAddrPort(s.addr))); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 65535)
+	for {
+		if err := conn.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		n, _, err := conn.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("no final answer to the re-INVITE over UDP: %v", err)
+		}
+		msg, err := sip.ParseMessage(append([]byte(nil), buf[:n]...))
+		res, ok := msg.(*sip.Response)
+		if err != nil || !ok || res.StatusCode < 200 {
+			continue
+		}
+		if res.StatusCode != 488 || bytes.Contains(res.Body(), []byte("a=crypto")) {
+			t.Fatalf("re-INVITE with a=crypto over UDP for a TLS call: %d, want 488 without a key:\n%s", res.StatusCode, res.Body())
+		}
+		break
+	}
+	// The call goes on, over TLS, with its key.
+	ans, err := a.Reinvite(testutil.Ctx(t, 5*time.Second), "sendrecv")
+	if err != nil || len(cryptoLines(ans)) != 1 || cryptoLines(ans)[0] != key {
+		t.Fatalf("re-INVITE over TLS after the UDP one: %v, a=crypto %q, want %q", err, cryptoLines(ans), key)
+	}
+	a.SetTone(500)
+	b.SetTone(700)
+	hearsAllButSelf(t, b, 700, []float64{500}, 1500, 200)
+	hearsAllButSelf(t, a, 500, []float64{700}, 1500, 200)
 }
