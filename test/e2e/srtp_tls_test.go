@@ -568,3 +568,88 @@ func TestSRTPReofferOverUDPForATLSCall(t *testing.T) {
 	hearsAllButSelf(t, b, 700, []float64{500}, 1500, 200)
 	hearsAllButSelf(t, a, 500, []float64{700}, 1500, 200)
 }
+
+// TestSessionRefreshNeverSendsTheKeyOutsideTLS: a dial-out over TLS with
+// SRTP whose callee record-routes through a hop over UDP (a Record-Route
+// without transport=tls) is refreshed by an UPDATE without a body, even
+// with session_refresh_method=INVITE: a re-INVITE would carry our SRTP key
+// in the clear to that hop. A peer that refuses the UPDATE is not refreshed
+// rather than sent the key.
+func TestSessionRefreshNeverSendsTheKeyOutsideTLS(t *testing.T) {
+	t.Parallel()
+	hop := loopbackUDP(t)
+	got := make(chan *sip.Request, 16)
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := hop.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			msg, err := sip.ParseMessage(append([]byte(nil), buf[:n]...))
+			req, ok := msg.(*sip.Request)
+			if err != nil || !ok {
+				continue
+			}
+			select {
+			case got <- req:
+			default:
+			}
+			if req.Method != sip.ACK {
+				res := sip.NewResponseFromRequest(req, 501, "Not Implemented", nil)
+				_, _ = hop.WriteTo([]byte(res.String()), from)
+			}
+		}
+	}()
+	s, ca, _ := startTLS(t, func(c *conf.Config) {
+		shortTimers(c)
+		c.Webconference.SessionRefreshMethod = "INVITE"
+	})
+	cal := callee(t, phone.CalleeConfig{Transport: "tls", TLS: ca.ServerConfig(ca.Issue(t, "callee")), SRTP: &phone.SRTP{},
+		OKHeaders: []sip.Header{
+			sip.NewHeader("Session-Expires", "2;refresher=uac"), sip.NewHeader("Require", "timer"),
+			sip.NewHeader("Record-Route", "<sip:"+hop.LocalAddr().String()+";lr>"),
+		}})
+	if _, err := s.Registry().Create("rr-udp", 0); err != nil {
+		t.Fatal(err)
+	}
+	tag := s.dialout(t, sipapp.DialRequest{Room: "rr-udp", Callee: "bob", FromUser: "conf", Domain: "127.0.0.1",
+		CalleeDomain: cal.Addr() + ";transport=tls"})
+	s.waitStatus(t, "rr-udp", tag, sipapp.StatusConnected, "200 OK")
+	if len(cryptoLines(cal.Invites()[0].Body())) != 2 {
+		t.Fatalf("the dial-out over TLS offered no keys:\n%s", cal.Invites()[0].Body())
+	}
+	ctx := testutil.Ctx(t, 5*time.Second)
+	for {
+		var req *sip.Request
+		select {
+		case req = <-got:
+		case <-ctx.Done():
+			t.Fatal("no refresh reached the record-routed hop")
+		}
+		if bytes.Contains(req.Body(), []byte("a=crypto")) {
+			t.Fatalf("%s over UDP carries the SRTP key:\n%s", req.Method, req.Body())
+		}
+		if req.Method == sip.ACK {
+			continue
+		}
+		if req.Method != sip.UPDATE || len(req.Body()) != 0 {
+			t.Fatalf("refresh through the UDP hop: %s with a %d-byte body, want UPDATE without one", req.Method, len(req.Body()))
+		}
+		break
+	}
+	// Refused (501), the refresh is not retried as a re-INVITE with the key.
+	testutil.WaitFor(t, 5*time.Second, "a second refresh attempt", func() bool {
+		for {
+			select {
+			case req := <-got:
+				if bytes.Contains(req.Body(), []byte("a=crypto")) || req.Method != sip.UPDATE {
+					t.Fatalf("after the 501: %s\n%s", req.Method, req.Body())
+				}
+				return true
+			default:
+				return false
+			}
+		}
+	})
+}
