@@ -131,7 +131,7 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*call, int
 		}
 		return nil, 488, "Not Acceptable Here"
 	}
-	choice, err := srtpPolicy(s.opt.SRTP, s.mediaTransport(req.Transport()), offer)
+	choice, err := srtpPolicy(s.opt.SRTP, req.Transport(), offer)
 	if err != nil {
 		s.log.Info("call refused", "reason", err)
 		return nil, 488, "Not Acceptable Here"
@@ -872,7 +872,10 @@ func (c *call) reoffer(req *sip.Request, tx sip.ServerTransaction) {
 		c.s.respond(tx, req, 488, "Not Acceptable Here", nil)
 		return
 	}
-	choice, err := srtpPolicy(c.s.opt.SRTP, c.s.mediaTransport(c.trans), o)
+	// Judged by the transport this offer came over, not the dialog's: a
+	// re-INVITE over UDP for a call made over TLS would have our answer
+	// carry the call's key in the clear (RFC 4568 8.3).
+	choice, err := srtpPolicy(c.s.opt.SRTP, req.Transport(), o)
 	if err != nil {
 		c.log.Info("re-offer refused", "reason", err)
 		c.s.respond(tx, req, 488, "Not Acceptable Here", nil)

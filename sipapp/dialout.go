@@ -100,6 +100,12 @@ func (s *Server) placeCall(req DialRequest, scheme, target string) (string, erro
 	if err := checkTransport(trans, s.opt.SIPTLSListen); err != nil {
 		return "", fmt.Errorf("%w: %s: %v", ErrDialoutFailed, hop.String(), err)
 	}
+	if ruri.IsEncrypted() && trans != TransportTLS {
+		// A sips: target must be reached over TLS on every hop (RFC 3261
+		// 26.2.2, RFC 5630 3.1.1): through an outbound proxy over UDP or
+		// TCP the first hop would not be.
+		return "", fmt.Errorf("%w: %s is a sips: target and the outbound proxy %s is not over TLS", ErrDialoutFailed, ruri.String(), hop.String())
+	}
 	dest, err := s.resolveHop(s.ctx, hop)
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrDialoutFailed, err)
@@ -505,7 +511,7 @@ func (c *call) reack(tx sip.ClientTransaction, first *sip.Response) {
 func (c *call) offerSRTP() error {
 	c.offerProto = sdp.ProtoRTP
 	mode := c.s.opt.SRTP
-	secure := secureTransport(c.s.mediaTransport(c.trans))
+	secure := secureTransport(c.trans)
 	switch {
 	case mode == SRTPMandatory && !secure:
 		return fmt.Errorf("srtp=mandatory and the dial-out goes over %s, where SRTP keys may not be sent", c.trans)

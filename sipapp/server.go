@@ -146,15 +146,11 @@ type Server struct {
 	dialouts atomic.Int32
 	ringback *ringbackSpec // nil: no ringback
 	retired  legTotals     // RTP counters of ended calls
-	// testSecureTransport makes every call's transport count as secure
-	// for SRTP (mediaTransport): set by tests only, to exercise SRTP
-	// end to end over UDP.
-	testSecureTransport atomic.Bool
-	counters            counters
-	guards              *Guards
-	invites             *Rate
-	pending             atomic.Int64 // answered INVITEs not yet acknowledged
-	tcpConns            *connLimiter
+	counters counters
+	guards   *Guards
+	invites  *Rate
+	pending  atomic.Int64 // answered INVITEs not yet acknowledged
+	tcpConns *connLimiter
 
 	book      *meeting.Book
 	lobby     map[string]map[string]*lobbyWait // meeting room -> call tag -> caller (under mu)

@@ -176,6 +176,19 @@ func (c *call) refreshSession() bool {
 	interval := c.stInterval
 	c.stMu.Unlock()
 	useUpdate := st.Refresh != "INVITE"
+	// A re-INVITE carries our SDP, with the SRTP key of an SRTP call: it
+	// may go only over TLS (RFC 4568 8.3). When the dialog's next hop is
+	// not (a route set naming UDP or TCP), the refresh is an UPDATE
+	// without a body, and a peer without UPDATE is not refreshed.
+	c.dlg.Lock()
+	hopTrans := c.inDialogRoute().trans
+	c.dlg.Unlock()
+	c.sdpMu.Lock()
+	keysInClear := c.srtp != nil && !secureTransport(hopTrans)
+	c.sdpMu.Unlock()
+	if keysInClear {
+		useUpdate = true
+	}
 	for attempt := 0; attempt < 2; attempt++ {
 		method := sip.INVITE
 		if useUpdate {
@@ -211,6 +224,9 @@ func (c *call) refreshSession() bool {
 				c.stInterval = d
 				c.stMu.Unlock()
 			}
+			return true
+		case (res.StatusCode == 501 || res.StatusCode == 405) && keysInClear:
+			c.log.Warn("session not refreshed: the peer does not take UPDATE, and a re-INVITE would carry the SRTP key over "+hopTrans, "status", res.StatusCode)
 			return true
 		case (res.StatusCode == 501 || res.StatusCode == 405) && useUpdate && st.Refresh == "UPDATE_FALLBACK_INVITE":
 			useUpdate = false

@@ -128,13 +128,3 @@ func secureFor(cur *callSRTP, proto string, remote sdp.Crypto) (*callSRTP, error
 	}
 	return &callSRTP{proto: proto, local: local, remote: remote}, nil
 }
-
-// mediaTransport is the transport srtpPolicy judges a call by. Tests may
-// mark every call's transport secure (testSecureTransport) to exercise
-// SRTP before a TLS listener exists; nothing else sets it.
-func (s *Server) mediaTransport(trans string) string {
-	if s.testSecureTransport.Load() {
-		return "TLS"
-	}
-	return trans
-}

@@ -80,7 +80,11 @@ type CalleeConfig struct {
 	// suite is in SRTP.Suites, any of ours if empty) with our own key, the
 	// same tag and the offer's profile, and does SRTP media. Without it,
 	// a=crypto on RTP/AVP is ignored (plain answer) and RTP/SAVP is 488.
-	SRTP          *SRTP
+	SRTP *SRTP
+	// OKHeaders are added to the 200 OK of every answered INVITE (e.g.
+	// Session-Expires with refresher=uac: a callee that wants the server
+	// to refresh the session, RFC 4028).
+	OKHeaders     []sip.Header
 	ToneAmplitude float64      // of SetTone on the answered Phones; 0 -> 4000
 	Logger        *slog.Logger // default discards
 }
@@ -739,6 +743,9 @@ func (c *Callee) handleCall(req *sip.Request, tx sip.ServerTransaction) error {
 	res := sip.NewResponseFromRequest(dlg.InviteRequest, 200, "OK", answerSDP())
 	res.AppendHeader(sip.HeaderClone(&c.contact))
 	res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	for _, h := range c.cfg.OKHeaders {
+		res.AppendHeader(sip.HeaderClone(h))
+	}
 	// The dialog session builds our in-dialog requests from it.
 	dlg.InviteResponse = res
 	// From the 2xx on the dialog exists for the server, which may send a
