@@ -43,7 +43,7 @@ type call struct {
 	number  string
 	pid     string
 	dest    string // where in-dialog requests go (host:port)
-	trans   string // transport of the dialog: "UDP", "TCP" or "TLS" (overTLS)
+	trans   string // transport of the dialog: "UDP", "TCP" or "TLS"
 	sips    bool   // the dialog is SIPS (RFC 3261 12.1.1): our Contact is sips:
 
 	// The dialog as RFC 3261 12 defines it: our side and theirs (tags are

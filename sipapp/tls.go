@@ -251,11 +251,6 @@ func (s *Server) logCert(msg string, pair *tls.Certificate) {
 		"not_after", pair.Leaf.NotAfter.UTC().Format(time.RFC3339), "sha256", Fingerprint(pair.Leaf.Raw))
 }
 
-// overTLS reports whether the call's signalling is encrypted (it arrived
-// over our TLS listener, or was placed over TLS). SRTP keys may go into
-// its SDP only then (RFC 4568 8.3).
-func (c *call) overTLS() bool { return c.trans == TransportTLS }
-
 // Transport is the call's SIP transport: "UDP", "TCP" or "TLS".
 func (c *call) Transport() string { return c.trans }
 
