@@ -73,8 +73,10 @@ func calleePort(t *testing.T, c *phone.Callee) string {
 // name, with the name as SNI (RFC 5922 section 7), not against the
 // address: a callee whose certificate names callee.test only (no IP
 // address, as real certificates are) answers a dial-out to
-// sips:bob@callee.test:PORT, and an outbound proxy sip:sbc.test:PORT;
-// transport=tls whose certificate names sbc.test takes the INVITE.
+// sips:bob@callee.test:PORT, also after a digest challenge (to
+// callee.test:PORT;transport=tls), and an outbound proxy
+// sip:sbc.test:PORT;transport=tls whose certificate names sbc.test takes
+// the INVITE.
 func TestDialoutOverTLSVerifiesTheHopName(t *testing.T) {
 	t.Run("callee", func(t *testing.T) {
 		ca := testutil.NewCA(t)
@@ -124,6 +126,37 @@ func TestDialoutOverTLSVerifiesTheHopName(t *testing.T) {
 		}
 		if n := len(cal.Invites()); n != 2 {
 			t.Fatalf("%d INVITEs, want 2: one reached the callee dialled by an address its certificate does not name", n)
+		}
+	})
+	t.Run("challenged", func(t *testing.T) {
+		// The challenge comes from the address callee.test resolved to
+		// (authHop); the INVITE with credentials goes there over the
+		// connection verified for callee.test.
+		ca := testutil.NewCA(t)
+		var sni sniRecorder
+		cal := listenCallee(t, phone.CalleeConfig{Transport: "tls", TLS: sni.serve(ca, ca.IssueFor(t, "callee", "callee.test")),
+			Auth: &phone.Auth{Realm: "callee.test", User: "conf", Password: "secret"}})
+		s := startTLSDialer(t, ca, "", "callee.test")
+		tag, err := s.Dialout(context.Background(), DialRequest{Room: "challenged", Callee: "bob", FromUser: "conf",
+			Domain: "127.0.0.1", CalleeDomain: "callee.test:" + calleePort(t, cal) + ";transport=tls",
+			AuthUser: "conf", AuthPwd: "secret"})
+		if err != nil {
+			t.Fatalf("dialout: %v", err)
+		}
+		b, err := cal.Accept(testutil.Ctx(t, 10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Close)
+		testutil.WaitFor(t, 5*time.Second, "the dial-out connected", func() bool {
+			p, ok := record(s, "challenged", tag)
+			return ok && p.Status == StatusConnected
+		})
+		if n := len(cal.Invites()); n != 2 {
+			t.Fatalf("%d INVITEs, want 2 (challenged, then with credentials)", n)
+		}
+		if got := sni.got(); len(got) != 1 || got[0] != "callee.test" {
+			t.Fatalf("SNI of the dial-out's handshakes %q, want one, callee.test", got)
 		}
 	})
 	t.Run("outbound proxy", func(t *testing.T) {
