@@ -128,6 +128,27 @@ func TestDialoutOverTLSVerifiesTheHopName(t *testing.T) {
 			t.Fatalf("%d INVITEs, want 2: one reached the callee dialled by an address its certificate does not name", n)
 		}
 	})
+	t.Run("alias", func(t *testing.T) {
+		// A certificate naming both callee.test and alias.test: a
+		// dial-out to alias.test at the same address goes over the
+		// connection verified for callee.test, which names it too.
+		ca := testutil.NewCA(t)
+		var sni sniRecorder
+		cal := listenCallee(t, phone.CalleeConfig{Transport: "tls", TLS: sni.serve(ca, ca.IssueFor(t, "callee", "callee.test", "alias.test"))})
+		s := startTLSDialer(t, ca, "", "callee.test", "alias.test")
+		for _, host := range []string{"callee.test", "alias.test"} {
+			if _, err := s.Dialout(context.Background(), DialRequest{Room: "alias", Callee: "bob", FromUser: "conf",
+				Domain: "127.0.0.1", CalleeDomain: "sips:" + host + ":" + calleePort(t, cal)}); err != nil {
+				t.Fatalf("dialout to %s: %v", host, err)
+			}
+		}
+		if _, err := cal.WaitInvites(testutil.Ctx(t, 5*time.Second), 2); err != nil {
+			t.Fatal(err)
+		}
+		if got := sni.got(); len(got) != 1 || got[0] != "callee.test" {
+			t.Fatalf("SNI of the dial-outs' handshakes %q, want one, callee.test", got)
+		}
+	})
 	t.Run("challenged", func(t *testing.T) {
 		// The challenge comes from the address callee.test resolved to
 		// (authHop); the INVITE with credentials goes there over the

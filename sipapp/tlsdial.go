@@ -115,22 +115,19 @@ func (c *call) secureHop(ctx context.Context, req *sip.Request) error {
 
 // tlsToName connects to addr over TLS, verifying the certificate for name
 // (a host name, sent as SNI too, or an address) and hands the connection
-// to sipgo, unless sipgo's pool already holds a live one to addr that we
-// verified for that name. A connection there that we did not verify for
-// name (one made for another name, sipgo's own, or one the peer opened to
-// us) is not used: the new one takes its place in the pool for new
-// requests, and whoever holds the old one keeps it.
+// to sipgo, unless sipgo's pool already holds one to addr that is good for
+// name (verifiedFor). Any other connection there (one whose certificate
+// does not name name, or one the peer opened to us) is not used: the new
+// one takes its place in the pool for new requests, and whoever holds the
+// old one keeps it.
 func (s *Server) tlsToName(ctx context.Context, addr, name string) error {
 	if s.handoff == nil {
 		return errors.New("no TLS listener")
 	}
 	if pool := s.ua.TransportLayer().Pool("tls"); pool != nil {
 		if pc := pool.Get(addr); pc != nil {
-			ok := false
-			if tc, isTCP := pc.(*sip.TCPConnection); isTCP {
-				dc, ours := tc.Conn.(*dialedTLS)
-				ok = ours && strings.EqualFold(dc.name, name) && !dc.dead.Load()
-			}
+			tc, isTCP := pc.(*sip.TCPConnection)
+			ok := isTCP && verifiedFor(tc.Conn, name)
 			_, _ = pc.TryClose() // drops the reference Get took
 			if ok {
 				return nil
@@ -168,4 +165,30 @@ func (s *Server) tlsToName(ctx context.Context, addr, name string) error {
 		// sipgo has it and will read and close it.
 		return fmt.Errorf("tls to %s at %s: not taken: %w", name, addr, ctx.Err())
 	}
+}
+
+// verifiedFor reports whether a connection in sipgo's TLS pool may carry a
+// request to the hop name (a host name or an address): one we dialled for
+// that name and not yet seen fail, or any connection we (or sipgo) dialled
+// whose certificate chain was verified and names name. With tls_verify=no
+// nothing is verified, and only a connection dialled for name will do. A
+// connection the peer opened to us never does: we saw no certificate.
+func verifiedFor(conn net.Conn, name string) bool {
+	var tc *tls.Conn
+	switch c := conn.(type) {
+	case *dialedTLS:
+		if c.dead.Load() {
+			return false
+		}
+		if strings.EqualFold(c.name, name) {
+			return true
+		}
+		tc = c.Conn
+	case *tls.Conn: // sipgo dialled it (accepted ones are tlsServerConn)
+		tc = c
+	default:
+		return false
+	}
+	cs := tc.ConnectionState()
+	return len(cs.VerifiedChains) > 0 && len(cs.PeerCertificates) > 0 && cs.PeerCertificates[0].VerifyHostname(name) == nil
 }
