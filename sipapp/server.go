@@ -128,7 +128,7 @@ type Server struct {
 
 	certs     *certStore  // the TLS listener's certificate; nil when off
 	tlsClient *tls.Config // how dial-outs verify TLS peers
-	handoff   *tlsHandoff // hands sipgo the TLS connections dial-outs open by name; nil without TLS
+	handoff   *tlsHandoff // hands sipgo the TLS connections dial-outs open to their hop (tlsdial.go); nil without TLS
 
 	ctx    context.Context
 	cancel context.CancelFunc
