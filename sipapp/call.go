@@ -61,6 +61,11 @@ type call struct {
 	// proxy or the callee's host, resolved): the only host whose
 	// challenges, to the INVITE or to a later request, get credentials.
 	authHop netip.Addr
+	// tlsName and tlsAddr: a dial-out whose next hop is TLS reaches it at
+	// tlsAddr (where the hop's name resolved to) over a connection whose
+	// certificate names tlsName, the hop as it was given: a host name or
+	// an address (tlsdial.go). Set once when the call is made.
+	tlsName, tlsAddr string
 
 	leg    *rtpleg.Leg
 	member *mixer.Member

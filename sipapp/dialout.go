@@ -110,6 +110,14 @@ func (s *Server) placeCall(req DialRequest, scheme, target string) (string, erro
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrDialoutFailed, err)
 	}
+	// A TLS hop is connected to here, at dest, its certificate verified
+	// for the name (or address) the hop was given by (tlsdial.go).
+	tlsName := tlsHopName(hop, trans)
+	if tlsName != "" {
+		if err := s.tlsToName(s.ctx, dest, tlsName); err != nil {
+			return "", fmt.Errorf("%w: %v", ErrDialoutFailed, err)
+		}
+	}
 	if !s.load.admit(time.Now()) {
 		return "", fmt.Errorf("%w: call limit", ErrDialoutFailed)
 	}
@@ -121,7 +129,7 @@ func (s *Server) placeCall(req DialRequest, scheme, target string) (string, erro
 		alone: make(chan struct{}, 1), endCh: make(chan struct{}),
 		trans: trans, sips: ruri.IsEncrypted(), sessID: uint64(now.UnixNano()),
 		local: party{uri: fromURI}, remote: party{uri: ruri}, target: ruri,
-		dest: dest, stReset: make(chan struct{}, 1),
+		dest: dest, stReset: make(chan struct{}, 1), tlsName: tlsName, tlsAddr: dest,
 	}
 	creds := req
 	c.creds = &creds
@@ -213,6 +221,12 @@ func (c *call) buildInvite(req DialRequest) *sip.Request {
 // could not be sent (the call is then over, status final).
 func (c *call) resend(ctx context.Context, old sip.ClientTransaction, next *sip.Request, leave func()) (sip.ClientTransaction, bool) {
 	old.Terminate()
+	if err := c.secureHop(ctx, next); err != nil {
+		c.log.Warn("dialout INVITE not resent", "err", err)
+		leave()
+		c.s.reg.SetStatus(c.room, c.tag, StatusFinished, "")
+		return nil, false
+	}
 	tx, err := c.s.client.TransactionRequest(ctx, next, sipgo.ClientRequestAddVia)
 	if err != nil {
 		leave()

@@ -128,6 +128,7 @@ type Server struct {
 
 	certs     *certStore  // the TLS listener's certificate; nil when off
 	tlsClient *tls.Config // how dial-outs verify TLS peers
+	handoff   *tlsHandoff // hands sipgo the TLS connections dial-outs open to their hop (tlsdial.go); nil without TLS
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -430,6 +431,8 @@ func (s *Server) Start() error {
 	if tlsLn != nil {
 		ln := &tlsListener{Listener: budget.limit(tlsLn), cfg: s.serverTLSConfig(), log: s.log}
 		go func() { _ = srv.ServeTLS(ln) }()
+		s.handoff = newTLSHandoff(tlsLn.Addr())
+		go func() { _ = srv.ServeTLS(s.handoff) }()
 		s.log.Info("sip listening", "udp", udp.LocalAddr().String(), "tcp", tcp.Addr().String(), "tls", tlsLn.Addr().String())
 		return nil
 	}
@@ -502,6 +505,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.tcp.Close()
 	if s.tls != nil {
 		s.tls.Close()
+	}
+	if s.handoff != nil {
+		s.handoff.Close()
 	}
 	return err
 }

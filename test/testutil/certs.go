@@ -26,8 +26,9 @@ type CA struct {
 	dir  string
 }
 
-// Leaf is a certificate the CA issued for 127.0.0.1, ::1 and localhost,
-// with its PEM files and the pair ready for a tls.Config.
+// Leaf is a certificate the CA issued (for 127.0.0.1, ::1 and localhost,
+// or for the names IssueFor was given), with its PEM files and the pair
+// ready for a tls.Config.
 type Leaf struct {
 	Cert     *x509.Certificate
 	CertFile string // PEM chain: the leaf (tls_cert)
@@ -72,19 +73,35 @@ func NewCA(t testing.TB) *CA {
 // replaces files before SIGHUP: each file is written whole and renamed).
 func (ca *CA) Issue(t testing.TB, name string) *Leaf {
 	t.Helper()
+	return ca.issue(t, name, "localhost", []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback})
+}
+
+// IssueFor makes a server and client certificate naming only the host
+// names given (no IP address, as a real certificate has), written as
+// Issue writes its files.
+func (ca *CA) IssueFor(t testing.TB, name string, hosts ...string) *Leaf {
+	t.Helper()
+	if len(hosts) == 0 {
+		t.Fatal("IssueFor: no host name")
+	}
+	return ca.issue(t, name, hosts[0], hosts, nil)
+}
+
+func (ca *CA) issue(t testing.TB, name, cn string, dnsNames []string, ips []net.IP) *Leaf {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial(t),
-		Subject:      pkix.Name{CommonName: "localhost"},
+		Subject:      pkix.Name{CommonName: cn},
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		DNSNames:     dnsNames,
+		IPAddresses:  ips,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
 	if err != nil {
