@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -26,66 +27,37 @@ type contactUAS struct {
 
 func listenContactUAS(t *testing.T, otherHost bool) *contactUAS {
 	t.Helper()
-	inv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &contactUAS{inv: inv, ctc: inv}
+	u := &contactUAS{}
+	u.inv, u.ctc = listenHosts(t, otherHost)
+	conns := []*net.UDPConn{u.inv}
 	if otherHost {
-		if u.ctc, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)}); err != nil {
-			t.Fatal(err)
+		conns = append(conns, u.ctc)
+	}
+	serveSIP(t, func(conn *net.UDPConn, req *sip.Request, src netip.AddrPort) {
+		var res *sip.Response
+		switch req.Method {
+		case sip.INVITE:
+			c := u.ctc.LocalAddr().(*net.UDPAddr)
+			sdp := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=sendrecv\r\n"
+			res = sip.NewResponseFromRequest(req, 200, "OK", []byte(sdp))
+			res.To().Params.Add("tag", "uas1")
+			res.AppendHeader(sip.NewHeader("Contact", fmt.Sprintf("<sip:bob@%s>", c)))
+			res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		case sip.BYE:
+			u.mu.Lock()
+			u.byes = append(u.byes, req)
+			u.mu.Unlock()
+			if req.GetHeader("Authorization") != nil {
+				res = sip.NewResponseFromRequest(req, 200, "OK", nil)
+			} else {
+				res = sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
+				res.AppendHeader(sip.NewHeader("WWW-Authenticate", `Digest realm="asterisk", nonce="0bye0", algorithm=MD5`))
+			}
+		default:
+			return
 		}
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		inv.Close()
-		u.ctc.Close()
-		wg.Wait()
-	})
-	serve := func(conn *net.UDPConn) {
-		defer wg.Done()
-		buf := make([]byte, 65535)
-		for {
-			n, src, err := conn.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			msg, err := sip.ParseMessage(append([]byte(nil), buf[:n]...))
-			req, ok := msg.(*sip.Request)
-			if err != nil || !ok {
-				continue
-			}
-			var res *sip.Response
-			switch req.Method {
-			case sip.INVITE:
-				c := u.ctc.LocalAddr().(*net.UDPAddr)
-				sdp := "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=sendrecv\r\n"
-				res = sip.NewResponseFromRequest(req, 200, "OK", []byte(sdp))
-				res.To().Params.Add("tag", "uas1")
-				res.AppendHeader(sip.NewHeader("Contact", fmt.Sprintf("<sip:bob@%s>", c)))
-				res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-			case sip.BYE:
-				u.mu.Lock()
-				u.byes = append(u.byes, req)
-				u.mu.Unlock()
-				if req.GetHeader("Authorization") != nil {
-					res = sip.NewResponseFromRequest(req, 200, "OK", nil)
-				} else {
-					res = sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
-					res.AppendHeader(sip.NewHeader("WWW-Authenticate", `Digest realm="asterisk", nonce="0bye0", algorithm=MD5`))
-				}
-			default:
-				continue
-			}
-			_, _ = conn.WriteToUDPAddrPort([]byte(res.String()), src)
-		}
-	}
-	wg.Add(1)
-	go serve(inv)
-	if otherHost {
-		wg.Add(1)
-		go serve(u.ctc)
-	}
+		_, _ = conn.WriteToUDPAddrPort([]byte(res.String()), src)
+	}, conns...)
 	return u
 }
 

@@ -126,46 +126,19 @@ type fakeUAS struct {
 
 func listenFakeUAS(t *testing.T, otherHost bool) *fakeUAS {
 	t.Helper()
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &fakeUAS{conn: conn, from: conn}
-	if otherHost {
-		if u.from, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)}); err != nil {
-			t.Fatal(err)
+	u := &fakeUAS{}
+	u.conn, u.from = listenHosts(t, otherHost)
+	serveSIP(t, func(_ *net.UDPConn, req *sip.Request, src netip.AddrPort) {
+		u.mu.Lock()
+		u.reqs = append(u.reqs, req)
+		u.mu.Unlock()
+		if req.Method != sip.INVITE {
+			return
 		}
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() {
-		conn.Close()
-		u.from.Close()
-		<-done
-	})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 65535)
-		for {
-			n, src, err := conn.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			msg, err := sip.ParseMessage(append([]byte(nil), buf[:n]...))
-			req, ok := msg.(*sip.Request)
-			if err != nil || !ok {
-				continue
-			}
-			u.mu.Lock()
-			u.reqs = append(u.reqs, req)
-			u.mu.Unlock()
-			if req.Method != sip.INVITE {
-				continue
-			}
-			res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
-			res.AppendHeader(sip.NewHeader("WWW-Authenticate", `Digest realm="asterisk", nonce="6f1c0e2a", algorithm=MD5`))
-			_, _ = u.from.WriteToUDPAddrPort([]byte(res.String()), src)
-		}
-	}()
+		res := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
+		res.AppendHeader(sip.NewHeader("WWW-Authenticate", `Digest realm="asterisk", nonce="6f1c0e2a", algorithm=MD5`))
+		_, _ = u.from.WriteToUDPAddrPort([]byte(res.String()), src)
+	}, u.conn)
 	return u
 }
 

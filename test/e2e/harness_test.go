@@ -7,10 +7,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 
 	"webconf/conf"
 	"webconf/prompts"
@@ -183,4 +187,59 @@ func (s *server) connected(room string) int {
 		}
 	}
 	return n
+}
+
+// listenHosts listens on UDP at 127.0.0.1 and, when otherHost, at
+// 127.0.0.2 too; other is here itself unless otherHost. Both are closed
+// when the test ends.
+func listenHosts(t *testing.T, otherHost bool) (here, other *net.UDPConn) {
+	t.Helper()
+	here, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other = here
+	if otherHost {
+		if other, err = net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		here.Close()
+		other.Close()
+	})
+	return here, other
+}
+
+// serveSIP reads the SIP requests that reach each of conns, one
+// goroutine a socket, and hands each to handle with its source; what is
+// not a SIP request is dropped. When the test ends the sockets are
+// closed and the goroutines waited for.
+func serveSIP(t *testing.T, handle func(conn *net.UDPConn, req *sip.Request, src netip.AddrPort), conns ...*net.UDPConn) {
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		for _, conn := range conns {
+			conn.Close()
+		}
+		wg.Wait()
+	})
+	for _, conn := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 65535)
+			for {
+				n, src, err := conn.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					return
+				}
+				msg, err := sip.ParseMessage(append([]byte(nil), buf[:n]...))
+				req, ok := msg.(*sip.Request)
+				if err != nil || !ok {
+					continue
+				}
+				handle(conn, req, src)
+			}
+		}()
+	}
 }

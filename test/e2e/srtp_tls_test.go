@@ -579,28 +579,16 @@ func TestSessionRefreshNeverSendsTheKeyOutsideTLS(t *testing.T) {
 	t.Parallel()
 	hop := loopbackUDP(t)
 	got := make(chan *sip.Request, 16)
-	go func() {
-		buf := make([]byte, 65535)
-		for {
-			n, from, err := hop.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			msg, err := sip.ParseMessage(append([]byte(nil), buf[:n]...))
-			req, ok := msg.(*sip.Request)
-			if err != nil || !ok {
-				continue
-			}
-			select {
-			case got <- req:
-			default:
-			}
-			if req.Method != sip.ACK {
-				res := sip.NewResponseFromRequest(req, 501, "Not Implemented", nil)
-				_, _ = hop.WriteTo([]byte(res.String()), from)
-			}
+	serveSIP(t, func(_ *net.UDPConn, req *sip.Request, from netip.AddrPort) {
+		select {
+		case got <- req:
+		default:
 		}
-	}()
+		if req.Method != sip.ACK {
+			res := sip.NewResponseFromRequest(req, 501, "Not Implemented", nil)
+			_, _ = hop.WriteToUDPAddrPort([]byte(res.String()), from)
+		}
+	}, hop)
 	s, ca, _ := startTLS(t, func(c *conf.Config) {
 		shortTimers(c)
 		c.Webconference.SessionRefreshMethod = "INVITE"
