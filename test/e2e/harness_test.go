@@ -92,6 +92,18 @@ func start(t *testing.T, edit func(*conf.Config)) *server {
 
 func startWith(t *testing.T, set *prompts.Set, edit func(*conf.Config)) *server {
 	t.Helper()
+	level := slog.LevelWarn
+	if os.Getenv("WEBCONF_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("test", t.Name())
+	return startLogged(t, set, edit, log, nil)
+}
+
+// startLogged is startWith with the server's log given; more, when not
+// nil, changes the server's options last.
+func startLogged(t *testing.T, set *prompts.Set, edit func(*conf.Config), log *slog.Logger, more func(*sipapp.Options)) *server {
+	t.Helper()
 	cfg := conf.Default()
 	cfg.Server.SIPListen = "127.0.0.1:0"
 	cfg.Server.PublicIP = "127.0.0.1"
@@ -100,14 +112,12 @@ func startWith(t *testing.T, set *prompts.Set, edit func(*conf.Config)) *server 
 	if edit != nil {
 		edit(&cfg)
 	}
-	level := slog.LevelWarn
-	if os.Getenv("WEBCONF_TEST_LOG") != "" {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("test", t.Name())
 	rec := &recorder{status: map[string][]string{}}
 	opt := sipapp.OptionsFromConfig(&cfg, set, log)
 	opt.Events = rec
+	if more != nil {
+		more(&opt)
+	}
 	srv, err := sipapp.New(opt)
 	if err != nil {
 		t.Fatalf("new server: %v", err)

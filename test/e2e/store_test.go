@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"webconf/conf"
 	"webconf/sipapp"
 	"webconf/sipapp/store/storetest"
 	"webconf/test/phone"
@@ -18,31 +17,8 @@ import (
 // startStored runs a server whose store is st.
 func startStored(t *testing.T, st *storetest.Faulty) *server {
 	t.Helper()
-	cfg := conf.Default()
-	cfg.Server.SIPListen = "127.0.0.1:0"
-	cfg.Server.PublicIP = "127.0.0.1"
-	cfg.Server.RTPLowPort, cfg.Server.RTPHighPort = 20000, 29998
-	cfg.Webconference.DirectRoomRE = nil
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rec := &recorder{status: map[string][]string{}}
-	opt := sipapp.OptionsFromConfig(&cfg, testPrompts(), log)
-	opt.Events = rec
-	opt.Store = st
-	srv, err := sipapp.New(opt)
-	if err != nil {
-		t.Fatalf("new server: %v", err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return &server{Server: srv, addr: srv.Addr(), events: rec}
+	return startLogged(t, testPrompts(), nil, log, func(opt *sipapp.Options) { opt.Store = st })
 }
 
 // A caller whose room the store refuses does not join a room a restart
