@@ -36,15 +36,7 @@ func TestCallRefusedWhenItsRoomCannotBeStored(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("a caller whose room cannot be stored was not hung up")
 	}
-	var reason string
-	for _, r := range p.Requests() {
-		if r.Method == "BYE" {
-			if h := r.GetHeader("Reason"); h != nil {
-				reason = h.Value()
-			}
-		}
-	}
-	if !strings.Contains(reason, "cause=503") {
+	if reason := p.ByeReason(); !strings.Contains(reason, "cause=503") {
 		t.Fatalf("BYE Reason %q, want SIP cause=503", reason)
 	}
 	if s.Registry().Exists("unstored") {

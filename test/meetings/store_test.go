@@ -100,15 +100,7 @@ func TestPublicRoomRefusedByStore(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the first caller of a public room the store refuses was not hung up")
 	}
-	var reason string
-	for _, r := range p.Requests() {
-		if r.Method == "BYE" {
-			if h := r.GetHeader("Reason"); h != nil {
-				reason = h.Value()
-			}
-		}
-	}
-	if !strings.Contains(reason, "cause=503") {
+	if reason := p.ByeReason(); !strings.Contains(reason, "cause=503") {
 		t.Fatalf("BYE Reason %q, want SIP cause=503", reason)
 	}
 	if _, ok := book.PublicRoomNumber("refused"); ok || book.Counts().PublicRooms != 0 {

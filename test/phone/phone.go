@@ -1040,6 +1040,20 @@ func (p *Phone) Requests() []*sip.Request {
 	return append([]*sip.Request(nil), p.reqs...)
 }
 
+// ByeReason is the Reason header (RFC 3326) of the last BYE from the
+// server that carried one, or "" if none did.
+func (p *Phone) ByeReason() string {
+	var reason string
+	for _, r := range p.Requests() {
+		if r.Method == "BYE" {
+			if h := r.GetHeader("Reason"); h != nil {
+				reason = h.Value()
+			}
+		}
+	}
+	return reason
+}
+
 // onReinvite accepts a re-INVITE from the server, follows its new RTP
 // address and answers with our current SDP.
 func (p *Phone) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
