@@ -22,26 +22,8 @@ func callerTone(i int) float64 { return 350 + 100*float64(i) }
 // its own below max, in the same window of audio.
 func hearsAllButSelf(t *testing.T, p *phone.Phone, own float64, others []float64, min, max float64) {
 	t.Helper()
-	const window = 200 * time.Millisecond
-	ctx := testutil.Ctx(t, 10*time.Second)
-	err := p.WaitAudio(ctx, func(a []int16) bool {
-		if tone.Level(a, own) > max {
-			return false
-		}
-		for _, f := range others {
-			if tone.Level(a, f) < min {
-				return false
-			}
-		}
-		return true
-	}, window)
-	if err != nil {
-		a := p.Audio(window)
-		levels := fmt.Sprintf("own %.0f Hz: %.0f;", own, tone.Level(a, own))
-		for _, f := range others {
-			levels += fmt.Sprintf(" %.0f Hz: %.0f", f, tone.Level(a, f))
-		}
-		t.Fatalf("caller with %.0f Hz: %v (levels %s)", own, err, levels)
+	if err := p.HearsAllButSelf(testutil.Ctx(t, 10*time.Second), own, others, min, max); err != nil {
+		t.Fatalf("caller with %.0f Hz: %v", own, err)
 	}
 }
 

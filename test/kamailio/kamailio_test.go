@@ -415,31 +415,6 @@ func (b *bridge) connected(room string) int {
 	return n
 }
 
-// hears waits until p hears every tone of others and not its own.
-func hears(ctx context.Context, p *phone.Phone, own float64, others []float64, minLevel, maxOwn float64) error {
-	const window = 200 * time.Millisecond
-	err := p.WaitAudio(ctx, func(a []int16) bool {
-		if tone.Level(a, own) > maxOwn {
-			return false
-		}
-		for _, f := range others {
-			if tone.Level(a, f) < minLevel {
-				return false
-			}
-		}
-		return true
-	}, window)
-	if err != nil {
-		a := p.Audio(window)
-		levels := fmt.Sprintf("own %.0f Hz: %.0f;", own, tone.Level(a, own))
-		for _, f := range others {
-			levels += fmt.Sprintf(" %.0f Hz: %.0f", f, tone.Level(a, f))
-		}
-		return fmt.Errorf("%w (levels %s)", err, levels)
-	}
-	return nil
-}
-
 // TestHundredCallersThroughKamailio: 100 callers, each on its own loopback
 // address, dial 25 rooms through Kamailio at 50 calls a second; every one
 // is answered, joins, and hears the three others of its room (and not
@@ -505,7 +480,7 @@ func TestHundredCallersThroughKamailio(t *testing.T) {
 					others = append(others, freq(j))
 				}
 			}
-			herr[i] = hears(ctx, p, freq(i), others, amp*0.5, amp*0.05)
+			herr[i] = p.HearsAllButSelf(ctx, freq(i), others, amp*0.5, amp*0.05)
 		}()
 	}
 	wg.Wait()
@@ -586,10 +561,10 @@ func TestBanBehindKamailio(t *testing.T) {
 	bob.SetTone(900)
 	testutil.WaitFor(t, 5*time.Second, "alice and bob in the room", func() bool { return b.connected("4711") == 2 })
 	ctx := testutil.Ctx(t, 10*time.Second)
-	if err := hears(ctx, alice, 500, []float64{900}, 750, 75); err != nil {
+	if err := alice.HearsAllButSelf(ctx, 500, []float64{900}, 750, 75); err != nil {
 		t.Fatalf("alice: %v", err)
 	}
-	if err := hears(ctx, bob, 900, []float64{500}, 750, 75); err != nil {
+	if err := bob.HearsAllButSelf(ctx, 900, []float64{500}, 750, 75); err != nil {
 		t.Fatalf("bob: %v", err)
 	}
 	if m := b.node.SIP.Metrics(); m.SourceBans != 1 || m.Banned != 1 {

@@ -597,6 +597,33 @@ func (p *Phone) Level(freq float64, window time.Duration) float64 {
 }
 
 // pollInterval is one packet: audio cannot change faster than that.
+// HearsAllButSelf waits until one 200 ms window of heard audio has every
+// tone of others at minLevel or more and own at maxOwn or less; its error
+// gives the levels of the last window heard.
+func (p *Phone) HearsAllButSelf(ctx context.Context, own float64, others []float64, minLevel, maxOwn float64) error {
+	const window = 200 * time.Millisecond
+	err := p.WaitAudio(ctx, func(a []int16) bool {
+		if tone.Level(a, own) > maxOwn {
+			return false
+		}
+		for _, f := range others {
+			if tone.Level(a, f) < minLevel {
+				return false
+			}
+		}
+		return true
+	}, window)
+	if err != nil {
+		a := p.Audio(window)
+		levels := fmt.Sprintf("own %.0f Hz: %.0f;", own, tone.Level(a, own))
+		for _, f := range others {
+			levels += fmt.Sprintf(" %.0f Hz: %.0f", f, tone.Level(a, f))
+		}
+		return fmt.Errorf("%w (levels %s)", err, levels)
+	}
+	return nil
+}
+
 const pollInterval = 20 * time.Millisecond
 
 // WaitAudio polls every 20 ms until pred accepts the last window of heard
