@@ -95,17 +95,9 @@ func legPackets(t *testing.T, in []byte) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		before := runtime.NumGoroutine()
-		l.Start()
-		defer func() {
-			l.Close()
-			waitGoroutines(t, before)
-		}()
-		to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(l.Port()))
 		// The answer; its primer is dropped (it may predate the answer).
-		l.Answered()
-		send(t, srcs[0], rtcpSentinel, to)
-		legWait(t, l, -1, rtcpSentinel, func(st Stats) bool { return st.RxForeign == 1 })
+		to, stop := startAnswered(t, l, srcs[0])
+		defer stop()
 		wantRTCP := uint64(0)
 		latched := -1
 		run := 0 // datagrams in a row from source 1 dropped as foreign while nothing is latched
@@ -230,6 +222,32 @@ func send(t *testing.T, c *net.UDPConn, p []byte, to netip.AddrPort) {
 	if _, err := c.WriteToUDPAddrPort(p, to); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// startAnswered starts l, answers it and waits until an RTCP sentinel
+// from src has been dropped as foreign; it returns the leg's address and
+// stop, which closes l and fails unless its goroutines end. Should the
+// wait fail, l is stopped before the test ends.
+func startAnswered(t *testing.T, l *Leg, src *net.UDPConn) (to netip.AddrPort, stop func()) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	l.Start()
+	stop = func() {
+		l.Close()
+		waitGoroutines(t, before)
+	}
+	started := false
+	defer func() {
+		if !started {
+			stop()
+		}
+	}()
+	to = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(l.Port()))
+	l.Answered()
+	send(t, src, rtcpSentinel, to)
+	legWait(t, l, -1, rtcpSentinel, func(st Stats) bool { return st.RxForeign == 1 })
+	started = true
+	return to, stop
 }
 
 // legWait polls the leg's counters until cond holds.

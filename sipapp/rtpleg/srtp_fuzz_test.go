@@ -2,8 +2,6 @@ package rtpleg
 
 import (
 	"net"
-	"net/netip"
-	"runtime"
 	"testing"
 
 	"github.com/pion/rtp"
@@ -84,16 +82,8 @@ func srtpPackets(t *testing.T, in []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := runtime.NumGoroutine()
-	l.Start()
-	defer func() {
-		l.Close()
-		waitGoroutines(t, before)
-	}()
-	to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(l.Port()))
-	l.Answered()
-	send(t, srcs[0], rtcpSentinel, to)
-	legWait(t, l, -1, rtcpSentinel, func(st Stats) bool { return st.RxForeign == 1 })
+	to, stop := startAnswered(t, l, srcs[0])
+	defer stop()
 
 	wantRTCP := uint64(0)
 	sealedRun := 0 // sealed datagrams from source 1 (learning needs learnPackets)
