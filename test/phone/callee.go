@@ -134,10 +134,8 @@ type Callee struct {
 	serveDone chan struct{}
 	stop      chan struct{} // closed by Close: ringing and ACK waits end
 
-	mu        sync.Mutex
-	closed    bool
+	watch                    // of the state below
 	handlers  sync.WaitGroup // request handlers inside the Callee
-	changed   chan struct{}  // closed and replaced whenever the state below grows
 	invites   []*sip.Request
 	responses []int
 	nonces    map[string]*digest.Challenge // issued, not yet used
@@ -176,7 +174,7 @@ func Listen(ctx context.Context, cfg CalleeConfig) (*Callee, error) {
 		log:       cfg.Logger.With("role", "callee"),
 		serveDone: make(chan struct{}),
 		stop:      make(chan struct{}),
-		changed:   make(chan struct{}),
+		watch:     newWatch(),
 		nonces:    make(map[string]*digest.Challenge),
 		calls:     make(map[string]*calleeCall),
 	}
@@ -359,8 +357,7 @@ func (c *Callee) wait(ctx context.Context, what string, cond func() bool) error 
 func (c *Callee) update(f func()) {
 	c.mu.Lock()
 	f()
-	close(c.changed)
-	c.changed = make(chan struct{})
+	c.notify()
 	c.mu.Unlock()
 }
 
@@ -368,14 +365,11 @@ func (c *Callee) update(f func()) {
 // stops the SIP server and waits for all goroutines.
 func (c *Callee) Close() {
 	c.mu.Lock()
-	if c.closed {
+	if !c.shut() {
 		c.mu.Unlock()
 		return
 	}
-	c.closed = true
 	close(c.stop)
-	close(c.changed) // wake waiters so they see closed
-	c.changed = make(chan struct{})
 	c.mu.Unlock()
 
 	c.handlers.Wait()

@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -56,10 +55,8 @@ type Proxy struct {
 	addr netip.AddrPort
 	done chan struct{}
 
-	mu      sync.Mutex
-	seen    []Seen
-	changed chan struct{}
-	closed  bool
+	watch
+	seen []Seen
 }
 
 // ListenProxy starts a proxy on a free UDP port.
@@ -76,7 +73,7 @@ func ListenProxy(cfg ProxyConfig) (*Proxy, error) {
 		return nil, fmt.Errorf("phone: proxy listen: %w", err)
 	}
 	p := &Proxy{cfg: cfg, conn: conn, addr: conn.LocalAddr().(*net.UDPAddr).AddrPort(),
-		done: make(chan struct{}), changed: make(chan struct{})}
+		done: make(chan struct{}), watch: newWatch()}
 	go p.serve()
 	return p, nil
 }
@@ -90,13 +87,10 @@ func (p *Proxy) URI() string { return "sip:" + p.addr.String() }
 // Close stops the proxy.
 func (p *Proxy) Close() {
 	p.mu.Lock()
-	if p.closed {
+	if !p.shut() {
 		p.mu.Unlock()
 		return
 	}
-	p.closed = true
-	close(p.changed)
-	p.changed = make(chan struct{})
 	p.mu.Unlock()
 	p.conn.Close()
 	<-p.done
@@ -168,8 +162,7 @@ func (p *Proxy) serve() {
 		}
 		p.mu.Lock()
 		p.seen = append(p.seen, Seen{Msg: cloneMsg(msg), From: from})
-		close(p.changed)
-		p.changed = make(chan struct{})
+		p.notify()
 		p.mu.Unlock()
 		var next netip.AddrPort
 		switch m := msg.(type) {
