@@ -13,18 +13,6 @@ import (
 	"webconf/test/testutil"
 )
 
-// listenCallee starts a test callee the server can dial; closed when the
-// test ends.
-func listenCallee(t *testing.T, cfg phone.CalleeConfig) *phone.Callee {
-	t.Helper()
-	c, err := phone.Listen(testutil.Ctx(t, 5*time.Second), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
-
 func dialCallee(t *testing.T, s *Server, room string, c *phone.Callee) string {
 	t.Helper()
 	tag, err := s.Dialout(context.Background(), DialRequest{
@@ -58,7 +46,7 @@ func record(s *Server, room, tag string) (Participant, bool) {
 // race those reads.
 func TestDialoutAnswerRacesNoReader(t *testing.T) {
 	s := startServer(t, nil) // the default ringback puts the ringing callee in the mix
-	cal := listenCallee(t, phone.CalleeConfig{Ring: 300 * time.Millisecond})
+	cal := testutil.ListenCallee(t, phone.CalleeConfig{Ring: 300 * time.Millisecond})
 	tag := dialCallee(t, s, "race", cal)
 	invites, err := cal.WaitInvites(testutil.Ctx(t, 5*time.Second), 1)
 	if err != nil {
@@ -135,7 +123,7 @@ func TestAPanickingDialoutLeavesAndHangsUp(t *testing.T) {
 				}
 			}
 			dialRoom(t, s, "boom") // someone in the room, who stays
-			cal := listenCallee(t, tc.cfg)
+			cal := testutil.ListenCallee(t, tc.cfg)
 			tag := dialCallee(t, s, "boom", cal)
 			if tc.stage == "ringing" {
 				if err := cal.WaitCancel(testutil.Ctx(t, 10*time.Second)); err != nil {

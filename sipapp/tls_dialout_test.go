@@ -81,7 +81,7 @@ func TestDialoutOverTLSVerifiesTheHopName(t *testing.T) {
 	t.Run("callee", func(t *testing.T) {
 		ca := testutil.NewCA(t)
 		var sni sniRecorder
-		cal := listenCallee(t, phone.CalleeConfig{Transport: "tls", TLS: sni.serve(ca, ca.IssueFor(t, "callee", "callee.test"))})
+		cal := testutil.ListenCallee(t, phone.CalleeConfig{Transport: "tls", TLS: sni.serve(ca, ca.IssueFor(t, "callee", "callee.test"))})
 		s := startTLSDialer(t, ca, "", "callee.test")
 		tag, err := s.Dialout(context.Background(), DialRequest{Room: "named", Callee: "bob", FromUser: "conf",
 			Domain: "127.0.0.1", CalleeDomain: "sips:callee.test:" + calleePort(t, cal)})
@@ -134,7 +134,7 @@ func TestDialoutOverTLSVerifiesTheHopName(t *testing.T) {
 		// connection verified for callee.test, which names it too.
 		ca := testutil.NewCA(t)
 		var sni sniRecorder
-		cal := listenCallee(t, phone.CalleeConfig{Transport: "tls", TLS: sni.serve(ca, ca.IssueFor(t, "callee", "callee.test", "alias.test"))})
+		cal := testutil.ListenCallee(t, phone.CalleeConfig{Transport: "tls", TLS: sni.serve(ca, ca.IssueFor(t, "callee", "callee.test", "alias.test"))})
 		s := startTLSDialer(t, ca, "", "callee.test", "alias.test")
 		for _, host := range []string{"callee.test", "alias.test"} {
 			if _, err := s.Dialout(context.Background(), DialRequest{Room: "alias", Callee: "bob", FromUser: "conf",
@@ -155,7 +155,7 @@ func TestDialoutOverTLSVerifiesTheHopName(t *testing.T) {
 		// connection verified for callee.test.
 		ca := testutil.NewCA(t)
 		var sni sniRecorder
-		cal := listenCallee(t, phone.CalleeConfig{Transport: "tls", TLS: sni.serve(ca, ca.IssueFor(t, "callee", "callee.test")),
+		cal := testutil.ListenCallee(t, phone.CalleeConfig{Transport: "tls", TLS: sni.serve(ca, ca.IssueFor(t, "callee", "callee.test")),
 			Auth: &phone.Auth{Realm: "callee.test", User: "conf", Password: "secret"}})
 		s := startTLSDialer(t, ca, "", "callee.test")
 		tag, err := s.Dialout(context.Background(), DialRequest{Room: "challenged", Callee: "bob", FromUser: "conf",
@@ -188,7 +188,7 @@ func TestDialoutOverTLSVerifiesTheHopName(t *testing.T) {
 		// only.)
 		ca := testutil.NewCA(t)
 		var sni sniRecorder
-		sbc := listenCallee(t, phone.CalleeConfig{Transport: "tls", TLS: sni.serve(ca, ca.IssueFor(t, "sbc", "sbc.test")), Reject: 486})
+		sbc := testutil.ListenCallee(t, phone.CalleeConfig{Transport: "tls", TLS: sni.serve(ca, ca.IssueFor(t, "sbc", "sbc.test")), Reject: 486})
 		s := startTLSDialer(t, ca, "sip:sbc.test:"+calleePort(t, sbc)+";transport=tls", "sbc.test")
 		tag, err := s.Dialout(context.Background(), DialRequest{Room: "proxied", Callee: "bob", FromUser: "conf",
 			Domain: "127.0.0.1", CalleeDomain: "provider.invalid"})
@@ -225,7 +225,7 @@ func TestDialoutOverTLSRefusesACertificateForAnotherName(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ca := testutil.NewCA(t)
-			cal := listenCallee(t, phone.CalleeConfig{Transport: "tls", TLS: ca.ServerConfig(ca.IssueFor(t, "callee", tc.certFor))})
+			cal := testutil.ListenCallee(t, phone.CalleeConfig{Transport: "tls", TLS: ca.ServerConfig(ca.IssueFor(t, "callee", tc.certFor))})
 			s := startTLSDialer(t, ca, "", "callee.test", "other.test")
 			_, err := s.Dialout(context.Background(), DialRequest{Room: "wrong", Callee: "bob", FromUser: "conf",
 				Domain: "127.0.0.1", CalleeDomain: "sips:" + tc.host + ":" + calleePort(t, cal)})

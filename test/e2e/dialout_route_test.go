@@ -61,7 +61,7 @@ func TestDialoutAnswersAnyRealmOfTheNextHop(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			srv := start(t, nil)
-			cal := callee(t, phone.CalleeConfig{Auth: &tc.auth})
+			cal := testutil.ListenCallee(t, phone.CalleeConfig{Auth: &tc.auth})
 			if !strings.HasPrefix(cal.Addr(), "127.0.0.1:") {
 				t.Fatalf("the callee is not dialled by IP address: %s", cal.Addr())
 			}
@@ -99,7 +99,7 @@ func TestDialoutAuthRealms(t *testing.T) {
 					panic(err)
 				}
 			})
-			cal := callee(t, phone.CalleeConfig{Auth: &phone.Auth{Realm: tc.realm, User: "wcuser", Password: "s3cret"}})
+			cal := testutil.ListenCallee(t, phone.CalleeConfig{Auth: &phone.Auth{Realm: tc.realm, User: "wcuser", Password: "s3cret"}})
 			tag := srv.dialout(t, dialReq("realms", cal))
 			if tc.answered {
 				accept(t, cal)
@@ -207,7 +207,7 @@ func TestDialoutThroughOutboundProxy(t *testing.T) {
 	t.Parallel()
 	px := proxy(t, phone.ProxyConfig{Host: "127.0.0.2", RecordRoute: true})
 	srv := start(t, withProxy(px.URI()))
-	cal := callee(t, phone.CalleeConfig{Auth: &phone.Auth{Realm: "sip.provider.example", User: "wcuser", Password: "s3cret", Proxy: true}})
+	cal := testutil.ListenCallee(t, phone.CalleeConfig{Auth: &phone.Auth{Realm: "sip.provider.example", User: "wcuser", Password: "s3cret", Proxy: true}})
 	tag := srv.dialout(t, dialReq("viaproxy", cal))
 	b := accept(t, cal)
 	srv.waitDialStatuses(t, tag, "1 INVITE", "3 200 OK")
@@ -270,7 +270,7 @@ func TestDialoutInDialogThroughOutboundProxyWithoutRecordRoute(t *testing.T) {
 	t.Parallel()
 	px := proxy(t, phone.ProxyConfig{Host: "127.0.0.2"})
 	srv := start(t, withProxy(px.URI()+";transport=udp"))
-	cal := callee(t, phone.CalleeConfig{})
+	cal := testutil.ListenCallee(t, phone.CalleeConfig{})
 	tag := srv.dialout(t, dialReq("norr", cal))
 	b := accept(t, cal)
 	srv.waitDialStatuses(t, tag, "1 INVITE", "3 200 OK")
@@ -294,7 +294,7 @@ func TestDialoutByeThroughAStrictRouter(t *testing.T) {
 	t.Parallel()
 	px := proxy(t, phone.ProxyConfig{Host: "127.0.0.2", RecordRoute: true, Strict: true})
 	srv := start(t, withProxy(px.URI()))
-	cal := callee(t, phone.CalleeConfig{})
+	cal := testutil.ListenCallee(t, phone.CalleeConfig{})
 	tag := srv.dialout(t, dialReq("strict", cal))
 	b := accept(t, cal)
 	srv.waitDialStatuses(t, tag, "1 INVITE", "3 200 OK")
@@ -322,7 +322,7 @@ func TestDialoutOutboundProxyByName(t *testing.T) {
 	px := proxy(t, phone.ProxyConfig{Host: "127.0.0.1", Aliases: []string{"localhost"}})
 	port := netip.MustParseAddrPort(px.Addr()).Port()
 	srv := start(t, withProxy("sip:localhost:"+strconv.Itoa(int(port))))
-	cal := callee(t, phone.CalleeConfig{Auth: &phone.Auth{Realm: "asterisk", User: "wcuser", Password: "s3cret"}})
+	cal := testutil.ListenCallee(t, phone.CalleeConfig{Auth: &phone.Auth{Realm: "asterisk", User: "wcuser", Password: "s3cret"}})
 	tag := srv.dialout(t, dialReq("byname", cal))
 	accept(t, cal)
 	srv.waitDialStatuses(t, tag, "1 INVITE", "3 200 OK")
@@ -337,7 +337,7 @@ func TestDialoutCancelThroughOutboundProxy(t *testing.T) {
 	t.Parallel()
 	px := proxy(t, phone.ProxyConfig{Host: "127.0.0.2", RecordRoute: true})
 	srv := start(t, withProxy(px.URI()))
-	cal := callee(t, phone.CalleeConfig{NoAnswer: true})
+	cal := testutil.ListenCallee(t, phone.CalleeConfig{NoAnswer: true})
 	tag := srv.dialout(t, dialReq("cancel", cal))
 	srv.waitDialStatuses(t, tag, "1 INVITE", "2 180 Ringing")
 	if err := srv.Registry().Kick("cancel", tag); err != nil {

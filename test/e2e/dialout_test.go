@@ -14,17 +14,6 @@ import (
 	"webconf/test/testutil"
 )
 
-// callee starts a UAS test phone that the server can dial.
-func callee(t *testing.T, cfg phone.CalleeConfig) *phone.Callee {
-	t.Helper()
-	c, err := phone.Listen(testutil.Ctx(t, 5*time.Second), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
-
 func dialReq(room string, c *phone.Callee) sipapp.DialRequest {
 	return sipapp.DialRequest{
 		Room: room, Callee: "bob", FromUser: "conference", Domain: c.Addr(),
@@ -91,7 +80,7 @@ func TestDialoutAnsweredAfterAChallenge(t *testing.T) {
 			srv := start(t, nil)
 			a := srv.direct(t, "dial", phone.Config{})
 			a.SetTone(500)
-			cal := callee(t, phone.CalleeConfig{Auth: &tc.auth, Ring: 300 * time.Millisecond})
+			cal := testutil.ListenCallee(t, phone.CalleeConfig{Auth: &tc.auth, Ring: 300 * time.Millisecond})
 			req := dialReq("dial", cal)
 			req.Headers = []string{"X-Tenant: acme", "Subject: conference call"}
 			req.ParticipantID = "bob-1"
@@ -167,7 +156,7 @@ func TestDialoutFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			srv := start(t, nil)
-			cal := callee(t, tc.cfg)
+			cal := testutil.ListenCallee(t, tc.cfg)
 			tag := srv.dialout(t, dialReq("fail", cal))
 			if tc.kick {
 				srv.waitDialStatuses(t, tag, "1 INVITE", "2 180 Ringing")
@@ -193,7 +182,7 @@ func TestRingbackWhileTheCalleeRings(t *testing.T) {
 	a := srv.direct(t, "ring", phone.Config{})
 	srv.inRoom(t, a, "ring", sipapp.ReasonDirect)
 	quiet(t, a, fFirst)
-	cal := callee(t, phone.CalleeConfig{Ring: 4 * time.Second})
+	cal := testutil.ListenCallee(t, phone.CalleeConfig{Ring: 4 * time.Second})
 	tag := srv.dialout(t, dialReq("ring", cal))
 	if err := a.WaitAudio(testutil.Ctx(t, 5*time.Second), func(s []int16) bool {
 		return levelOf(s, 440) > 1500 && levelOf(s, 480) > 1500
@@ -219,7 +208,7 @@ func TestEarlyMediaReplacesRingback(t *testing.T) {
 	t.Parallel()
 	srv := start(t, nil)
 	a := srv.direct(t, "early", phone.Config{})
-	cal := callee(t, phone.CalleeConfig{Ring: 3 * time.Second, EarlyMedia: true})
+	cal := testutil.ListenCallee(t, phone.CalleeConfig{Ring: 3 * time.Second, EarlyMedia: true})
 	tag := srv.dialout(t, dialReq("early", cal))
 	early, err := cal.EarlyPhone(testutil.Ctx(t, 5*time.Second))
 	if err != nil {
@@ -239,7 +228,7 @@ func TestMuteAndUnmuteADialledCall(t *testing.T) {
 	t.Parallel()
 	srv := start(t, nil)
 	a := srv.direct(t, "mutedial", phone.Config{})
-	cal := callee(t, phone.CalleeConfig{})
+	cal := testutil.ListenCallee(t, phone.CalleeConfig{})
 	tag := srv.dialout(t, dialReq("mutedial", cal))
 	b := accept(t, cal)
 	b.SetTone(800)
@@ -268,7 +257,7 @@ func TestDialoutGuard(t *testing.T) {
 			panic(err)
 		}
 	})
-	cal := callee(t, phone.CalleeConfig{NoAnswer: true})
+	cal := testutil.ListenCallee(t, phone.CalleeConfig{NoAnswer: true})
 	if _, err := srv.Dialout(context.Background(), dialReq("guard", cal)); !errors.Is(err, sipapp.ErrDialoutNotAllowed) {
 		t.Fatalf("callee bob@...: %v, want not allowed by dialout_allowed_re", err)
 	}

@@ -102,7 +102,7 @@ func TestDialoutOverTLSWithSRTP(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s, ca, _ := startTLS(t, withSRTP(tc.mode))
-			cal := callee(t, phone.CalleeConfig{Transport: "tls", TLS: ca.ServerConfig(ca.Issue(t, "callee")),
+			cal := testutil.ListenCallee(t, phone.CalleeConfig{Transport: "tls", TLS: ca.ServerConfig(ca.Issue(t, "callee")),
 				SRTP: &phone.SRTP{Suites: tc.suites}})
 			room := "srtp-out"
 			// The room's phone is on UDP: plain RTP (in mandatory mode
@@ -154,7 +154,7 @@ func TestDialoutOverTLSWithSRTP(t *testing.T) {
 			})
 
 			// The same dial-out over UDP.
-			udp := callee(t, phone.CalleeConfig{SRTP: &phone.SRTP{}})
+			udp := testutil.ListenCallee(t, phone.CalleeConfig{SRTP: &phone.SRTP{}})
 			req := sipapp.DialRequest{Room: room, Callee: "bob", FromUser: "conf", Domain: "127.0.0.1", CalleeDomain: udp.Addr()}
 			if tc.mode == sipapp.SRTPMandatory {
 				// Refused before anything is sent: the error is the
@@ -192,7 +192,7 @@ func TestDialoutOverTLSToACalleeWithoutSRTP(t *testing.T) {
 	t.Run("optional", func(t *testing.T) {
 		t.Parallel()
 		s, ca, _ := startTLS(t, nil)
-		cal := callee(t, phone.CalleeConfig{Transport: "tls", TLS: ca.ServerConfig(ca.Issue(t, "callee"))})
+		cal := testutil.ListenCallee(t, phone.CalleeConfig{Transport: "tls", TLS: ca.ServerConfig(ca.Issue(t, "callee"))})
 		b := s.direct(t, "plain-out", phone.Config{})
 		tag := s.dialout(t, sipapp.DialRequest{Room: "plain-out", Callee: "bob", FromUser: "conf", Domain: "127.0.0.1",
 			CalleeDomain: cal.Addr() + ";transport=tls"})
@@ -209,7 +209,7 @@ func TestDialoutOverTLSToACalleeWithoutSRTP(t *testing.T) {
 	t.Run("mandatory", func(t *testing.T) {
 		t.Parallel()
 		s, ca, _ := startTLS(t, withSRTP(sipapp.SRTPMandatory))
-		cal := callee(t, phone.CalleeConfig{Transport: "tls", TLS: ca.ServerConfig(ca.Issue(t, "callee"))})
+		cal := testutil.ListenCallee(t, phone.CalleeConfig{Transport: "tls", TLS: ca.ServerConfig(ca.Issue(t, "callee"))})
 		if _, err := s.Registry().Create("savp-out", 0); err != nil {
 			t.Fatal(err)
 		}
@@ -339,7 +339,7 @@ func TestTLSMandatorySRTP(t *testing.T) {
 func TestDialoutThroughATLSOutboundProxyWithSRTP(t *testing.T) {
 	t.Parallel()
 	sbcCA := testutil.NewCA(t)
-	sbc := callee(t, phone.CalleeConfig{Transport: "tls", TLS: sbcCA.ServerConfig(sbcCA.Issue(t, "sbc")), SRTP: &phone.SRTP{}})
+	sbc := testutil.ListenCallee(t, phone.CalleeConfig{Transport: "tls", TLS: sbcCA.ServerConfig(sbcCA.Issue(t, "sbc")), SRTP: &phone.SRTP{}})
 	proxyURI := "sip:" + sbc.Addr() + ";transport=tls"
 	s, ca, _ := startTLS(t, func(c *conf.Config) {
 		c.Server.SRTP = sipapp.SRTPMandatory
@@ -491,7 +491,7 @@ func TestSessionRefreshOverTLSKeepsTheSRTPKey(t *testing.T) {
 			c.Webconference.SessionRefreshMethod = "INVITE"
 		})
 		// The callee asks us to refresh (refresher=uac: we are the UAC).
-		cal := callee(t, phone.CalleeConfig{Transport: "tls", TLS: ca.ServerConfig(ca.Issue(t, "callee")), SRTP: &phone.SRTP{},
+		cal := testutil.ListenCallee(t, phone.CalleeConfig{Transport: "tls", TLS: ca.ServerConfig(ca.Issue(t, "callee")), SRTP: &phone.SRTP{},
 			OKHeaders: []sip.Header{sip.NewHeader("Session-Expires", "2;refresher=uac"), sip.NewHeader("Require", "timer")}})
 		room := s.direct(t, "st-tls-out", phone.Config{})
 		tag := s.dialout(t, sipapp.DialRequest{Room: "st-tls-out", Callee: "bob", FromUser: "conf", Domain: "127.0.0.1",
@@ -593,7 +593,7 @@ func TestSessionRefreshNeverSendsTheKeyOutsideTLS(t *testing.T) {
 		shortTimers(c)
 		c.Webconference.SessionRefreshMethod = "INVITE"
 	})
-	cal := callee(t, phone.CalleeConfig{Transport: "tls", TLS: ca.ServerConfig(ca.Issue(t, "callee")), SRTP: &phone.SRTP{},
+	cal := testutil.ListenCallee(t, phone.CalleeConfig{Transport: "tls", TLS: ca.ServerConfig(ca.Issue(t, "callee")), SRTP: &phone.SRTP{},
 		OKHeaders: []sip.Header{
 			sip.NewHeader("Session-Expires", "2;refresher=uac"), sip.NewHeader("Require", "timer"),
 			sip.NewHeader("Record-Route", "<sip:"+hop.LocalAddr().String()+";lr>"),
