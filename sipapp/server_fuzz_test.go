@@ -110,24 +110,11 @@ func (s *Server) fuzzHandler(m sip.RequestMethod) func(*sip.Request, sip.ServerT
 // Contact and an SDP answer our own parser accepts; afterwards no call, no
 // RTP port and no goroutine is left over.
 func FuzzSIPRequest(f *testing.F) {
-	s, err := New(Options{
+	s := startFuzzServer(f, Options{
 		SIPListen: "127.0.0.1:0", RTPLow: 46000, RTPHigh: 46998,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		SessionTimer: SessionTimer{Enabled: true, Expires: 1800 * time.Second, MinSE: 90 * time.Second,
 			Max: 7200 * time.Second, Refresh: "UPDATE"},
-	})
-	if err != nil {
-		f.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			f.Error(err)
-		}
 	})
 	freePorts := s.FreeRTPPorts()
 	const inviteSDP = fuzzInviteSDP
@@ -150,17 +137,11 @@ func FuzzSIPRequest(f *testing.F) {
 	})
 }
 
-// FuzzSIPRequestTLS is FuzzSIPRequest for requests that arrived over the
-// TLS listener: the same handlers and invariants, plus the Contact of
-// every answer naming our TLS port, sips: when the request asked for SIPS
-// (RFC 3261 12.1.1) and ;transport=tls otherwise.
-func FuzzSIPRequestTLS(f *testing.F) {
-	ca := testutil.NewCA(f)
-	leaf := ca.Issue(f, "server")
-	s, err := New(Options{
-		SIPListen: "127.0.0.1:0", SIPTLSListen: "127.0.0.1:0", TLSCert: leaf.CertFile, TLSKey: leaf.KeyFile,
-		RTPLow: 48400, RTPHigh: 48998, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+// startFuzzServer starts a server for a fuzz target, shut down when the
+// target ends.
+func startFuzzServer(f *testing.F, opt Options) *Server {
+	f.Helper()
+	s, err := New(opt)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -173,6 +154,20 @@ func FuzzSIPRequestTLS(f *testing.F) {
 		if err := s.Shutdown(ctx); err != nil {
 			f.Error(err)
 		}
+	})
+	return s
+}
+
+// FuzzSIPRequestTLS is FuzzSIPRequest for requests that arrived over the
+// TLS listener: the same handlers and invariants, plus the Contact of
+// every answer naming our TLS port, sips: when the request asked for SIPS
+// (RFC 3261 12.1.1) and ;transport=tls otherwise.
+func FuzzSIPRequestTLS(f *testing.F) {
+	ca := testutil.NewCA(f)
+	leaf := ca.Issue(f, "server")
+	s := startFuzzServer(f, Options{
+		SIPListen: "127.0.0.1:0", SIPTLSListen: "127.0.0.1:0", TLSCert: leaf.CertFile, TLSKey: leaf.KeyFile,
+		RTPLow: 48400, RTPHigh: 48998, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	freePorts := s.FreeRTPPorts()
 	_, tlsPort, _ := net.SplitHostPort(s.TLSAddr())
