@@ -64,12 +64,7 @@ func dialRoom(t *testing.T, s *Server, room string) *phone.Phone {
 	if err != nil {
 		t.Fatalf("dial %s: %v", room, err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = p.Hangup(ctx)
-		p.Close()
-	})
+	testutil.HangUpAtEnd(t, p)
 	testutil.WaitFor(t, 5*time.Second, "the caller in the room's mix", func() bool { return s.liveCount(room) == 1 })
 	return p
 }

@@ -18,6 +18,7 @@ import (
 	"webconf/rpc/node"
 	"webconf/sipapp"
 	"webconf/test/phone"
+	"webconf/test/testutil"
 )
 
 const sig = "webconf test"
@@ -126,12 +127,7 @@ func (h *harness) dial(t *testing.T, cfg phone.Config) *phone.Phone {
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = p.Hangup(ctx)
-		p.Close()
-	})
+	testutil.HangUpAtEnd(t, p)
 	return p
 }
 

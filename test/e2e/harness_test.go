@@ -145,14 +145,7 @@ func (s *server) dial(t *testing.T, cfg phone.Config) *phone.Phone {
 	if err != nil {
 		t.Fatalf("dial %q: %v", cfg.User, err)
 	}
-	t.Cleanup(func() {
-		// Hang up like a person would, so that the server has no calls
-		// left to end when it stops.
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = p.Hangup(ctx)
-		p.Close()
-	})
+	testutil.HangUpAtEnd(t, p)
 	return p
 }
 

@@ -46,12 +46,7 @@ func dialAt(t *testing.T, addr string, cfg phone.Config) *phone.Phone {
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = p.Hangup(ctx)
-		p.Close()
-	})
+	testutil.HangUpAtEnd(t, p)
 	return p
 }
 

@@ -386,12 +386,7 @@ func (b *bridge) dial(t *testing.T, local, user string, cfg phone.Config) (*phon
 	if err != nil {
 		return nil, err
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = p.Hangup(ctx)
-		p.Close()
-	})
+	testutil.HangUpAtEnd(t, p)
 	return p, nil
 }
 

@@ -218,11 +218,6 @@ func (h *harness) dial(t *testing.T, cfg phone.Config) *phone.Phone {
 	if err != nil {
 		t.Fatalf("dial %q: %v", cfg.User, err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		_ = p.Hangup(ctx)
-		p.Close()
-	})
+	testutil.HangUpAtEnd(t, p)
 	return p
 }

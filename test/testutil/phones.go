@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -17,4 +18,15 @@ func ListenCallee(t testing.TB, cfg phone.CalleeConfig) *phone.Callee {
 	}
 	t.Cleanup(c.Close)
 	return c
+}
+
+// HangUpAtEnd hangs p up when the test ends, as a person would (so that
+// the server has no calls left to end when it stops), and closes it.
+func HangUpAtEnd(t testing.TB, p *phone.Phone) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		_ = p.Hangup(ctx)
+		p.Close()
+	})
 }
