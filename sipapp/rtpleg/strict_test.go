@@ -25,6 +25,17 @@ func silentLeg(t *testing.T, pool *Pool, sdp *peer) *Leg {
 	return l
 }
 
+// latchedLeg is a silentLeg to ph, answered, that has latched on ph's
+// first packet (160 bytes of PCMU).
+func latchedLeg(t *testing.T, pool *Pool, ph *peer) *Leg {
+	t.Helper()
+	l := silentLeg(t, pool, ph)
+	answer(t, l, ph)
+	ph.send(t, l, g711.PCMU, make([]byte, 160))
+	waitStat(t, l, "the latch", func(s Stats) bool { return s.RxPackets == 1 })
+	return l
+}
+
 // heardNothing fails if c receives any datagram within d: whatever the
 // leg sends must not go there.
 func heardNothing(t *testing.T, c *net.UDPConn, d time.Duration, who string) {
@@ -145,10 +156,7 @@ func TestStrictRTP(t *testing.T) {
 
 	t.Run("a latched call is not taken over, nor reopened by a re-INVITE", func(t *testing.T) {
 		ph, intruder := newPeer(t), newPeer(t)
-		l := silentLeg(t, pool, ph)
-		answer(t, l, ph)
-		ph.send(t, l, g711.PCMU, payload)
-		waitStat(t, l, "the latch", func(s Stats) bool { return s.RxPackets == 1 })
+		l := latchedLeg(t, pool, ph)
 		// A re-INVITE with the same address (session refresh, resume) and
 		// one on hold with c=0.0.0.0 (RFC 2543) keep the latch.
 		l.Update(Config{PT: g711.PCMU, DTMF: 101, Remote: ph.addr(), Send: true, ExpectRx: true})
@@ -173,10 +181,7 @@ func TestStrictRTP(t *testing.T) {
 
 	t.Run("a new address in a re-INVITE latches again, from after its answer", func(t *testing.T) {
 		old, moved := newPeer(t), newPeer(t)
-		l := silentLeg(t, pool, old)
-		answer(t, l, old)
-		old.send(t, l, g711.PCMU, payload)
-		waitStat(t, l, "the latch", func(s Stats) bool { return s.RxPackets == 1 })
+		l := latchedLeg(t, pool, old)
 		l.Update(Config{PT: g711.PCMU, DTMF: 101, Remote: moved.addr(), Send: true, ExpectRx: true})
 		// Between the new offer and its answer nothing counts, not even
 		// the new address.
