@@ -17,12 +17,22 @@ import (
 	"webconf/test/testutil"
 )
 
+// dialStatus calls srv (user "conference" unless cfg names one) and
+// returns the final status of the INVITE; an answered phone is closed
+// when the test ends.
 func dialStatus(t *testing.T, srv *server, cfg phone.Config) int {
 	t.Helper()
-	cfg.Server = srv.addr
 	if cfg.User == "" {
 		cfg.User = "conference"
 	}
+	return dialStatusAt(t, srv.addr, cfg)
+}
+
+// dialStatusAt is dialStatus for a phone calling addr (such as the TLS
+// listener) as cfg says.
+func dialStatusAt(t *testing.T, addr string, cfg phone.Config) int {
+	t.Helper()
+	cfg.Server = addr
 	p, err := phone.Dial(testutil.Ctx(t, 5*time.Second), cfg)
 	if err == nil {
 		t.Cleanup(p.Close)
@@ -30,7 +40,7 @@ func dialStatus(t *testing.T, srv *server, cfg phone.Config) int {
 	}
 	var se *phone.StatusError
 	if !errors.As(err, &se) {
-		t.Fatalf("dial: %v", err)
+		t.Fatalf("dial %s: %v", addr, err)
 	}
 	return se.Code
 }

@@ -25,22 +25,6 @@ func withSRTP(mode string) func(*conf.Config) {
 	return func(c *conf.Config) { c.Server.SRTP = mode }
 }
 
-// dialStatusAt is dialStatus for a phone calling addr (the TLS listener).
-func dialStatusAt(t *testing.T, addr string, cfg phone.Config) int {
-	t.Helper()
-	cfg.Server = addr
-	p, err := phone.Dial(testutil.Ctx(t, 5*time.Second), cfg)
-	if err == nil {
-		t.Cleanup(p.Close)
-		return 200
-	}
-	var se *phone.StatusError
-	if !errors.As(err, &se) {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	return se.Code
-}
-
 // cryptoLines are the a=crypto lines of an SDP body.
 func cryptoLines(body []byte) []string {
 	var out []string
