@@ -142,26 +142,6 @@ func (s *failingStore) WriteDocs(ctx context.Context, put []store.Doc, del []sto
 	return s.Store.WriteDocs(ctx, put, del)
 }
 
-// clock is a settable Config.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // ---------------------------------------------------------------------------
 // Helpers.
 
@@ -1108,7 +1088,7 @@ func TestLobbyTimerLifts(t *testing.T) {
 }
 
 func TestPersistentToggling(t *testing.T) {
-	clk := newClock()
+	clk := testutil.NewClock(time.Now())
 	cfg := testConfig()
 	cfg.Now = clk.Now
 	st := store.NewMemory()
@@ -1225,7 +1205,7 @@ func TestDeleteUser(t *testing.T) {
 // Guest authorizations.
 
 func TestAuthorizations(t *testing.T) {
-	clk := newClock()
+	clk := testutil.NewClock(time.Now())
 	cfg := testConfig()
 	cfg.Now = clk.Now
 	st := store.NewMemory()
@@ -1363,7 +1343,7 @@ func TestAuthorizations(t *testing.T) {
 // ones too: each is a stored row), per meeting and per guest; a refused
 // request stores nothing; the indexes follow deletions and expiry.
 func TestAuthorizationCaps(t *testing.T) {
-	clk := newClock()
+	clk := testutil.NewClock(time.Now())
 	cfg := testConfig()
 	cfg.Now = clk.Now
 	cfg.MaxAuthorizations = 4
@@ -1698,7 +1678,7 @@ func TestPublicRoomInfoStoresNothing(t *testing.T) {
 // the SIP side; after a restart too. The clock is the Book's.
 func TestPublicRoomExpiry(t *testing.T) {
 	const ttl = time.Hour
-	clk := newClock()
+	clk := testutil.NewClock(time.Now())
 	st := store.NewMemory()
 	h := newHooks()
 	cfg := testConfig()

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,26 +33,6 @@ func TestHardExpiryHangsUpAndDeletes(t *testing.T) {
 	}
 }
 
-// fakeClock is the registry's clock in a test: it moves only when told.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func TestSoftExpiryAndSweep(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, t.TempDir())
@@ -62,16 +41,16 @@ func TestSoftExpiryAndSweep(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	clk := newFakeClock()
-	h := startOpts(t, cfg, node.Options{Now: clk.now})
+	clk := testutil.NewClock(time.Unix(1_700_000_000, 0)) // the registry's clock, moved only when told
+	h := startOpts(t, cfg, node.Options{Now: clk.Now})
 	old := norm(h.di(t, "roomCreate", "old")).([]any)[2].(string)
 	idle := norm(h.di(t, "roomCreate", "idle")).([]any)[2].(string)
 	si := info(0, 0, 0, 0)
 	// Strictly more than one whole second must pass: at one second the
 	// rooms are still listed, at 2.1 they are not.
-	clk.add(time.Second)
+	clk.Add(time.Second)
 	eq(t, h.di(t, "listRooms", "master"), 200, []any{"idle", "old"}, si)
-	clk.add(1100 * time.Millisecond)
+	clk.Add(1100 * time.Millisecond)
 	eq(t, h.di(t, "listRooms", "master"), 200, []any{}, si) // hidden, not erased
 	eq(t, h.di(t, "getRoomPassword", "master", "idle"), 0, idle, si)
 	// An expired room fails once with the right PIN, and is erased.
