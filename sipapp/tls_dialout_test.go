@@ -67,6 +67,21 @@ func calleePort(t *testing.T, c *phone.Callee) string {
 	return p
 }
 
+// acceptConnected has cal answer the dial-out tag of room, closed when
+// the test ends, and waits until the server has it connected.
+func acceptConnected(t *testing.T, s *Server, cal *phone.Callee, room, tag string) {
+	t.Helper()
+	b, err := cal.Accept(testutil.Ctx(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	testutil.WaitFor(t, 5*time.Second, "the dial-out connected", func() bool {
+		p, ok := record(s, room, tag)
+		return ok && p.Status == StatusConnected
+	})
+}
+
 // TestDialoutOverTLSVerifiesTheHopName: a TLS next hop given by name is
 // reached at the address that name resolved to (where the INVITE and any
 // answer to a challenge go), and its certificate is verified against the
@@ -88,15 +103,7 @@ func TestDialoutOverTLSVerifiesTheHopName(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dialout to a callee whose certificate names callee.test: %v", err)
 		}
-		b, err := cal.Accept(testutil.Ctx(t, 10*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(b.Close)
-		testutil.WaitFor(t, 5*time.Second, "the dial-out connected", func() bool {
-			p, ok := record(s, "named", tag)
-			return ok && p.Status == StatusConnected
-		})
+		acceptConnected(t, s, cal, "named", tag)
 		inv := cal.Invites()[0]
 		if inv.Transport() != "TLS" || inv.Recipient.String() != "sips:bob@callee.test:"+calleePort(t, cal) {
 			t.Fatalf("INVITE %s over %s, want sips:bob@callee.test over TLS", inv.Recipient.String(), inv.Transport())
@@ -164,15 +171,7 @@ func TestDialoutOverTLSVerifiesTheHopName(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dialout: %v", err)
 		}
-		b, err := cal.Accept(testutil.Ctx(t, 10*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(b.Close)
-		testutil.WaitFor(t, 5*time.Second, "the dial-out connected", func() bool {
-			p, ok := record(s, "challenged", tag)
-			return ok && p.Status == StatusConnected
-		})
+		acceptConnected(t, s, cal, "challenged", tag)
 		if n := len(cal.Invites()); n != 2 {
 			t.Fatalf("%d INVITEs, want 2 (challenged, then with credentials)", n)
 		}
