@@ -251,9 +251,6 @@ func (s *Server) logCert(msg string, pair *tls.Certificate) {
 		"not_after", pair.Leaf.NotAfter.UTC().Format(time.RFC3339), "sha256", Fingerprint(pair.Leaf.Raw))
 }
 
-// Transport is the call's SIP transport: "UDP", "TCP" or "TLS".
-func (c *call) Transport() string { return c.trans }
-
 // setupTLS loads what TLS needs at start-up, so that a bad file stops it
 // naming its key: the listener's certificate and key, and the CAs dial-outs
 // trust.

@@ -308,8 +308,7 @@ type bridge struct {
 // 127.0.0.1, and Kamailio in front of it.
 func startBridge(t *testing.T, edit func(*conf.Config)) *bridge {
 	t.Helper()
-	bin := kamailioBin(t) // skip before starting anything
-	_ = bin
+	kamailioBin(t) // skip before starting anything
 	cfg := conf.Default()
 	cfg.Server.SIPListen = "127.0.0.1:0"
 	cfg.Server.PublicIP = "127.0.0.1"
