@@ -197,3 +197,36 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("got %#v\nwant %#v", args[0], v)
 	}
 }
+
+// The plain forms clients send are read by the hand-written scanner, not
+// handed to encoding/xml (which costs several times more), and give the
+// reference decoder's values; constructs outside the scanner's subset go
+// to the reference.
+func TestFastDecodeTakesPlainBodies(t *testing.T) {
+	for i, body := range fastBodies {
+		fm, fa, ok := fastDecode([]byte(body), DefaultMaxDepth)
+		if !ok {
+			t.Fatalf("body %d not taken by the scanner: %q", i, body)
+		}
+		rm, ra, err := decodeXML([]byte(body), DefaultMaxDepth)
+		if err != nil || fm != rm || !reflect.DeepEqual(fa, ra) {
+			t.Fatalf("body %d: scanner %q %#v, reference %q %#v %v", i, fm, fa, rm, ra, err)
+		}
+	}
+	for _, body := range []string{
+		"<!-- c --><methodCall><methodName>m</methodName></methodCall>",
+		"<?xml version=\"1.0\" encoding=\"iso-8859-1\"?><methodCall><methodName>m</methodName></methodCall>",
+		"<methodCall><methodName><![CDATA[m]]></methodName></methodCall>",
+		"<methodCall a='1'><methodName>m</methodName></methodCall>",
+		"<x:methodCall xmlns:x='u'><methodName>m</methodName></x:methodCall>",
+		"<methodCall><methodName>&nbsp;</methodName></methodCall>",
+		"<methodCall><methodName>]]></methodName></methodCall>",
+		"<methodCall><methodName>&#xD800;</methodName></methodCall>",
+		"<methodCall><methodName>m</methodName><params><param><value><i4>2147483648</i4></value></param></params></methodCall>",
+		call(strings.Repeat("<value><array><data>", 101) + strings.Repeat("</data></array></value>", 101)),
+	} {
+		if m, a, ok := fastDecode([]byte(body), DefaultMaxDepth); ok {
+			t.Errorf("the scanner took %q: %q %#v", body, m, a)
+		}
+	}
+}
