@@ -205,3 +205,32 @@ func TestFeedbackFile(t *testing.T) {
 type timeT = time.Time
 
 var fixed = time.Unix(1700000000, 0)
+
+// BenchmarkRoomInfo is the table's share of an XML-RPC roomInfo request
+// (cmd/rpcload's loop): the PIN check, the room's reading and the
+// server-info string, for a client whose address the codec has recorded.
+func BenchmarkRoomInfo(b *testing.B) {
+	so := sipapp.Options{SIPListen: "127.0.0.1:0", PublicIP: "127.0.0.1", RTPLow: 40000, RTPHigh: 40100}
+	srv, err := sipapp.New(so)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(srv, Options{Signature: testSig, DirectExport: []string{"webconference"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Close)
+	ctx := WithClient(context.Background(), "127.0.0.1")
+	res, err := s.Table().Call(ctx, "roomCreate", []any{"bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	args := []any{"bench", res.([]any)[2]}
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := s.Table().Call(ctx, "roomInfo", args)
+		if err != nil || r.([]any)[0] != 0 {
+			b.Fatalf("%v %v", r, err)
+		}
+	}
+}

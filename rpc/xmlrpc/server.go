@@ -381,16 +381,35 @@ func (s *Server) serveConn(c net.Conn, src netip.Addr, accepted time.Time) {
 		s.mu.Unlock()
 		s.wg.Done()
 	}()
-	r := bufio.NewReaderSize(c, 4096)
+	r := bufio.NewReaderSize(c, readBuf)
 	// A new connection must bring its request's head within HeaderTimeout
 	// of its opening; a keep-alive one may wait IdleTimeout for the next
 	// request's first byte, and the head then has HeaderTimeout. The
 	// whole request has ReadTimeout from the same moment (slowloris:
 	// reliability.md 1.8).
+	//
+	// Deadlines cost a timer update each, so they are set only where a
+	// read can wait: a request that is whole in the buffer after its first
+	// read (the usual small XML-RPC call) needs none, and the idle wait's
+	// deadline is moved only when it would end before IdleTimeout or after
+	// IdleTimeout plus an eighth, to the latter, so that busy connections
+	// reset it a few times a minute, not at every request. The same holds
+	// for the write deadline and ReadTimeout.
+	dl := connDeadlines{c: c, readTimeout: s.o.ReadTimeout}
 	began := accepted
+	dl.setRead(began.Add(s.o.HeaderTimeout))
 	proxied := s.o.TrustedProxies.Contains(src)
+	var ctx context.Context
+	if !proxied {
+		ctx = s.peerCtx(c, src, false, nil) // the same for every request
+	}
 	for {
-		c.SetReadDeadline(began.Add(s.o.HeaderTimeout))
+		if _, err := r.Peek(1); err != nil {
+			return
+		}
+		if !headBuffered(r) {
+			dl.setRead(began.Add(s.o.HeaderTimeout))
+		}
 		h, err := readHead(r, proxied)
 		if err != nil {
 			if !errors.Is(err, io.EOF) {
@@ -398,16 +417,65 @@ func (s *Server) serveConn(c net.Conn, src netip.Addr, accepted time.Time) {
 			}
 			return
 		}
-		c.SetReadDeadline(began.Add(s.o.ReadTimeout))
-		if !s.serveRequest(s.peerCtx(c, src, proxied, h.xff), c, r, &h) || !h.keepAlive() {
+		if h.length > r.Buffered() {
+			dl.setRead(began.Add(s.o.ReadTimeout))
+		}
+		rctx := ctx
+		if proxied {
+			rctx = s.peerCtx(c, src, true, h.xff)
+		}
+		if !s.serveRequest(rctx, &dl, r, &h) || !h.keepAlive() {
 			return
 		}
-		c.SetReadDeadline(time.Now().Add(s.o.IdleTimeout))
-		if _, err := r.Peek(1); err != nil {
-			return
+		if r.Buffered() == 0 {
+			now := time.Now()
+			idle, slack := s.o.IdleTimeout, s.o.IdleTimeout/8
+			if dl.read.Before(now.Add(idle)) || dl.read.After(now.Add(idle+slack)) {
+				dl.setRead(now.Add(idle + slack))
+			}
+			if _, err := r.Peek(1); err != nil {
+				return
+			}
 		}
 		began = time.Now()
 	}
+}
+
+// readBuf is the size of a connection's read buffer: a request of the
+// usual size arrives with one read.
+const readBuf = 4096
+
+// connDeadlines keeps the deadlines set on a connection so that they are
+// changed only when they must be.
+type connDeadlines struct {
+	c           net.Conn
+	readTimeout time.Duration
+	read, write time.Time
+}
+
+func (d *connDeadlines) setRead(t time.Time) {
+	if !t.Equal(d.read) {
+		d.read = t
+		d.c.SetReadDeadline(t)
+	}
+}
+
+// armWrite makes sure that a write starting now has at least ReadTimeout
+// (and at most an eighth more) to finish.
+func (d *connDeadlines) armWrite() {
+	now := time.Now()
+	if d.write.Before(now.Add(d.readTimeout)) {
+		d.write = now.Add(d.readTimeout + d.readTimeout/8)
+		d.c.SetWriteDeadline(d.write)
+	}
+}
+
+// headBuffered reports whether the reader holds a whole request head
+// (up to an empty line), so that reading it cannot wait.
+func headBuffered(r *bufio.Reader) bool {
+	b, _ := r.Peek(r.Buffered())
+	b = bytes.TrimLeft(b, "\r\n") // empty lines before the request line
+	return bytes.Contains(b, []byte("\r\n\r\n")) || bytes.Contains(b, []byte("\n\n"))
 }
 
 // peerCtx says whom a request is charged to: the connection's address, or
@@ -429,10 +497,11 @@ func (s *Server) peerCtx(c net.Conn, src netip.Addr, proxied bool, xff []string)
 
 // serveRequest answers one request whose head has been read; false means
 // the connection must be closed.
-func (s *Server) serveRequest(ctx context.Context, c net.Conn, r *bufio.Reader, h *head) bool {
+func (s *Server) serveRequest(ctx context.Context, dl *connDeadlines, r *bufio.Reader, h *head) bool {
+	c := dl.c
 	switch {
 	case !h.post:
-		s.write(c, resp405)
+		s.write(dl, resp405)
 		lingeringClose(c)
 		return false
 	case h.chunked || h.clBad || h.length <= 0:
@@ -445,12 +514,12 @@ func (s *Server) serveRequest(ctx context.Context, c net.Conn, r *bufio.Reader, 
 		} else {
 			*out = appendFramed((*out)[:0], xmlHeader, appendFault(nil, faultRequest, msgTooLarge))
 		}
-		s.write(c, *out)
+		s.write(dl, *out)
 		lingeringClose(c)
 		return false
 	}
 	if h.expect100 && !h.http10 {
-		if !s.write(c, resp100) {
+		if !s.write(dl, resp100) {
 			return false
 		}
 	}
@@ -475,7 +544,7 @@ func (s *Server) serveRequest(ctx context.Context, c net.Conn, r *bufio.Reader, 
 	if h.jsonPath && s.o.JSON != nil {
 		resp, ok := s.callJSON(ctx, body)
 		if !ok || resp == nil {
-			return s.write(c, resp204)
+			return s.write(dl, resp204)
 		}
 		buf, hdr = append(buf, resp...), jsonHeader
 	} else {
@@ -488,13 +557,13 @@ func (s *Server) serveRequest(ctx context.Context, c net.Conn, r *bufio.Reader, 
 	hh = append(hh, "\r\n\r\n"...)
 	start := gap - len(hh)
 	copy(buf[start:], hh)
-	return s.write(c, buf[start:])
+	return s.write(dl, buf[start:])
 }
 
-func (s *Server) write(c net.Conn, b []byte) bool {
-	c.SetWriteDeadline(time.Now().Add(s.o.ReadTimeout))
-	if _, err := c.Write(b); err != nil {
-		s.log.Debug("xmlrpc: write failed", "remote", c.RemoteAddr(), "err", err)
+func (s *Server) write(dl *connDeadlines, b []byte) bool {
+	dl.armWrite()
+	if _, err := dl.c.Write(b); err != nil {
+		s.log.Debug("xmlrpc: write failed", "remote", dl.c.RemoteAddr(), "err", err)
 		return false
 	}
 	return true
