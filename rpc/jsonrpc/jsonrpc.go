@@ -74,11 +74,30 @@ var nullID = json.RawMessage("null")
 // when there is nothing to send back: a notification, or a batch of only
 // notifications.
 func Handle(ctx context.Context, t *rpc.Table, body []byte) (resp []byte, ok bool) {
+	return handleWith(ctx, t, body, true)
+}
+
+// handleWith is Handle; fast false is the reference way for the tests: no
+// fastRequest, and encoding/json writes every answer.
+func handleWith(ctx context.Context, t *rpc.Table, body []byte, fast bool) (resp []byte, ok bool) {
+	encode := encodeJSON
+	if fast {
+		encode = encodeFast
+	}
 	if len(body) > MaxBody {
 		return encode(errResp(nullID, CodeInvalidRequest, "invalid request: body too large")), true
 	}
 	body = bytes.TrimLeft(body, " \t\r\n")
 	batch := len(body) > 0 && body[0] == '['
+	if fast && !batch {
+		if id, method, args, ok := fastRequest(body); ok {
+			result, err := call(ctx, t, method, args)
+			if err != nil {
+				return encode(faultResp(id, method, err)), true
+			}
+			return encode(response{id: id, result: result}), true
+		}
+	}
 	// The depth scan comes first: it is linear and allocation-free, while
 	// the validator keeps a stack per level. The envelope around params is
 	// the request object and the params array, plus the batch array.
@@ -274,10 +293,25 @@ func errResp(id json.RawMessage, code int, msg string) response {
 	return response{id: id, err: &errorObj{Code: code, Message: msg}}
 }
 
-// encode writes a response with the id bytes as received, so that ids of
+// encodeFast writes a response with the id bytes as received, so that ids of
 // every type are echoed exactly. A result JSON cannot carry becomes
-// -32603.
-func encode(r response) []byte {
+// -32603. Results of package rpc's usual types are written by appendValue,
+// others by encoding/json.
+func encodeFast(r response) []byte {
+	if r.err == nil {
+		b := make([]byte, 0, 512)
+		b = append(b, `{"jsonrpc":"2.0","result":`...)
+		if b, ok := appendValue(b, r.result, 0); ok {
+			b = append(b, `,"id":`...)
+			b = append(b, r.id...)
+			return append(b, '}')
+		}
+	}
+	return encodeJSON(r)
+}
+
+// encodeJSON is encode on encoding/json alone.
+func encodeJSON(r response) []byte {
 	var b bytes.Buffer
 	b.WriteString(`{"jsonrpc":"2.0",`)
 	if r.err == nil {

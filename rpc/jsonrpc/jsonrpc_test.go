@@ -256,8 +256,13 @@ func TestLimits(t *testing.T) {
 	})
 }
 
-// FuzzHandle: any body gets valid JSON or no answer, and never a panic.
+// FuzzHandle: any body gets valid JSON or no answer, and never a panic;
+// and the same bytes as the reference way (encoding/json for every request
+// and answer), so that the hand-written fast paths change nothing.
 func FuzzHandle(f *testing.F) {
+	for _, b := range fastBodies {
+		f.Add([]byte(b))
+	}
 	f.Add([]byte(`{"jsonrpc":"2.0","method":"roomCreate","params":["1234"],"id":1}`))
 	f.Add([]byte(`[{"jsonrpc":"2.0","method":"echo","params":[1,2.5,{"a":[null]}]},{"jsonrpc":"2.0","method":"x","id":"s"}]`))
 	f.Add([]byte(`{"jsonrpc":"2.0","method":"echo","params":{"a":1},"id":null}`))
@@ -271,7 +276,74 @@ func FuzzHandle(f *testing.F) {
 		if !ok && resp != nil {
 			t.Fatalf("not ok but a response %q", resp)
 		}
+		ref, refOK := handleWith(context.Background(), s.tab, body, false)
+		if ok != refOK || string(resp) != string(ref) {
+			t.Fatalf("%q: got %q %v, the reference %q %v", body, resp, ok, ref, refOK)
+		}
 	})
+}
+
+// fastBodies are plain requests, which fastRequest reads, and answers
+// appendValue writes (echo returns its arguments).
+var fastBodies = []string{
+	`{"jsonrpc":"2.0","method":"roomInfo","params":["room1","647764"],"id":1}`,
+	` { "id" : "a-b" , "method" : "echo" , "params" : [ "xé ", -12, 0, true, false, null ] , "jsonrpc" : "2.0" } ` + "\n",
+	`{"jsonrpc":"2.0","method":"echo","params":[],"id":null}`,
+	`{"jsonrpc":"2.0","method":"echo","id":-0}`,
+	`{"jsonrpc":"2.0","method":"nosuch","params":[1],"id":7}`,
+	`{"jsonrpc":"2.0","method":"roomCreate","params":[5],"id":8}`,
+	`{"jsonrpc":"2.0","method":"bytes","id":9}`,
+}
+
+// The plain requests take the fast way and answer what the reference way
+// answers; others (escapes, floats, objects, batches) take the reference.
+func TestFastPaths(t *testing.T) {
+	s := newStub()
+	for _, body := range fastBodies {
+		if _, _, _, ok := fastRequest([]byte(strings.TrimLeft(body, " "))); !ok {
+			t.Errorf("not read by fastRequest: %s", body)
+		}
+		got, ok := Handle(context.Background(), s.tab, []byte(body))
+		ref, refOK := handleWith(context.Background(), s.tab, []byte(body), false)
+		if ok != refOK || string(got) != string(ref) {
+			t.Errorf("%s: got %s, the reference %s", body, got, ref)
+		}
+	}
+	for _, body := range []string{
+		`{"jsonrpc":"2.0","method":"echo","params":["a\"b"],"id":1}`,
+		`{"jsonrpc":"2.0","method":"echo","params":[1.5],"id":1}`,
+		`{"jsonrpc":"2.0","method":"echo","params":[{"a":1}],"id":1}`,
+		`{"jsonrpc":"2.0","method":"echo","params":["\xff"],"id":1}`,
+		`{"jsonrpc":"2.0","method":"echo","params":[1],"id":1,"id":2}`,
+		`{"jsonrpc":"2.0","method":"echo","params":[1]}`,
+		`{"jsonrpc":"2.0","method":"echo","params":[12345678901234567890],"id":1}`,
+	} {
+		body = strings.ReplaceAll(body, `\xff`, "\xff")
+		if _, _, _, ok := fastRequest([]byte(body)); ok {
+			t.Errorf("read by fastRequest: %s", body)
+		}
+	}
+	// Every value type and string escape the answer writer knows.
+	for _, v := range []any{
+		nil, "", "a\"\\\b\f\n\r\t\x01\x1f\x7f<>&\u2028\u2029\xff\xe9é", -1 << 62, int64(5), true, false,
+		0.0, -0.0, 1.5, 1e-7, 1e-6, 1e20, 1e21, 123456789.125, -2.5e-300, math.MaxFloat64,
+		[]any(nil), []any{}, []any{1, "x", []any{nil}}, []string(nil), []string{"a", "b"},
+		map[string]any(nil), map[string]any{"b": 1, "a": []byte("hi"), "\u00e9": nil}, []byte(nil), []byte{},
+	} {
+		got, ok := appendValue(nil, v, 0)
+		want, err := json.Marshal(v)
+		if err != nil || !ok {
+			t.Fatalf("%#v: %v %v", v, ok, err)
+		}
+		// json.Marshal escapes <, > and & (HTML); encode does not.
+		want = []byte(strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&").Replace(string(want)))
+		if string(got) != string(want) {
+			t.Errorf("%#v: got %s, want %s", v, got, want)
+		}
+	}
+	if _, ok := appendValue(nil, math.NaN(), 0); ok {
+		t.Error("NaN written")
+	}
 }
 
 // BenchmarkRoomInfo is the codec's share of a JSON-RPC roomInfo request
