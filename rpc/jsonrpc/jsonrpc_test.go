@@ -326,7 +326,7 @@ func TestFastPaths(t *testing.T) {
 	// Every value type and string escape the answer writer knows.
 	for _, v := range []any{
 		nil, "", "a\"\\\b\f\n\r\t\x01\x1f\x7f<>&\u2028\u2029\xff\xe9é", -1 << 62, int64(5), true, false,
-		0.0, -0.0, 1.5, 1e-7, 1e-6, 1e20, 1e21, 123456789.125, -2.5e-300, math.MaxFloat64,
+		0.0, math.Copysign(0, -1), 1.5, 1e-7, 1e-6, 1e20, 1e21, 123456789.125, -2.5e-300, math.MaxFloat64,
 		[]any(nil), []any{}, []any{1, "x", []any{nil}}, []string(nil), []string{"a", "b"},
 		map[string]any(nil), map[string]any{"b": 1, "a": []byte("hi"), "\u00e9": nil}, []byte(nil), []byte{},
 	} {
