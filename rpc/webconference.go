@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -121,8 +122,21 @@ func (s *Service) FeedbackErrors() uint64 { return s.fb.Errors() }
 // Info is the server-info string every webconference reply ends with.
 func (s *Service) Info() string {
 	total, failed, secs := s.srv.Stats().Snapshot()
-	return fmt.Sprintf("Server: %s calls: %d active/%d total/%d connect/%d min",
-		s.opt.Signature, s.srv.ActiveCalls(), total, total-failed, secs/60)
+	// "Server: %s calls: %d active/%d total/%d connect/%d min", without
+	// fmt: every webconference reply carries it.
+	var a [128]byte
+	b := append(a[:0], "Server: "...)
+	b = append(b, s.opt.Signature...)
+	b = append(b, " calls: "...)
+	b = strconv.AppendInt(b, int64(s.srv.ActiveCalls()), 10)
+	b = append(b, " active/"...)
+	b = strconv.AppendUint(b, total, 10)
+	b = append(b, " total/"...)
+	b = strconv.AppendUint(b, total-failed, 10)
+	b = append(b, " connect/"...)
+	b = strconv.AppendUint(b, secs/60, 10)
+	b = append(b, " min"...)
+	return string(b)
 }
 
 // arity is the argument signature SEMS checks for each function.

@@ -122,6 +122,12 @@ func (s *scanner) prolog() bool {
 			return false
 		}
 	}
+	switch string(bytes.TrimSpace(content)) { // no allocation: compared, not kept
+	case `version="1.0"`, `version='1.0'`: // XmlRpc++'s and Python's
+		s.i += len(decl) + n + 2
+		s.space()
+		return true
+	}
 	c := string(content)
 	if v := procInstParam("version", c); v != "" && v != "1.0" {
 		return false

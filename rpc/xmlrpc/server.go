@@ -761,7 +761,11 @@ func readHead(r *bufio.Reader, keepXFF bool) (head, error) {
 }
 
 func (h *head) requestLine(line []byte) error {
-	f := bytes.Fields(line)
+	var fa [3][]byte
+	f, ok := asciiFields(fa[:0], line)
+	if !ok {
+		f = bytes.Fields(line)
+	}
 	if len(f) != 3 {
 		return fmt.Errorf("request line %.40q: %w", line, errBadRequest)
 	}
@@ -779,6 +783,30 @@ func (h *head) requestLine(line []byte) error {
 	}
 	h.jsonPath = string(target) == "/jsonrpc"
 	return nil
+}
+
+// asciiFields is bytes.Fields for an ASCII line, into f without
+// allocating for up to cap(f) fields; ok false for a line with other
+// bytes.
+func asciiFields(f [][]byte, line []byte) (_ [][]byte, ok bool) {
+	start := -1
+	for i, c := range line {
+		switch {
+		case c >= 0x80:
+			return nil, false
+		case c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r':
+			if start >= 0 {
+				f = append(f, line[start:i])
+				start = -1
+			}
+		case start < 0:
+			start = i
+		}
+	}
+	if start >= 0 {
+		f = append(f, line[start:])
+	}
+	return f, true
 }
 
 func (h *head) header(line []byte) {

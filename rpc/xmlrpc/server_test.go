@@ -695,3 +695,20 @@ func BenchmarkRoomInfo100(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 }
+
+// asciiFields splits a request line as bytes.Fields does; lines with
+// other than ASCII bytes are left to bytes.Fields.
+func TestASCIIFields(t *testing.T) {
+	for _, line := range []string{
+		"POST /RPC2 HTTP/1.1", "  POST\t/ \vHTTP/1.0 \r", "", " ", "a", "GET  /x?y=1  HTTP/1.1  extra", "\f\fPOST\f",
+	} {
+		var fa [3][]byte
+		got, ok := asciiFields(fa[:0], []byte(line))
+		if want := bytes.Fields([]byte(line)); !ok || fmt.Sprintf("%q", got) != fmt.Sprintf("%q", want) {
+			t.Errorf("%q: got %q %v, want %q", line, got, ok, want)
+		}
+	}
+	if _, ok := asciiFields(nil, []byte("POST /\u00e9 HTTP/1.1")); ok {
+		t.Error("a non-ASCII line was split")
+	}
+}
