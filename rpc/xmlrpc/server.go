@@ -126,7 +126,10 @@ type Options struct {
 	// request line and headers alone, from the same moment (negative: only
 	// ReadTimeout does), so that a connection holding half a request
 	// (slowloris) keeps its slot a few seconds, not ReadTimeout.
-	// IdleTimeout bounds the wait between keep-alive requests.
+	// IdleTimeout bounds the wait between keep-alive requests. The idle
+	// wait and a write may last up to an eighth longer than their bounds:
+	// those deadlines are moved only when they must be, not at every
+	// request (serveConn).
 	ReadTimeout, HeaderTimeout, IdleTimeout time.Duration
 	// MaxConns bounds concurrent connections; connections beyond it are
 	// accepted and closed at once. MaxConnsPerSource bounds those from one
