@@ -404,7 +404,10 @@ func (s *Server) serveConn(c net.Conn, src netip.Addr, accepted time.Time) {
 	proxied := s.o.TrustedProxies.Contains(src)
 	var ctx context.Context
 	if !proxied {
-		ctx = s.peerCtx(c, src, false, nil) // the same for every request
+		// The same for every request; the client's key (its host, as
+		// rpc.Peer reads it from the address) is worked out once.
+		ctx = s.peerCtx(c, src, false, nil)
+		ctx = rpc.WithClient(ctx, rpc.Peer(ctx))
 	}
 	for {
 		if _, err := r.Peek(1); err != nil {
