@@ -24,24 +24,23 @@ type confloadLoad struct {
 // confloadReport is the part of confload's -json report the table uses
 // (cmd/confload/report.go).
 type confloadReport struct {
-	Calls          int                `json:"calls"`
-	Joined         int                `json:"joined"`
-	FailedCalls    int                `json:"failed_calls"`
-	WindowS        float64            `json:"window_s"`
-	CPUPct         float64            `json:"server_cpu_pct_of_core"`
-	CPUusPerPTick  float64            `json:"server_cpu_us_per_participant_tick"`
-	RSSBytes       int64              `json:"server_rss_bytes"`
-	RSSPerPartKB   float64            `json:"server_rss_per_participant_kb"`
-	MachineCPUPct  float64            `json:"machine_cpu_pct"`
-	LossPct        float64            `json:"loss_pct"`
-	IAP99Ms        float64            `json:"interarrival_p99_ms"`
-	LatencyP50Ms   float64            `json:"latency_p50_ms"`
-	LatencyP99Ms   float64            `json:"latency_p99_ms"`
-	Interrupted    bool               `json:"interrupted"`
-	MetricsDelta   map[string]float64 `json:"metrics_delta"`
-	RcvbufErrors   uint64             `json:"udp_rcvbuf_errors"`
-	PacketsLost    uint64             `json:"packets_lost"`
-	PacketsExpectd uint64             `json:"packets_expected"`
+	Calls         int                `json:"calls"`
+	Joined        int                `json:"joined"`
+	FailedCalls   int                `json:"failed_calls"`
+	WindowS       float64            `json:"window_s"`
+	CPUPct        float64            `json:"server_cpu_pct_of_core"`
+	CPUusPerPTick float64            `json:"server_cpu_us_per_participant_tick"`
+	RSSBytes      int64              `json:"server_rss_bytes"`
+	RSSPerPartKB  float64            `json:"server_rss_per_participant_kb"`
+	MachineCPUPct float64            `json:"machine_cpu_pct"`
+	LossPct       float64            `json:"loss_pct"`
+	IAP99Ms       float64            `json:"interarrival_p99_ms"`
+	LatencyP50Ms  float64            `json:"latency_p50_ms"`
+	LatencyP99Ms  float64            `json:"latency_p99_ms"`
+	Interrupted   bool               `json:"interrupted"`
+	MetricsDelta  map[string]float64 `json:"metrics_delta"`
+	RcvbufErrors  uint64             `json:"udp_rcvbuf_errors"`
+	PacketsRecvd  uint64             `json:"packets_received"`
 }
 
 func parseConfloadReport(b []byte) (*confloadReport, error) {
@@ -110,9 +109,17 @@ func confloadRows(load string, wc, peer *confloadReport) []row {
 	rows := []row{
 		mk("server CPU per participant-tick", "µs", func(r *confloadReport) float64 { return r.CPUusPerPTick }),
 		mk("server CPU", "% of a core", func(r *confloadReport) float64 { return r.CPUPct }),
+		// A server that falls behind sends less and looks cheaper per
+		// participant-tick; per packet delivered it does not.
+		mk("server CPU per packet delivered", "µs", func(r *confloadReport) float64 {
+			return r.CPUPct / 100 * r.WindowS * 1e6 / float64(r.PacketsRecvd)
+		}),
 		mk("RSS at the end of the window", "MiB", func(r *confloadReport) float64 { return float64(r.RSSBytes) / (1 << 20) }),
 		mk("RSS growth per participant", "KB", func(r *confloadReport) float64 { return r.RSSPerPartKB }),
 		mk("calls joined / placed", "", func(r *confloadReport) float64 { return float64(r.Joined) / float64(max(r.Calls, 1)) }),
+		mk("packets received per participant-second", "50 when the server keeps up", func(r *confloadReport) float64 {
+			return float64(r.PacketsRecvd) / (float64(max(r.Calls, 1)) * max(r.WindowS, 1e-9))
+		}),
 		mk("packet loss", "%", func(r *confloadReport) float64 { return r.LossPct }),
 		mk("inter-arrival p99", "ms", func(r *confloadReport) float64 { return r.IAP99Ms }),
 		mk("latency p50", "ms", func(r *confloadReport) float64 { return r.LatencyP50Ms }),

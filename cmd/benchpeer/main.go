@@ -60,6 +60,7 @@ type options struct {
 	peerPID                     int
 	webconfd, confload, rpcload string
 	sipp, sippPcap              string
+	settle                      time.Duration
 	duration, rpcDuration       time.Duration
 	calls, rooms, talkers       int
 	bigCalls                    int
@@ -102,6 +103,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.sipp, "sipp", "sipp", "SIPp binary")
 	fs.StringVar(&o.sippPcap, "sipp-pcap", sippG711, "G.711 A-law pcap SIPp plays (30 ms packets), looped to the call's length")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "measurement window of each load")
+	fs.DurationVar(&o.settle, "settle", 3*time.Second, "SIPp: wait after the last call is placed before the window opens (and as much after it before the calls end)")
 	fs.DurationVar(&o.rpcDuration, "rpc-duration", 10*time.Second, "length of each XML-RPC run")
 	fs.IntVar(&o.calls, "calls", 500, "confload callers")
 	fs.IntVar(&o.rooms, "rooms", 50, "confload rooms")
@@ -153,6 +155,8 @@ func (o *options) validate() error {
 		return bad("-calls %d, -rooms %d: want 1 <= rooms <= calls", o.calls, o.rooms)
 	case o.rate <= 0 || o.sippRate <= 0:
 		return bad("-rate and -sipp-rate must be positive")
+	case o.settle < 0 || o.settle > time.Minute:
+		return bad("-settle %s outside [0, 1m]", o.settle)
 	case o.rpcProcs < 1:
 		return bad("-rpc-procs %d: at least 1", o.rpcProcs)
 	}

@@ -30,7 +30,7 @@ import (
 var (
 	rpcRateKeys = []string{"requests_per_sec", "requests_per_s", "req_per_s", "rps"}
 	rpcCPUKeys  = []string{"server_cpu_us_per_request", "server_cpu_us_per_req", "cpu_us_per_request", "cpu_us_per_req"}
-	rpcRateRe   = regexp.MustCompile(`(?i)req.*per_?s(ec)?$|^rps$`)
+	rpcRateRe   = regexp.MustCompile(`(?i)req.*per_?s(ec(ond)?)?$|^rps$`)
 	rpcCPURe    = regexp.MustCompile(`(?i)cpu.*us.*req`)
 )
 
