@@ -347,3 +347,55 @@ func TestFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestRunRPCWiresAnRpcloadItHasNotSeen drives runRPC with stand-ins for
+// rpcload (a script whose usage decides the flags it is given) and for
+// the server's roomCreate: the room benchpeer made and its PIN reach the
+// tool, a -json that takes a file is read from the file, a bool -json
+// from stdout.
+func TestRunRPCWiresAnRpcloadItHasNotSeen(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `<methodResponse><params><param><value><array><data><value><i4>0</i4></value><value><string>OK</string></value><value><string>5150</string></value></data></array></value></param></params></methodResponse>`) //nolint:errcheck // test server
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	argsFile := filepath.Join(dir, "args")
+	for _, tc := range []struct {
+		name, usage, report string
+	}{
+		{"-json FILE, -room and -pin", `  -duration duration\n  -json string\n  -pid int\n  -pin string\n  -procs int\n  -room string\n  -url string`,
+			`for a; do last=$a; done; printf '{"requests_per_sec": 2000, "server": {"cpu_us_per_request": 40}}' > "$last"`},
+		{"bool -json to stdout, no room flags", `  -duration duration\n  -json\n  -pid int\n  -procs int\n  -url string`,
+			`echo "warming up"; printf '{"requests_per_sec": 2000, "server_cpu_us_per_request": 40}\n'`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bin := filepath.Join(dir, "rpcload")
+			script := "#!/bin/sh\nif [ \"$1\" = -h ]; then printf 'Usage of rpcload:\\n" + tc.usage + "\\n' >&2; exit 2; fi\n" +
+				"echo \"$@\" > " + argsFile + "\n" + tc.report + "\n"
+			if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			o := &options{rpcload: bin, workDir: dir, rpcProcs: 4, rpcDuration: 3 * time.Second, log: io.Discard}
+			res, err := o.runRPC(t.Context(), &server{name: "peer", pid: 4242, xmlrpc: srv.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.rate != 2000 || res.cpuUs != 40 {
+				t.Errorf("result %+v, want 2000 req/s and 40 µs", res)
+			}
+			b, err := os.ReadFile(argsFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			args := string(b)
+			for _, want := range []string{"-url " + srv.URL, "-pid 4242", "-duration 3s", "-procs 4"} {
+				if !strings.Contains(args, want) {
+					t.Errorf("rpcload got %q, want %q in it", args, want)
+				}
+			}
+			if hasRoom := strings.Contains(tc.usage, "-room"); hasRoom != (strings.Contains(args, "-room benchrpc") && strings.Contains(args, "-pin 5150")) {
+				t.Errorf("rpcload got %q; room and PIN expected: %v", args, hasRoom)
+			}
+		})
+	}
+}

@@ -216,11 +216,12 @@ func (o *options) runSIPp(ctx context.Context, l sippLoad, s *server) (*sippResu
 	rampS := float64(l.calls) / o.sippRate
 	ramp := time.Duration(rampS * float64(time.Second))
 	settle := o.settle
-	// Every call stays past the window: ramp, slack for slow setup (a
-	// quarter of the ramp) and for SIPp's statistics file (written once a
-	// second), settle, window, settle again as a margin. Calls that end
-	// early show in the "calls up at the window's end" row.
-	callDur := ramp + ramp/4 + time.Second + 2*settle + o.duration
+	// Every call stays past the window: ramp, slack for a slow ramp (as
+	// long again: on a busy machine SIPp falls behind its rate) and for
+	// SIPp's statistics file (written once a second), settle, window,
+	// settle again as a margin. Calls that end early show in the "calls
+	// up at the window's end" row.
+	callDur := 2*ramp + time.Second + 2*settle + o.duration
 	pcap := filepath.Join(dir, "g711a-loop.pcap")
 	if _, err := loopPcap(o.sippPcap, pcap, callDur+5*time.Second, 30*time.Millisecond); err != nil {
 		return nil, err
@@ -286,7 +287,7 @@ func (o *options) runSIPp(ctx context.Context, l sippLoad, s *server) (*sippResu
 	}
 
 	// Wait until SIPp has placed every call.
-	deadline := time.Now().Add(ramp + ramp/4 + settle + 5*time.Second)
+	deadline := time.Now().Add(2*ramp + 5*time.Second)
 	for {
 		st, _ := os.ReadFile(statFile)
 		if sippStats(st)["TotalCallCreated"] >= float64(l.calls) {
@@ -382,7 +383,13 @@ func (o *options) sippSnapshot(ctx context.Context, s *server, sippPID, mp int, 
 // window's start and end.
 func sippFigures(calls int, a, b *sippSnap) *sippResult {
 	w := b.at.Sub(a.at).Seconds()
-	ps := float64(calls) * w
+	// Participant-seconds: the calls SIPp had up, the mean of the
+	// window's start and end (calls a server refused are not counted).
+	up := (a.current + b.current) / 2
+	if up <= 0 {
+		up = float64(calls)
+	}
+	ps := up * w
 	d := func(k string) float64 { return float64(b.snmp[k] - a.snmp[k]) }
 	r := &sippResult{
 		participants: calls, windowS: w, upAtStart: a.current, upAtEnd: b.current,
