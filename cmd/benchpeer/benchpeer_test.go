@@ -124,8 +124,8 @@ func TestConfloadReportRows(t *testing.T) {
 
 func TestParseRPCReportToleratesFieldNames(t *testing.T) {
 	for _, tc := range []struct {
-		name, doc        string
-		rate, cpu        float64
+		name, doc       string
+		rate, cpu       float64
 		rateKey, cpuKey string
 	}{
 		{"the names of the brief", `{"requests_per_sec": 12000.5, "server_cpu_us_per_request": 41.2, "procs": 4}`,
