@@ -71,6 +71,7 @@ type options struct {
 	rpcArgs                     []string
 	loads                       map[string]bool // nil: all
 	workDir, jsonOut            string
+	peerFirst                   bool
 	verbose                     bool
 
 	out, log io.Writer
@@ -118,6 +119,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	loads := fs.String("loads", "", "run only these loads, comma separated: confload, confload-1, big, rpc (suite confload); sipp-N (suite sipp); empty = all")
 	fs.StringVar(&o.workDir, "workdir", "", "directory for configs and reports (default: a new temporary one, removed at the end)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the table as JSON to this file")
+	fs.BoolVar(&o.peerFirst, "peer-first", false, "run each load against the peer first, then webconfd (to see whether the order matters)")
 	fs.BoolVar(&o.verbose, "v", false, "show the tools' own output")
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
@@ -247,13 +249,7 @@ func (o *options) run(ctx context.Context) ([]row, []error) {
 			if !o.want(fmt.Sprintf("sipp-%d", n)) {
 				continue
 			}
-			var wc, pr *sippResult
-			note(o.withWebconfd(ctx, func(s *server) (err error) { wc, err = o.runSIPp(ctx, l, s); return err }))
-			if peer != nil && ctx.Err() == nil {
-				var err error
-				pr, err = onPeer(o, peer, func() (*sippResult, error) { return o.runSIPp(ctx, l, peer) })
-				note(err)
-			}
+			wc, pr := sideBySide(ctx, o, peer, note, func(s *server) (*sippResult, error) { return o.runSIPp(ctx, l, s) })
 			rows = append(rows, sippRows(l.name, wc, pr)...)
 		}
 		return rows, errs
@@ -277,13 +273,11 @@ func (o *options) run(ctx context.Context) ([]row, []error) {
 		if !o.want(l.key) || ctx.Err() != nil {
 			continue
 		}
-		var wc, pr *confloadReport
-		note(o.withWebconfd(ctx, func(s *server) (err error) { wc, err = o.runConfload(ctx, l.confloadLoad, s); return err }))
-		if peer != nil && !l.wcOnly && ctx.Err() == nil {
-			var err error
-			pr, err = onPeer(o, peer, func() (*confloadReport, error) { return o.runConfload(ctx, l.confloadLoad, peer) })
-			note(err)
+		p := peer
+		if l.wcOnly {
+			p = nil
 		}
+		wc, pr := sideBySide(ctx, o, p, note, func(s *server) (*confloadReport, error) { return o.runConfload(ctx, l.confloadLoad, s) })
 		rows = append(rows, confloadRows(l.name, wc, pr)...)
 	}
 	if o.want("rpc") && ctx.Err() == nil {
@@ -300,18 +294,39 @@ func (o *options) rpcSuite(ctx context.Context, peer *server, note func(error)) 
 		return nil
 	}
 	load := fmt.Sprintf("XML-RPC roomInfo, %d client processes, keep-alive", o.rpcProcs)
-	var wc, pr *rpcResult
-	note(o.withWebconfd(ctx, func(s *server) (err error) { wc, err = o.runRPC(ctx, s); return err }))
-	if peer != nil && ctx.Err() == nil {
-		if peer.xmlrpc == "" {
-			o.logf("XML-RPC loop against the peer skipped: no -peer-xmlrpc")
-		} else {
-			var err error
-			pr, err = onPeer(o, peer, func() (*rpcResult, error) { return o.runRPC(ctx, peer) })
-			note(err)
-		}
+	if peer != nil && peer.xmlrpc == "" {
+		o.logf("XML-RPC loop against the peer skipped: no -peer-xmlrpc")
+		peer = nil
 	}
+	wc, pr := sideBySide(ctx, o, peer, note, func(s *server) (*rpcResult, error) { return o.runRPC(ctx, s) })
 	return rpcRows(load, wc, pr)
+}
+
+// sideBySide runs one load (f) against a fresh webconfd and then against
+// the peer (nil: webconfd alone), or the other way round with
+// -peer-first, and returns both sides' results (nil where a side failed).
+func sideBySide[T any](ctx context.Context, o *options, peer *server, note func(error), f func(*server) (T, error)) (wc, pr T) {
+	runWC := func() {
+		note(o.withWebconfd(ctx, func(s *server) (err error) { wc, err = f(s); return err }))
+	}
+	runPeer := func() {
+		if peer == nil || ctx.Err() != nil {
+			return
+		}
+		var err error
+		pr, err = onPeer(o, peer, func() (T, error) { return f(peer) })
+		note(err)
+	}
+	if o.peerFirst {
+		runPeer()
+		if ctx.Err() == nil {
+			runWC()
+		}
+	} else {
+		runWC()
+		runPeer()
+	}
+	return wc, pr
 }
 
 // withWebconfd starts a fresh webconfd, runs f against it and stops it.
