@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"webconf/cmd/internal/procstat"
 )
 
 // report is the result of a run; it is also the JSON document.
@@ -186,7 +188,7 @@ func (r *runner) report() *report {
 		rep.ServerRSSBytes, rep.ServerThreads = to.RSS, to.Threads
 	}
 	if dt := float64(to.Total - from.Total); dt > 0 {
-		rep.MachineCPUPct = busyPct(from, to)
+		rep.MachineCPUPct = procstat.BusyPct(from.Machine, to.Machine)
 		rep.MachineUserPct = 100 * float64(to.User-from.User) / dt
 		rep.MachineSystemPct = 100 * float64(to.System-from.System) / dt
 		rep.MachineSoftirqPct = 100 * float64(to.Softirq-from.Softirq) / dt

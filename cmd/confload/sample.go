@@ -2,9 +2,7 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,16 +14,14 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"webconf/cmd/internal/procstat"
 )
 
 // Sampling of the server process and the machine from /proc (proc(5)).
 
 // ErrProcFormat means a /proc file did not look as proc(5) describes.
-var ErrProcFormat = errors.New("unexpected /proc format")
-
-// clkTck is USER_HZ, the unit of the CPU times in /proc/PID/stat and
-// /proc/stat; it is 100 on every Linux architecture Go supports.
-const clkTck = 100
+var ErrProcFormat = procstat.ErrFormat
 
 // sample is one reading.
 type sample struct {
@@ -34,67 +30,14 @@ type sample struct {
 	CPU     float64   `json:"server_cpu_s"`
 	RSS     int64     `json:"server_rss_bytes"`
 	Threads int       `json:"server_threads"`
-	// Machine-wide jiffies from /proc/stat's cpu line.
-	User, System, Softirq, Idle, Total uint64 `json:"-"`
+	// The machine's CPU time so far, from /proc/stat's cpu line.
+	procstat.Machine `json:"-"`
 	// MachineBusyPct is the machine's CPU use since the previous sample.
 	MachineBusyPct float64            `json:"machine_busy_pct"`
 	RcvbufErrors   uint64             `json:"udp_rcvbuf_errors"`
 	InErrors       uint64             `json:"udp_in_errors"`
 	Calls          int                `json:"calls_up"`
 	Metrics        map[string]float64 `json:"metrics,omitempty"`
-}
-
-// procStat parses /proc/PID/stat: utime and stime (fields 14 and 15, in
-// clock ticks), num_threads (20) and rss (24, in pages). The comm field
-// may hold spaces and parentheses, so fields are counted after the last ')'.
-func procStat(b []byte) (cpu float64, threads int, rssPages int64, err error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0, 0, fmt.Errorf("stat: no comm field: %w", ErrProcFormat)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state).
-	if len(f) < 22 {
-		return 0, 0, 0, fmt.Errorf("stat: %d fields: %w", len(f)+2, ErrProcFormat)
-	}
-	num := func(field int) (int64, error) { return strconv.ParseInt(f[field-3], 10, 64) }
-	ut, err1 := num(14)
-	st, err2 := num(15)
-	th, err3 := num(20)
-	rss, err4 := num(24)
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
-		return 0, 0, 0, fmt.Errorf("stat: %w: %w", ErrProcFormat, err)
-	}
-	return float64(ut+st) / clkTck, int(th), rss, nil
-}
-
-// machineCPU parses the aggregate "cpu" line of /proc/stat: user, nice,
-// system, idle, iowait, irq, softirq, steal, ... jiffies.
-// Idle counts idle and iowait.
-func machineCPU(b []byte) (user, system, softirq, idle, total uint64, err error) {
-	line, _, _ := bytes.Cut(b, []byte{'\n'})
-	f := strings.Fields(string(line))
-	if len(f) < 8 || f[0] != "cpu" {
-		return 0, 0, 0, 0, 0, fmt.Errorf("/proc/stat cpu line: %w", ErrProcFormat)
-	}
-	var v [10]uint64
-	for i := 1; i < len(f) && i <= 8; i++ {
-		v[i-1], err = strconv.ParseUint(f[i], 10, 64)
-		if err != nil {
-			return 0, 0, 0, 0, 0, fmt.Errorf("/proc/stat cpu line: %w: %w", ErrProcFormat, err)
-		}
-		total += v[i-1]
-	}
-	return v[0] + v[1], v[2], v[6], v[3] + v[4], total, nil
-}
-
-// busyPct is the machine's CPU use between two samples, in percent of all
-// CPUs.
-func busyPct(a, b sample) float64 {
-	if b.Total <= a.Total {
-		return 0
-	}
-	return 100 * (1 - float64(b.Idle-a.Idle)/float64(b.Total-a.Total))
 }
 
 // udpErrors reads RcvbufErrors and InErrors from the Udp lines of
@@ -161,7 +104,6 @@ type sampler struct {
 	metrics func() string // the -metrics URL, "" for none
 	start   time.Time
 	http    *http.Client
-	page    int64
 	prev    *sample
 }
 
@@ -172,7 +114,7 @@ func newSampler(pid int, metricsURL func() string, start time.Time) *sampler {
 	// server's gzip writer would count as its heap (see soak.go).
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, IdleConnTimeout: 30 * time.Second,
 		DisableCompression: true}}
-	return &sampler{pid: pid, metrics: metricsURL, start: start, http: hc, page: int64(os.Getpagesize())}
+	return &sampler{pid: pid, metrics: metricsURL, start: start, http: hc}
 }
 
 // take reads one sample; a vanished server process is an error.
@@ -180,24 +122,18 @@ func (s *sampler) take(ctx context.Context) (sample, error) {
 	sm := sample{At: time.Now()}
 	sm.T = sm.At.Sub(s.start).Seconds()
 	if s.pid > 0 {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.pid))
+		p, err := procstat.Read(s.pid)
 		if err != nil {
-			return sm, fmt.Errorf("server process %d: %w", s.pid, err)
+			return sm, fmt.Errorf("server: %w", err)
 		}
-		cpu, th, rss, err := procStat(b)
-		if err != nil {
-			return sm, err
-		}
-		sm.CPU, sm.Threads, sm.RSS = cpu, th, rss*s.page
+		sm.CPU, sm.Threads, sm.RSS = p.CPU, p.Threads, p.RSS()
 	}
-	if b, err := os.ReadFile("/proc/stat"); err == nil {
-		sm.User, sm.System, sm.Softirq, sm.Idle, sm.Total, _ = machineCPU(b)
-	}
+	sm.Machine, _ = procstat.ReadMachine()
 	if b, err := os.ReadFile("/proc/net/snmp"); err == nil {
 		sm.RcvbufErrors, sm.InErrors, _ = udpErrors(b)
 	}
 	if s.prev != nil && sm.Total > s.prev.Total {
-		sm.MachineBusyPct = busyPct(*s.prev, sm)
+		sm.MachineBusyPct = procstat.BusyPct(s.prev.Machine, sm.Machine)
 	}
 	if u := s.metrics(); u != "" {
 		_ = s.get(ctx, u, 900*time.Millisecond, func(b io.Reader) error {

@@ -310,27 +310,6 @@ func TestKernelTimestamp(t *testing.T) {
 }
 
 func TestProcParsers(t *testing.T) {
-	t.Run("stat fields are counted after the command name", func(t *testing.T) {
-		line := "4242 (web conf) d) S 1 4242 4242 0 -1 4194560 1 0 0 0 250 75 0 0 20 0 9 0 100 1000000 3000 18446744073709551615"
-		cpu, th, rss, err := procStat([]byte(line))
-		if err != nil || cpu != 3.25 || th != 9 || rss != 3000 {
-			t.Fatalf("cpu %v threads %d rss %d err %v", cpu, th, rss, err)
-		}
-		if _, _, _, err := procStat([]byte("garbage")); !errors.Is(err, ErrProcFormat) {
-			t.Fatalf("garbage: %v", err)
-		}
-	})
-	t.Run("the machine line splits user, system and softirq", func(t *testing.T) {
-		u, s, si, idle, total, err := machineCPU([]byte("cpu  100 10 50 800 5 1 30 4 0 0\ncpu0 1 2 3\n"))
-		if err != nil || u != 110 || s != 50 || si != 30 || idle != 805 || total != 1000 {
-			t.Fatalf("%d %d %d %d %d %v", u, s, si, idle, total, err)
-		}
-		a := sample{Idle: 805, Total: 1000}
-		b := sample{Idle: 855, Total: 1100}
-		if got := busyPct(a, b); got != 50 {
-			t.Fatalf("busy = %v, want 50", got)
-		}
-	})
 	t.Run("UDP errors come from the Udp value line", func(t *testing.T) {
 		snmp := "Ip: Forwarding\nIp: 1\nUdp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\nUdp: 10 2 7 9 5 0\nUdpLite: InDatagrams\nUdpLite: 0\n"
 		rb, ie, err := udpErrors([]byte(snmp))

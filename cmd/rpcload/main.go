@@ -21,7 +21,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -35,6 +34,7 @@ import (
 	"strings"
 	"time"
 
+	"webconf/cmd/internal/procstat"
 	"webconf/rpc/xmlrpc/client"
 )
 
@@ -216,9 +216,11 @@ func load(o options) (*Report, error) {
 	}
 	var cpu0 float64
 	if o.pid != 0 {
-		if cpu0, err = procCPU(o.pid); err != nil {
-			return nil, err
+		p, err := procstat.Read(o.pid)
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
 		}
+		cpu0 = p.CPU
 	}
 	t0 := time.Now()
 	for i, k := range kids {
@@ -243,11 +245,11 @@ func load(o options) (*Report, error) {
 	}
 	elapsed := time.Since(t0)
 	if o.pid != 0 {
-		cpu1, err := procCPU(o.pid)
+		p, err := procstat.Read(o.pid)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("server: %w", err)
 		}
-		rep.ServerCPUSec = cpu1 - cpu0
+		rep.ServerCPUSec = p.CPU - cpu0
 		if rep.Requests > 0 {
 			rep.ServerCPUUsPerR = rep.ServerCPUSec * 1e6 / float64(rep.Requests)
 		}
@@ -277,35 +279,4 @@ func createRoom(url, room string) (string, error) {
 		return "", fmt.Errorf("roomCreate(%q): PIN %v is not a string", room, res[2])
 	}
 	return pin, nil
-}
-
-// procCPU is the process's user plus system CPU in seconds: fields 14 and
-// 15 of /proc/PID/stat (proc(5)), counted after the comm field, which may
-// hold spaces and parentheses.
-func procCPU(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, fmt.Errorf("server process: %w", err)
-	}
-	return parseProcCPU(b)
-}
-
-// clkTck is USER_HZ, 100 on every Linux architecture Go supports.
-const clkTck = 100
-
-func parseProcCPU(b []byte) (float64, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("/proc/PID/stat: no comm field")
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 { // f[0] is field 3
-		return 0, fmt.Errorf("/proc/PID/stat: %d fields", len(f)+2)
-	}
-	ut, err1 := strconv.ParseInt(f[14-3], 10, 64)
-	st, err2 := strconv.ParseInt(f[15-3], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("/proc/PID/stat: %w", err)
-	}
-	return float64(ut+st) / clkTck, nil
 }
