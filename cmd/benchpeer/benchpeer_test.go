@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,88 +120,7 @@ func TestConfloadReportRows(t *testing.T) {
 	}
 }
 
-func TestParseRPCReportToleratesFieldNames(t *testing.T) {
-	for _, tc := range []struct {
-		name, doc       string
-		rate, cpu       float64
-		rateKey, cpuKey string
-	}{
-		{"the names of the brief", `{"requests_per_sec": 12000.5, "server_cpu_us_per_request": 41.2, "procs": 4}`,
-			12000.5, 41.2, "requests_per_sec", "server_cpu_us_per_request"},
-		{"nested, other spellings", `{"client":{"req_per_s":900},"server":{"pid":7,"cpu_us_per_req":80}}`,
-			900, 80, "client.req_per_s", "server.cpu_us_per_req"},
-		{"found by pattern, after log lines", "rpcload: 4 procs\n" + `{"total_requests_per_second": 5, "server_cpu_us_per_roomInfo_request": 9}`,
-			5, 9, "total_requests_per_second", "server_cpu_us_per_roomInfo_request"},
-		{"rate only", `{"rps": 3}`, 3, math.NaN(), "rps", ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r, err := parseRPCReport([]byte(tc.doc))
-			if err != nil {
-				t.Fatal(err)
-			}
-			same := func(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN(b) }
-			if !same(r.rate, tc.rate) || !same(r.cpuUs, tc.cpu) || r.rateKey != tc.rateKey || r.cpuKey != tc.cpuKey {
-				t.Errorf("got %+v, want rate %v (%s), cpu %v (%s)", r, tc.rate, tc.rateKey, tc.cpu, tc.cpuKey)
-			}
-		})
-	}
-	for _, doc := range []string{`{"procs": 4, "duration_s": 10}`, "no JSON here", `{"broken": `} {
-		if _, err := parseRPCReport([]byte(doc)); err == nil {
-			t.Errorf("parseRPCReport(%q) = nil error", doc)
-		}
-	}
-}
-
-func TestRPCFlagsFromGoUsage(t *testing.T) {
-	help := `Usage of rpcload:
-  -duration duration
-    	how long (default 10s)
-  -json
-    	print the report as JSON
-  -pid int
-    	server pid
-  -url string
-    	XML-RPC URL
-`
-	got := rpcFlags([]byte(help))
-	want := map[string]string{"duration": "duration", "json": "", "pid": "int", "url": "string"}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("rpcFlags = %v, want %v", got, want)
-	}
-}
-
-func TestRoomCreateReadsThePIN(t *testing.T) {
-	var gotBody string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		gotBody = string(b)
-		// SEMS's XmlRpc++ leaves strings untyped; ours types them.
-		io.WriteString(w, `<?xml version="1.0"?><methodResponse><params><param><value><array><data>`+ //nolint:errcheck // test server
-			`<value><i4>0</i4></value><value>OK</value><value><string>48213</string></value></data></array></value></param></params></methodResponse>`)
-	}))
-	defer srv.Close()
-	pin, err := roomCreate(t.Context(), srv.URL, "benchrpc1")
-	if err != nil || pin != "48213" {
-		t.Fatalf("roomCreate = %q, %v; want 48213", pin, err)
-	}
-	if !strings.Contains(gotBody, "<methodName>roomCreate</methodName>") || !strings.Contains(gotBody, "<string>benchrpc1</string>") {
-		t.Errorf("request body %s", gotBody)
-	}
-	fail := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, `<methodResponse><params><param><value><array><data><value><i4>1</i4></value><value><string>room already opened</string></value><value><string></string></value></data></array></value></param></params></methodResponse>`) //nolint:errcheck // test server
-	}))
-	defer fail.Close()
-	if _, err := roomCreate(t.Context(), fail.URL, "x"); !errors.Is(err, ErrReport) {
-		t.Errorf("roomCreate of an open room: %v, want ErrReport", err)
-	}
-}
-
-func TestProcAndNetParsers(t *testing.T) {
-	stat := "1234 (web conf) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 12 0 500 1000000 2048 18446744073709551615"
-	cpu, rss, err := procStat([]byte(stat))
-	if err != nil || cpu != 3.25 || rss != 2048 {
-		t.Errorf("procStat = %v, %v, %v; want 3.25 s, 2048 pages", cpu, rss, err)
-	}
+func TestNetParsers(t *testing.T) {
 	snmp := `Ip: Forwarding DefaultTTL InReceives OutRequests
 Ip: 1 64 1000 2000
 Icmp: InMsgs OutMsgs
@@ -332,14 +249,20 @@ func TestFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(o.sippCalls) != "[500 1000]" || !o.want("sipp-500") || o.want("sipp-1000") {
+	if fmt.Sprint(o.sippCalls) != "[500 1000]" || fmt.Sprint(o.rpcProcs) != "[1 4]" || !o.want("sipp-500") || o.want("sipp-1000") {
 		t.Errorf("parsed %+v", o)
+	}
+	if o, err := parseFlags([]string{"-rpc-procs", "2"}, io.Discard); err != nil || fmt.Sprint(o.rpcProcs) != "[2]" {
+		t.Errorf("-rpc-procs 2: %+v, %v", o, err)
 	}
 	for _, args := range [][]string{
 		{"-suite", "x"},
 		{"-peer-sip", "192.0.2.1:5060", "-peer-pid", "1"},
 		{"-peer-sip", "127.0.0.1:5070"},
 		{"-sipp-calls", "5"},
+		{"-sipp-calls", "500,x"},
+		{"-rpc-procs", "0"},
+		{"-rpc-procs", ""},
 		{"-rooms", "600"},
 	} {
 		if _, err := parseFlags(args, io.Discard); !errors.Is(err, ErrUsage) {
@@ -348,53 +271,56 @@ func TestFlags(t *testing.T) {
 	}
 }
 
-// TestRunRPCWiresAnRpcloadItHasNotSeen drives runRPC with stand-ins for
-// rpcload (a script whose usage decides the flags it is given) and for
-// the server's roomCreate: the room benchpeer made and its PIN reach the
-// tool, a -json that takes a file is read from the file, a bool -json
-// from stdout.
-func TestRunRPCWiresAnRpcloadItHasNotSeen(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, `<methodResponse><params><param><value><array><data><value><i4>0</i4></value><value><string>OK</string></value><value><string>5150</string></value></data></array></value></param></params></methodResponse>`) //nolint:errcheck // test server
-	}))
-	defer srv.Close()
+// TestRunRPCRunsRpcloadAndTakesItsReport drives runRPC with a stand-in
+// for rpcload that records its arguments and prints a given report: the
+// figures come from rpcload's field names, and a run with errors, without
+// requests or without a report is a failure that says why.
+func TestRunRPCRunsRpcloadAndTakesItsReport(t *testing.T) {
 	dir := t.TempDir()
 	argsFile := filepath.Join(dir, "args")
-	for _, tc := range []struct {
-		name, usage, report string
-	}{
-		{"-json FILE, -room and -pin", `  -duration duration\n  -json string\n  -pid int\n  -pin string\n  -procs int\n  -room string\n  -url string`,
-			`for a; do last=$a; done; printf '{"requests_per_sec": 2000, "server": {"cpu_us_per_request": 40}}' > "$last"`},
-		{"bool -json to stdout, no room flags", `  -duration duration\n  -json\n  -pid int\n  -procs int\n  -url string`,
-			`echo "warming up"; printf '{"requests_per_sec": 2000, "server_cpu_us_per_request": 40}\n'`},
+	bin := filepath.Join(dir, "rpcload")
+	o := &options{rpcload: bin, rpcDuration: 3 * time.Second, log: io.Discard}
+	srv := &server{name: "peer", pid: 4242, xmlrpc: "http://127.0.0.1:8091/"}
+	stub := func(t *testing.T, script string) {
+		t.Helper()
+		if err := os.WriteFile(bin, []byte("#!/bin/sh\necho \"$@\" > "+argsFile+"\n"+script+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("a good run", func(t *testing.T) {
+		stub(t, `echo '{"url":"http://127.0.0.1:8091/","protocol":"xmlrpc","room":"rpcload-1-2","procs":2,"seconds":3.001,`+
+			`"requests":6000,"errors":0,"requests_per_s":1999.3,"server_pid":4242,"server_cpu_s":0.24,"server_cpu_us_per_request":40}'`)
+		rep, err := o.runRPC(t.Context(), srv, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.RequestsPerSec != 1999.3 || rep.CPUUsPerReq != 40 {
+			t.Errorf("report %+v, want 1999.3 requests/s and 40 µs", rep)
+		}
+		b, err := os.ReadFile(argsFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := strings.TrimSpace(string(b)), "-url http://127.0.0.1:8091/ -pid 4242 -procs 2 -duration 3s -json"; got != want {
+			t.Errorf("rpcload got %q, want %q", got, want)
+		}
+		rows := rpcRows("l", rep, nil)
+		if rows[0].WC != 1999.3 || rows[1].WC != 40 || !math.IsNaN(rows[0].Peer) {
+			t.Errorf("rows %+v", rows)
+		}
+	})
+	for _, tc := range []struct{ name, script, want string }{
+		{"errors", `echo '{"requests":5000,"errors":3,"requests_per_s":1600,"server_cpu_us_per_request":40,"first_error":"status \"HTTP/1.1 503 x\""}'; exit 1`,
+			`5000 requests, 3 errors; the first: status "HTTP/1.1 503 x"`},
+		{"no requests", `echo '{"requests":0,"errors":0,"requests_per_s":0}'; exit 1`, "0 requests, 0 errors"},
+		{"no report", `echo 'rpcload: roomCreate("r"): connection refused' >&2; exit 1`, "exit status 1: rpcload: roomCreate"},
+		{"not a report", `echo 'hello'`, "report"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			bin := filepath.Join(dir, "rpcload")
-			script := "#!/bin/sh\nif [ \"$1\" = -h ]; then printf 'Usage of rpcload:\\n" + tc.usage + "\\n' >&2; exit 2; fi\n" +
-				"echo \"$@\" > " + argsFile + "\n" + tc.report + "\n"
-			if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			o := &options{rpcload: bin, workDir: dir, rpcProcs: 4, rpcDuration: 3 * time.Second, log: io.Discard}
-			res, err := o.runRPC(t.Context(), &server{name: "peer", pid: 4242, xmlrpc: srv.URL})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.rate != 2000 || res.cpuUs != 40 {
-				t.Errorf("result %+v, want 2000 req/s and 40 µs", res)
-			}
-			b, err := os.ReadFile(argsFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			args := string(b)
-			for _, want := range []string{"-url " + srv.URL, "-pid 4242", "-duration 3s", "-procs 4"} {
-				if !strings.Contains(args, want) {
-					t.Errorf("rpcload got %q, want %q in it", args, want)
-				}
-			}
-			if hasRoom := strings.Contains(tc.usage, "-room"); hasRoom != (strings.Contains(args, "-room benchrpc") && strings.Contains(args, "-pin 5150")) {
-				t.Errorf("rpcload got %q; room and PIN expected: %v", args, hasRoom)
+			stub(t, tc.script)
+			rep, err := o.runRPC(t.Context(), srv, 1)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "against peer") {
+				t.Errorf("runRPC = %+v, %v; want an error with %q", rep, err, tc.want)
 			}
 		})
 	}

@@ -97,15 +97,7 @@ func (o *options) runConfload(ctx context.Context, l confloadLoad, s *server) (*
 
 // confloadRows turns both sides' reports of one load into table rows.
 func confloadRows(load string, wc, peer *confloadReport) []row {
-	get := func(r *confloadReport, f func(*confloadReport) float64) float64 {
-		if r == nil {
-			return math.NaN()
-		}
-		return f(r)
-	}
-	mk := func(fig, unit string, f func(*confloadReport) float64) row {
-		return row{Load: load, Figure: fig, Unit: unit, WC: get(wc, f), Peer: get(peer, f)}
-	}
+	mk := rowMaker(load, wc, peer)
 	rows := []row{
 		mk("server CPU per participant-tick", "µs", func(r *confloadReport) float64 { return r.CPUusPerPTick }),
 		mk("server CPU", "% of a core", func(r *confloadReport) float64 { return r.CPUPct }),

@@ -16,8 +16,9 @@
 //	          -streams-per-socket at its default (256) and at 1 (a socket
 //	          per caller, like phones); CPU per participant-tick, RSS.
 //	          -big adds 2,000 callers against webconfd alone (SEMS cannot
-//	          carry it). Then the XML-RPC request loop with bin/rpcload
-//	          against both (skipped with a message when it is missing).
+//	          carry it). Then the XML-RPC request loop, roomInfo with
+//	          bin/rpcload from 1 and from 4 client processes (-rpc-procs):
+//	          requests per second and server CPU per request.
 //	sipp      SIPp: 500 and 1,000 callers in rooms of ten, G.711 pcap in
 //	          30 ms packets; server CPU per participant-second and the
 //	          datagrams the server sends per participant-second (how they
@@ -43,7 +44,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -53,6 +53,9 @@ import (
 
 // ErrUsage reports invalid flags.
 var ErrUsage = errors.New("usage")
+
+// ErrReport means a tool's report lacked what the table needs.
+var ErrReport = errors.New("report lacks a figure")
 
 type options struct {
 	suite                       string
@@ -67,8 +70,7 @@ type options struct {
 	rate, sippRate              float64
 	sippCalls                   []int
 	sippPtime                   int
-	rpcProcs                    int
-	rpcArgs                     []string
+	rpcProcs                    []int
 	loads                       map[string]bool // nil: all
 	workDir, jsonOut            string
 	peerFirst                   bool
@@ -100,7 +102,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.peerXMLRPC, "peer-xmlrpc", "", "the peer's XML-RPC URL, e.g. http://127.0.0.1:8091/")
 	fs.StringVar(&o.webconfd, "webconfd", "bin/webconfd", "webconfd binary (a fresh one is started for every load)")
 	fs.StringVar(&o.confload, "confload", "bin/confload", "confload binary")
-	fs.StringVar(&o.rpcload, "rpcload", "bin/rpcload", "rpcload binary (the XML-RPC loop is skipped when it is missing)")
+	fs.StringVar(&o.rpcload, "rpcload", "bin/rpcload", "rpcload binary")
 	fs.StringVar(&o.sipp, "sipp", "sipp", "SIPp binary")
 	fs.StringVar(&o.sippPcap, "sipp-pcap", sippG711, "G.711 A-law pcap SIPp plays (30 ms packets), looped to the call's length")
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "measurement window of each load")
@@ -114,8 +116,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&o.sippRate, "sipp-rate", 50, "SIPp calls per second while ramping up")
 	fs.IntVar(&o.sippPtime, "sipp-sdp-ptime", 0, "a=ptime in SIPp's offer (0 = none, as SIPp's uac_pcap: the server sends 20 ms packets)")
 	sippCalls := fs.String("sipp-calls", "500,1000", "SIPp loads: callers, comma separated (rooms of ten)")
-	fs.IntVar(&o.rpcProcs, "rpc-procs", 4, "rpcload client processes")
-	rpcArgs := fs.String("rpc-args", "", "extra rpcload arguments, space separated; {room} and {pin} stand for the room benchpeer made and its admin PIN")
+	rpcProcs := fs.String("rpc-procs", "1,4", "XML-RPC loads: rpcload client processes, comma separated")
 	loads := fs.String("loads", "", "run only these loads, comma separated: confload, confload-1, big, rpc (suite confload); sipp-N (suite sipp); empty = all")
 	fs.StringVar(&o.workDir, "workdir", "", "directory for configs and reports (default: a new temporary one, removed at the end)")
 	fs.StringVar(&o.jsonOut, "json", "", "also write the table as JSON to this file")
@@ -127,14 +128,13 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("%w: unexpected arguments %q", ErrUsage, fs.Args())
 	}
-	for f := range strings.SplitSeq(*sippCalls, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 10 || n > 5000 {
-			return nil, fmt.Errorf("%w: -sipp-calls %q: want callers in 10..5000", ErrUsage, f)
-		}
-		o.sippCalls = append(o.sippCalls, n)
+	var err error
+	if o.sippCalls, err = intList("-sipp-calls", *sippCalls, 10, 5000); err != nil {
+		return nil, err
 	}
-	o.rpcArgs = strings.Fields(*rpcArgs)
+	if o.rpcProcs, err = intList("-rpc-procs", *rpcProcs, 1, 64); err != nil {
+		return nil, err
+	}
 	if *loads != "" {
 		o.loads = map[string]bool{}
 		for l := range strings.SplitSeq(*loads, ",") {
@@ -142,6 +142,19 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		}
 	}
 	return o, o.validate()
+}
+
+// intList parses a comma-separated list of whole numbers in lo..hi.
+func intList(name, s string, lo, hi int) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < lo || n > hi {
+			return nil, fmt.Errorf("%w: %s %q: want whole numbers in %d..%d", ErrUsage, name, f, lo, hi)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func (o *options) validate() error {
@@ -159,8 +172,6 @@ func (o *options) validate() error {
 		return bad("-rate and -sipp-rate must be positive")
 	case o.settle < 0 || o.settle > time.Minute:
 		return bad("-settle %s outside [0, 1m]", o.settle)
-	case o.rpcProcs < 1:
-		return bad("-rpc-procs %d: at least 1", o.rpcProcs)
 	}
 	if o.peerSIP != "" {
 		ap, err := netip.ParseAddrPort(o.peerSIP)
@@ -286,20 +297,26 @@ func (o *options) run(ctx context.Context) ([]row, []error) {
 	return rows, errs
 }
 
-// rpcSuite is the XML-RPC request loop against both sides; a missing
-// rpcload skips it with a message (not an error).
+// rpcSuite is the XML-RPC request loop against both sides, once for
+// every -rpc-procs count.
 func (o *options) rpcSuite(ctx context.Context, peer *server, note func(error)) []row {
-	if _, err := exec.LookPath(o.rpcload); err != nil {
-		o.logf("XML-RPC loop skipped: %s not found (build cmd/rpcload)", o.rpcload)
-		return nil
-	}
-	load := fmt.Sprintf("XML-RPC roomInfo, %d client processes, keep-alive", o.rpcProcs)
 	if peer != nil && peer.xmlrpc == "" {
 		o.logf("XML-RPC loop against the peer skipped: no -peer-xmlrpc")
 		peer = nil
 	}
-	wc, pr := sideBySide(ctx, o, peer, note, func(s *server) (*rpcResult, error) { return o.runRPC(ctx, s) })
-	return rpcRows(load, wc, pr)
+	var rows []row
+	for _, n := range o.rpcProcs {
+		if ctx.Err() != nil {
+			break
+		}
+		load := fmt.Sprintf("XML-RPC roomInfo, %d client processes, keep-alive", n)
+		if n == 1 {
+			load = "XML-RPC roomInfo, 1 client process, keep-alive"
+		}
+		wc, pr := sideBySide(ctx, o, peer, note, func(s *server) (*rpcReport, error) { return o.runRPC(ctx, s, n) })
+		rows = append(rows, rpcRows(load, wc, pr)...)
+	}
+	return rows
 }
 
 // sideBySide runs one load (f) against a fresh webconfd and then against

@@ -2,16 +2,13 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -176,43 +173,4 @@ func (s *server) alive() bool {
 		}
 	}
 	return syscall.Kill(s.pid, 0) == nil
-}
-
-// ErrProcFormat means a /proc file did not look as proc(5) describes.
-var ErrProcFormat = errors.New("unexpected /proc format")
-
-// clkTck is USER_HZ, the unit of /proc/PID/stat's CPU times (100 on every
-// Linux architecture Go supports).
-const clkTck = 100
-
-// procStat parses /proc/PID/stat: utime+stime (fields 14 and 15) in
-// seconds and rss (24) in pages. Fields are counted after the last ')'
-// because the comm field may hold spaces and parentheses.
-func procStat(b []byte) (cpu float64, rssPages int64, err error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0, fmt.Errorf("stat: no comm field: %w", ErrProcFormat)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 22 { // f[0] is field 3
-		return 0, 0, fmt.Errorf("stat: %d fields: %w", len(f)+2, ErrProcFormat)
-	}
-	ut, err1 := strconv.ParseInt(f[14-3], 10, 64)
-	st, err2 := strconv.ParseInt(f[15-3], 10, 64)
-	rss, err3 := strconv.ParseInt(f[24-3], 10, 64)
-	if err := errors.Join(err1, err2, err3); err != nil {
-		return 0, 0, fmt.Errorf("stat: %w: %w", ErrProcFormat, err)
-	}
-	return float64(ut+st) / clkTck, rss, nil
-}
-
-// procCPU is a process's CPU time so far (utime+stime, seconds) and RSS
-// (bytes).
-func procCPU(pid int) (cpu float64, rss int64, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0, fmt.Errorf("read process %d: %w", pid, err)
-	}
-	cpu, pages, err := procStat(b)
-	return cpu, pages * int64(os.Getpagesize()), err
 }

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"webconf/cmd/internal/procstat"
 )
 
 // The SIPp load: N callers in rooms of ten, each playing a G.711 A-law
@@ -201,7 +203,7 @@ type sippSnap struct {
 	srvCPU, sippCPU float64
 	drops, rxQueue  uint64
 	snmp            map[string]uint64
-	busy, total     uint64
+	machine         procstat.Machine
 	rtpIn, rtpOut   float64
 	haveMetrics     bool
 	current         float64
@@ -342,13 +344,15 @@ func (o *options) runSIPp(ctx context.Context, l sippLoad, s *server) (*sippResu
 
 func (o *options) sippSnapshot(ctx context.Context, s *server, sippPID, mp int, statFile string) (*sippSnap, error) {
 	n := &sippSnap{at: time.Now()}
-	var err error
-	if n.srvCPU, _, err = procCPU(s.pid); err != nil {
-		return nil, err
+	srv, err := procstat.Read(s.pid)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.name, err)
 	}
-	if n.sippCPU, _, err = procCPU(sippPID); err != nil {
-		return nil, err
+	sipp, err := procstat.Read(sippPID)
+	if err != nil {
+		return nil, fmt.Errorf("sipp: %w", err)
 	}
+	n.srvCPU, n.sippCPU = srv.CPU, sipp.CPU
 	udp, err := os.ReadFile("/proc/net/udp")
 	if err != nil {
 		return nil, fmt.Errorf("read /proc/net/udp: %w", err)
@@ -362,7 +366,7 @@ func (o *options) sippSnapshot(ctx context.Context, s *server, sippPID, mp int, 
 		return nil, fmt.Errorf("read /proc/net/snmp: %w", err)
 	}
 	n.snmp = snmpCounters(snmp)
-	if n.busy, n.total, err = machineJiffies(); err != nil {
+	if n.machine, err = procstat.ReadMachine(); err != nil {
 		return nil, err
 	}
 	st, _ := os.ReadFile(statFile)
@@ -401,9 +405,7 @@ func sippFigures(calls int, a, b *sippSnap) *sippResult {
 		srvRTPInPerPartSec:  math.NaN(),
 		srvRTPOutPerPartSec: math.NaN(),
 	}
-	if b.total > a.total {
-		r.machinePct = 100 * float64(b.busy-a.busy) / float64(b.total-a.total)
-	}
+	r.machinePct = procstat.BusyPct(a.machine, b.machine)
 	if a.haveMetrics && b.haveMetrics {
 		r.srvRTPInPerPartSec = (b.rtpIn - a.rtpIn) / ps
 		r.srvRTPOutPerPartSec = (b.rtpOut - a.rtpOut) / ps
@@ -413,15 +415,7 @@ func sippFigures(calls int, a, b *sippSnap) *sippResult {
 
 // sippRows are the table's rows of one SIPp load.
 func sippRows(load string, wc, peer *sippResult) []row {
-	get := func(r *sippResult, f func(*sippResult) float64) float64 {
-		if r == nil {
-			return math.NaN()
-		}
-		return f(r)
-	}
-	mk := func(fig, unit string, f func(*sippResult) float64) row {
-		return row{Load: load, Figure: fig, Unit: unit, WC: get(wc, f), Peer: get(peer, f)}
-	}
+	mk := rowMaker(load, wc, peer)
 	return []row{
 		mk("server CPU per participant-second", "µs", func(r *sippResult) float64 { return r.cpuUsPerPartSec }),
 		mk("server CPU", "% of a core", func(r *sippResult) float64 { return r.cpuPct }),
@@ -438,30 +432,4 @@ func sippRows(load string, wc, peer *sippResult) []row {
 		mk("SIPp CPU", "% of a core", func(r *sippResult) float64 { return r.sippCPUPct }),
 		mk("machine CPU during the window", "% of all CPUs", func(r *sippResult) float64 { return r.machinePct }),
 	}
-}
-
-// machineJiffies reads /proc/stat's cpu line: busy and total jiffies
-// (idle and iowait count as idle).
-func machineJiffies() (busy, total uint64, err error) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, 0, fmt.Errorf("read /proc/stat: %w", err)
-	}
-	line, _, _ := bytes.Cut(b, []byte{'\n'})
-	f := strings.Fields(string(line))
-	if len(f) < 8 || f[0] != "cpu" {
-		return 0, 0, fmt.Errorf("/proc/stat cpu line: %w", ErrProcFormat)
-	}
-	var idle uint64
-	for i := 1; i < len(f) && i <= 8; i++ {
-		v, err := strconv.ParseUint(f[i], 10, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("/proc/stat cpu line: %w: %w", ErrProcFormat, err)
-		}
-		total += v
-		if i == 4 || i == 5 {
-			idle += v
-		}
-	}
-	return total - idle, total, nil
 }

@@ -56,19 +56,20 @@ func TestSideBySideAgainstASecondWebconfd(t *testing.T) {
 	}
 	webconfd := testutil.Build(t, "webconf/cmd/webconfd")
 	confload := testutil.Build(t, "webconf/cmd/confload")
+	rpcload := testutil.Build(t, "webconf/cmd/rpcload")
 	dir := t.TempDir()
 	peer, err := startWebconfd(t.Context(), webconfd, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer peer.stop()
-	common := []string{"-webconfd", webconfd, "-confload", confload, "-rpcload", filepath.Join(dir, "no-rpcload"),
+	common := []string{"-webconfd", webconfd, "-confload", confload, "-rpcload", rpcload,
 		"-peer-sip", peer.sip, "-peer-pid", strconv.Itoa(peer.pid), "-peer-xmlrpc", peer.xmlrpc, "-workdir", dir}
 
-	t.Run("confload: 20 callers against both, XML-RPC skipped without rpcload", func(t *testing.T) {
+	t.Run("confload: 20 callers against both", func(t *testing.T) {
 		out := filepath.Join(dir, "confload.json")
 		var stdout, stderr bytes.Buffer
-		args := append([]string{"-suite", "confload", "-loads", "confload,rpc", "-calls", "20", "-rooms", "2", "-talkers", "2",
+		args := append([]string{"-suite", "confload", "-loads", "confload", "-calls", "20", "-rooms", "2", "-talkers", "2",
 			"-duration", "1s", "-json", out}, common...)
 		if code := realMain(args, &stdout, &stderr); code != 0 {
 			t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())
@@ -81,11 +82,58 @@ func TestSideBySideAgainstASecondWebconfd(t *testing.T) {
 		if j := rows["calls joined / placed"]; j.WC == nil || j.Peer == nil || *j.WC != 1 || *j.Peer != 1 {
 			t.Errorf("joined row %+v: want every call joined on both sides", j)
 		}
-		if !strings.Contains(stderr.String(), "XML-RPC loop skipped") {
-			t.Errorf("no skip message for the missing rpcload:\n%s", stderr.String())
-		}
 		if !strings.Contains(stdout.String(), "| confload 20 callers, 2 rooms, 2 talkers | server CPU per participant-tick (µs) |") {
 			t.Errorf("table:\n%s", stdout.String())
+		}
+	})
+
+	t.Run("XML-RPC: roomInfo from 1 and 2 client processes against both", func(t *testing.T) {
+		out := filepath.Join(dir, "rpc.json")
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"-suite", "confload", "-loads", "rpc", "-rpc-procs", "1,2", "-rpc-duration", "500ms",
+			"-json", out}, common...)
+		if code := realMain(args, &stdout, &stderr); code != 0 {
+			t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows []jsonRow
+		if err := json.Unmarshal(b, &rows); err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		want := map[string]bool{}
+		for _, n := range []string{"1 client process", "2 client processes"} {
+			for _, f := range []string{"requests per second", "server CPU per request"} {
+				want["XML-RPC roomInfo, "+n+", keep-alive|"+f] = true
+			}
+		}
+		for _, r := range rows {
+			k := r.Load + "|" + r.Figure
+			if !want[k] {
+				t.Errorf("unexpected row %q", k)
+				continue
+			}
+			delete(want, k)
+			// Both sides are webconfd on loopback: hundreds of requests a
+			// second at the least, and tens to thousands of µs of server
+			// CPU each (/proc counts in 10 ms ticks).
+			lo, hi := 100.0, 1e6
+			if r.Figure == "server CPU per request" {
+				lo, hi = 1, 20000
+			}
+			for side, v := range map[string]*float64{"webconf": r.WC, "peer": r.Peer} {
+				if v == nil || *v < lo || *v > hi {
+					t.Errorf("%s: %s %s, want %g..%g\n%s", r.Load, side, val(v), lo, hi, stdout.String())
+				}
+			}
+			if r.PeerOverWebco == nil {
+				t.Errorf("%s: %s: no ratio", r.Load, r.Figure)
+			}
+		}
+		for k := range want {
+			t.Errorf("no row %q\n%s", k, stdout.String())
 		}
 	})
 

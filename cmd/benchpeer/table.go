@@ -21,6 +21,20 @@ type row struct {
 	Note   string  `json:"note,omitempty"`
 }
 
+// rowMaker makes the rows of one load from both sides' results (nil: the
+// side failed or was not run, its figures NaN).
+func rowMaker[T any](load string, wc, peer *T) func(fig, unit string, f func(*T) float64) row {
+	get := func(r *T, f func(*T) float64) float64 {
+		if r == nil {
+			return math.NaN()
+		}
+		return f(r)
+	}
+	return func(fig, unit string, f func(*T) float64) row {
+		return row{Load: load, Figure: fig, Unit: unit, WC: get(wc, f), Peer: get(peer, f)}
+	}
+}
+
 // ratio is peer / webconf, NaN when either side is missing or webconf's
 // figure is 0.
 func (r row) ratio() float64 {
