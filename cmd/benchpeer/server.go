@@ -1,18 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
-	"time"
+
+	"webconf/cmd/internal/daemon"
 )
 
 // server is a side under test: the fresh webconfd this program started,
@@ -24,10 +21,7 @@ type server struct {
 	xmlrpc  string // http://host:port/ ("" = none)
 	metrics string // Prometheus URL ("" = none)
 
-	cmd  *exec.Cmd // nil for the peer
-	done chan struct{}
-	mu   sync.Mutex
-	tail []string
+	d *daemon.Daemon // nil for the peer
 }
 
 // webconfConfig is the config of every webconfd this program starts: the
@@ -80,97 +74,54 @@ func startWebconfd(ctx context.Context, bin, dir string) (*server, error) {
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, webconfConfig, data), 0o600); err != nil {
 		return nil, fmt.Errorf("webconfd config: %w", err)
 	}
-	cmd := exec.Command(bin, "-config", cfg)
-	stderr, err := cmd.StderrPipe()
+	s := &server{name: "webconf"}
+	running := false // onLine runs in one goroutine; after "running" it changes nothing
+	d, err := daemon.Start(ctx, bin, cfg, func(line string) bool {
+		if running {
+			return true
+		}
+		if m := sipLog.FindStringSubmatch(line); m != nil {
+			s.sip = strings.Trim(m[1], `"`)
+		}
+		if m := xmlrpcLog.FindStringSubmatch(line); m != nil {
+			s.xmlrpc = "http://" + strings.Trim(m[1], `"`) + "/"
+		}
+		if m := httpLog.FindStringSubmatch(line); m != nil {
+			s.metrics = "http://" + strings.Trim(m[1], `"`) + "/metrics"
+		}
+		running = runLog.MatchString(line)
+		return running
+	})
 	if err != nil {
-		return nil, fmt.Errorf("webconfd stderr: %w", err)
+		return nil, fmt.Errorf("webconfd: %w", err)
 	}
-	cmd.Stdout = io.Discard
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+	s.d, s.pid = d, d.Pid()
+	if s.sip == "" || s.xmlrpc == "" || s.metrics == "" {
+		d.Stop()
+		return nil, fmt.Errorf("webconfd did not log its SIP, XML-RPC and HTTP addresses: %s", d.LastLines())
 	}
-	s := &server{name: "webconf", pid: cmd.Process.Pid, cmd: cmd, done: make(chan struct{})}
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		running := false
-		for sc.Scan() {
-			line := sc.Text()
-			s.mu.Lock()
-			s.tail = append(s.tail, line)
-			if len(s.tail) > 20 {
-				s.tail = s.tail[1:]
-			}
-			if m := sipLog.FindStringSubmatch(line); m != nil {
-				s.sip = strings.Trim(m[1], `"`)
-			}
-			if m := xmlrpcLog.FindStringSubmatch(line); m != nil {
-				s.xmlrpc = "http://" + strings.Trim(m[1], `"`) + "/"
-			}
-			if m := httpLog.FindStringSubmatch(line); m != nil {
-				s.metrics = "http://" + strings.Trim(m[1], `"`) + "/metrics"
-			}
-			s.mu.Unlock()
-			if !running && runLog.MatchString(line) {
-				running = true
-				close(ready)
-			}
-		}
-		cmd.Wait() //nolint:errcheck // the exit is seen through done
-		close(s.done)
-	}()
-	select {
-	case <-ready:
-		s.mu.Lock()
-		ok := s.sip != "" && s.xmlrpc != "" && s.metrics != ""
-		s.mu.Unlock()
-		if !ok {
-			s.stop()
-			return nil, fmt.Errorf("webconfd did not log its SIP, XML-RPC and HTTP addresses: %s", s.lastLines())
-		}
-		return s, nil
-	case <-s.done:
-		return nil, fmt.Errorf("webconfd exited at start: %s", s.lastLines())
-	case <-time.After(15 * time.Second):
-		s.stop()
-		return nil, fmt.Errorf("webconfd did not start within 15 s: %s", s.lastLines())
-	case <-ctx.Done():
-		s.stop()
-		return nil, fmt.Errorf("waiting for webconfd: %w", ctx.Err())
-	}
+	return s, nil
 }
 
+// lastLines is the end of the log of a webconfd this program started.
 func (s *server) lastLines() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Join(s.tail, "\n")
+	if s.d == nil {
+		return ""
+	}
+	return s.d.LastLines()
 }
 
-// stop ends a webconfd this program started (SIGTERM, SIGKILL after 10 s);
-// the peer is left alone.
+// stop ends a webconfd this program started; the peer is left alone.
 func (s *server) stop() {
-	if s.cmd == nil {
-		return
-	}
-	s.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // it may have exited
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill() //nolint:errcheck // last resort
-		<-s.done
+	if s.d != nil {
+		s.d.Stop()
 	}
 }
 
 // alive reports whether the side's process still runs.
 func (s *server) alive() bool {
-	if s.cmd != nil {
-		select {
-		case <-s.done:
-			return false
-		default:
-			return true
-		}
+	if s.d != nil {
+		return s.d.Alive()
 	}
 	return syscall.Kill(s.pid, 0) == nil
 }

@@ -90,7 +90,7 @@ func TestSideBySideAgainstASecondWebconfd(t *testing.T) {
 	t.Run("XML-RPC: roomInfo from 1 and 2 client processes against both", func(t *testing.T) {
 		out := filepath.Join(dir, "rpc.json")
 		var stdout, stderr bytes.Buffer
-		args := append([]string{"-suite", "confload", "-loads", "rpc", "-rpc-procs", "1,2", "-rpc-duration", "500ms",
+		args := append([]string{"-suite", "confload", "-loads", "rpc", "-rpc-procs", "1,2", "-rpc-duration", "300ms",
 			"-json", out}, common...)
 		if code := realMain(args, &stdout, &stderr); code != 0 {
 			t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())

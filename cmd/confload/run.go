@@ -51,9 +51,11 @@ func run(ctx context.Context, cfg *config, progress io.Writer, log *slog.Logger)
 		if err != nil {
 			return nil, err
 		}
-		defer srv.stop()
-		pid = srv.cmd.Process.Pid
+		defer srv.Stop()
+		pid = srv.Pid()
+		srv.mu.Lock()
 		target = srv.addr
+		srv.mu.Unlock()
 		if cfg.metrics == "" {
 			metrics = srv.metricsURL // what it logged, if anything
 		}

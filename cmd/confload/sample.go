@@ -7,14 +7,13 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"webconf/cmd/internal/daemon"
 	"webconf/cmd/internal/procstat"
 )
 
@@ -147,12 +146,10 @@ func (s *sampler) take(ctx context.Context) (sample, error) {
 
 // server is a webconfd (or other) process started by confload.
 type server struct {
-	cmd  *exec.Cmd
+	*daemon.Daemon
 	addr string // SIP UDP address from its log
 	mu   sync.Mutex
-	tail []string // last lines of its stderr, for error messages
-	http string   // metrics listener from its log, if any
-	done chan struct{}
+	http string // metrics listener from its log, if any
 }
 
 // metricsURL is the /metrics URL the server logged ("http listening"
@@ -176,72 +173,23 @@ var httpLog = regexp.MustCompile(`msg="http listening".*\baddr=(\S+)`)
 
 // startServer runs bin -config cfg and waits until it logs its SIP address.
 func startServer(ctx context.Context, bin, cfg string) (*server, error) {
-	cmd := exec.Command(bin, "-config", cfg)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, fmt.Errorf("server stderr: %w", err)
-	}
-	cmd.Stdout = io.Discard
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start server %s: %w", bin, err)
-	}
-	s := &server{cmd: cmd, done: make(chan struct{})}
-	addrCh := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64*1024), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			s.mu.Lock()
-			s.tail = append(s.tail, line)
-			if len(s.tail) > 20 {
-				s.tail = s.tail[1:]
-			}
-			s.mu.Unlock()
-			if m := httpLog.FindStringSubmatch(line); m != nil {
-				if ap, err := loopbackAddr(strings.Trim(m[1], `"`)); err == nil {
-					s.mu.Lock()
-					s.http = ap.String()
-					s.mu.Unlock()
-				}
-			}
-			if m := listenLog.FindStringSubmatch(line); m != nil {
-				select {
-				case addrCh <- strings.Trim(m[1], `"`):
-				default:
-				}
+	s := &server{}
+	d, err := daemon.Start(ctx, bin, cfg, func(line string) bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if m := httpLog.FindStringSubmatch(line); m != nil {
+			if ap, err := loopbackAddr(strings.Trim(m[1], `"`)); err == nil {
+				s.http = ap.String()
 			}
 		}
-		cmd.Wait() //nolint:errcheck // exit status is reported via done
-		close(s.done)
-	}()
-	select {
-	case s.addr = <-addrCh:
-		return s, nil
-	case <-s.done:
-		return nil, fmt.Errorf("server exited before listening: %s", s.lastLines())
-	case <-time.After(15 * time.Second):
-		s.stop()
-		return nil, fmt.Errorf("server did not log %q within 15 s: %s", "sip listening", s.lastLines())
-	case <-ctx.Done():
-		s.stop()
-		return nil, fmt.Errorf("waiting for server: %w", ctx.Err())
+		if m := listenLog.FindStringSubmatch(line); m != nil && s.addr == "" {
+			s.addr = strings.Trim(m[1], `"`)
+		}
+		return s.addr != ""
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server (waiting for %q): %w", "sip listening", err)
 	}
-}
-
-func (s *server) lastLines() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Join(s.tail, "\n")
-}
-
-// stop sends SIGTERM and waits; SIGKILL after 10 s.
-func (s *server) stop() {
-	s.cmd.Process.Signal(syscall.SIGTERM) //nolint:errcheck // it may have exited
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill() //nolint:errcheck // last resort
-		<-s.done
-	}
+	s.Daemon = d
+	return s, nil
 }
