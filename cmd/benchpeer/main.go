@@ -49,10 +49,12 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"webconf/cmd/internal/cli"
 )
 
 // ErrUsage reports invalid flags.
-var ErrUsage = errors.New("usage")
+var ErrUsage = cli.ErrUsage
 
 // ErrReport means a tool's report lacked what the table needs.
 var ErrReport = errors.New("report lacks a figure")
@@ -122,11 +124,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.jsonOut, "json", "", "also write the table as JSON to this file")
 	fs.BoolVar(&o.peerFirst, "peer-first", false, "run each load against the peer first, then webconfd (to see whether the order matters)")
 	fs.BoolVar(&o.verbose, "v", false, "show the tools' own output")
-	if err := fs.Parse(args); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("%w: unexpected arguments %q", ErrUsage, fs.Args())
+	if err := cli.Parse(fs, args); err != nil {
+		return nil, err
 	}
 	var err error
 	if o.sippCalls, err = intList("-sipp-calls", *sippCalls, 10, 5000); err != nil {
@@ -150,7 +149,7 @@ func intList(name, s string, lo, hi int) ([]int, error) {
 	for f := range strings.SplitSeq(s, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < lo || n > hi {
-			return nil, fmt.Errorf("%w: %s %q: want whole numbers in %d..%d", ErrUsage, name, f, lo, hi)
+			return nil, cli.Usagef("%s %q: want whole numbers in %d..%d", name, f, lo, hi)
 		}
 		out = append(out, n)
 	}
@@ -158,7 +157,7 @@ func intList(name, s string, lo, hi int) ([]int, error) {
 }
 
 func (o *options) validate() error {
-	bad := func(format string, a ...any) error { return fmt.Errorf("%w: %s", ErrUsage, fmt.Sprintf(format, a...)) }
+	bad := cli.Usagef
 	switch {
 	case o.suite != "confload" && o.suite != "sipp":
 		return bad("-suite %q: confload or sipp", o.suite)
@@ -197,11 +196,7 @@ func main() {
 func realMain(args []string, stdout, stderr io.Writer) int {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "benchpeer:", err)
-		return 2
+		return cli.FlagsFailed("benchpeer", err, stderr)
 	}
 	o.out, o.log = stdout, stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -161,7 +161,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -176,6 +175,7 @@ import (
 	"syscall"
 	"time"
 
+	"webconf/cmd/internal/cli"
 	"webconf/dsp/g711"
 	"webconf/dsp/wav"
 )
@@ -188,7 +188,7 @@ const (
 )
 
 // ErrUsage reports invalid flags.
-var ErrUsage = errors.New("usage")
+var ErrUsage = cli.ErrUsage
 
 // thresholds holds the pass/fail limits; set records which were given.
 type thresholds struct {
@@ -266,11 +266,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Float64Var(&t.maxRSSKB, "max-rss-per-participant", 0, "threshold: server RSS growth per participant, KB")
 	fs.IntVar(&t.maxRcvbuf, "max-rcvbuf-errors", 0, "threshold: kernel UDP RcvbufErrors during the window")
 	fs.IntVar(&t.maxFailed, "max-failed-calls", 0, "threshold: failed calls")
-	if err := fs.Parse(args); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUsage, err)
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("%w: unexpected arguments %q", ErrUsage, fs.Args())
+	if err := cli.Parse(fs, args); err != nil {
+		return nil, err
 	}
 	t.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) {
@@ -282,9 +279,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 }
 
 func (c *config) validate() error {
-	bad := func(format string, a ...any) error {
-		return fmt.Errorf("%w: %s", ErrUsage, fmt.Sprintf(format, a...))
-	}
+	bad := cli.Usagef
 	switch {
 	case c.calls < 1 || c.calls > maxCalls:
 		return bad("-calls %d outside 1..%d", c.calls, maxCalls)
@@ -441,11 +436,7 @@ func main() {
 func realMain(args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "confload:", err)
-		return 2
+		return cli.FlagsFailed("confload", err, stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

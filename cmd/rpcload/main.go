@@ -22,7 +22,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -34,6 +33,7 @@ import (
 	"strings"
 	"time"
 
+	"webconf/cmd/internal/cli"
 	"webconf/cmd/internal/procstat"
 	"webconf/rpc/xmlrpc/client"
 )
@@ -71,14 +71,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.pid, "pid", 0, "server pid whose CPU (utime+stime from /proc/PID/stat) to sample")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fs.BoolVar(&o.jsonrpc, "jsonrpc", false, "use JSON-RPC (POST /jsonrpc, webconfd only) instead of XML-RPC")
-	if err := fs.Parse(args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return o, err
 	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
 	if o.procs < 1 || o.duration <= 0 {
-		return o, errors.New("-procs must be >= 1 and -duration > 0")
+		return o, cli.Usagef("-procs must be >= 1 and -duration > 0")
 	}
 	return o, nil
 }
@@ -102,8 +99,7 @@ type Report struct {
 func run(args []string, stdout, stderr io.Writer) int {
 	o, err := parseFlags(args, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "rpcload: %v\n", err)
-		return 2
+		return cli.FlagsFailed("rpcload", err, stderr)
 	}
 	rep, err := load(o)
 	if err != nil {
