@@ -136,9 +136,17 @@ const (
 	// jitterMax is the most audio the jitter buffer holds (1 s).
 	jitterMax = dsp.SampleRate
 	// jitterPrefill is the playout delay behind the first packet: one
-	// frame absorbs the usual loopback and LAN jitter.
+	// frame absorbs the usual loopback and LAN jitter until the adaptive
+	// playout has watched the stream for a second (dsp/jitter).
 	jitterPrefill = dsp.FrameSamples
 )
+
+// epoch is the origin of the monotonic times the jitter buffer is given
+// (time.Since reads the monotonic clock): packet arrivals and ticks.
+var epoch = time.Now()
+
+// sinceEpoch is t on that clock, never 0 (0 tells the buffer "unknown").
+func sinceEpoch(t time.Time) int64 { return int64(t.Sub(epoch)) + 1 }
 
 // Leg is one call's RTP endpoint.
 type Leg struct {
@@ -401,8 +409,9 @@ func (l *Leg) Close() {
 // ReadFrame takes the next 20 ms of received audio for the mixer; false
 // means nothing (not even concealment) was available.
 func (l *Leg) ReadFrame(f *dsp.Frame) bool {
+	now := sinceEpoch(time.Now())
 	l.mu.Lock()
-	st := l.jb.Get(f)
+	st := l.jb.GetAt(f, now)
 	l.mu.Unlock()
 	return st != jitter.Empty
 }
@@ -666,7 +675,8 @@ func (l *Leg) handle(pkt []byte, from netip.AddrPort) {
 	}
 	// Symmetric RTP (RFC 4961) with strict learning: latch to the SDP
 	// address or a learned source, then drop anything from elsewhere.
-	now := time.Now().UnixNano()
+	t := time.Now()
+	now := t.UnixNano()
 	if lat := l.latched.Load(); lat == nil {
 		if !l.admit(from, hdr, now) {
 			l.rxForeign.Add(1)
@@ -694,8 +704,14 @@ func (l *Leg) handle(pkt []byte, from netip.AddrPort) {
 		}
 		samples := l.rx.samples[:len(payload)]
 		g711.Decode(codec, samples, payload)
+		// The arrival time, for adaptive playout; a polled leg reads at
+		// the tick and knows only that the packet came since the last.
+		at := int64(0)
+		if !l.polled {
+			at = sinceEpoch(t)
+		}
 		l.mu.Lock()
-		l.jb.Put(hdr.Timestamp, samples)
+		l.jb.PutAt(hdr.Timestamp, samples, at)
 		l.mu.Unlock()
 	case int32(hdr.PayloadType) == dpt:
 		ev, err := dtmf.Decode(payload)
@@ -708,6 +724,10 @@ func (l *Leg) handle(pkt []byte, from netip.AddrPort) {
 			l.onDigit(d)
 		}
 	default:
-		// Comfort noise (RFC 3389): treated as silence.
+		// Comfort noise (RFC 3389): silence until the next talkspurt
+		// (DTX), neither concealed nor an underrun.
+		l.mu.Lock()
+		l.jb.Silence()
+		l.mu.Unlock()
 	}
 }
