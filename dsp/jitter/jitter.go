@@ -15,12 +15,13 @@
 // Fed with times (PutAt with each packet's arrival, GetAt with each tick's),
 // the buffer tracks the arrival phase: for every frame it plays it notes the
 // slack, how long before the tick that read it its last packet arrived.
-// Once a window (windowGets ticks, 1 s) every frame had a whole frame of
-// slack over the guard, one frame of delay is dropped; as soon as a frame's
-// slack falls under half the guard, or a packet comes after its frame was
-// played, one frame is added. The guard starts at baseGuard, doubles (plus
-// baseGuard) with every late packet, grows by half of baseGuard with every
-// near miss, and decays slowly back. On a clean network the
+// When for a window (windowGets ticks, 1 s) every frame had a whole frame
+// of slack over the guard, that frame of delay is dropped; as soon as a
+// frame's slack falls under half the guard, or a packet comes after its
+// frame was played, one frame is added. The guard starts at baseGuard,
+// grows with every late packet (to its lateness) and near miss, and decays
+// slowly back; after a late packet shrinking also waits, twice as long as
+// after the previous one. On a clean network the
 // playout settles where each frame is read at the first tick after it
 // arrives; jitter, bursts and a slow sender's clock make it grow, a fast
 // one's make it drop frames, each one frame at a time. Put and Get (no
@@ -117,6 +118,12 @@ const (
 	maxGuard = int64(60e6)
 	// maxAdaptive bounds the adaptive delay: 200 ms.
 	maxAdaptive = 10 * dsp.FrameSamples
+	// maxHoldoff bounds how many windows a late packet stops shrinking
+	// for (the hold-off doubles with each late packet): when arrivals
+	// are only known to the tick (a receiver that reads at the tick),
+	// the hold-off is all that keeps a stream whose packets come around
+	// the tick from shrinking into late packets again and again.
+	maxHoldoff = 32
 )
 
 // trimExcess is how far over prefill the buffer may stay (two frames of
@@ -159,6 +166,9 @@ type Buffer struct {
 	late     bool  // a packet came late in the window
 	guard    int64
 	hold     bool // the next GetAt plays concealment without advancing
+	holdoff  int  // windows to wait before shrinking
+	backoff  int  // the next late packet's holdoff
+	clean    int  // windows without a late packet
 
 	stats Stats
 }
@@ -182,6 +192,7 @@ func New(maxDelay, prefill int) *Buffer {
 		prefill:  prefill,
 		delay:    prefill,
 		guard:    baseGuard,
+		backoff:  1,
 	}
 }
 
@@ -262,13 +273,13 @@ func (b *Buffer) PutAt(ts uint32, samples []int16, at int64) {
 		// the delay again instead of dropping every packet as late or
 		// playing with no cushion.
 		if d < 0 {
-			b.lateArrival()
+			b.lateArrival(at)
 		}
 		b.anchor(ts)
 	}
 	d = int32(ts - b.playout)
 	if d < 0 {
-		b.lateArrival()
+		b.lateArrival(at)
 		// Played already: what is late is dropped, and the next
 		// tick waits a frame for what follows.
 		b.hold = b.timed
@@ -293,14 +304,25 @@ func (b *Buffer) PutAt(ts uint32, samples []int16, at int64) {
 	b.buffered += b.setBits(j, len(samples), at)
 }
 
-// lateArrival adapts to a packet that came after its playout: the delay
-// grows by a frame and the guard doubles.
-func (b *Buffer) lateArrival() {
+// lateArrival adapts to a packet that came after its playout (at, when
+// known, after the tick that played its place): the delay grows by a frame
+// (once a window: a stall makes many packets late at once), the guard by
+// at least the lateness, and shrinking waits: twice as long as the last
+// time, up to maxHoldoff windows.
+func (b *Buffer) lateArrival(at int64) {
 	if !b.timed {
 		return
 	}
+	if b.lastGet != 0 && at > b.lastGet {
+		b.guard = max(b.guard, at-b.lastGet+baseGuard)
+	}
+	if b.late {
+		return
+	}
 	b.late = true
-	b.guard = min(maxGuard, 2*b.guard+baseGuard)
+	b.guard = min(maxGuard, b.guard+baseGuard)
+	b.holdoff = b.backoff
+	b.backoff = min(maxHoldoff, 2*b.backoff)
 	if b.delay < maxAdaptive {
 		b.delay += dsp.FrameSamples
 		b.stats.Grown++
@@ -437,9 +459,9 @@ func (b *Buffer) GetAt(out *dsp.Frame, at int64) State {
 		}
 	}
 	if b.gets++; b.gets >= windowGets {
-		if b.adapt() {
-			// One frame less delay: this tick plays the next one.
-			b.advance(dsp.FrameSamples)
+		if drop := b.adapt(); drop > 0 {
+			// Less delay: this tick plays a later frame.
+			b.advance(drop)
 			start = b.playout & b.mask
 			got = 0
 			if b.buffered > 0 {
@@ -451,17 +473,32 @@ func (b *Buffer) GetAt(out *dsp.Frame, at int64) State {
 }
 
 // adapt ends a window of ticks: true when a frame of delay is to go.
-func (b *Buffer) adapt() (shrink bool) {
-	if b.seen && !b.late && b.minSlack >= frameNS+b.guard && b.buffered >= dsp.FrameSamples {
-		b.delay = max(0, b.delay-dsp.FrameSamples)
-		b.stats.Trimmed++
-		shrink = true
+// adapt ends a window of ticks and returns how many frames of delay are
+// to go: as many whole frames as every frame of the window had over the
+// guard (after a stall, all of its backlog at once), none while a late
+// packet's hold-off lasts.
+func (b *Buffer) adapt() (drop int) {
+	switch {
+	case b.late:
+	case b.holdoff > 0:
+		b.holdoff--
+	case b.seen && b.minSlack >= frameNS+b.guard:
+		drop = min(int((b.minSlack-b.guard)/frameNS)*dsp.FrameSamples, b.buffered/dsp.FrameSamples*dsp.FrameSamples)
+		b.delay = max(0, b.delay-drop)
+		b.stats.Trimmed += uint64(drop / dsp.FrameSamples)
 	}
 	if !b.late {
-		b.guard = baseGuard + (b.guard-baseGuard)*31/32
+		b.guard = baseGuard + (b.guard-baseGuard)*15/16
+		if b.clean++; b.clean >= 4*maxHoldoff {
+			// A long time without a late packet: forgive one.
+			b.clean = 0
+			b.backoff = max(1, b.backoff/2)
+		}
+	} else {
+		b.clean = 0
 	}
 	b.gets, b.seen, b.late = 0, false, false
-	return shrink
+	return drop
 }
 
 // play returns the frame at start (got of its samples present) and
