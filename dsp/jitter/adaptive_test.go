@@ -301,3 +301,38 @@ func BenchmarkPutAtGetAt20ms(b *testing.B) {
 		ts += 160
 	}
 }
+
+// TestStallBacklogIsDropped: a tick stall (a worker that fell behind and
+// skipped ahead) leaves a backlog behind the playout point; it goes within
+// a couple of windows even while a late packet holds shrinking off (all
+// but the frame the late packet asked for).
+func TestStallBacklogIsDropped(t *testing.T) {
+	const ms = int64(time.Millisecond)
+	b := New(8000, 160)
+	var f dsp.Frame
+	tick := 12 * ms
+	i := 0
+	for at := int64(1); at < int64(10*time.Second); at += 20 * ms {
+		switch i {
+		case 250: // 5 s: this packet comes after the next
+		case 251:
+			b.PutAt(uint32(i*160), ramp(i*160, 160), at)
+			b.PutAt(uint32(250*160), ramp(250*160, 160), at+5*ms)
+		default:
+			b.PutAt(uint32(i*160), ramp(i*160, 160), at)
+		}
+		i++
+		if i == 300 { // 6 s: the ticks stall for 200 ms
+			tick += 200 * ms
+		}
+		for ; tick <= at+20*ms; tick += 20 * ms {
+			b.GetAt(&f, tick)
+		}
+		if at > int64(9*time.Second) && b.Buffered() > 2*dsp.FrameSamples {
+			t.Fatalf("at %v still %d samples buffered; stats %+v", time.Duration(at), b.Buffered(), b.Stats())
+		}
+	}
+	if st := b.Stats(); st.Late+st.Resyncs == 0 || st.Trimmed < 10 {
+		t.Fatalf("stats %+v: want a late packet and the stall's 10 frames trimmed", st)
+	}
+}

@@ -473,19 +473,22 @@ func (b *Buffer) GetAt(out *dsp.Frame, at int64) State {
 }
 
 // adapt ends a window of ticks: true when a frame of delay is to go.
-// adapt ends a window of ticks and returns how many frames of delay are
+// adapt ends a window of ticks and returns how many samples of delay are
 // to go: as many whole frames as every frame of the window had over the
-// guard (after a stall, all of its backlog at once), none while a late
+// guard (after a stall, all of its backlog at once), but one while a late
 // packet's hold-off lasts.
 func (b *Buffer) adapt() (drop int) {
-	switch {
-	case b.late:
-	case b.holdoff > 0:
-		b.holdoff--
-	case b.seen && b.minSlack >= frameNS+b.guard:
-		drop = min(int((b.minSlack-b.guard)/frameNS)*dsp.FrameSamples, b.buffered/dsp.FrameSamples*dsp.FrameSamples)
+	if b.seen && b.minSlack >= frameNS+b.guard {
+		frames := int((b.minSlack - b.guard) / frameNS)
+		if b.late || b.holdoff > 0 {
+			frames-- // keep the frame a late packet asked for
+		}
+		drop = min(frames*dsp.FrameSamples, b.buffered/dsp.FrameSamples*dsp.FrameSamples)
 		b.delay = max(0, b.delay-drop)
 		b.stats.Trimmed += uint64(drop / dsp.FrameSamples)
+	}
+	if b.holdoff > 0 && !b.late {
+		b.holdoff--
 	}
 	if !b.late {
 		b.guard = baseGuard + (b.guard-baseGuard)*15/16
