@@ -124,6 +124,10 @@ const (
 	// the hold-off is all that keeps a stream whose packets come around
 	// the tick from shrinking into late packets again and again.
 	maxHoldoff = 32
+	// minHoldoff is the first late packet's hold-off (4 s): a stream
+	// whose packets straddle the tick costs a concealed frame at most
+	// every 4, then 8, 16 and 32 s, not every second.
+	minHoldoff = 4
 )
 
 // trimExcess is how far over prefill the buffer may stay (two frames of
@@ -192,7 +196,7 @@ func New(maxDelay, prefill int) *Buffer {
 		prefill:  prefill,
 		delay:    prefill,
 		guard:    baseGuard,
-		backoff:  1,
+		backoff:  minHoldoff,
 	}
 }
 
@@ -495,7 +499,7 @@ func (b *Buffer) adapt() (drop int) {
 		if b.clean++; b.clean >= 4*maxHoldoff {
 			// A long time without a late packet: forgive one.
 			b.clean = 0
-			b.backoff = max(1, b.backoff/2)
+			b.backoff = max(minHoldoff, b.backoff/2)
 		}
 	} else {
 		b.clean = 0
