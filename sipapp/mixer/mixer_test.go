@@ -355,8 +355,8 @@ func (s *silentLeg) WriteSilence() { s.silences++ }
 func TestSilenceIsNotMixed(t *testing.T) {
 	g := newGroup()
 	a := &silentLeg{fakeLeg: fakeLeg{pt: g711.PCMU, has: true}} // sends silence frames
-	b := &silentLeg{fakeLeg: fakeLeg{pt: g711.PCMA}}             // sends nothing
-	c := &fakeLeg{pt: g711.PCMU, has: true}                      // cannot write silence
+	b := &silentLeg{fakeLeg: fakeLeg{pt: g711.PCMA}}            // sends nothing
+	c := &fakeLeg{pt: g711.PCMU, has: true}                     // cannot write silence
 	ma := NewMember(a, a)
 	for _, m := range []*Member{ma, NewMember(b, b), NewMember(c, c)} {
 		g.Add(m)
