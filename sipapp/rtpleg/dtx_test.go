@@ -1,6 +1,8 @@
 package rtpleg
 
 import (
+	"net"
+	"net/netip"
 	"testing"
 
 	"webconf/dsp"
@@ -109,5 +111,39 @@ func TestComfortNoiseOnTheWire(t *testing.T) {
 	}
 	if n := cnLeg.Stats().TxPackets; n != 5 {
 		t.Fatalf("CN leg sent %d packets in all, want 5", n)
+	}
+}
+
+// BenchmarkSilencePath is a silent tick towards a listener: with CN (a
+// SID every sidRefresh ticks, nothing otherwise) and without (a G.711
+// silence frame, sent: what every tick of a quiet room costs a plain peer).
+func BenchmarkSilencePath(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		cn   uint8
+		low  int
+	}{{"CN", 13, 45000}, {"G.711", 0, 46000}} {
+		b.Run(tc.name, func(b *testing.B) {
+			pool, _ := NewPool(netip.MustParseAddr("127.0.0.1"), tc.low, tc.low+998)
+			c, _ := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			defer c.Close()
+			l, err := Open(pool, Config{PT: g711.PCMU, DTMF: -1, CN: tc.cn, Send: true, Remote: c.LocalAddr().(*net.UDPAddr).AddrPort()}, nil, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			go func() {
+				buf := make([]byte, 1500)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+				}
+			}()
+			b.ReportAllocs()
+			for b.Loop() {
+				l.WriteSilence()
+			}
+		})
 	}
 }
