@@ -209,11 +209,19 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*call, int
 func legConfig(o *sdp.Offer, a sdp.Answer) rtpleg.Config {
 	send := a.Direction == "sendrecv" || a.Direction == "sendonly"
 	return rtpleg.Config{
-		PT: a.PT, DTMF: a.DTMF, Ptime: o.Ptime,
+		PT: a.PT, DTMF: a.DTMF, CN: cnPT(a.CN), Ptime: o.Ptime,
 		Remote:   netip.AddrPortFrom(o.Addr.Unmap(), uint16(o.Port)),
 		Send:     send && !o.Hold,
 		ExpectRx: o.Direction == "sendrecv" || o.Direction == "sendonly",
 	}
+}
+
+// cnPT is the leg's comfort noise payload type for an SDP one (-1: none).
+func cnPT(pt int) uint8 {
+	if pt <= 0 || pt > 127 {
+		return 0
+	}
+	return uint8(pt)
 }
 
 // errSRTPDowngrade: a call that uses SRTP does not go on in the clear.

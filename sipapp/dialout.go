@@ -590,7 +590,7 @@ func (c *call) applyAnswer(res *sip.Response) error {
 		return errSRTPDowngrade
 	}
 	if err := c.leg.Update(rtpleg.Config{
-		PT: o.Codecs[0], DTMF: o.DTMF, Ptime: o.Ptime,
+		PT: o.Codecs[0], DTMF: o.DTMF, CN: cnPT(o.CN), Ptime: o.Ptime,
 		Remote:   netip.AddrPortFrom(o.Addr.Unmap(), uint16(o.Port)),
 		Send:     send && !o.Hold,
 		ExpectRx: o.Direction == sdp.SendRecv || o.Direction == sdp.SendOnly,

@@ -10,6 +10,23 @@
 // a server can afford (spec/performance.md 3.5): the last good frame is
 // repeated at -6 dB, then at -12 dB, then the stream is reported Empty.
 //
+// # Adaptive playout
+//
+// Fed with times (PutAt with each packet's arrival, GetAt with each tick's),
+// the buffer tracks the arrival phase: for every frame it plays it notes the
+// slack, how long before the tick that read it its last packet arrived.
+// When for a window (windowGets ticks, 1 s) every frame had a whole frame
+// of slack over the guard, that frame of delay is dropped; as soon as a
+// frame's slack falls under half the guard, or a packet comes after its
+// frame was played, one frame is added. The guard starts at baseGuard,
+// grows with every late packet (to its lateness) and near miss, and decays
+// slowly back; after a late packet shrinking also waits, twice as long as
+// after the previous one. On a clean network the
+// playout settles where each frame is read at the first tick after it
+// arrives; jitter, bursts and a slow sender's clock make it grow, a fast
+// one's make it drop frames, each one frame at a time. Put and Get (no
+// times) keep a fixed delay of prefill.
+//
 // A Buffer is not safe for concurrent use: the RTP leg that owns it calls Put
 // from its read loop and Get from the room tick, so it guards it with its own
 // mutex. Nothing here allocates after New, reads the clock or does I/O.
@@ -77,11 +94,41 @@ type Stats struct {
 	// land somewhere else than the old playout point. Anchoring the first
 	// packet (also after Reset) is not counted.
 	Resyncs uint64
-	// Trimmed counts frames dropped because the buffer had held well over
-	// prefill for a second: a burst (a stalled sender catching up) would
-	// otherwise add its delay to the stream for good.
+	// Trimmed counts frames dropped to cut the delay: because the buffer
+	// had held well over prefill for a second (Put and Get: a burst, a
+	// stalled sender catching up, would otherwise add its delay for good),
+	// or, adaptive, because every frame of a window arrived a frame and a
+	// guard ahead of its tick.
 	Trimmed uint64
+	// Grown counts frames added to the adaptive playout delay (a late
+	// packet, or slack under half the guard).
+	Grown uint64
 }
+
+// Adaptive playout (times in nanoseconds).
+const (
+	frameNS = int64(dsp.FrameSamples) * 1e9 / dsp.SampleRate
+	// windowGets is how many ticks the slack is watched before the delay
+	// may drop a frame: shrinking is slow, growing immediate.
+	windowGets = 50
+	// baseGuard is the least slack kept: the tick's and the receive
+	// path's own scheduling noise on a loaded host.
+	baseGuard = int64(2e6)
+	// maxGuard bounds what late packets teach.
+	maxGuard = int64(60e6)
+	// maxAdaptive bounds the adaptive delay: 200 ms.
+	maxAdaptive = 10 * dsp.FrameSamples
+	// maxHoldoff bounds how many windows a late packet stops shrinking
+	// for (the hold-off doubles with each late packet): when arrivals
+	// are only known to the tick (a receiver that reads at the tick),
+	// the hold-off is all that keeps a stream whose packets come around
+	// the tick from shrinking into late packets again and again.
+	maxHoldoff = 32
+	// minHoldoff is the first late packet's hold-off (4 s): a stream
+	// whose packets straddle the tick costs a concealed frame at most
+	// every 4, then 8, 16 and 32 s, not every second.
+	minHoldoff = 4
+)
 
 // trimExcess is how far over prefill the buffer may stay (two frames of
 // jitter headroom), and trimAfter for how many frames in a row, before a
@@ -95,9 +142,13 @@ const (
 type Buffer struct {
 	ring     []int16  // samples by timestamp & mask
 	present  []uint64 // one bit per ring slot: holds an unplayed sample
+	arrive   []int64  // per present word: when its first sample arrived (PutAt's time)
 	mask     uint32
 	maxDelay int
 	prefill  int
+	// delay is how far behind a packet the playout point is placed when
+	// it anchors (prefill, or the adaptive delay).
+	delay int
 
 	anchored bool
 	playout  uint32 // timestamp of the next sample Get returns
@@ -107,7 +158,21 @@ type Buffer struct {
 	haveLast   bool
 	concealRun int
 	lastState  State
-	excessRun  int // consecutive Gets that left more than prefill+trimExcess buffered
+	excessRun  int  // consecutive Gets that left more than prefill+trimExcess buffered
+	dtx        bool // the sender declared silence (Silence); running dry is no underrun
+
+	// Adaptive playout, only once GetAt is used.
+	timed    bool
+	lastGet  int64 // GetAt's time of the latest tick
+	gets     int   // ticks in the current window
+	minSlack int64 // least slack of a whole frame in the window
+	seen     bool  // minSlack holds a frame's slack
+	late     bool  // a packet came late in the window
+	guard    int64
+	hold     bool // the next GetAt plays concealment without advancing
+	holdoff  int  // windows to wait before shrinking
+	backoff  int  // the next late packet's holdoff
+	clean    int  // windows without a late packet
 
 	stats Stats
 }
@@ -125,9 +190,13 @@ func New(maxDelay, prefill int) *Buffer {
 	return &Buffer{
 		ring:     make([]int16, size),
 		present:  make([]uint64, (size+63)/64),
+		arrive:   make([]int64, (size+63)/64),
 		mask:     uint32(size - 1),
 		maxDelay: maxDelay,
 		prefill:  prefill,
+		delay:    prefill,
+		guard:    baseGuard,
+		backoff:  minHoldoff,
 	}
 }
 
@@ -140,6 +209,16 @@ func (b *Buffer) Reset() {
 	b.haveLast = false
 	b.concealRun = 0
 	b.lastState = Empty
+	b.hold = false
+}
+
+// Silence tells the buffer that the sender declared silence (an RFC 3389
+// comfort noise packet; discontinuous transmission follows): the last
+// frame is not repeated into it, and running dry is not an underrun. The
+// next talkspurt starts at the current delay.
+func (b *Buffer) Silence() {
+	b.haveLast = false
+	b.dtx = true
 }
 
 // Stats returns a copy of the counters.
@@ -148,12 +227,12 @@ func (b *Buffer) Stats() Stats { return b.stats }
 // Buffered returns how many received samples wait to be played.
 func (b *Buffer) Buffered() int { return b.buffered }
 
-// anchor places the playout point prefill samples before ts, discarding
+// anchor places the playout point delay samples before ts, discarding
 // everything buffered.
 func (b *Buffer) anchor(ts uint32) {
 	clear(b.present)
 	b.buffered = 0
-	playout := ts - uint32(b.prefill)
+	playout := ts - uint32(b.delay)
 	if b.anchored && playout != b.playout {
 		b.stats.Resyncs++
 	}
@@ -163,10 +242,20 @@ func (b *Buffer) anchor(ts uint32) {
 
 // Put stores a packet's samples; ts is the RTP timestamp of samples[0].
 // The samples are copied.
-func (b *Buffer) Put(ts uint32, samples []int16) {
+func (b *Buffer) Put(ts uint32, samples []int16) { b.PutAt(ts, samples, 0) }
+
+// PutAt is Put with the packet's arrival time (ns, on the clock GetAt's
+// times come from), for adaptive playout. 0 means "some time since the
+// last GetAt": a receiver that reads its socket only at the tick knows
+// no better, and the buffer then takes the previous tick as the arrival.
+func (b *Buffer) PutAt(ts uint32, samples []int16, at int64) {
 	if len(samples) == 0 {
 		return
 	}
+	if at == 0 {
+		at = b.lastGet
+	}
+	b.dtx = false
 	if n := len(samples); n > b.maxDelay {
 		// Only the newest maxDelay samples can ever be played.
 		ts += uint32(n - b.maxDelay)
@@ -185,12 +274,19 @@ func (b *Buffer) Put(ts uint32, samples []int16) {
 		// Nothing left to play: either the sender fell behind our
 		// playout (its clock is slow, or a delay spike), or a new
 		// talkspurt starts after we ran dry. Either way, buffer
-		// prefill again instead of dropping every packet as late or
+		// the delay again instead of dropping every packet as late or
 		// playing with no cushion.
+		if d < 0 {
+			b.lateArrival(at)
+		}
 		b.anchor(ts)
 	}
 	d = int32(ts - b.playout)
 	if d < 0 {
+		b.lateArrival(at)
+		// Played already: what is late is dropped, and the next
+		// tick waits a frame for what follows.
+		b.hold = b.timed
 		b.stats.Late++
 		if int(-d) >= len(samples) {
 			return
@@ -204,12 +300,37 @@ func (b *Buffer) Put(ts uint32, samples []int16) {
 		// again starts prefill behind the playout point, bounding the
 		// latency rather than sitting at maxDelay for good.
 		b.stats.Overflow++
-		b.advance(max(end-b.maxDelay, int(d)-b.prefill))
+		b.advance(max(end-b.maxDelay, int(d)-b.delay))
 	}
 	j := ts & b.mask
 	k := copy(b.ring[j:], samples)
 	copy(b.ring, samples[k:])
-	b.buffered += b.setBits(j, len(samples))
+	b.buffered += b.setBits(j, len(samples), at)
+}
+
+// lateArrival adapts to a packet that came after its playout (at, when
+// known, after the tick that played its place): the delay grows by a frame
+// (once a window: a stall makes many packets late at once), the guard by
+// at least the lateness, and shrinking waits: twice as long as the last
+// time, up to maxHoldoff windows.
+func (b *Buffer) lateArrival(at int64) {
+	if !b.timed {
+		return
+	}
+	if b.lastGet != 0 && at > b.lastGet {
+		b.guard = max(b.guard, at-b.lastGet+baseGuard)
+	}
+	if b.late {
+		return
+	}
+	b.late = true
+	b.guard = min(maxGuard, b.guard+baseGuard)
+	b.holdoff = b.backoff
+	b.backoff = min(maxHoldoff, 2*b.backoff)
+	if b.delay < maxAdaptive {
+		b.delay += dsp.FrameSamples
+		b.stats.Grown++
+	}
 }
 
 // advance drops n samples at the playout point.
@@ -230,9 +351,10 @@ func runMask(off uint32, k int) uint64 {
 	return (uint64(1)<<k - 1) << off
 }
 
-// setBits marks n slots from ring index j (wrapping) and returns how many
-// were not already marked.
-func (b *Buffer) setBits(j uint32, n int) int {
+// setBits marks n slots from ring index j (wrapping), notes at as the
+// arrival of words that held nothing, and returns how many slots were not
+// already marked.
+func (b *Buffer) setBits(j uint32, n int, at int64) int {
 	added := 0
 	for n > 0 {
 		j &= b.mask
@@ -240,6 +362,9 @@ func (b *Buffer) setBits(j uint32, n int) int {
 		k := min(n, 64-int(off))
 		m := runMask(off, k)
 		w := &b.present[j>>6]
+		if *w == 0 {
+			b.arrive[j>>6] = at
+		}
 		added += k - bits.OnesCount64(*w&m)
 		*w |= m
 		j += uint32(k)
@@ -291,6 +416,101 @@ func (b *Buffer) Get(out *dsp.Frame) State {
 	if b.buffered > 0 {
 		got = b.countBits(start, dsp.FrameSamples)
 	}
+	return b.play(out, start, got)
+}
+
+// GetAt is Get at a tick's time (ns, the clock PutAt's times come from,
+// never 0), for adaptive playout: see the package comment.
+func (b *Buffer) GetAt(out *dsp.Frame, at int64) State {
+	b.timed = true
+	prev := b.lastGet
+	b.lastGet = at
+	if !b.anchored {
+		*out = dsp.Frame{}
+		return Empty
+	}
+	if b.hold {
+		// One frame more delay: play nothing new this tick.
+		b.hold = false
+		return b.miss(out)
+	}
+	got := 0
+	start := b.playout & b.mask
+	if b.buffered > 0 {
+		got = b.countBits(start, dsp.FrameSamples)
+	}
+	if got == dsp.FrameSamples && prev != 0 {
+		// The frame's slack: from the arrival of its last packet to
+		// this tick.
+		newest := int64(0)
+		for w, end := start>>6, (start+dsp.FrameSamples-1)&b.mask>>6; ; w = (w + 1) & (b.mask >> 6) {
+			newest = max(newest, b.arrive[w])
+			if w == end {
+				break
+			}
+		}
+		slack := at - newest
+		if !b.seen || slack < b.minSlack {
+			b.minSlack, b.seen = slack, true
+		}
+		if slack < b.guard/2 {
+			// Nearly late (jitter, or a sender whose clock is
+			// slower than ours): the next tick waits a frame.
+			b.hold = true
+			b.late = true
+			b.guard = min(maxGuard, b.guard+baseGuard/2)
+			b.stats.Grown++
+		}
+	}
+	if b.gets++; b.gets >= windowGets {
+		if drop := b.adapt(); drop > 0 {
+			// Less delay: this tick plays a later frame.
+			b.advance(drop)
+			start = b.playout & b.mask
+			got = 0
+			if b.buffered > 0 {
+				got = b.countBits(start, dsp.FrameSamples)
+			}
+		}
+	}
+	return b.play(out, start, got)
+}
+
+// adapt ends a window of ticks: true when a frame of delay is to go.
+// adapt ends a window of ticks and returns how many samples of delay are
+// to go: as many whole frames as every frame of the window had over the
+// guard (after a stall, all of its backlog at once), but one while a late
+// packet's hold-off lasts.
+func (b *Buffer) adapt() (drop int) {
+	if b.seen && b.minSlack >= frameNS+b.guard {
+		frames := int((b.minSlack - b.guard) / frameNS)
+		if b.late || b.holdoff > 0 {
+			frames-- // keep the frame a late packet asked for
+		}
+		drop = min(frames*dsp.FrameSamples, b.buffered/dsp.FrameSamples*dsp.FrameSamples)
+		b.delay = max(0, b.delay-drop)
+		b.stats.Trimmed += uint64(drop / dsp.FrameSamples)
+	}
+	if b.holdoff > 0 && !b.late {
+		b.holdoff--
+	}
+	if !b.late {
+		b.guard = baseGuard + (b.guard-baseGuard)*15/16
+		if b.clean++; b.clean >= 4*maxHoldoff {
+			// A long time without a late packet: forgive one.
+			b.clean = 0
+			b.backoff = max(minHoldoff, b.backoff/2)
+		}
+	} else {
+		b.clean = 0
+	}
+	b.gets, b.seen, b.late = 0, false, false
+	return drop
+}
+
+// play returns the frame at start (got of its samples present) and
+// advances the playout point.
+func (b *Buffer) play(out *dsp.Frame, start uint32, got int) State {
 	switch {
 	case got == dsp.FrameSamples:
 		// The common case: the whole frame arrived.
@@ -310,14 +530,28 @@ func (b *Buffer) Get(out *dsp.Frame) State {
 	}
 	b.buffered -= got
 	b.playout += dsp.FrameSamples
-
-	var st State
-	switch {
-	case got > 0:
-		st = Audio
+	if got > 0 {
 		b.last = *out
 		b.haveLast = true
 		b.concealRun = 0
+		b.lastState = Audio
+		if !b.timed {
+			b.trim()
+		}
+		return Audio
+	}
+	st := b.miss(out)
+	if !b.timed {
+		b.trim()
+	}
+	return st
+}
+
+// miss fills out for a frame with nothing received: concealment while it
+// lasts, then silence.
+func (b *Buffer) miss(out *dsp.Frame) State {
+	var st State
+	switch {
 	case b.haveLast && b.concealRun < maxConceal:
 		// Repeat the last good frame at -6 dB, then -12 dB.
 		st = Concealed
@@ -331,16 +565,15 @@ func (b *Buffer) Get(out *dsp.Frame) State {
 		st = Empty
 		*out = dsp.Frame{}
 		b.haveLast = false
-		if b.lastState != Empty {
+		if b.lastState != Empty && !b.dtx {
 			b.stats.Underruns++
 		}
 	}
 	b.lastState = st
-	b.trim()
 	return st
 }
 
-// trim drops the oldest frame when the buffer has held more than
+// trim (Put and Get only) drops the oldest frame when the buffer has held more than
 // prefill+trimExcess samples after every Get for trimAfter frames: the
 // sender is not jittering, it is ahead, and every frame of that lead is
 // delay every listener hears.

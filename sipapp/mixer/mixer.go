@@ -45,6 +45,15 @@ type Output interface {
 	WriteEncoded(payload []byte)
 }
 
+// SilenceOutput is an Output that can stand in for a frame of silence by
+// itself (an RTP leg: comfort noise, RFC 3389, towards a peer that
+// negotiated it, else a ready-made G.711 silence frame). When a member
+// would hear nothing (no one else is heard and no prompt plays for it) the
+// group calls WriteSilence instead of mixing and encoding for it.
+type SilenceOutput interface {
+	WriteSilence()
+}
+
 // silenceThreshold is the mean power under which a frame counts as silent
 // (RMS about 16, -66 dBFS): silent members share the full mix instead of
 // getting a personal one, and are not summed, so line noise from many idle
@@ -243,7 +252,8 @@ type Group struct {
 type Member struct {
 	in     Input
 	out    Output
-	poller Poller // out, when it receives only when polled
+	poller Poller        // out, when it receives only when polled
+	silent SilenceOutput // out, when it writes silence by itself
 
 	g atomic.Pointer[Group] // the group the member is in, nil when none
 
@@ -272,6 +282,7 @@ type Member struct {
 func NewMember(in Input, out Output) *Member {
 	m := &Member{in: in, out: out}
 	m.poller, _ = out.(Poller) // once, not per tick
+	m.silent, _ = out.(SilenceOutput)
 	return m
 }
 
@@ -568,9 +579,11 @@ func (g *Group) Tick() {
 	if g.maxTalkers > 0 {
 		g.keepLoudest(g.maxTalkers)
 	}
+	nHeard := 0
 	for _, m := range g.members {
 		if m.contrib {
 			g.bus.Add(&m.frame)
+			nHeard++
 		}
 	}
 	for _, m := range g.members {
@@ -579,6 +592,10 @@ func (g *Group) Tick() {
 		case m.nextPrompt(&m.outF):
 			g711.Encode(pt, m.enc[:], m.outF[:])
 			m.out.WriteEncoded(m.enc[:])
+		case m.silent != nil && (nHeard == 0 || nHeard == 1 && m.contrib):
+			// No one else is heard: the member's mix is silence, which
+			// its output sends without a mix or an encode (DTX).
+			m.silent.WriteSilence()
 		case m.contrib:
 			g.bus.Minus(&m.frame, &m.outF)
 			g711.Encode(pt, m.enc[:], m.outF[:])

@@ -340,3 +340,85 @@ func TestMuteDoesNotWaitForATick(t *testing.T) {
 		t.Fatal("SetMuted/Muted waited for the tick in progress")
 	}
 }
+
+// silentLeg is a fakeLeg that writes silence by itself (SilenceOutput).
+type silentLeg struct {
+	fakeLeg
+	silences int
+}
+
+func (s *silentLeg) WriteSilence() { s.silences++ }
+
+// TestSilenceIsNotMixed: a member who would hear nothing (no one else is
+// heard, no prompt) gets WriteSilence, not an encoded frame, when its
+// output can write silence itself; the others are unchanged.
+func TestSilenceIsNotMixed(t *testing.T) {
+	g := newGroup()
+	a := &silentLeg{fakeLeg: fakeLeg{pt: g711.PCMU, has: true}} // sends silence frames
+	b := &silentLeg{fakeLeg: fakeLeg{pt: g711.PCMA}}            // sends nothing
+	c := &fakeLeg{pt: g711.PCMU, has: true}                     // cannot write silence
+	ma := NewMember(a, a)
+	for _, m := range []*Member{ma, NewMember(b, b), NewMember(c, c)} {
+		g.Add(m)
+	}
+	for range 3 {
+		g.Tick()
+	}
+	if a.silences != 3 || b.silences != 3 || len(a.out) != 0 || len(b.out) != 0 {
+		t.Fatalf("quiet room: silences %d %d, encoded %d %d; want 3 3 and none", a.silences, b.silences, len(a.out), len(b.out))
+	}
+	if len(c.out) != 3 || !near(c.out[2][0], 0) {
+		t.Fatalf("the member without WriteSilence got %d frames", len(c.out))
+	}
+
+	// a talks: b and c hear it, a (the only one heard) hears silence.
+	a.in = constFrame(3000)
+	g.Tick()
+	if a.silences != 4 || len(a.out) != 0 {
+		t.Fatalf("the lone talker: %d silences, %d frames; want its silence", a.silences, len(a.out))
+	}
+	if len(b.out) != 1 || !near(b.out[0][0], 3000) || b.silences != 3 {
+		t.Fatalf("b heard %v (%d silences), want a's 3000", b.out, b.silences)
+	}
+
+	// c talks too: a now hears c.
+	c.in = constFrame(1000)
+	g.Tick()
+	if len(a.out) != 1 || !near(a.out[0][0], 1000) {
+		t.Fatalf("a heard %v, want c's 1000", a.out)
+	}
+
+	// A prompt for b is heard even in a quiet room.
+	a.in, c.in = dsp.Frame{}, dsp.Frame{}
+	p := make([]int16, dsp.FrameSamples)
+	for i := range p {
+		p[i] = 5000
+	}
+	g.Each(ma, func(m *Member) {
+		if m.out == Output(b) {
+			m.PlayLocked(NewPrompt(p, false))
+		}
+	})
+	g.Tick()
+	if len(b.out) != 3 || !near(b.out[2][0], 5000) {
+		t.Fatalf("b's prompt: %d frames, last %v", len(b.out), b.out[len(b.out)-1][0])
+	}
+}
+
+func BenchmarkTickQuietRoomOf10(b *testing.B) {
+	g := newGroup()
+	for range 10 {
+		l := &quietDiscardLeg{}
+		l.has = true
+		g.Add(NewMember(l, l))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		g.Tick()
+	}
+}
+
+type quietDiscardLeg struct{ discardLeg }
+
+func (*quietDiscardLeg) WriteSilence() {}

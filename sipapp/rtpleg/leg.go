@@ -27,6 +27,7 @@ import (
 type Config struct {
 	PT     uint8          // negotiated G.711 payload type (0 PCMU, 8 PCMA)
 	DTMF   int            // telephone-event payload type, -1 when not negotiated
+	CN     uint8          // comfort noise (RFC 3389) payload type; 0: none, silence goes as G.711
 	Ptime  int            // ms of audio per packet we send; 0 means 20
 	Remote netip.AddrPort // where the SDP says to send, until a source is latched
 	Send   bool           // false while the remote holds the call (sendonly/inactive offer)
@@ -135,9 +136,17 @@ const (
 	// jitterMax is the most audio the jitter buffer holds (1 s).
 	jitterMax = dsp.SampleRate
 	// jitterPrefill is the playout delay behind the first packet: one
-	// frame absorbs the usual loopback and LAN jitter.
+	// frame absorbs the usual loopback and LAN jitter until the adaptive
+	// playout has watched the stream for a second (dsp/jitter).
 	jitterPrefill = dsp.FrameSamples
 )
+
+// epoch is the origin of the monotonic times the jitter buffer is given
+// (time.Since reads the monotonic clock): packet arrivals and ticks.
+var epoch = time.Now()
+
+// sinceEpoch is t on that clock, never 0 (0 tells the buffer "unknown").
+func sinceEpoch(t time.Time) int64 { return int64(t.Sub(epoch)) + 1 }
 
 // Leg is one call's RTP endpoint.
 type Leg struct {
@@ -151,6 +160,7 @@ type Leg struct {
 
 	pt      atomic.Uint32
 	dtmfPT  atomic.Int32
+	cnPT    atomic.Uint32 // 0: no comfort noise
 	ptime   atomic.Int32
 	send    atomic.Bool
 	expect  atomic.Bool
@@ -188,6 +198,12 @@ type Leg struct {
 	acc      [maxSamples]byte
 	accLen   int
 	started  bool
+	// Comfort noise (DTX): dtx while a silence is being sent as CN,
+	// sidAge frames since the last SID packet, talkspurt until the first
+	// audio packet after a silence has gone out with the marker bit.
+	dtx       bool
+	sidAge    int
+	talkspurt bool
 
 	rx rxState
 
@@ -261,6 +277,7 @@ func (l *Leg) Update(cfg Config) error {
 	}
 	l.pt.Store(uint32(cfg.PT))
 	l.dtmfPT.Store(int32(cfg.DTMF))
+	l.cnPT.Store(uint32(cfg.CN))
 	p := cfg.Ptime
 	if p < 10 || p > 60 || p%10 != 0 {
 		p = 20
@@ -392,8 +409,9 @@ func (l *Leg) Close() {
 // ReadFrame takes the next 20 ms of received audio for the mixer; false
 // means nothing (not even concealment) was available.
 func (l *Leg) ReadFrame(f *dsp.Frame) bool {
+	now := sinceEpoch(time.Now())
 	l.mu.Lock()
-	st := l.jb.Get(f)
+	st := l.jb.GetAt(f, now)
 	l.mu.Unlock()
 	return st != jitter.Empty
 }
@@ -402,23 +420,83 @@ func (l *Leg) ReadFrame(f *dsp.Frame) bool {
 // G.711) and sends as many packets of the negotiated ptime as it fills.
 // Only the mixer goroutine calls it.
 func (l *Leg) WriteEncoded(payload []byte) {
+	if l.dtx {
+		// A talkspurt after comfort noise: RFC 3551 section 4.1 marks
+		// its first packet.
+		l.dtx, l.talkspurt = false, true
+	}
 	per := int(l.ptime.Load()) * (dsp.SampleRate / 1000)
 	if l.accLen+len(payload) > len(l.acc) {
 		l.accLen = 0 // cannot happen with sane ptimes; never overflow
 	}
 	l.accLen += copy(l.acc[l.accLen:], payload)
 	for l.accLen >= per {
-		l.sendPacket(l.acc[:per])
+		l.sendPacket(l.PT(), l.acc[:per], per)
 		l.accLen = copy(l.acc[:], l.acc[per:l.accLen])
 	}
 }
 
-func (l *Leg) sendPacket(payload []byte) {
-	l.hdr.PayloadType = l.PT()
-	l.hdr.Marker = !l.started // RFC 3551 4.1: marker on the first packet of a talkspurt
+// sidRefresh is how many silent frames pass between two comfort noise
+// packets (5 s). RFC 3389 leaves the rate to the sender; one packet every
+// few seconds keeps NAT bindings (UDP mappings expire after 30 s on the
+// meanest NATs, two minutes per RFC 4787) and the peer's RTP inactivity
+// timers (commonly 10 s or more) alive, at 1/250 of the G.711 packet rate.
+const sidRefresh = 250
+
+// sidPayload is our SID (RFC 3389 section 3): the noise level alone, no
+// spectral information, as -dBov: 127, digital silence, which is what the
+// mix holds when no one is heard (members under the silence threshold are
+// not summed).
+var sidPayload = [1]byte{127}
+
+// silence is one frame of G.711 silence per codec (index: PCMA or not),
+// encoded once.
+var silence = func() (s [2][dsp.FrameSamples]byte) {
+	var zero dsp.Frame
+	g711.Encode(g711.PCMU, s[0][:], zero[:])
+	g711.Encode(g711.PCMA, s[1][:], zero[:])
+	return s
+}()
+
+// WriteSilence sends one frame of silence, for the mixer when no one is
+// heard (mixer.SilenceOutput): towards a peer that negotiated comfort
+// noise, a SID packet when the silence starts and every sidRefresh frames
+// after, nothing in between (RFC 3389 DTX), the timestamp advancing all
+// the while; towards any other peer, a frame of G.711 silence. Neither
+// needs an encode. Only the mixer goroutine calls it.
+func (l *Leg) WriteSilence() {
+	cn := uint8(l.cnPT.Load())
+	if cn == 0 || l.accLen > 0 {
+		// No CN, or a packet of a longer ptime is part filled: complete
+		// it with silence first.
+		i := 0
+		if l.PT() == g711.PCMA {
+			i = 1
+		}
+		l.WriteEncoded(silence[i][:])
+		return
+	}
+	if !l.dtx || l.sidAge >= sidRefresh {
+		// The SID carries the timestamp of the silence it starts (or
+		// of the frame it refreshes) and no marker: the marker is for
+		// the talkspurt after it.
+		l.dtx, l.sidAge = true, 0
+		l.sendPacket(cn, sidPayload[:], 0)
+	}
+	l.sidAge++
+	l.hdr.Timestamp += dsp.FrameSamples
+}
+
+// sendPacket sends payload as one packet of type pt that covers samples
+// of the timeline (0 for comfort noise, which describes what follows).
+func (l *Leg) sendPacket(pt uint8, payload []byte, samples int) {
+	l.hdr.PayloadType = pt
+	// RFC 3551 4.1: marker on the first packet of a talkspurt: the
+	// stream's first, or the first audio after comfort noise.
+	l.hdr.Marker = samples > 0 && (!l.started || l.talkspurt)
 	n, err := l.hdr.MarshalTo(l.out[:])
 	l.hdr.SequenceNumber++
-	l.hdr.Timestamp += uint32(len(payload))
+	l.hdr.Timestamp += uint32(samples)
 	if err != nil {
 		return
 	}
@@ -448,6 +526,9 @@ func (l *Leg) sendPacket(payload []byte) {
 		pkt = enc
 	}
 	l.started = true
+	if samples > 0 {
+		l.talkspurt = false
+	}
 	if _, err := l.conn.WriteToUDPAddrPort(pkt, *dst); err == nil {
 		l.txPackets.Add(1)
 	}
@@ -586,14 +667,16 @@ func (l *Leg) handle(pkt []byte, from netip.AddrPort) {
 	}
 	codec := uint8(l.pt.Load())
 	dpt := l.dtmfPT.Load()
-	known := hdr.PayloadType == codec || int32(hdr.PayloadType) == dpt || hdr.PayloadType == 13
+	cn := uint8(l.cnPT.Load())
+	known := hdr.PayloadType == codec || int32(hdr.PayloadType) == dpt || hdr.PayloadType == 13 || hdr.PayloadType == cn
 	if !known {
 		l.rxBad.Add(1)
 		return
 	}
 	// Symmetric RTP (RFC 4961) with strict learning: latch to the SDP
 	// address or a learned source, then drop anything from elsewhere.
-	now := time.Now().UnixNano()
+	t := time.Now()
+	now := t.UnixNano()
 	if lat := l.latched.Load(); lat == nil {
 		if !l.admit(from, hdr, now) {
 			l.rxForeign.Add(1)
@@ -621,8 +704,14 @@ func (l *Leg) handle(pkt []byte, from netip.AddrPort) {
 		}
 		samples := l.rx.samples[:len(payload)]
 		g711.Decode(codec, samples, payload)
+		// The arrival time, for adaptive playout; a polled leg reads at
+		// the tick and knows only that the packet came since the last.
+		at := int64(0)
+		if !l.polled {
+			at = sinceEpoch(t)
+		}
 		l.mu.Lock()
-		l.jb.Put(hdr.Timestamp, samples)
+		l.jb.PutAt(hdr.Timestamp, samples, at)
 		l.mu.Unlock()
 	case int32(hdr.PayloadType) == dpt:
 		ev, err := dtmf.Decode(payload)
@@ -635,6 +724,10 @@ func (l *Leg) handle(pkt []byte, from netip.AddrPort) {
 			l.onDigit(d)
 		}
 	default:
-		// Comfort noise (RFC 3389): treated as silence.
+		// Comfort noise (RFC 3389): silence until the next talkspurt
+		// (DTX), neither concealed nor an underrun.
+		l.mu.Lock()
+		l.jb.Silence()
+		l.mu.Unlock()
 	}
 }

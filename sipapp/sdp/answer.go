@@ -13,6 +13,7 @@ type Answer struct {
 	PT        uint8      // the one codec we will send and receive
 	Name      string     // "PCMU" or "PCMA"
 	DTMF      int        // telephone-event payload type, -1 for none
+	CN        int        // comfort noise payload type (RFC 3389), -1 for none
 	Ptime     int        // echoed a=ptime in ms, 0 for none
 	Direction string     // our direction, the mirror of the offer's
 	// SessionID and Version go into o=; Version must grow with every new
@@ -32,7 +33,8 @@ type Answer struct {
 }
 
 // NewAnswer answers o with its first G.711 codec, its telephone-event type
-// (if offered) and its ptime (if offered), on addr:port. The direction mirrors
+// (if offered), its CN type (if offered: we then send comfort noise instead
+// of silence, RFC 3389) and its ptime (if offered), on addr:port. The direction mirrors
 // the offer: sendonly is answered recvonly, recvonly sendonly, inactive
 // inactive, anything else sendrecv (RFC 3264 section 6.1).
 func NewAnswer(o *Offer, addr netip.Addr, port int, sessID, version uint64) (Answer, error) {
@@ -54,6 +56,7 @@ func NewAnswer(o *Offer, addr netip.Addr, port int, sessID, version uint64) (Ans
 		PT:         o.Codecs[0],
 		Name:       o.Names[0],
 		DTMF:       o.DTMF,
+		CN:         o.CN,
 		Ptime:      o.Ptime,
 		SessionID:  sessID,
 		Version:    version,
@@ -67,6 +70,9 @@ func NewAnswer(o *Offer, addr netip.Addr, port int, sessID, version uint64) (Ans
 	}
 	if a.DTMF == int(a.PT) || a.DTMF > 127 {
 		a.DTMF = -1
+	}
+	if a.CN == int(a.PT) || a.CN == a.DTMF || a.CN > 127 || a.CN == 0 {
+		a.CN = -1
 	}
 	switch o.Direction {
 	case SendOnly:
@@ -86,8 +92,8 @@ func NewAnswer(o *Offer, addr netip.Addr, port int, sessID, version uint64) (Ans
 }
 
 // Marshal writes the answer: v=, o=webconf, s=webconf, c=, t=0 0, then one
-// m-line per offered m-line in the offer's order. Ours carries the codec and
-// the DTMF type with their rtpmap lines, a=fmtp:<dtmf> 0-15 (the 16 DTMF
+// m-line per offered m-line in the offer's order. Ours carries the codec,
+// the DTMF type and the CN type with their rtpmap lines, a=fmtp:<dtmf> 0-15 (the 16 DTMF
 // events, RFC 4733 section 7.1.1), a=ptime and the direction; every other one
 // is rejected with port 0 and its offered type, transport and first format.
 func (a Answer) Marshal() []byte {
@@ -95,7 +101,7 @@ func (a Answer) Marshal() []byte {
 	b = sessionHeader(b, a.Addr, a.SessionID, a.Version)
 	for i := 0; i < a.MediaCount; i++ {
 		if i == a.AudioIndex && (a.Proto != ProtoSRTP || a.Crypto != nil) {
-			b = audioMedia(b, a.Port, a.PT, a.Name, a.DTMF, a.Ptime, a.Direction, a.Proto, a.Crypto)
+			b = audioMedia(b, a.Port, a.PT, a.Name, a.DTMF, a.CN, a.Ptime, a.Direction, a.Proto, a.Crypto)
 			continue
 		}
 		m := Media{Type: "audio", Proto: a.Proto, Formats: []string{"0"}}
@@ -115,7 +121,8 @@ func (a Answer) Marshal() []byte {
 }
 
 // NewOffer is our offer for a dial-out: PCMU, PCMA, telephone-event/8000 as
-// payload type 101, ptime 20, sendrecv.
+// payload type 101, comfort noise (CN/8000, RFC 3389) as 13, ptime 20,
+// sendrecv.
 func NewOffer(addr netip.Addr, port int, sessID, version uint64) []byte {
 	return NewSecureOffer(addr, port, sessID, version, ProtoRTP, nil)
 }
@@ -130,7 +137,7 @@ func NewSecureOffer(addr netip.Addr, port int, sessID, version uint64, proto str
 	}
 	b := make([]byte, 0, 256+80*len(cryptos))
 	b = sessionHeader(b, addr.Unmap(), sessID, version)
-	b = append(b, "m=audio "+strconv.Itoa(port)+" "+proto+" 0 8 101\r\n"...)
+	b = append(b, "m=audio "+strconv.Itoa(port)+" "+proto+" 0 8 101 13\r\n"...)
 	for _, c := range cryptos {
 		b = append(b, "a=crypto:"+c.Attribute()+"\r\n"...)
 	}
@@ -138,6 +145,7 @@ func NewSecureOffer(addr netip.Addr, port int, sessID, version uint64, proto str
 		"a=rtpmap:8 PCMA/8000\r\n"+
 		"a=rtpmap:101 telephone-event/8000\r\n"+
 		"a=fmtp:101 0-15\r\n"+
+		"a=rtpmap:13 CN/8000\r\n"+
 		"a=ptime:20\r\n"+
 		"a=sendrecv\r\n"...)
 	return b
@@ -158,7 +166,7 @@ func sessionHeader(b []byte, addr netip.Addr, sessID, version uint64) []byte {
 	return b
 }
 
-func audioMedia(b []byte, port int, pt uint8, name string, dtmf, ptime int, dir, proto string, c *Crypto) []byte {
+func audioMedia(b []byte, port int, pt uint8, name string, dtmf, cn, ptime int, dir, proto string, c *Crypto) []byte {
 	pts := strconv.Itoa(int(pt))
 	if proto == "" {
 		proto = ProtoRTP
@@ -166,6 +174,9 @@ func audioMedia(b []byte, port int, pt uint8, name string, dtmf, ptime int, dir,
 	b = append(b, "m=audio "+strconv.Itoa(port)+" "+proto+" "+pts...)
 	if dtmf >= 0 {
 		b = append(b, " "+strconv.Itoa(dtmf)...)
+	}
+	if cn >= 0 {
+		b = append(b, " "+strconv.Itoa(cn)...)
 	}
 	b = append(b, "\r\n"...)
 	if c != nil {
@@ -175,6 +186,9 @@ func audioMedia(b []byte, port int, pt uint8, name string, dtmf, ptime int, dir,
 	if dtmf >= 0 {
 		d := strconv.Itoa(dtmf)
 		b = append(b, "a=rtpmap:"+d+" telephone-event/8000\r\na=fmtp:"+d+" 0-15\r\n"...)
+	}
+	if cn >= 0 {
+		b = append(b, "a=rtpmap:"+strconv.Itoa(cn)+" CN/8000\r\n"...)
 	}
 	if ptime > 0 {
 		b = append(b, "a=ptime:"+strconv.Itoa(ptime)+"\r\n"...)

@@ -5,8 +5,8 @@
 // audio stream over RTP/AVP or RTP/SAVP (SDES-SRTP, RFC 4568: crypto.go;
 // whether SRTP may be used is the caller's policy), take the offerer's
 // first G.711 codec (PCMU or PCMA, static or dynamic payload type) and its
-// telephone-event/8000 payload type for RFC 4733 DTMF, and answer with exactly
-// that. Everything else in the offer is rejected the RFC 3264 way: the m-line
+// telephone-event/8000 payload type for RFC 4733 DTMF and its CN/8000 payload
+// type for RFC 3389 comfort noise, and answer with exactly that. Everything else in the offer is rejected the RFC 3264 way: the m-line
 // is kept in place with port 0.
 //
 // Parsing untrusted SDP has crashed many servers (spec/reliability.md 1.5), so
@@ -74,6 +74,9 @@ type Offer struct {
 	Names  []string
 	// DTMF is the telephone-event/8000 payload type (RFC 4733), -1 if absent.
 	DTMF int
+	// CN is the comfort noise payload type (RFC 3389: CN/8000, static 13),
+	// -1 if absent.
+	CN int
 	// Ptime is a=ptime in milliseconds, 0 if absent.
 	Ptime int
 	// Direction is sendrecv, sendonly, recvonly or inactive (media level,
@@ -129,7 +132,7 @@ func ParseOffer(body []byte) (o *Offer, err error) {
 		return nil, fmt.Errorf("%w: no t= line", ErrMalformed)
 	}
 
-	o = &Offer{DTMF: -1, AudioIndex: -1, MediaCount: len(sd.MediaDescriptions)}
+	o = &Offer{DTMF: -1, CN: -1, AudioIndex: -1, MediaCount: len(sd.MediaDescriptions)}
 	usable := -1 // first usable audio m-line, with or without G.711
 	for _, md := range sd.MediaDescriptions {
 		m := Media{
@@ -147,7 +150,7 @@ func ParseOffer(body []byte) (o *Offer, err error) {
 		if usable < 0 {
 			usable = i
 		}
-		if codecs, _, _ := audioFormats(md); len(codecs) > 0 {
+		if codecs, _, _, _ := audioFormats(md); len(codecs) > 0 {
 			o.AudioIndex = i
 			break
 		}
@@ -169,10 +172,10 @@ func ParseOffer(body []byte) (o *Offer, err error) {
 			if o.Media[j].Proto != ProtoRTP || !candidate(o.Media[j]) {
 				continue
 			}
-			if codecs, _, _ := audioFormats(sd.MediaDescriptions[j]); len(codecs) == 0 {
+			if codecs, _, _, _ := audioFormats(sd.MediaDescriptions[j]); len(codecs) == 0 {
 				continue
 			}
-			fb := &Offer{DTMF: -1, AudioIndex: j, MediaCount: o.MediaCount, Media: o.Media}
+			fb := &Offer{DTMF: -1, CN: -1, AudioIndex: j, MediaCount: o.MediaCount, Media: o.Media}
 			if fb.stream(&sd, j) == nil {
 				o.Fallback = fb
 			}
@@ -194,7 +197,7 @@ func (o *Offer) stream(sd *sdp.SessionDescription, i int) (err error) {
 	md := sd.MediaDescriptions[i]
 	o.AudioIndex = i
 	o.Proto = o.Media[i].Proto
-	o.Codecs, o.Names, o.DTMF = audioFormats(md)
+	o.Codecs, o.Names, o.DTMF, o.CN = audioFormats(md)
 	o.Port = md.MediaName.Port.Value
 
 	ci := md.ConnectionInformation
@@ -237,8 +240,9 @@ func (o *Offer) stream(sd *sdp.SessionDescription, i int) (err error) {
 const maxCrypto = 16
 
 // audioFormats returns the G.711 payload types of an m-line in order, their
-// names, and the telephone-event/8000 payload type (-1 if none).
-func audioFormats(md *sdp.MediaDescription) (codecs []uint8, names []string, dtmf int) {
+// names, the telephone-event/8000 payload type and the CN/8000 (comfort
+// noise, RFC 3389) payload type (-1 if none).
+func audioFormats(md *sdp.MediaDescription) (codecs []uint8, names []string, dtmf, cn int) {
 	type rtpmap struct {
 		name     string
 		rate     int
@@ -277,7 +281,7 @@ func audioFormats(md *sdp.MediaDescription) (codecs []uint8, names []string, dtm
 		}
 	}
 
-	dtmf = -1
+	dtmf, cn = -1, -1
 	for _, f := range md.MediaName.Formats {
 		pt, ok := payloadType(f)
 		if !ok {
@@ -291,6 +295,8 @@ func audioFormats(md *sdp.MediaDescription) (codecs []uint8, names []string, dtm
 				m = rtpmap{"PCMU", 8000, 1}
 			case 8:
 				m = rtpmap{"PCMA", 8000, 1}
+			case 13:
+				m = rtpmap{"CN", 8000, 1}
 			default:
 				continue
 			}
@@ -301,9 +307,11 @@ func audioFormats(md *sdp.MediaDescription) (codecs []uint8, names []string, dtm
 			names = append(names, m.name)
 		case m.name == "TELEPHONE-EVENT" && m.rate == 8000 && dtmf < 0:
 			dtmf = int(pt)
+		case m.name == "CN" && m.rate == 8000 && m.channels == 1 && cn < 0:
+			cn = int(pt)
 		}
 	}
-	return codecs, names, dtmf
+	return codecs, names, dtmf, cn
 }
 
 // payloadType parses an RTP payload type (7 bits, RFC 3550 section 5.1).

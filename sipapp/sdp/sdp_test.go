@@ -28,41 +28,41 @@ func TestParseOfferSamples(t *testing.T) {
 	}{
 		{"SIPp's default uac offer gives PCMU without DTMF", "sipp-uac.sdp", Offer{
 			Addr: netip.MustParseAddr("127.0.0.1"), Port: 6000, Codecs: []uint8{0}, Names: []string{"PCMU"},
-			DTMF: -1, Direction: SendRecv, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
+			DTMF: -1, CN: -1, Direction: SendRecv, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
 		{"a linphone offer keeps its order, skips opus and picks telephone-event/8000", "linphone.sdp", Offer{
 			Addr: netip.MustParseAddr("192.168.1.20"), Port: 7078, Codecs: []uint8{0, 8}, Names: []string{"PCMU", "PCMA"},
-			DTMF: 100, Direction: SendRecv, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
+			DTMF: 100, CN: -1, Direction: SendRecv, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
 		{"dynamic G.711 payload types are used with the offerer's numbers", "dynamic-g711.sdp", Offer{
 			Addr: netip.MustParseAddr("10.1.2.3"), Port: 5004, Codecs: []uint8{96, 97}, Names: []string{"PCMA", "PCMU"},
-			DTMF: -1, Direction: SendRecv, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
+			DTMF: -1, CN: -1, Direction: SendRecv, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
 		{"video before audio selects the second m-line", "video-audio.sdp", Offer{
 			Addr: netip.MustParseAddr("203.0.113.5"), Port: 7078, Codecs: []uint8{8, 0}, Names: []string{"PCMA", "PCMU"},
-			DTMF: 101, Ptime: 20, Direction: SendRecv, MediaCount: 3, AudioIndex: 1, Proto: ProtoRTP}},
+			DTMF: 101, CN: -1, Ptime: 20, Direction: SendRecv, MediaCount: 3, AudioIndex: 1, Proto: ProtoRTP}},
 		{"an IPv6 offer gives an IPv6 address and its ptime", "ipv6.sdp", Offer{
 			Addr: netip.MustParseAddr("2001:db8::10"), Port: 16384, Codecs: []uint8{0}, Names: []string{"PCMU"},
-			DTMF: 101, Ptime: 30, Direction: SendRecv, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
+			DTMF: 101, CN: -1, Ptime: 30, Direction: SendRecv, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
 		{"c=0.0.0.0 is an RFC 2543 hold", "hold-zero.sdp", Offer{
 			Addr: netip.MustParseAddr("0.0.0.0"), Port: 6000, Codecs: []uint8{0, 8}, Names: []string{"PCMU", "PCMA"},
-			DTMF: -1, Direction: SendRecv, Hold: true, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
+			DTMF: -1, CN: -1, Direction: SendRecv, Hold: true, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
 		{"a=sendonly is an RFC 3264 hold", "hold-sendonly.sdp", Offer{
 			Addr: netip.MustParseAddr("192.0.2.8"), Port: 6000, Codecs: []uint8{8, 0}, Names: []string{"PCMA", "PCMU"},
-			DTMF: 101, Direction: SendOnly, Hold: true, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
+			DTMF: 101, CN: -1, Direction: SendOnly, Hold: true, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
 		{"a session-level a=inactive applies to the audio", "session-inactive.sdp", Offer{
 			Addr: netip.MustParseAddr("192.0.2.8"), Port: 6000, Codecs: []uint8{0}, Names: []string{"PCMU"},
-			DTMF: -1, Direction: Inactive, Hold: true, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
+			DTMF: -1, CN: -1, Direction: Inactive, Hold: true, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
 		{"a PCMA-only gateway offer", "pcma-only.sdp", Offer{
 			Addr: netip.MustParseAddr("198.51.100.1"), Port: 20000, Codecs: []uint8{8}, Names: []string{"PCMA"},
-			DTMF: 101, Ptime: 20, Direction: SendRecv, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
+			DTMF: 101, CN: -1, Ptime: 20, Direction: SendRecv, MediaCount: 1, AudioIndex: 0, Proto: ProtoRTP}},
 		{"an SRTP m-line is chosen, the plain RTP one after it kept as its fallback", "sdes-fallback.sdp", Offer{
 			Addr: netip.MustParseAddr("198.51.100.5"), Port: 20000, Codecs: []uint8{0, 8}, Names: []string{"PCMU", "PCMA"},
-			DTMF: -1, Direction: SendRecv, MediaCount: 2, AudioIndex: 0, Proto: ProtoSRTP,
+			DTMF: -1, CN: -1, Direction: SendRecv, MediaCount: 2, AudioIndex: 0, Proto: ProtoSRTP,
 			Crypto: []Crypto{{Tag: 1, Suite: SuiteAES80, Key: sampleKey}}, CryptoLines: 1,
 			Fallback: &Offer{
 				Addr: netip.MustParseAddr("198.51.100.5"), Port: 20002, Codecs: []uint8{0, 8}, Names: []string{"PCMU", "PCMA"},
-				DTMF: -1, Direction: SendRecv, MediaCount: 2, AudioIndex: 1, Proto: ProtoRTP}}},
+				DTMF: -1, CN: -1, Direction: SendRecv, MediaCount: 2, AudioIndex: 1, Proto: ProtoRTP}}},
 		{"SRTP-only audio is an RTP/SAVP offer without fallback", "srtp-only.sdp", Offer{
 			Addr: netip.MustParseAddr("198.51.100.4"), Port: 20000, Codecs: []uint8{0, 8}, Names: []string{"PCMU", "PCMA"},
-			DTMF: -1, Direction: SendRecv, MediaCount: 1, AudioIndex: 0, Proto: ProtoSRTP,
+			DTMF: -1, CN: -1, Direction: SendRecv, MediaCount: 1, AudioIndex: 0, Proto: ProtoSRTP,
 			Crypto: []Crypto{{Tag: 1, Suite: SuiteAES80, Key: sampleKey}}, CryptoLines: 1}},
 	}
 	for _, tc := range cases {
@@ -244,7 +244,7 @@ func TestNewAnswer(t *testing.T) {
 		for offered, want := range map[string]string{
 			SendOnly: RecvOnly, RecvOnly: SendOnly, Inactive: Inactive, SendRecv: SendRecv, "": SendRecv,
 		} {
-			o := &Offer{Codecs: []uint8{0}, Names: []string{"PCMU"}, DTMF: -1, Direction: offered, MediaCount: 1}
+			o := &Offer{Codecs: []uint8{0}, Names: []string{"PCMU"}, DTMF: -1, CN: -1, Direction: offered, MediaCount: 1}
 			a, err := NewAnswer(o, ours, 30000, 1, 1)
 			if err != nil || a.Direction != want {
 				t.Errorf("offer %q: answer %q, %v; want %q", offered, a.Direction, err, want)
@@ -384,7 +384,7 @@ func TestRoundTrip(t *testing.T) {
 			}
 		})
 	}
-	t.Run("our dial-out offer parses with PCMU, PCMA and DTMF 101", func(t *testing.T) {
+	t.Run("our dial-out offer parses with PCMU, PCMA, DTMF 101 and CN 13", func(t *testing.T) {
 		body := NewOffer(netip.MustParseAddr("192.0.2.100"), 41000, 5, 6)
 		var sd pionsdp.SessionDescription
 		if err := sd.Unmarshal(body); err != nil {
@@ -395,8 +395,8 @@ func TestRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := Offer{Addr: netip.MustParseAddr("192.0.2.100"), Port: 41000, Codecs: []uint8{0, 8},
-			Names: []string{"PCMU", "PCMA"}, DTMF: 101, Ptime: 20, Direction: SendRecv, MediaCount: 1, AudioIndex: 0,
-			Media: []Media{{"audio", 41000, "RTP/AVP", []string{"0", "8", "101"}}}, Proto: ProtoRTP}
+			Names: []string{"PCMU", "PCMA"}, DTMF: 101, CN: 13, Ptime: 20, Direction: SendRecv, MediaCount: 1, AudioIndex: 0,
+			Media: []Media{{"audio", 41000, "RTP/AVP", []string{"0", "8", "101", "13"}}}, Proto: ProtoRTP}
 		if !reflect.DeepEqual(*o, want) {
 			t.Errorf("got  %+v\nwant %+v", *o, want)
 		}
@@ -463,4 +463,47 @@ func secure(t testing.TB, o *Offer) (*Offer, *Crypto) {
 		return o.Fallback, nil
 	}
 	return o, nil
+}
+
+// TestComfortNoise: CN/8000 (RFC 3389) in an offer, static 13 with or
+// without rtpmap or a dynamic type, is answered with the same type; an
+// offer without it (or with CN at another rate) gets an answer without.
+func TestComfortNoise(t *testing.T) {
+	ours := netip.MustParseAddr("192.0.2.1")
+	head := "v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n"
+	for _, tc := range []struct {
+		name, media string
+		cn          int
+	}{
+		{"static 13 without rtpmap", "m=audio 4000 RTP/AVP 0 101 13\r\na=rtpmap:101 telephone-event/8000\r\n", 13},
+		{"static 13 with rtpmap", "m=audio 4000 RTP/AVP 8 13\r\na=rtpmap:13 CN/8000\r\n", 13},
+		{"a dynamic CN/8000", "m=audio 4000 RTP/AVP 0 98 97\r\na=rtpmap:98 CN/16000\r\na=rtpmap:97 CN/8000\r\n", 97},
+		{"CN at 16 kHz only", "m=audio 4000 RTP/AVP 0 98\r\na=rtpmap:98 CN/16000\r\n", -1},
+		{"no CN", "m=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n", -1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := ParseOffer([]byte(head + tc.media))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.CN != tc.cn {
+				t.Fatalf("offer CN = %d, want %d", o.CN, tc.cn)
+			}
+			a, err := NewAnswer(o, ours, 30000, 1, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := string(a.Marshal())
+			back, err := ParseOffer([]byte(body))
+			if err != nil {
+				t.Fatalf("answer does not parse: %v\n%s", err, body)
+			}
+			if back.CN != tc.cn {
+				t.Fatalf("answer CN = %d, want %d:\n%s", back.CN, tc.cn, body)
+			}
+			if hasMap := strings.Contains(body, " CN/8000\r\n"); hasMap != (tc.cn >= 0) {
+				t.Fatalf("answer's CN rtpmap present=%v, want %v:\n%s", hasMap, tc.cn >= 0, body)
+			}
+		})
+	}
 }

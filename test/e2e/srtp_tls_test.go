@@ -112,7 +112,7 @@ func TestDialoutOverTLSWithSRTP(t *testing.T) {
 				t.Fatalf("INVITE %s over %s, want scheme %s over TLS", inv.Recipient.String(), inv.Transport(), tc.scheme)
 			}
 			cl := cryptoLines(body)
-			if !bytes.Contains(body, []byte(" "+tc.proto+" 0 8 101\r\n")) || len(cl) != 2 ||
+			if !bytes.Contains(body, []byte(" "+tc.proto+" 0 8 101 13\r\n")) || len(cl) != 2 ||
 				!strings.HasPrefix(cl[0], "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:") ||
 				!strings.HasPrefix(cl[1], "a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:") {
 				t.Fatalf("the dial-out's offer over TLS:\n%s", body)
@@ -157,7 +157,7 @@ func TestDialoutOverTLSWithSRTP(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if ub := uinv[0].Body(); uinv[0].Transport() != "UDP" || len(cryptoLines(ub)) != 0 || !bytes.Contains(ub, []byte(" RTP/AVP 0 8 101\r\n")) {
+			if ub := uinv[0].Body(); uinv[0].Transport() != "UDP" || len(cryptoLines(ub)) != 0 || !bytes.Contains(ub, []byte(" RTP/AVP 0 8 101 13\r\n")) {
 				t.Fatalf("the dial-out's offer over %s:\n%s", uinv[0].Transport(), ub)
 			}
 			if u := accept(t, udp); u.Secure() {
@@ -350,7 +350,7 @@ func TestDialoutThroughATLSOutboundProxyWithSRTP(t *testing.T) {
 		t.Fatalf("INVITE Request-URI %s, want the callee", inv.Recipient.String())
 	case ct.Scheme != "sip" || tp != "tls" || ct.Port != port(t, s.TLSAddr()):
 		t.Fatalf("INVITE Contact %s, want sip: at the TLS port %s with transport=tls", ct.String(), s.TLSAddr())
-	case !bytes.Contains(inv.Body(), []byte(" RTP/SAVP 0 8 101\r\n")) || len(cryptoLines(inv.Body())) != 2:
+	case !bytes.Contains(inv.Body(), []byte(" RTP/SAVP 0 8 101 13\r\n")) || len(cryptoLines(inv.Body())) != 2:
 		t.Fatalf("the offer through a TLS proxy in mandatory mode:\n%s", inv.Body())
 	}
 	if !c.Secure() {

@@ -445,7 +445,29 @@ type rxState struct {
 	packets uint64
 	lastSeq uint16
 	ptimes  map[int]int
+	cn      ComfortNoise
+	afterCN bool        // the last packet was comfort noise
 	pcm     [1500]int16 // decode scratch, owned by the receive loop
+}
+
+// ComfortNoise is what a phone received of comfort noise (RFC 3389,
+// payload type 13) and of the audio after it.
+type ComfortNoise struct {
+	Packets uint64 // CN packets
+	Level   byte   // the last one's noise level (-dBov)
+	TS      uint32 // the last one's RTP timestamp
+	// Resumed counts audio packets that followed a CN packet (the first
+	// of a talkspurt), Marked those of them with the marker bit, and
+	// ResumeTS is the latest one's timestamp.
+	Resumed, Marked uint64
+	ResumeTS        uint32
+}
+
+// ComfortNoise returns the comfort noise counters.
+func (p *Phone) ComfortNoise() ComfortNoise {
+	p.rx.mu.Lock()
+	defer p.rx.mu.Unlock()
+	return p.rx.cn
 }
 
 func (r *rxState) init(now time.Time) {
@@ -536,8 +558,23 @@ func (p *Phone) onRTP(pkt *rtp.Packet, now time.Time) {
 	r.packets++
 	r.lastSeq = pkt.SequenceNumber
 	pt := pkt.PayloadType
+	if pt == 13 && len(pkt.Payload) > 0 {
+		r.cn.Packets++
+		r.cn.Level = pkt.Payload[0] & 0x7f
+		r.cn.TS = pkt.Timestamp
+		r.afterCN = true
+		return
+	}
 	if pt != g711.PCMU && pt != g711.PCMA {
-		return // telephone-event, comfort noise, anything else: not audio
+		return // telephone-event, anything else: not audio
+	}
+	if r.afterCN {
+		r.afterCN = false
+		r.cn.Resumed++
+		r.cn.ResumeTS = pkt.Timestamp
+		if pkt.Marker {
+			r.cn.Marked++
+		}
 	}
 	pl := pkt.Payload
 	if len(pl) > len(r.pcm) {

@@ -84,7 +84,10 @@ type Config struct {
 	Codecs      []uint8      // audio payload types offered in order; default {PCMU, PCMA}
 	DTMF        int          // telephone-event payload type offered; 0 -> 101, -1 -> not offered
 	Ptime       int          // ms of audio per packet we send (10..60); default 20
-	SDP         []byte       // if non-nil, sent verbatim as the offer (bad-SDP tests)
+	// CN offers comfort noise (RFC 3389: CN/8000 as payload type 13);
+	// what arrives of it is counted (ComfortNoise).
+	CN  bool
+	SDP []byte // if non-nil, sent verbatim as the offer (bad-SDP tests)
 	// SDPPort, when non-zero, is the RTP port the offers name instead of
 	// the socket's: a phone behind a NAT, whose packets come from another
 	// port than its SDP says (strict RTP learning tests).
@@ -586,6 +589,7 @@ func (p *Phone) newOffer(version uint64) offer {
 		port:    cmp.Or(p.cfg.SDPPort, p.rtpConn.LocalAddr().(*net.UDPAddr).Port),
 		codecs:  p.cfg.Codecs,
 		dtmfPT:  p.cfg.DTMF,
+		cn:      p.cfg.CN,
 		ptime:   p.cfg.Ptime,
 		addr:    p.localIP,
 		proto:   p.offerProto(),

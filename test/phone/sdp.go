@@ -27,7 +27,8 @@ type offer struct {
 	version   uint64
 	port      int
 	codecs    []uint8
-	dtmfPT    int // -1: not offered
+	dtmfPT    int  // -1: not offered
+	cn        bool // offer CN/8000 as payload type 13
 	ptime     int
 	direction string     // "" means sendrecv
 	addr      netip.Addr // the RTP address in o= and c=; zero: 127.0.0.1
@@ -82,6 +83,9 @@ func (o offer) marshal() []byte {
 	if o.dtmfPT >= 0 {
 		fmt.Fprintf(&b, " %d", o.dtmfPT)
 	}
+	if o.cn {
+		b.WriteString(" 13")
+	}
 	b.WriteString("\r\n")
 	for _, c := range o.crypto {
 		fmt.Fprintf(&b, "a=crypto:%s\r\n", c)
@@ -95,6 +99,9 @@ func (o offer) marshal() []byte {
 		// Events 0-15 are the DTMF digits (RFC 4733 section 3.2).
 		fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\n", o.dtmfPT)
 		fmt.Fprintf(&b, "a=fmtp:%d 0-16\r\n", o.dtmfPT)
+	}
+	if o.cn {
+		b.WriteString("a=rtpmap:13 CN/8000\r\n")
 	}
 	fmt.Fprintf(&b, "a=ptime:%d\r\n", o.ptime)
 	dir := o.direction
