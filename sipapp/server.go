@@ -299,6 +299,12 @@ func newHub(opt Options, pool *rtpleg.Pool, mix *mixer.Scheduler) (*rtpleg.Hub, 
 		return nil, fmt.Errorf("sipapp: rtp_socket %q is not one of auto, shared, per_call", opt.RTPSocket)
 	}
 	hub, err := rtpleg.NewHub(pool, mix.Workers(), shared)
+	if err != nil && shared && opt.RTPSocket != RTPSocketShared {
+		// auto: a range too small for the shared sockets (or no Linux)
+		// still serves calls, a port each.
+		opt.Log.Warn("no shared RTP sockets: every call gets a port of its own", "err", err)
+		hub, err = rtpleg.NewHub(pool, mix.Workers(), false)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sipapp: RTP sockets: %w", err)
 	}

@@ -126,6 +126,9 @@ func (s *sendBatch) flush() {
 	b.n = 0
 }
 
+// sharedBuffer is the socket buffer size a shared socket asks for.
+const sharedBuffer = 4 << 20
+
 // Socket is a shared RTP socket: many calls advertise its port, and the
 // worker that owns it reads it at the start of each tick (recvmmsg) and
 // hands each datagram to a leg by its source address (demux).
@@ -138,11 +141,9 @@ type Socket struct {
 	pool *Pool
 
 	rx *mmsgBatch // the owner's receive batch
-	// The current read (reader-owned): its number, when it began (unix
-	// nanos) and whether it filled the batch.
-	readSeq  uint64
-	readAt   int64
-	readFull bool
+	// clearedAt is when the last read that emptied the socket began (unix
+	// nanos; reader-owned): what is read after it arrived after that.
+	clearedAt int64
 
 	mu       sync.Mutex // held by the reader for a whole batch, by Open/Update/Close briefly
 	bySrc    map[netip.AddrPort]*Leg
@@ -155,10 +156,23 @@ type Socket struct {
 
 // sharedState is a leg's place in its socket's maps (under sock.mu).
 type sharedState struct {
-	src    netip.AddrPort // its key in bySrc
-	remote netip.AddrPort // its key in byRemote (the SDP address it owns)
-	claims [2]netip.Addr  // its keys in claims: the signalling IP, the SDP IP
-	settle settling       // reader-owned
+	src     netip.AddrPort // its key in bySrc
+	remote  netip.AddrPort // its key in byRemote (the SDP address it owns)
+	claims  [2]netip.Addr  // its keys in claims: the signalling IP, the SDP IP
+	settled bool           // reader-owned: nothing read now can predate the answer
+}
+
+// settled reports whether the leg's packets from the current read count
+// (the reader, in handle, once the leg is answered). A per-call socket
+// drops what it queued before the answer at its next read
+// (discardQueued); a shared socket cannot drop the queue of other calls,
+// so the leg drops its packets until a read that began after the answer
+// has emptied the socket: everything read after that arrived after it.
+func (s *Socket) settled(l *Leg) bool {
+	if !l.shared.settled {
+		l.shared.settled = s.clearedAt >= l.answeredAt.Load()
+	}
+	return l.shared.settled
 }
 
 // settling is where a leg stands after its answer: a per-call socket drops
@@ -175,25 +189,6 @@ type settling struct {
 
 // settled reports whether the leg's packets from the current read count
 // (the reader, in handle, once the leg is answered).
-func (s *Socket) settled(l *Leg) bool {
-	st := &l.shared.settle
-	if st.done {
-		return true
-	}
-	if s.readAt < l.answeredAt.Load() {
-		return false // read before the answer went out
-	}
-	switch {
-	case st.seq == 0 || s.readSeq == st.seq:
-	case st.full && st.rounds < maxDiscard/batchLen:
-		st.rounds++
-	default:
-		st.done = true
-		return true
-	}
-	st.seq, st.full = s.readSeq, s.readFull
-	return false
-}
 
 // Port is the socket's UDP port.
 func (s *Socket) Port() int { return int(s.port) }
@@ -210,6 +205,11 @@ func newSocket(pool *Pool, id int) (*Socket, error) {
 		id: id, conn: conn, port: port, pool: pool, rx: newBatch(),
 		bySrc: map[netip.AddrPort]*Leg{}, byRemote: map[netip.AddrPort]*Leg{}, claims: map[netip.Addr][]*Leg{},
 	}
+	// A tick's packets of every call on the socket wait in its buffer
+	// (the default, about 200 KB, holds about 250 of them): ask for more;
+	// the kernel caps it at net.core.rmem_max / wmem_max.
+	_ = conn.SetReadBuffer(sharedBuffer)
+	_ = conn.SetWriteBuffer(sharedBuffer)
 	raw, err := conn.SyscallConn()
 	if err == nil {
 		err = raw.Control(func(fd uintptr) {
@@ -377,15 +377,20 @@ func (s *Socket) dropClaim(l *Leg, ip netip.Addr) {
 
 // read takes what the socket holds (the owner's BeginTick).
 func (s *Socket) read() {
+	var at int64
+	defer func() {
+		// The socket is empty (a short read), or a flood keeps it full:
+		// then the bound of a tick's reads stands for emptied, so that a
+		// flood cannot keep new calls from settling.
+		s.clearedAt = at
+	}()
 	for range maxReadBatches {
-		at := time.Now().UnixNano()
+		at = time.Now().UnixNano()
 		n := s.rx.recv(uintptr(s.fd), batchLen)
 		if n <= 0 {
 			return
 		}
 		s.mu.Lock()
-		s.readSeq++
-		s.readAt, s.readFull = at, n == batchLen
 		for i := 0; i < n; i++ {
 			pkt, from := s.rx.packet(i)
 			s.deliver(pkt, from)

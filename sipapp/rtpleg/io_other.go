@@ -13,8 +13,7 @@ import (
 
 type (
 	mmsgBatch   struct{}
-	sharedState struct{ settle settling }
-	settling    struct{}
+	sharedState struct{ settled bool }
 	Socket      struct{}
 	sendBatch   struct{}
 	// Worker does nothing here.

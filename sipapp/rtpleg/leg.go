@@ -612,14 +612,16 @@ func (l *Leg) handle(pkt []byte, from netip.AddrPort) {
 	if g := l.gen.Load(); g != l.rx.gen {
 		l.rx.gen = g
 		l.rx.learn = learning{}
-		l.shared.settle = settling{}
-		if g&1 == 1 && l.sock == nil {
+		l.shared.settled = false
+		if g&1 == 1 {
 			// Just answered: this packet and what the socket holds may
 			// have arrived before the answer went out. Counted after the
 			// discard, so that the count says the discard is over. (A
-			// shared socket holds nothing from long ago: it is read
-			// every tick; settled drops what may predate the answer.)
-			l.discardQueued()
+			// shared socket is read every tick and holds other calls'
+			// packets too: settled drops what may predate the answer.)
+			if l.sock == nil {
+				l.discardQueued()
+			}
 			l.rxForeign.Add(1)
 			return
 		}

@@ -38,6 +38,7 @@ func startOneWorker(t *testing.T, edit func(*conf.Config)) *server {
 func TestSharedSocketCallsHearEachOther(t *testing.T) {
 	t.Parallel()
 	srv := startOneWorker(t, withRTPSocket("shared"))
+	free := srv.FreeRTPPorts()
 	const n = 4
 	amp := 1500.0
 	phones := make([]*phone.Phone, n)
@@ -51,6 +52,9 @@ func TestSharedSocketCallsHearEachOther(t *testing.T) {
 		}
 	}
 	testutil.WaitFor(t, 5*time.Second, "all callers connected", func() bool { return srv.connected("shared") == n })
+	if srv.FreeRTPPorts() != free {
+		t.Fatalf("%d free RTP ports with %d calls on the shared socket, %d before: shared calls take none", srv.FreeRTPPorts(), n, free)
+	}
 	for i, p := range phones {
 		var others []float64
 		for j := range phones {
