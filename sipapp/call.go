@@ -184,7 +184,8 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*call, int
 	if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
 		src = ap.Addr().Unmap()
 	}
-	leg, err := s.openLeg(rtpleg.Config{PT: offer.Codecs[0], DTMF: -1}, s.rtpSocketFor(offer, src), src, c)
+	remote := netip.AddrPortFrom(offer.Addr.Unmap(), uint16(offer.Port))
+	leg, err := s.openLeg(rtpleg.Config{PT: offer.Codecs[0], DTMF: -1, Remote: remote}, s.rtpSocketFor(offer, src), src, c)
 	if err != nil {
 		c.log.Warn("no RTP port for call", "err", err)
 		s.counters.refused.Add(1)

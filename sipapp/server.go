@@ -315,10 +315,16 @@ func newHub(opt Options, pool *rtpleg.Pool, mix *mixer.Scheduler) (*rtpleg.Hub, 
 }
 
 // openLeg opens a call's RTP leg: on a shared socket when rtpSocketFor
-// says so, else on a port of its own.
+// says so and no shared call names the same remote address (cfg.Remote),
+// else on a port of its own.
 func (s *Server) openLeg(cfg rtpleg.Config, shared bool, signal netip.Addr, c *call) (*rtpleg.Leg, error) {
 	if shared && s.hub.Shared() {
-		return s.hub.OpenShared(cfg, signal, c.digit, c.log)
+		l, err := s.hub.OpenShared(cfg, signal, c.digit, c.log)
+		if !errors.Is(err, rtpleg.ErrRemoteInUse) {
+			return l, err
+		}
+		// The peer sends another shared call's RTP from that address
+		// too: only a port of its own tells the two apart.
 	}
 	return rtpleg.Open(s.pool, cfg, c.digit, c.log)
 }

@@ -657,7 +657,13 @@ func (w *Worker) readLeg(l *Leg, max int) {
 type Hub struct {
 	workers []*Worker
 	sockets []*Socket
+	openMu  sync.Mutex // serialises OpenShared: a remote address is checked and taken at once
 }
+
+// ErrRemoteInUse: a call on a shared socket already names that address
+// (a peer that sends many calls from one port): the new call needs a port
+// of its own, where the port tells the calls apart.
+var ErrRemoteInUse = errors.New("rtpleg: the remote RTP address is another shared call's")
 
 // NewHub makes n workers; shared opens one shared socket (a port of the
 // pool) for each.
@@ -721,6 +727,18 @@ func (h *Hub) Close() {
 func (h *Hub) OpenShared(cfg Config, signal netip.Addr, onDigit func(byte), log *slog.Logger) (*Leg, error) {
 	if len(h.sockets) == 0 {
 		return nil, errors.New("rtpleg: no shared socket")
+	}
+	h.openMu.Lock()
+	defer h.openMu.Unlock()
+	if usable(cfg.Remote) {
+		for _, o := range h.sockets {
+			o.mu.Lock()
+			_, taken := o.byRemote[cfg.Remote]
+			o.mu.Unlock()
+			if taken {
+				return nil, ErrRemoteInUse
+			}
+		}
 	}
 	s := h.sockets[0]
 	for _, o := range h.sockets[1:] {

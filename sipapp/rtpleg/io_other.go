@@ -37,6 +37,9 @@ func (h *Hub) Shared() bool                        { return false }
 func (h *Hub) Foreign() uint64                     { return 0 }
 func (h *Hub) Close()                              {}
 
+// ErrRemoteInUse is never returned here (no shared sockets).
+var ErrRemoteInUse = errors.New("rtpleg: the remote RTP address is another shared call's")
+
 // NewHub refuses shared sockets here.
 func NewHub(_ *Pool, n int, shared bool) (*Hub, error) {
 	if shared {

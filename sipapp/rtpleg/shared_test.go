@@ -3,6 +3,7 @@
 package rtpleg
 
 import (
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -249,4 +250,22 @@ func pollTicks(t *testing.T, w *Worker, l *Leg, what string, cond func(Stats) bo
 		l.Poll()
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// TestSharedRemoteTakenOnce: a second call naming an address a shared
+// call already names is refused a shared leg (the caller gives it a port
+// of its own), until the first call ends.
+func TestSharedRemoteTakenOnce(t *testing.T) {
+	md := sharedMedia(t)
+	ph := newPeer(t)
+	first := openShared(t, md, ph.addr(), ph.addr().Addr())
+	if _, err := md.hub.OpenShared(Config{PT: g711.PCMU, DTMF: -1, Remote: ph.addr()}, netip.Addr{}, nil, nil); !errors.Is(err, ErrRemoteInUse) {
+		t.Fatalf("a second shared leg for %v: %v, want ErrRemoteInUse", ph.addr(), err)
+	}
+	first.Close()
+	l, err := md.hub.OpenShared(Config{PT: g711.PCMU, DTMF: -1, Remote: ph.addr()}, netip.Addr{}, nil, nil)
+	if err != nil {
+		t.Fatalf("after the first call ended: %v", err)
+	}
+	l.Close()
 }
