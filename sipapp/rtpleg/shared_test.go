@@ -269,3 +269,40 @@ func TestSharedRemoteTakenOnce(t *testing.T) {
 	}
 	l.Close()
 }
+
+// TestSharedQueuedBeforeTheAnswerNeverCounts: what waited in the shared
+// socket when the answer went out (even from the SDP address) is dropped,
+// as a per-call leg drops its queue; what arrives after counts.
+func TestSharedQueuedBeforeTheAnswerNeverCounts(t *testing.T) {
+	h, err := NewHub(testPool(t), 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	w := h.Worker(0)
+	ph := newPeer(t)
+	l, err := h.OpenShared(Config{PT: g711.PCMU, DTMF: -1, Remote: ph.addr(), Send: true, ExpectRx: true}, ph.addr().Addr(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	w.BeginTick() // the socket is read (empty) before the call exists
+	for range 3 {
+		ph.send(t, l, g711.PCMU, make([]byte, 160))
+	}
+	time.Sleep(20 * time.Millisecond) // loopback delivers; nobody reads
+	l.Answered()
+	w.BeginTick()
+	if st := l.Stats(); st.RxPackets != 0 || st.RxForeign != 3 {
+		t.Fatalf("packets queued before the answer: %+v, want all 3 foreign", st)
+	}
+	ph.send(t, l, g711.PCMU, make([]byte, 160))
+	deadline := time.Now().Add(2 * time.Second)
+	for l.Stats().RxPackets != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the packet after the answer: %+v", l.Stats())
+		}
+		w.BeginTick()
+		time.Sleep(time.Millisecond)
+	}
+}
