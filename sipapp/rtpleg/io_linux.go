@@ -175,21 +175,6 @@ func (s *Socket) settled(l *Leg) bool {
 	return l.shared.settled
 }
 
-// settling is where a leg stands after its answer: a per-call socket drops
-// what it queued before the answer at its next read (discardQueued); on a
-// shared socket the leg drops its packets from the reads that began before
-// the answer and from the first read after it (and the next ones while
-// reads come back full), which may hold packets that predate it.
-type settling struct {
-	done   bool
-	seq    uint64 // the first read after the answer; 0 none yet
-	full   bool   // that read filled its batch: more may predate the answer
-	rounds int
-}
-
-// settled reports whether the leg's packets from the current read count
-// (the reader, in handle, once the leg is answered).
-
 // Port is the socket's UDP port.
 func (s *Socket) Port() int { return int(s.port) }
 
@@ -350,16 +335,14 @@ func (s *Socket) dropClaim(l *Leg, ip netip.Addr) {
 	if !ip.IsValid() {
 		return
 	}
-	st := &l.shared
-	if n := 0; true {
-		for _, c := range st.claims {
-			if c == ip {
-				n++
-			}
+	n := 0
+	for _, c := range l.shared.claims {
+		if c == ip {
+			n++
 		}
-		if n > 1 {
-			return
-		}
+	}
+	if n > 1 {
+		return
 	}
 	list := s.claims[ip]
 	for i, o := range list {
