@@ -231,10 +231,24 @@ func TestPerCallEpoll(t *testing.T) {
 		t.Fatalf("Poll read without the epoll saying so: %+v", st)
 	}
 	pollTicks(t, w, l, "3 packets in one tick", func(s Stats) bool { return s.RxPackets == 3 })
+	// The call moves to a group of another worker: that worker's epoll
+	// set has it now, the first's has not.
+	h2, err := NewHub(pool, 1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h2.Close()
+	w2 := h2.Worker(0)
+	l.BindIO(w2)
+	if w.nreg.Load() != 0 || w2.nreg.Load() != 1 {
+		t.Fatalf("after the move: %d legs in the old epoll set, %d in the new", w.nreg.Load(), w2.nreg.Load())
+	}
+	ph.send(t, l, g711.PCMU, make([]byte, 160))
+	pollTicks(t, w2, l, "a packet read through the new worker", func(s Stats) bool { return s.RxPackets == 4 })
 	// Closing takes the leg out of the epoll set.
 	l.Close()
-	if w.nreg.Load() != 0 {
-		t.Fatalf("%d legs still in the epoll set after Close", w.nreg.Load())
+	if w2.nreg.Load() != 0 {
+		t.Fatalf("%d legs still in the epoll set after Close", w2.nreg.Load())
 	}
 }
 
