@@ -585,7 +585,11 @@ func (w *Worker) register(l *Leg) bool {
 	w.mu.Unlock()
 	var err error
 	cerr := l.raw.Control(func(fd uintptr) {
-		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: idx}
+		// Edge-triggered: epoll_wait reports a socket once per arrival
+		// of data, not again and again while it holds some (which costs
+		// a re-check of every such socket per tick); readLeg says when
+		// the leg must be read again without a new edge.
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: idx}
 		err = unix.EpollCtl(w.ep, unix.EPOLL_CTL_ADD, int(fd), &ev)
 	})
 	if err != nil || cerr != nil {
@@ -614,7 +618,9 @@ func (w *Worker) release(idx int32) {
 }
 
 // readLeg reads up to max datagrams of a per-call leg with recvmmsg.
-func (w *Worker) readLeg(l *Leg, max int) {
+// It reports whether it stopped at max with the socket maybe not empty:
+// the edge-triggered epoll will not say so again.
+func (w *Worker) readLeg(l *Leg, max int) (more bool) {
 	w.pollMu.Lock()
 	defer w.pollMu.Unlock()
 	b := w.poll
@@ -622,17 +628,18 @@ func (w *Worker) readLeg(l *Leg, max int) {
 		want := min(max, batchLen)
 		l.pollB, l.pollWant, l.pollN = b, want, 0
 		if err := l.raw.Read(l.mmsgFn); err != nil || l.pollN <= 0 {
-			return
+			return false
 		}
 		for i := 0; i < l.pollN; i++ {
 			pkt, from := b.packet(i)
 			l.handle(pkt, from)
 		}
 		if l.pollN < want {
-			return
+			return false
 		}
 		max -= l.pollN
 	}
+	return true
 }
 
 // Hub is the server's media I/O: a Worker per mixer worker and, for the

@@ -91,7 +91,9 @@ func (l *Leg) poll(max int) {
 			return
 		}
 		l.ready.Store(false)
-		w.readLeg(l, max)
+		if w.readLeg(l, max) {
+			l.ready.Store(true)
+		}
 		return
 	}
 	for i := 0; i < max; i++ {
