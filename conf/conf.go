@@ -235,6 +235,12 @@ type Server struct {
 	// socket once per tick, no goroutine per call; Linux) or "goroutine"
 	// (a blocking reader per call).
 	RTPReceive string `ini:"rtp_receive"`
+	// RTPSocket is which calls share a few RTP sockets (one per mixer
+	// worker, ports of the RTP range) read and written many packets per
+	// system call: "auto" (a dial-in whose SDP address is the IP its
+	// INVITE came from), "shared" (every call) or "per_call" (a port per
+	// call, as phones behind one NAT address or SBCs may need).
+	RTPSocket string `ini:"rtp_socket"`
 	// SRTP is off, optional or mandatory: SDES-SRTP (RFC 4568, a=crypto)
 	// for calls whose signalling is protected by TLS, the only transport
 	// keys are sent over. optional (the default) uses SRTP when the peer
@@ -418,6 +424,7 @@ func Default() Config {
 			DataDir:     "./data",
 			DeadRTPTime: 300 * time.Second,
 			RTPReceive:  "poll",
+			RTPSocket:   "auto",
 			SRTP:        "optional",
 			LogLevel:    "info",
 			TLSVerify:   true,

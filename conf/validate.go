@@ -83,6 +83,15 @@ func (c *Config) validate() []error {
 	if s.RTPReceive != "poll" && s.RTPReceive != "goroutine" {
 		report("server", "rtp_receive", "%q is not one of poll, goroutine", s.RTPReceive)
 	}
+	switch s.RTPSocket {
+	case "auto", "per_call":
+	case "shared":
+		if s.RTPReceive == "goroutine" {
+			report("server", "rtp_socket", "shared needs rtp_receive = poll")
+		}
+	default:
+		report("server", "rtp_socket", "%q is not one of auto, shared, per_call", s.RTPSocket)
+	}
 	switch strings.ToLower(s.SRTP) {
 	case "off", "optional", "mandatory":
 		s.SRTP = strings.ToLower(s.SRTP)

@@ -180,7 +180,12 @@ func (s *Server) newCall(req *sip.Request, tx sip.ServerTransaction) (*call, int
 	}
 	// The leg starts with no destination and no sending; buildAnswer
 	// applies the negotiated settings.
-	leg, err := rtpleg.Open(s.pool, rtpleg.Config{PT: offer.Codecs[0], DTMF: -1}, c.digit, c.log)
+	var src netip.Addr
+	if ap, err := netip.ParseAddrPort(req.Source()); err == nil {
+		src = ap.Addr().Unmap()
+	}
+	remote := netip.AddrPortFrom(offer.Addr.Unmap(), uint16(offer.Port))
+	leg, err := s.openLeg(rtpleg.Config{PT: offer.Codecs[0], DTMF: -1, Remote: remote}, s.rtpSocketFor(offer, src), src, c)
 	if err != nil {
 		c.log.Warn("no RTP port for call", "err", err)
 		s.counters.refused.Add(1)

@@ -24,6 +24,7 @@ func OptionsFromConfig(cfg *conf.Config, set *prompts.Set, log *slog.Logger) Opt
 		DeadRTPTime:   cfg.Server.DeadRTPTime,
 		AnswerDelay:   cfg.Server.AnswerDelay,
 		RTPReceive:    cfg.Server.RTPReceive,
+		RTPSocket:     cfg.Server.RTPSocket,
 		Signature:     w.ServerSignature,
 		SRTP:          cfg.Server.SRTP,
 

@@ -141,7 +141,9 @@ func (s *Server) placeCall(req DialRequest, scheme, target string) (string, erro
 		s.load.done(time.Now())
 		return "", fmt.Errorf("%w: %v", ErrDialoutFailed, err)
 	}
-	leg, err := rtpleg.Open(s.pool, rtpleg.Config{PT: g711.PCMU, DTMF: -1}, c.digit, c.log)
+	// The callee's address is unknown when we offer: a port of its own,
+	// unless every call shares (rtp_socket=shared).
+	leg, err := s.openLeg(rtpleg.Config{PT: g711.PCMU, DTMF: -1}, s.opt.RTPSocket == RTPSocketShared, c.authHop, c)
 	if err != nil {
 		s.load.done(time.Now())
 		return "", fmt.Errorf("%w: %v", ErrDialoutFailed, err)

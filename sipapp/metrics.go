@@ -103,6 +103,8 @@ func (s *Server) Metrics() Metrics {
 	m.Rooms = s.reg.Count()
 	m.CallsTotal, m.CallsFailed, m.ConnectedSeconds = s.stats.Snapshot()
 	m.RTPIn, m.RTPOut, m.RTPDropped, m.RTPForeign = legs.RxPackets, legs.TxPackets, legs.RxBad, legs.RxForeign
+	// Datagrams on a shared socket that no call took are foreign too.
+	m.RTPForeign += s.hub.Foreign()
 	m.RTPRTCP, m.DTMFEvents = legs.RxRTCP, legs.RxDTMF
 	m.SRTPUnauth = legs.RxUnauth
 	m.JitterUnderruns, m.JitterLate = legs.Jitter.Underruns, legs.Jitter.Late

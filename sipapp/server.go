@@ -8,6 +8,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -27,6 +28,7 @@ import (
 	"webconf/sipapp/meeting"
 	"webconf/sipapp/mixer"
 	"webconf/sipapp/rtpleg"
+	"webconf/sipapp/sdp"
 	"webconf/sipapp/store"
 )
 
@@ -88,8 +90,11 @@ type Options struct {
 	MixMaxTalkers int // mix only the k loudest talkers of a room; 0 = all
 	Limits        Limits
 	RTPReceive    string // "poll" (default: the mixer drains sockets each tick) or "goroutine"
-	Prompts       *prompts.Set
-	Events        Events
+	// RTPSocket is RTPSocketAuto ("" too), RTPSocketShared or
+	// RTPSocketPerCall: which calls share a few RTP sockets (rtpSocketFor).
+	RTPSocket string
+	Prompts   *prompts.Set
+	Events    Events
 	// SRTP is SRTPOff, SRTPOptional ("" too) or SRTPMandatory: SDES-SRTP
 	// for calls over TLS (srtpPolicy).
 	SRTP string
@@ -116,6 +121,7 @@ type Server struct {
 	log  *slog.Logger
 	reg  *Registry
 	pool *rtpleg.Pool
+	hub  *rtpleg.Hub // the mixer workers' media I/O
 	mix  *mixer.Scheduler
 	ip   netip.Addr // PublicIP parsed
 
@@ -237,9 +243,14 @@ func New(opt Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sipapp: %w", err)
 	}
+	mix := newMixer(opt)
+	hub, err := newHub(opt, pool, mix)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
 		opt: opt, log: opt.Log, pool: pool, ip: ip, proxy: proxy,
-		mix:   newMixer(opt),
+		mix: mix, hub: hub,
 		reg:   NewRegistry(opt.Registry, opt.Events, opt.Now),
 		calls: map[string]*call{}, rooms: map[string]*liveRoom{},
 		lobby: map[string]map[string]*lobbyWait{}, seats: map[string]int{},
@@ -261,6 +272,76 @@ func New(opt Options) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// RTP socket modes (Options.RTPSocket).
+const (
+	RTPSocketAuto    = "auto"
+	RTPSocketShared  = "shared"
+	RTPSocketPerCall = "per_call"
+)
+
+// newHub makes the mixer workers' media I/O: with shared sockets (one per
+// worker, ports of the pool) unless rtp_socket is per_call or RTP is read
+// by a goroutine per call, and an epoll set per worker for per-call legs.
+func newHub(opt Options, pool *rtpleg.Pool, mix *mixer.Scheduler) (*rtpleg.Hub, error) {
+	shared := false
+	switch opt.RTPSocket {
+	case "", RTPSocketAuto:
+		shared = opt.RTPReceive != "goroutine" && runtime.GOOS == "linux"
+	case RTPSocketShared:
+		if opt.RTPReceive == "goroutine" {
+			return nil, errors.New("sipapp: rtp_socket=shared needs rtp_receive=poll")
+		}
+		shared = true
+	case RTPSocketPerCall:
+	default:
+		return nil, fmt.Errorf("sipapp: rtp_socket %q is not one of auto, shared, per_call", opt.RTPSocket)
+	}
+	hub, err := rtpleg.NewHub(pool, mix.Workers(), shared)
+	if err != nil && shared && opt.RTPSocket != RTPSocketShared {
+		// auto: a range too small for the shared sockets (or no Linux)
+		// still serves calls, a port each.
+		opt.Log.Warn("no shared RTP sockets: every call gets a port of its own", "err", err)
+		hub, err = rtpleg.NewHub(pool, mix.Workers(), false)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sipapp: RTP sockets: %w", err)
+	}
+	for i := range mix.Workers() {
+		mix.SetIO(i, hub.Worker(i))
+	}
+	return hub, nil
+}
+
+// openLeg opens a call's RTP leg: on a shared socket when rtpSocketFor
+// says so and no shared call names the same remote address (cfg.Remote),
+// else on a port of its own.
+func (s *Server) openLeg(cfg rtpleg.Config, shared bool, signal netip.Addr, c *call) (*rtpleg.Leg, error) {
+	if shared && s.hub.Shared() {
+		l, err := s.hub.OpenShared(cfg, signal, c.digit, c.log)
+		if !errors.Is(err, rtpleg.ErrRemoteInUse) {
+			return l, err
+		}
+		// The peer sends another shared call's RTP from that address
+		// too: only a port of its own tells the two apart.
+	}
+	return rtpleg.Open(s.pool, cfg, c.digit, c.log)
+}
+
+// rtpSocketFor decides whether a dial-in shares a socket. auto: only when
+// the SDP's address is the IP the INVITE came from (a phone on a public
+// address, an SBC or media relay that is also the SIP hop, loopback);
+// a phone behind a NAT or a proxy gets a port of its own, so that several
+// phones behind one address are told apart by port, as before.
+func (s *Server) rtpSocketFor(o *sdp.Offer, from netip.Addr) bool {
+	switch s.opt.RTPSocket {
+	case RTPSocketShared:
+		return true
+	case RTPSocketPerCall:
+		return false
+	}
+	return from.IsValid() && o.Addr.Unmap() == from.Unmap()
 }
 
 func newMixer(opt Options) *mixer.Scheduler {
@@ -499,6 +580,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	<-byesDone
 	s.book.Close()
 	s.mix.Stop()
+	s.hub.Close()
 	s.srv.Close()
 	s.ua.Close()
 	s.udp.Close()

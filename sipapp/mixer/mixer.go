@@ -38,6 +38,21 @@ type Poller interface {
 	Drain()
 }
 
+// WorkerIO is a worker's media I/O around each tick (sockets the worker
+// reads at the start of its tick, packets it sends in one go at the end).
+// The mixer knows nothing of it beyond these calls.
+type WorkerIO = interface {
+	BeginTick()
+	EndTick()
+}
+
+// IOBinder is an Output that wants the WorkerIO of the worker mixing it:
+// a group gives it on Add (before Drain), so that what the member sends
+// during that worker's ticks can join the worker's batch.
+type IOBinder interface {
+	BindIO(WorkerIO)
+}
+
 // Output is where a member's audio goes (an RTP leg).
 type Output interface {
 	PT() uint8
@@ -108,6 +123,12 @@ func New(n int, log *slog.Logger) *Scheduler {
 	return s
 }
 
+// Workers is the number of workers.
+func (s *Scheduler) Workers() int { return len(s.workers) }
+
+// SetIO gives worker i its media I/O (before Start).
+func (s *Scheduler) SetIO(i int, io WorkerIO) { s.workers[i].io = io }
+
 // Start launches the workers.
 func (s *Scheduler) Start() {
 	for _, w := range s.workers {
@@ -150,6 +171,7 @@ func (s *Scheduler) SetMaxTalkers(k int) { s.maxTalkers = max(0, k) }
 
 type worker struct {
 	s      *Scheduler
+	io     WorkerIO                 // nil: none
 	mu     sync.Mutex               // serialises changes to groups
 	groups atomic.Pointer[[]*Group] // copy-on-write: the tick reads without locking
 }
@@ -216,8 +238,14 @@ func (w *worker) run() {
 			}
 		}
 		w.s.ticks.Add(1)
+		if w.io != nil {
+			w.io.BeginTick()
+		}
 		for _, g := range *w.groups.Load() {
 			g.Tick()
+		}
+		if w.io != nil {
+			w.io.EndTick()
 		}
 	}
 }
@@ -254,6 +282,7 @@ type Member struct {
 	out    Output
 	poller Poller        // out, when it receives only when polled
 	silent SilenceOutput // out, when it writes silence by itself
+	binder IOBinder      // out, when it wants its worker's I/O
 
 	g atomic.Pointer[Group] // the group the member is in, nil when none
 
@@ -283,6 +312,7 @@ func NewMember(in Input, out Output) *Member {
 	m := &Member{in: in, out: out}
 	m.poller, _ = out.(Poller) // once, not per tick
 	m.silent, _ = out.(SilenceOutput)
+	m.binder, _ = out.(IOBinder)
 	return m
 }
 
@@ -304,6 +334,9 @@ func NewPrompt(samples []int16, loop bool) *Prompt {
 func (g *Group) Add(m *Member) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if m.binder != nil && g.w.io != nil {
+		m.binder.BindIO(g.w.io)
+	}
 	if m.poller != nil {
 		// Nobody polled it while it was in no group.
 		m.poller.Drain()

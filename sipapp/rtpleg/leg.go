@@ -175,6 +175,9 @@ type Leg struct {
 	// Answered was called. The receive side resets its learning and drops
 	// what the socket queued whenever it sees gen change.
 	gen atomic.Uint32
+	// answeredAt is when gen last became odd (unix nanos): on a shared
+	// socket, what was read before it predates the answer.
+	answeredAt atomic.Int64
 
 	mu sync.Mutex // guards jb between the read goroutine and the mixer
 	jb *jitter.Buffer
@@ -214,6 +217,26 @@ type Leg struct {
 	pollFn func(fd uintptr) bool
 	pollN  int
 	pollAt netip.AddrPort
+	// recvmmsg into a worker's batch (Worker.readLeg)
+	mmsgFn   func(fd uintptr) bool
+	pollB    *mmsgBatch
+	pollWant int
+
+	// Shared-socket legs (sock != nil) have no socket of their own: the
+	// socket's reader delivers their packets (Socket), and their packets
+	// go out in the batch of the worker that mixes them (tx) or, before a
+	// worker has them, with sendto on the shared socket.
+	sock   *Socket
+	signal netip.Addr // the IP the call's SIP came from: a claim for learning
+	tx     atomic.Pointer[Worker]
+	shared sharedState // under sock.mu
+
+	// Per-call polled legs in a worker's epoll set (Linux).
+	epMu   sync.Mutex // orders BindIO and Close
+	ep     atomic.Pointer[Worker]
+	epSlot int32
+	ready  atomic.Bool // the worker's epoll saw data since the last Poll
+	closed bool        // under epMu
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -225,28 +248,39 @@ func Open(pool *Pool, cfg Config, onDigit func(byte), log *slog.Logger) (*Leg, e
 	if err != nil {
 		return nil, err
 	}
-	if log == nil {
-		log = slog.Default()
-	}
-	l := &Leg{
-		pool:    pool,
-		conn:    conn,
-		port:    port,
-		log:     log,
-		onDigit: onDigit,
-		jb:      jitter.New(jitterMax, jitterPrefill),
-		done:    make(chan struct{}),
-	}
+	l := newLeg(log, onDigit)
+	l.pool, l.conn, l.port = pool, conn, port
 	if err := l.initRaw(); err != nil {
 		conn.Close()
 		pool.release(port)
 		return nil, fmt.Errorf("rtpleg: raw socket: %w", err)
 	}
-	var seed [10]byte
-	if _, err := rand.Read(seed[:]); err != nil {
+	if err := l.init(cfg); err != nil {
 		conn.Close()
 		pool.release(port)
-		return nil, fmt.Errorf("rtpleg: random SSRC: %w", err)
+		return nil, err
+	}
+	return l, nil
+}
+
+func newLeg(log *slog.Logger, onDigit func(byte)) *Leg {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Leg{
+		log:     log,
+		onDigit: onDigit,
+		jb:      jitter.New(jitterMax, jitterPrefill),
+		done:    make(chan struct{}),
+		epSlot:  -1,
+	}
+}
+
+// init seeds the send state and applies cfg.
+func (l *Leg) init(cfg Config) error {
+	var seed [10]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return fmt.Errorf("rtpleg: random SSRC: %w", err)
 	}
 	// RFC 3550 section 5.1: SSRC, sequence number and timestamp start random.
 	l.hdr = rtp.Header{
@@ -256,12 +290,10 @@ func Open(pool *Pool, cfg Config, onDigit func(byte), log *slog.Logger) (*Leg, e
 		Timestamp:      binary.BigEndian.Uint32(seed[6:10]),
 	}
 	if err := l.Update(cfg); err != nil {
-		conn.Close()
-		pool.release(port)
-		return nil, err
+		return err
 	}
 	l.lastRx.Store(time.Now().UnixNano())
-	return l, nil
+	return nil
 }
 
 // Port is the local RTP port (for the SDP answer).
@@ -299,6 +331,10 @@ func (l *Leg) Update(cfg Config) error {
 		}
 	}
 	l.ctl.Unlock()
+	if moved && l.sock != nil {
+		// After ctl: the socket's reader takes ctl under sock.mu.
+		l.sock.remoteChanged(l)
+	}
 	l.send.Store(cfg.Send)
 	l.expect.Store(cfg.ExpectRx)
 	return nil
@@ -351,6 +387,7 @@ func (l *Leg) Answered() {
 	l.ctl.Lock()
 	defer l.ctl.Unlock()
 	if g := l.gen.Load(); g&1 == 0 {
+		l.answeredAt.Store(time.Now().UnixNano())
 		l.gen.Store(g + 1)
 	}
 }
@@ -382,8 +419,12 @@ func (l *Leg) Stats() Stats {
 // the call should end). Without it the panic is only logged.
 func (l *Leg) OnPanic(f func(any)) { l.onPanic.Store(&f) }
 
-// Start runs the receive loop until Close.
+// Start runs the receive loop until Close. A leg on a shared socket has
+// none: the socket's reader serves it.
 func (l *Leg) Start() {
+	if l.sock != nil {
+		return
+	}
 	go func() {
 		defer func() {
 			if r := recover(); r != nil {
@@ -401,6 +442,11 @@ func (l *Leg) Start() {
 func (l *Leg) Close() {
 	l.closeOnce.Do(func() {
 		close(l.done)
+		if l.sock != nil {
+			l.sock.remove(l)
+			return
+		}
+		l.unbind()
 		l.conn.Close()
 		l.pool.release(l.port)
 	})
@@ -490,37 +536,40 @@ func (l *Leg) WriteSilence() {
 // sendPacket sends payload as one packet of type pt that covers samples
 // of the timeline (0 for comfort noise, which describes what follows).
 func (l *Leg) sendPacket(pt uint8, payload []byte, samples int) {
+	dst := l.destination()
+	if dst == nil {
+		// On hold or nowhere to send: keep the timeline moving so the
+		// stream resumes seamlessly.
+		l.hdr.SequenceNumber++
+		l.hdr.Timestamp += uint32(samples)
+		return
+	}
+	// Straight into the worker's batch slot when the leg has one (shared
+	// socket), else into the leg's own buffer.
+	buf := l.out[:]
+	var b *sendBatch
+	if l.sock != nil {
+		if w := l.tx.Load(); w != nil {
+			b = w.batchFor(l.sock)
+			buf = b.slot()
+		}
+	}
 	l.hdr.PayloadType = pt
 	// RFC 3551 4.1: marker on the first packet of a talkspurt: the
 	// stream's first, or the first audio after comfort noise.
 	l.hdr.Marker = samples > 0 && (!l.started || l.talkspurt)
-	n, err := l.hdr.MarshalTo(l.out[:])
+	n, err := l.hdr.MarshalTo(buf)
 	l.hdr.SequenceNumber++
 	l.hdr.Timestamp += uint32(samples)
 	if err != nil {
 		return
 	}
-	if !l.send.Load() {
-		// On hold: keep the timeline moving so the stream resumes seamlessly.
-		return
-	}
-	dst := l.latched.Load()
-	if dst == nil {
-		if l.expect.Load() && l.prelatch >= prelatchPackets {
-			return
-		}
-		l.prelatch++
-		dst = l.remote.Load()
-	}
-	if dst == nil || !usable(*dst) {
-		return
-	}
-	n += copy(l.out[n:], payload)
-	pkt := l.out[:n]
+	n += copy(buf[n:], payload)
+	pkt := buf[:n]
 	if c := l.txCtx.Load(); c != nil {
-		// In place: out has room for the tag, so nothing is allocated.
-		enc, err := c.EncryptRTP(l.out[:n], pkt, &l.txHdr)
-		if err != nil || len(enc) == 0 || &enc[0] != &l.out[0] {
+		// In place: buf has room for the tag, so nothing is allocated.
+		enc, err := c.EncryptRTP(buf[:n], pkt, &l.txHdr)
+		if err != nil || len(enc) == 0 || &enc[0] != &buf[0] {
 			return
 		}
 		pkt = enc
@@ -529,9 +578,40 @@ func (l *Leg) sendPacket(pt uint8, payload []byte, samples int) {
 	if samples > 0 {
 		l.talkspurt = false
 	}
-	if _, err := l.conn.WriteToUDPAddrPort(pkt, *dst); err == nil {
-		l.txPackets.Add(1)
+	switch {
+	case b != nil:
+		if b.commit(len(pkt), *dst) {
+			l.txPackets.Add(1)
+		}
+	case l.sock != nil:
+		if l.sock.sendTo(pkt, *dst) {
+			l.txPackets.Add(1)
+		}
+	default:
+		if _, err := l.conn.WriteToUDPAddrPort(pkt, *dst); err == nil {
+			l.txPackets.Add(1)
+		}
 	}
+}
+
+// destination is where the next packet goes, nil when it goes nowhere
+// (on hold, no usable address, or the prelatch allowance spent).
+func (l *Leg) destination() *netip.AddrPort {
+	if !l.send.Load() {
+		return nil
+	}
+	dst := l.latched.Load()
+	if dst == nil {
+		if l.expect.Load() && l.prelatch >= prelatchPackets {
+			return nil
+		}
+		l.prelatch++
+		dst = l.remote.Load()
+	}
+	if dst == nil || !usable(*dst) {
+		return nil
+	}
+	return dst
 }
 
 func (l *Leg) readLoop() {
@@ -613,16 +693,21 @@ func (l *Leg) handle(pkt []byte, from netip.AddrPort) {
 	if g := l.gen.Load(); g != l.rx.gen {
 		l.rx.gen = g
 		l.rx.learn = learning{}
+		l.shared.settled = false
 		if g&1 == 1 {
 			// Just answered: this packet and what the socket holds may
 			// have arrived before the answer went out. Counted after the
-			// discard, so that the count says the discard is over.
-			l.discardQueued()
+			// discard, so that the count says the discard is over. (A
+			// shared socket is read every tick and holds other calls'
+			// packets too: settled drops what may predate the answer.)
+			if l.sock == nil {
+				l.discardQueued()
+			}
 			l.rxForeign.Add(1)
 			return
 		}
 	}
-	if l.rx.gen&1 == 0 {
+	if l.rx.gen&1 == 0 || (l.sock != nil && !l.sock.settled(l)) {
 		l.rxForeign.Add(1) // before the answer
 		return
 	}
@@ -704,10 +789,11 @@ func (l *Leg) handle(pkt []byte, from netip.AddrPort) {
 		}
 		samples := l.rx.samples[:len(payload)]
 		g711.Decode(codec, samples, payload)
-		// The arrival time, for adaptive playout; a polled leg reads at
-		// the tick and knows only that the packet came since the last.
+		// The arrival time, for adaptive playout; a polled leg and a
+		// shared socket's leg are read at the tick and know only that
+		// the packet came since the last (0 says so).
 		at := int64(0)
-		if !l.polled {
+		if !l.polled && l.sock == nil {
 			at = sinceEpoch(t)
 		}
 		l.mu.Lock()

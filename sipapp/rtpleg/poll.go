@@ -20,7 +20,7 @@ const maxPollPackets = 8
 // holds with non-blocking recvfrom. That saves a goroutine wake-up, a
 // park and an extra EAGAIN read per packet (spec/performance.md 4).
 func (l *Leg) StartPolled() error {
-	l.polled = true
+	l.polled = l.sock == nil
 	return nil
 }
 
@@ -44,6 +44,10 @@ func (l *Leg) initRaw() error {
 		}
 		l.pollN = int(n)
 		l.pollAt = sockaddrAddrPort(&rsa)
+		return true
+	}
+	l.mmsgFn = func(fd uintptr) bool {
+		l.pollN = l.pollB.recv(fd, l.pollWant)
 		return true
 	}
 	return nil
@@ -78,6 +82,18 @@ func (l *Leg) Poll() { l.poll(maxPollPackets) }
 
 func (l *Leg) poll(max int) {
 	if !l.polled {
+		return
+	}
+	if w := l.ep.Load(); w != nil {
+		// In a worker's epoll set: read only when it saw data, with
+		// recvmmsg (no read that finds nothing).
+		if max == maxPollPackets && !l.ready.Swap(false) {
+			return
+		}
+		l.ready.Store(false)
+		if w.readLeg(l, max) {
+			l.ready.Store(true)
+		}
 		return
 	}
 	for i := 0; i < max; i++ {

@@ -94,7 +94,9 @@ func handled(t *testing.T, l *Leg, p *peer, pkt []byte) Stats {
 // TestSRTPBothWays: a leg and a phone using pion/srtp exchange SRTP audio
 // in both directions with each suite; what goes on the wire is not the
 // audio, carries the suite's tag, and decrypts to exactly what was sent.
-func TestSRTPBothWays(t *testing.T) {
+func TestSRTPBothWays(t *testing.T) { forModes(t, testSRTPBothWays) }
+
+func testSRTPBothWays(t *testing.T, md *media) {
 	for _, tc := range []struct {
 		name  string
 		suite srtp.ProtectionProfile
@@ -103,7 +105,7 @@ func TestSRTPBothWays(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			k := testKeys(tc.suite)
 			ph := newSRTPPeer(t, k)
-			l, err := Open(testPool(t), Config{PT: g711.PCMU, DTMF: -1, Remote: ph.addr(), Send: true, ExpectRx: true, SRTP: k}, nil, nil)
+			l, err := md.Open(Config{PT: g711.PCMU, DTMF: -1, Remote: ph.addr(), Send: true, ExpectRx: true, SRTP: k}, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -207,6 +209,10 @@ func TestSRTPTwoLegs(t *testing.T) {
 // never latch the leg — not at once from the SDP address, not by
 // learning from elsewhere.
 func TestSRTPUnauthenticatedIsDroppedAndNeverLatches(t *testing.T) {
+	forModes(t, testSRTPUnauthenticatedIsDroppedAndNeverLatches)
+}
+
+func testSRTPUnauthenticatedIsDroppedAndNeverLatches(t *testing.T, md *media) {
 	for _, suite := range []srtp.ProtectionProfile{SuiteAES80, SuiteAES32} {
 		t.Run(suite.String(), func(t *testing.T) {
 			k := testKeys(suite)
@@ -215,7 +221,7 @@ func TestSRTPUnauthenticatedIsDroppedAndNeverLatches(t *testing.T) {
 			wrongKey.Receive[0] ^= 1                             // one bit off
 			intruder := newSRTPPeer(t, wrongKey)                 // elsewhere
 			spoof := &srtpPeer{peer: ph.peer, enc: intruder.enc} // forging the SDP address
-			l, err := Open(testPool(t), Config{PT: g711.PCMU, DTMF: -1, Remote: ph.addr(), Send: true, ExpectRx: true, SRTP: k}, nil, nil)
+			l, err := md.Open(Config{PT: g711.PCMU, DTMF: -1, Remote: ph.addr(), Send: true, ExpectRx: true, SRTP: k}, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,9 +14,9 @@ import (
 
 // silentLeg opens a started leg whose SDP names sdp (a phone that has not
 // sent anything yet); the answer is not sent.
-func silentLeg(t *testing.T, pool *Pool, sdp *peer) *Leg {
+func silentLeg(t *testing.T, md *media, sdp *peer) *Leg {
 	t.Helper()
-	l, err := Open(pool, Config{PT: g711.PCMU, DTMF: 101, Remote: sdp.addr(), Send: true, ExpectRx: true}, nil, nil)
+	l, err := md.Open(Config{PT: g711.PCMU, DTMF: 101, Remote: sdp.addr(), Send: true, ExpectRx: true}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,9 +27,9 @@ func silentLeg(t *testing.T, pool *Pool, sdp *peer) *Leg {
 
 // latchedLeg is a silentLeg to ph, answered, that has latched on ph's
 // first packet (160 bytes of PCMU).
-func latchedLeg(t *testing.T, pool *Pool, ph *peer) *Leg {
+func latchedLeg(t *testing.T, md *media, ph *peer) *Leg {
 	t.Helper()
-	l := silentLeg(t, pool, ph)
+	l := silentLeg(t, md, ph)
 	answer(t, l, ph)
 	ph.send(t, l, g711.PCMU, make([]byte, 160))
 	waitStat(t, l, "the latch", func(s Stats) bool { return s.RxPackets == 1 })
@@ -58,13 +58,14 @@ func heardNothing(t *testing.T, c *net.UDPConn, d time.Duration, who string) {
 	}
 }
 
-func TestStrictRTP(t *testing.T) {
-	pool := testPool(t)
+func TestStrictRTP(t *testing.T) { forModes(t, testStrictRTP) }
+
+func testStrictRTP(t *testing.T, md *media) {
 	payload := make([]byte, 160)
 
 	t.Run("the SDP address latches at once", func(t *testing.T) {
 		ph := newPeer(t)
-		l := silentLeg(t, pool, ph)
+		l := silentLeg(t, md, ph)
 		answer(t, l, ph)
 		ph.send(t, l, g711.PCMU, payload)
 		waitStat(t, l, "the first packet accepted", func(s Stats) bool { return s.RxPackets == 1 })
@@ -85,7 +86,7 @@ func TestStrictRTP(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			sdp, intruder := newPeer(t), newPeer(t)
-			l, err := Open(pool, Config{PT: g711.PCMU, DTMF: 101, Remote: sdp.addr(), Send: true, ExpectRx: true}, nil, nil)
+			l, err := md.Open(Config{PT: g711.PCMU, DTMF: 101, Remote: sdp.addr(), Send: true, ExpectRx: true}, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,7 +122,7 @@ func TestStrictRTP(t *testing.T) {
 
 	t.Run("a source not in the SDP is learned after learnPackets in sequence (NAT)", func(t *testing.T) {
 		sdp, nat := newPeer(t), newPeer(t)
-		l := silentLeg(t, pool, sdp)
+		l := silentLeg(t, md, sdp)
 		answer(t, l, nat)
 		sent := 0
 		deadline := time.Now().Add(2 * time.Second)
@@ -156,7 +157,7 @@ func TestStrictRTP(t *testing.T) {
 
 	t.Run("a latched call is not taken over, nor reopened by a re-INVITE", func(t *testing.T) {
 		ph, intruder := newPeer(t), newPeer(t)
-		l := latchedLeg(t, pool, ph)
+		l := latchedLeg(t, md, ph)
 		// A re-INVITE with the same address (session refresh, resume) and
 		// one on hold with c=0.0.0.0 (RFC 2543) keep the latch.
 		l.Update(Config{PT: g711.PCMU, DTMF: 101, Remote: ph.addr(), Send: true, ExpectRx: true})
@@ -181,7 +182,7 @@ func TestStrictRTP(t *testing.T) {
 
 	t.Run("a new address in a re-INVITE latches again, from after its answer", func(t *testing.T) {
 		old, moved := newPeer(t), newPeer(t)
-		l := latchedLeg(t, pool, old)
+		l := latchedLeg(t, md, old)
 		l.Update(Config{PT: g711.PCMU, DTMF: 101, Remote: moved.addr(), Send: true, ExpectRx: true})
 		// Between the new offer and its answer nothing counts, not even
 		// the new address.

@@ -99,6 +99,7 @@ func TestInviteRateAndCallCaps(t *testing.T) {
 		t.Parallel()
 		srv := start(t, func(c *conf.Config) {
 			c.Server.RTPLowPort, c.Server.RTPHighPort = 45100, 45102 // two even ports
+			c.Server.RTPSocket = "per_call"                          // a port per call
 		})
 		srv.direct(t, "ports", phone.Config{})
 		srv.direct(t, "ports", phone.Config{})

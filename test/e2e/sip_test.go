@@ -132,7 +132,7 @@ func TestMuteMakesACallerInaudible(t *testing.T) {
 
 func TestParticipantIDAndPortsReturn(t *testing.T) {
 	t.Parallel()
-	srv := start(t, nil)
+	srv := start(t, withRTPSocket("per_call")) // a port per call
 	free := srv.FreeRTPPorts()
 	a := srv.direct(t, "pid", phone.Config{Headers: []sip.Header{sip.NewHeader("X-ParticipantID", "alice-1")}})
 	srv.inRoom(t, a, "pid", sipapp.ReasonDirect)

@@ -92,6 +92,10 @@ type Config struct {
 	// the socket's: a phone behind a NAT, whose packets come from another
 	// port than its SDP says (strict RTP learning tests).
 	SDPPort int
+	// SDPAddr, when set, is the address the offers name instead of the
+	// phone's: a phone behind a NAT names its private address, and its
+	// packets come from another (strict RTP learning, rtp_socket tests).
+	SDPAddr string
 	// Silent starts the call with sending off: no RTP at all until
 	// SetSending(true) (a phone that has not spoken yet).
 	Silent bool
@@ -591,10 +595,18 @@ func (p *Phone) newOffer(version uint64) offer {
 		dtmfPT:  p.cfg.DTMF,
 		cn:      p.cfg.CN,
 		ptime:   p.cfg.Ptime,
-		addr:    p.localIP,
+		addr:    p.offerAddr(),
 		proto:   p.offerProto(),
 		crypto:  p.offerCrypto(),
 	}
+}
+
+// offerAddr is the address the offers name (Config.SDPAddr).
+func (p *Phone) offerAddr() netip.Addr {
+	if a, err := netip.ParseAddr(p.cfg.SDPAddr); err == nil {
+		return a
+	}
+	return p.localIP
 }
 
 func (p *Phone) offerProto() string {
