@@ -133,8 +133,11 @@ const (
 	// maxSamples bounds one packet's audio: 150 ms is far above any sane
 	// ptime and keeps the decode buffer fixed-size.
 	maxSamples = 1200
-	// jitterMax is the most audio the jitter buffer holds (1 s).
-	jitterMax = dsp.SampleRate
+	// jitterMax is the most audio the jitter buffer holds: 500 ms, ten
+	// times what adaptive playout keeps on a bad network, and a ring of
+	// 4,096 samples (8 KiB) where a second took 16: it is most of a
+	// participant's memory.
+	jitterMax = dsp.SampleRate / 2
 	// jitterPrefill is the playout delay behind the first packet: one
 	// frame absorbs the usual loopback and LAN jitter until the adaptive
 	// playout has watched the stream for a second (dsp/jitter).
