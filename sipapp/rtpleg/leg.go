@@ -406,7 +406,12 @@ func (l *Leg) PT() uint8 { return uint8(l.pt.Load()) }
 // LastReceive is when the last accepted RTP packet arrived.
 func (l *Leg) LastReceive() time.Time { return time.Unix(0, l.lastRx.Load()) }
 
-// Stats returns a snapshot of the counters.
+// Stats returns the counters. Each is read atomically, one after the
+// other, while the receive side may be counting: a datagram handled
+// meanwhile may show in a counter read late and not in one read early
+// (RxRTCP may already count a sentinel while RxPackets, read before it,
+// misses the packet ahead of it). A Stats call that begins after a count
+// was seen sees every count made before it.
 func (l *Leg) Stats() Stats {
 	l.mu.Lock()
 	js := l.jb.Stats()

@@ -250,19 +250,46 @@ func startAnswered(t *testing.T, l *Leg, src *net.UDPConn) (to netip.AddrPort, s
 	return to, stop
 }
 
-// legWait polls the leg's counters until cond holds.
+// legWait polls the leg's counters until cond holds, and returns the
+// counters read again after that. Stats loads one counter after the other
+// while the reader may be counting: the snapshot in which cond saw a
+// sentinel's RTCP count may hold a RxPackets loaded before the datagram
+// ahead of the sentinel was counted. Everything counted before the
+// sentinel happened before its count, so a read after cond held sees it.
 func legWait(t *testing.T, l *Leg, n int, pkt []byte, cond func(Stats) bool) Stats {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		st := l.Stats()
 		if cond(st) {
-			return st
+			return l.Stats()
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("datagram %d (% x) not handled: %+v", n, pkt, st)
 		}
 		runtime.Gosched()
+	}
+}
+
+// TestLegWaitReadsAfterCond: what legWait returns was read after cond
+// held. The reader counting between two of Stats' loads is played here by
+// cond itself: it sees the sentinel's RTCP count in a snapshot whose
+// RxPackets was read before the packet ahead of the sentinel was counted,
+// and counts that packet (as the reader just did) before saying yes.
+func TestLegWaitReadsAfterCond(t *testing.T) {
+	l := newLeg(nil, nil)
+	l.rxRTCP.Add(1) // the sentinel, counted
+	st := legWait(t, l, 0, rtcpSentinel, func(s Stats) bool {
+		if s.RxRTCP == 0 {
+			return false
+		}
+		if s.RxPackets == 0 {
+			l.rxPackets.Add(1) // the packet ahead of it, counted after RxPackets was loaded
+		}
+		return true
+	})
+	if st.RxPackets != 1 || st.RxRTCP != 1 {
+		t.Fatalf("legWait returned %+v, the snapshot cond saw, not the counters after it", st)
 	}
 }
 

@@ -81,14 +81,19 @@ func (p *srtpPeer) open(t *testing.T) (*rtp.Packet, int) {
 	return &pkt, n
 }
 
-// handled sends pkt and then a sentinel from the same peer, and waits until
-// the leg has counted the sentinel: pkt is then done (one reader, in order).
+// handled sends pkt, waits until the leg has counted it, then sends a
+// sentinel from the same peer and waits until the leg has counted that: pkt
+// is then done (one reader, in order), and the counters returned are read
+// after that (legWait). As in FuzzPacket, the sentinel goes only once pkt
+// is counted, so that loopback cannot deliver it first.
 func handled(t *testing.T, l *Leg, p *peer, pkt []byte) Stats {
 	t.Helper()
-	before := l.Stats().RxRTCP
+	prev := l.Stats()
+	seen := prev.RxPackets + prev.RxForeign + prev.RxBad + prev.RxRTCP + prev.RxUnauth
 	p.sendRaw(t, l, pkt)
+	legWait(t, l, 0, pkt, func(s Stats) bool { return s.RxPackets+s.RxForeign+s.RxBad+s.RxRTCP+s.RxUnauth > seen })
 	p.sendRaw(t, l, rtcpSentinel)
-	return legWait(t, l, 0, pkt, func(s Stats) bool { return s.RxRTCP > before })
+	return legWait(t, l, 0, pkt, func(s Stats) bool { return s.RxRTCP > prev.RxRTCP })
 }
 
 // TestSRTPBothWays: a leg and a phone using pion/srtp exchange SRTP audio
