@@ -3,7 +3,6 @@
 package rtpleg
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -225,21 +224,9 @@ func (s *Socket) close() {
 
 // putName writes dst as the socket's family wants it.
 func (s *Socket) putName(name *unix.RawSockaddrInet6, h *unix.Msghdr, dst netip.AddrPort) bool {
-	a := dst.Addr()
-	if s.v6 {
-		*name = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: a.As16()}
-		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&name.Port))[:], dst.Port())
-		h.Namelen = unix.SizeofSockaddrInet6
-		return true
-	}
-	if !a.Unmap().Is4() {
-		return false
-	}
-	sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(name))
-	*sa = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.Unmap().As4()}
-	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], dst.Port())
-	h.Namelen = unix.SizeofSockaddrInet4
-	return true
+	n, ok := putName(s.v6, name, dst)
+	h.Namelen = n
+	return ok
 }
 
 // sendTo sends one packet at once (a leg no worker mixes yet).
@@ -586,16 +573,15 @@ func (w *Worker) register(l *Leg) bool {
 	}
 	w.slots[idx] = l
 	w.mu.Unlock()
-	var err error
-	cerr := l.raw.Control(func(fd uintptr) {
-		// Edge-triggered: epoll_wait reports a socket once per arrival
-		// of data, not again and again while it holds some (which costs
-		// a re-check of every such socket per tick); readLeg says when
-		// the leg must be read again without a new edge.
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: idx}
-		err = unix.EpollCtl(w.ep, unix.EPOLL_CTL_ADD, int(fd), &ev)
-	})
-	if err != nil || cerr != nil {
+	// Edge-triggered: epoll_wait reports a socket once per arrival of
+	// data, not again and again while it holds some (which costs a
+	// re-check of every such socket per tick); readLeg says when the leg
+	// must be read again without a new edge.
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Fd: idx}
+	l.own.mu.RLock()
+	err := unix.EpollCtl(w.ep, unix.EPOLL_CTL_ADD, l.own.fd, &ev)
+	l.own.mu.RUnlock()
+	if err != nil {
 		w.release(idx)
 		return false
 	}
@@ -605,9 +591,9 @@ func (w *Worker) register(l *Leg) bool {
 }
 
 func (w *Worker) unregister(l *Leg) {
-	_ = l.raw.Control(func(fd uintptr) {
-		_ = unix.EpollCtl(w.ep, unix.EPOLL_CTL_DEL, int(fd), nil)
-	})
+	l.own.mu.RLock()
+	_ = unix.EpollCtl(w.ep, unix.EPOLL_CTL_DEL, l.own.fd, nil)
+	l.own.mu.RUnlock()
 	w.release(l.epSlot)
 	l.epSlot = -1
 	w.nreg.Add(-1)
@@ -629,18 +615,18 @@ func (w *Worker) readLeg(l *Leg, max int) (more bool) {
 	b := w.poll
 	for max > 0 {
 		want := min(max, batchLen)
-		l.pollB, l.pollWant, l.pollN = b, want, 0
-		if err := l.raw.Read(l.mmsgFn); err != nil || l.pollN <= 0 {
+		n := l.recvOwnBatch(b, want)
+		if n <= 0 {
 			return false
 		}
-		for i := 0; i < l.pollN; i++ {
+		for i := 0; i < n; i++ {
 			pkt, from := b.packet(i)
 			l.handle(pkt, from)
 		}
-		if l.pollN < want {
+		if n < want {
 			return false
 		}
-		max -= l.pollN
+		max -= n
 	}
 	return true
 }
