@@ -143,7 +143,7 @@ func (l *Leg) sendOwn(pkt []byte, dst netip.AddrPort) bool {
 	if !ok {
 		return false
 	}
-	_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(o.fd), uintptr(unsafe.Pointer(&pkt[0])), uintptr(len(pkt)),
+	_, errno := rawSyscall6(unix.SYS_SENDTO, uintptr(o.fd), uintptr(unsafe.Pointer(&pkt[0])), uintptr(len(pkt)),
 		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&o.name)), uintptr(nl))
 	return errno == 0
 }
@@ -158,7 +158,7 @@ func (l *Leg) recvOwn(buf []byte) (int, netip.AddrPort, bool) {
 		return 0, netip.AddrPort{}, false
 	}
 	rl := uint32(unix.SizeofSockaddrInet6)
-	n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(o.fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
+	n, errno := rawSyscall6(unix.SYS_RECVFROM, uintptr(o.fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
 		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&o.rsa)), uintptr(unsafe.Pointer(&rl)))
 	if errno != 0 {
 		return 0, netip.AddrPort{}, false
