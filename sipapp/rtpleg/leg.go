@@ -791,7 +791,7 @@ func (l *Leg) handle(pkt []byte, from netip.AddrPort) {
 		// shared socket's leg are read at the tick and know only that
 		// the packet came since the last (0 says so).
 		at := int64(0)
-		if !l.polled && l.sock == nil {
+		if l.sock == nil && !l.polled {
 			at = sinceEpoch(t)
 		}
 		l.mu.Lock()

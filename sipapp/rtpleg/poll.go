@@ -20,7 +20,11 @@ const maxPollPackets = 8
 // holds with non-blocking recvfrom. That saves a goroutine wake-up, a
 // park and an extra EAGAIN read per packet (spec/performance.md 4).
 func (l *Leg) StartPolled() error {
-	l.polled = l.sock == nil
+	// A shared leg's socket reader may be delivering to it already
+	// (handle reads polled only for a leg of its own): write nothing.
+	if l.sock == nil {
+		l.polled = true
+	}
 	return nil
 }
 
