@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"webconf/dsp/g711"
 )
 
@@ -26,7 +28,7 @@ func TestDrainIsBounded(t *testing.T) {
 	}
 	// Room in the socket for more than the bound (the kernel caps this at
 	// rmem_max; the default holds a few hundred small datagrams).
-	_ = l.conn.SetReadBuffer(1 << 20)
+	_ = unix.SetsockoptInt(l.own.fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
 	const queued = maxDrainPackets + 50
 	to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(l.Port()))
 	for i := 0; i < queued; i++ {

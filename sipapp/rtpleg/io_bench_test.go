@@ -142,28 +142,25 @@ func (x *ioBench) floorTick() {
 	case "recvfrom":
 		for i, l := range x.legs {
 			for {
-				l.pollN = -1
-				if err := l.raw.Read(l.pollFn); err != nil || l.pollN < 0 {
+				if _, _, ok := l.recvOwn(l.rx.buf[:]); !ok {
 					break
 				}
 			}
-			_, _ = l.conn.WriteToUDPAddrPort(x.pkt, *l.remote.Load())
+			l.sendOwn(x.pkt, *l.remote.Load())
 			_ = i
 		}
 	case "recvmmsg":
 		for _, l := range x.legs {
-			l.pollB, l.pollWant = x.w.poll, maxPollPackets
-			_ = l.raw.Read(l.mmsgFn)
-			_, _ = l.conn.WriteToUDPAddrPort(x.pkt, *l.remote.Load())
+			l.recvOwnBatch(x.w.poll, maxPollPackets)
+			l.sendOwn(x.pkt, *l.remote.Load())
 		}
 	case "epoll":
 		x.w.BeginTick()
 		for _, l := range x.legs {
 			if l.ready.Swap(false) {
-				l.pollB, l.pollWant = x.w.poll, maxPollPackets
-				_ = l.raw.Read(l.mmsgFn)
+				l.recvOwnBatch(x.w.poll, maxPollPackets)
 			}
-			_, _ = l.conn.WriteToUDPAddrPort(x.pkt, *l.remote.Load())
+			l.sendOwn(x.pkt, *l.remote.Load())
 		}
 	case "shared":
 		s := x.hub.sockets[0]

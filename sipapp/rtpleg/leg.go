@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/pion/rtp"
@@ -154,7 +153,8 @@ func sinceEpoch(t time.Time) int64 { return int64(t.Sub(epoch)) + 1 }
 // Leg is one call's RTP endpoint.
 type Leg struct {
 	pool *Pool
-	conn *net.UDPConn
+	own  ownSock      // a per-call leg's socket (Linux; see ownSock)
+	conn *net.UDPConn // the read goroutine's (Start), elsewhere the socket
 	port uint16
 	log  *slog.Logger
 
@@ -216,14 +216,6 @@ type Leg struct {
 	// Polled legs have no read goroutine: the mixer drains the socket
 	// once per tick (Poll).
 	polled bool
-	raw    syscall.RawConn
-	pollFn func(fd uintptr) bool
-	pollN  int
-	pollAt netip.AddrPort
-	// recvmmsg into a worker's batch (Worker.readLeg)
-	mmsgFn   func(fd uintptr) bool
-	pollB    *mmsgBatch
-	pollWant int
 
 	// Shared-socket legs (sock != nil) have no socket of their own: the
 	// socket's reader delivers their packets (Socket), and their packets
@@ -247,20 +239,13 @@ type Leg struct {
 
 // Open binds a port from the pool. Call Start to begin receiving.
 func Open(pool *Pool, cfg Config, onDigit func(byte), log *slog.Logger) (*Leg, error) {
-	conn, port, err := pool.listen()
-	if err != nil {
+	l := newLeg(log, onDigit)
+	l.pool = pool
+	if err := l.openOwn(pool); err != nil {
 		return nil, err
 	}
-	l := newLeg(log, onDigit)
-	l.pool, l.conn, l.port = pool, conn, port
-	if err := l.initRaw(); err != nil {
-		conn.Close()
-		pool.release(port)
-		return nil, fmt.Errorf("rtpleg: raw socket: %w", err)
-	}
 	if err := l.init(cfg); err != nil {
-		conn.Close()
-		pool.release(port)
+		l.closeOwn()
 		return nil, err
 	}
 	return l, nil
@@ -270,13 +255,15 @@ func newLeg(log *slog.Logger, onDigit func(byte)) *Leg {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Leg{
+	l := &Leg{
 		log:     log,
 		onDigit: onDigit,
 		jb:      jitter.New(jitterMax, jitterPrefill),
 		done:    make(chan struct{}),
 		epSlot:  -1,
 	}
+	l.own.init()
+	return l
 }
 
 // init seeds the send state and applies cfg.
@@ -433,6 +420,10 @@ func (l *Leg) Start() {
 	if l.sock != nil {
 		return
 	}
+	if err := l.startConn(); err != nil {
+		l.log.Error("RTP receive loop not started", "err", err)
+		return
+	}
 	go func() {
 		defer func() {
 			if r := recover(); r != nil {
@@ -455,8 +446,7 @@ func (l *Leg) Close() {
 			return
 		}
 		l.unbind()
-		l.conn.Close()
-		l.pool.release(l.port)
+		l.closeOwn()
 	})
 }
 
@@ -596,7 +586,7 @@ func (l *Leg) sendPacket(pt uint8, payload []byte, samples int) {
 			l.txPackets.Add(1)
 		}
 	default:
-		if _, err := l.conn.WriteToUDPAddrPort(pkt, *dst); err == nil {
+		if l.sendOwn(pkt, *dst) {
 			l.txPackets.Add(1)
 		}
 	}

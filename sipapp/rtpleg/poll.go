@@ -20,35 +20,10 @@ const maxPollPackets = 8
 // holds with non-blocking recvfrom. That saves a goroutine wake-up, a
 // park and an extra EAGAIN read per packet (spec/performance.md 4).
 func (l *Leg) StartPolled() error {
-	l.polled = l.sock == nil
-	return nil
-}
-
-// initRaw prepares the non-blocking read that Poll and discardQueued use.
-func (l *Leg) initRaw() error {
-	raw, err := l.conn.SyscallConn()
-	if err != nil {
-		return err
-	}
-	l.raw = raw
-	var rsa syscall.RawSockaddrAny
-	// One closure for the leg's life: Poll must not allocate.
-	l.pollFn = func(fd uintptr) bool {
-		rsaLen := uint32(syscall.SizeofSockaddrAny)
-		n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, fd,
-			uintptr(unsafe.Pointer(&l.rx.buf[0])), uintptr(len(l.rx.buf)), syscall.MSG_DONTWAIT,
-			uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&rsaLen)))
-		if errno != 0 {
-			l.pollN = -1
-			return true
-		}
-		l.pollN = int(n)
-		l.pollAt = sockaddrAddrPort(&rsa)
-		return true
-	}
-	l.mmsgFn = func(fd uintptr) bool {
-		l.pollN = l.pollB.recv(fd, l.pollWant)
-		return true
+	// A shared leg's socket reader may be delivering to it already
+	// (handle reads polled only for a leg of its own): write nothing.
+	if l.sock == nil {
+		l.polled = true
 	}
 	return nil
 }
@@ -58,8 +33,7 @@ func (l *Leg) initRaw() error {
 // and rx.buf is then free: the packet in it is being dropped too.
 func (l *Leg) discardQueued() {
 	for i := 0; i < maxDiscard; i++ {
-		l.pollN = -1
-		if err := l.raw.Read(l.pollFn); err != nil || l.pollN < 0 {
+		if _, _, ok := l.recvOwn(l.rx.buf[:]); !ok {
 			return
 		}
 		l.rxForeign.Add(1)
@@ -97,11 +71,11 @@ func (l *Leg) poll(max int) {
 		return
 	}
 	for i := 0; i < max; i++ {
-		l.pollN = -1
-		if err := l.raw.Read(l.pollFn); err != nil || l.pollN < 0 {
+		n, from, ok := l.recvOwn(l.rx.buf[:])
+		if !ok {
 			return
 		}
-		l.handle(l.rx.buf[:l.pollN], l.pollAt)
+		l.handle(l.rx.buf[:n], from)
 	}
 }
 

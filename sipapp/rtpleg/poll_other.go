@@ -16,8 +16,6 @@ func (l *Leg) Poll() {}
 // Drain does nothing here.
 func (l *Leg) Drain() {}
 
-func (l *Leg) initRaw() error { return nil }
-
 // discardQueued drops what the socket holds (up to maxDiscard datagrams),
 // counting it as foreign; only the read goroutine calls it.
 func (l *Leg) discardQueued() {

@@ -60,10 +60,21 @@ func (p *Pool) Free() int {
 	return len(p.free)
 }
 
-// listen binds a free port chosen at random. A port that cannot be bound
-// (another process holds it) stays free and another is tried, each free
-// port at most once.
+// listen binds a free port chosen at random with net.ListenUDP.
 func (p *Pool) listen() (*net.UDPConn, uint16, error) {
+	var conn *net.UDPConn
+	port, err := p.take(func(ap netip.AddrPort) error {
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+		conn = c
+		return err
+	})
+	return conn, port, err
+}
+
+// take binds a free port chosen at random with bind. A port that cannot
+// be bound (another process holds it) stays free and another is tried,
+// each free port at most once.
+func (p *Pool) take(bind func(netip.AddrPort) error) (uint16, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	// p.free[:untried] are the ports not tried yet: a partial
@@ -72,17 +83,16 @@ func (p *Pool) listen() (*net.UDPConn, uint16, error) {
 		j := p.rnd.IntN(untried)
 		p.free[j], p.free[untried-1] = p.free[untried-1], p.free[j]
 		port := p.free[untried-1]
-		conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(p.ip, port)))
-		if err != nil {
+		if bind(netip.AddrPortFrom(p.ip, port)) != nil {
 			continue
 		}
 		last := len(p.free) - 1
 		p.free[untried-1] = p.free[last]
 		p.free = p.free[:last]
 		p.used[port] = true
-		return conn, port, nil
+		return port, nil
 	}
-	return nil, 0, ErrNoPorts
+	return 0, ErrNoPorts
 }
 
 func (p *Pool) release(port uint16) {
