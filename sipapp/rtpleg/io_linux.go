@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -149,12 +148,20 @@ const sharedBuffer = 4 << 20
 // worker that owns it reads it at the start of each tick (recvmmsg) and
 // hands each datagram to a leg by its source address (demux).
 type Socket struct {
-	id   int
-	conn *net.UDPConn
-	fd   int // valid until Hub.Close, after the workers stopped
+	id int
+	// fd is made with socket(2)/bind(2), outside the Go runtime's poller,
+	// as a per-call leg's is (ownSock): in the runtime's epoll set every
+	// batch in and every send's completion would wake its netpoller for
+	// nothing. Valid until Hub.Close, after the workers stopped.
+	fd   int
 	port uint16
 	v6   bool // AF_INET6 socket: destinations go out as IPv6 (IPv4-mapped)
 	pool *Pool
+
+	// txMu guards txName, sendTo's address scratch (sendTo is rare: a leg
+	// no worker mixes yet; a stack address would escape to the heap).
+	txMu   sync.Mutex
+	txName unix.RawSockaddrInet6
 
 	rx *mmsgBatch // the owner's receive batch
 	// clearedAt is when the last read that emptied the socket began (unix
@@ -198,41 +205,24 @@ func (s *Socket) Port() int { return int(s.port) }
 func (s *Socket) Foreign() uint64 { return s.foreign.Load() }
 
 func newSocket(pool *Pool, id int) (*Socket, error) {
-	conn, port, err := pool.listen()
+	fd, port, v6, err := pool.listenFD()
 	if err != nil {
 		return nil, err
 	}
 	s := &Socket{
-		id: id, conn: conn, port: port, pool: pool, rx: newBatch(),
+		id: id, fd: fd, port: port, v6: v6, pool: pool, rx: newBatch(),
 		bySrc: map[netip.AddrPort]*Leg{}, byRemote: map[netip.AddrPort]*Leg{}, claims: map[netip.Addr][]*Leg{},
 	}
 	// A tick's packets of every call on the socket wait in its buffer
 	// (the default, about 200 KB, holds about 250 of them): ask for more;
 	// the kernel caps it at net.core.rmem_max / wmem_max.
-	_ = conn.SetReadBuffer(sharedBuffer)
-	_ = conn.SetWriteBuffer(sharedBuffer)
-	raw, err := conn.SyscallConn()
-	if err == nil {
-		err = raw.Control(func(fd uintptr) {
-			s.fd = int(fd)
-			sa, gerr := unix.Getsockname(int(fd))
-			if gerr != nil {
-				err = gerr
-				return
-			}
-			_, s.v6 = sa.(*unix.SockaddrInet6)
-		})
-	}
-	if err != nil {
-		conn.Close()
-		pool.release(port)
-		return nil, fmt.Errorf("rtpleg: shared socket: %w", err)
-	}
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, sharedBuffer)
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, sharedBuffer)
 	return s, nil
 }
 
 func (s *Socket) close() {
-	s.conn.Close()
+	unix.Close(s.fd)
 	s.pool.release(s.port)
 }
 
@@ -245,14 +235,18 @@ func (s *Socket) putName(name *unix.RawSockaddrInet6, h *unix.Msghdr, dst netip.
 
 // sendTo sends one packet at once (a leg no worker mixes yet).
 func (s *Socket) sendTo(pkt []byte, dst netip.AddrPort) bool {
-	if !s.v6 && !dst.Addr().Unmap().Is4() {
+	if len(pkt) == 0 {
 		return false
 	}
-	if !s.v6 {
-		dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
+	s.txMu.Lock()
+	defer s.txMu.Unlock()
+	nl, ok := putName(s.v6, &s.txName, dst)
+	if !ok {
+		return false
 	}
-	_, err := s.conn.WriteToUDPAddrPort(pkt, dst)
-	return err == nil
+	_, errno := rawSyscall6(unix.SYS_SENDTO, uintptr(s.fd), uintptr(unsafe.Pointer(&pkt[0])), uintptr(len(pkt)),
+		unix.MSG_DONTWAIT, uintptr(unsafe.Pointer(&s.txName)), uintptr(nl))
+	return errno == 0
 }
 
 // add puts a new leg on the socket.

@@ -2,7 +2,10 @@
 
 package rtpleg
 
-import "net/netip"
+import (
+	"net"
+	"net/netip"
+)
 
 // ownSock: elsewhere a per-call leg's socket is its net.UDPConn.
 type ownSock struct{}
@@ -29,3 +32,14 @@ func (l *Leg) sendOwn(pkt []byte, dst netip.AddrPort) bool {
 }
 
 func (l *Leg) startConn() error { return nil }
+
+// listen binds a free port chosen at random with net.ListenUDP.
+func (p *Pool) listen() (*net.UDPConn, uint16, error) {
+	var conn *net.UDPConn
+	port, err := p.take(func(ap netip.AddrPort) error {
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+		conn = c
+		return err
+	})
+	return conn, port, err
+}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
-	"net"
 	"net/netip"
 	"sync"
 )
@@ -58,17 +57,6 @@ func (p *Pool) Free() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.free)
-}
-
-// listen binds a free port chosen at random with net.ListenUDP.
-func (p *Pool) listen() (*net.UDPConn, uint16, error) {
-	var conn *net.UDPConn
-	port, err := p.take(func(ap netip.AddrPort) error {
-		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
-		conn = c
-		return err
-	})
-	return conn, port, err
 }
 
 // take binds a free port chosen at random with bind. A port that cannot
