@@ -36,7 +36,7 @@ test: vet ## the whole test suite, with the race detector
 	$(GO) test $(GOFLAGS) -race -count=1 -timeout 25m ./...
 
 bench: build ## micro-benchmarks (ns/op, allocs/op), then a short confload run against a fresh server
-	$(GO) test $(GOFLAGS) -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./dsp/... ./sipapp/... ./test/control/
+	$(GO) test $(GOFLAGS) -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./dsp/... ./sipapp/... ./rpc/... ./test/control/
 	@mkdir -p $(BIN)/bench && printf '[server]\nsip_listen=127.0.0.1:0\nrtp_low_port=50000\nrtp_high_port=51998\ndata_dir=$(BIN)/bench/data\n[webconference]\ndirect_room_re=000777.*\ndirect_room_strip=6\n[xmlrpc]\nrun_server=no\n[http]\nlisten=127.0.0.1:0\n[limits]\ninvite_rate=0\n' > $(BIN)/bench/bench.conf
 	./$(BIN)/confload -server ./$(BIN)/webconfd -config $(BIN)/bench/bench.conf -calls 200 -rooms 20 -talkers 3 \
 		-rate 100 -duration 20s -ruri-pattern '000777%d' -max-loss 0.1 -max-failed-calls=0
