@@ -18,6 +18,21 @@ func appParam(v string) sip.Header { return sip.NewHeader("P-App-Param", v) }
 // test prompts' tones.
 func callerTone(i int) float64 { return 350 + 100*float64(i) }
 
+// eachHearsAllButSelf checks that caller i (sending callerTone(i)) hears
+// every other caller's tone and not its own.
+func eachHearsAllButSelf(t *testing.T, phones []*phone.Phone, min, max float64) {
+	t.Helper()
+	for i, p := range phones {
+		var others []float64
+		for j := range phones {
+			if j != i {
+				others = append(others, callerTone(j))
+			}
+		}
+		hearsAllButSelf(t, p, callerTone(i), others, min, max)
+	}
+}
+
 // hearsAllButSelf waits until p hears every tone in others at >= min and
 // its own below max, in the same window of audio.
 func hearsAllButSelf(t *testing.T, p *phone.Phone, own float64, others []float64, min, max float64) {
@@ -42,15 +57,7 @@ func TestEveryCallerHearsEveryoneButThemselves(t *testing.T) {
 				phones[i].SetTone(callerTone(i))
 			}
 			testutil.WaitFor(t, 5*time.Second, "all callers connected", func() bool { return srv.connected("4711") == n })
-			for i, p := range phones {
-				var others []float64
-				for j := range phones {
-					if j != i {
-						others = append(others, callerTone(j))
-					}
-				}
-				hearsAllButSelf(t, p, callerTone(i), others, amp*0.5, amp*0.05)
-			}
+			eachHearsAllButSelf(t, phones, amp*0.5, amp*0.05)
 		})
 	}
 }

@@ -78,15 +78,7 @@ func TestKeypadEntryEndsInTheRoom(t *testing.T) {
 	for i, p := range phones {
 		p.SetTone(callerTone(i))
 	}
-	for i, p := range phones {
-		var others []float64
-		for j := range phones {
-			if j != i {
-				others = append(others, callerTone(j))
-			}
-		}
-		hearsAllButSelf(t, p, callerTone(i), others, 1500, 200)
-	}
+	eachHearsAllButSelf(t, phones, 1500, 200)
 }
 
 func TestTypedDigitsAreReadBackBeforeJoining(t *testing.T) {

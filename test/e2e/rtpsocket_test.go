@@ -55,15 +55,7 @@ func TestSharedSocketCallsHearEachOther(t *testing.T) {
 	if srv.FreeRTPPorts() != free {
 		t.Fatalf("%d free RTP ports with %d calls on the shared socket, %d before: shared calls take none", srv.FreeRTPPorts(), n, free)
 	}
-	for i, p := range phones {
-		var others []float64
-		for j := range phones {
-			if j != i {
-				others = append(others, callerTone(j))
-			}
-		}
-		hearsAllButSelf(t, p, callerTone(i), others, amp*0.5, amp*0.05)
-	}
+	eachHearsAllButSelf(t, phones, amp*0.5, amp*0.05)
 }
 
 // TestAutoGivesPhonesBehindOneNATTheirOwnPorts: in auto mode (the
@@ -93,15 +85,7 @@ func TestAutoGivesPhonesBehindOneNATTheirOwnPorts(t *testing.T) {
 		p.SetTone(callerTone(i))
 	}
 	testutil.WaitFor(t, 5*time.Second, "all callers connected", func() bool { return srv.connected("nat2") == len(phones) })
-	for i, p := range phones {
-		var others []float64
-		for j := range phones {
-			if j != i {
-				others = append(others, callerTone(j))
-			}
-		}
-		hearsAllButSelf(t, p, callerTone(i), others, amp*0.5, amp*0.05)
-	}
+	eachHearsAllButSelf(t, phones, amp*0.5, amp*0.05)
 }
 
 // TestSRTPOnASharedSocket: two SRTP calls over TLS and a plain one on one
