@@ -2,16 +2,15 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"log/slog"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"webconf/conf"
 	"webconf/rpc/node"
+	"webconf/test/testnode"
 )
 
 // TestMain makes the test binary one of rpcload's client processes when
@@ -40,17 +39,7 @@ func startNode(t *testing.T, edit func(*conf.Config)) string {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	n, err := node.Start(&cfg, node.Options{Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatalf("start node: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := n.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	n := testnode.Start(t, &cfg, node.Options{Log: slog.New(slog.DiscardHandler)})
 	return "http://" + n.RPCAddr() + "/RPC2"
 }
 

@@ -5,8 +5,6 @@ package control
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"os"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"webconf/rpc/node"
 	"webconf/sipapp"
 	"webconf/test/phone"
+	"webconf/test/testnode"
 	"webconf/test/testutil"
 )
 
@@ -63,23 +62,8 @@ func startCfg(t testing.TB, cfg *conf.Config) *harness {
 // startOpts starts a node with o (its Log is set here).
 func startOpts(t testing.TB, cfg *conf.Config, o node.Options) *harness {
 	t.Helper()
-	level := slog.LevelWarn
-	if os.Getenv("WEBCONF_TEST_LOG") != "" {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("test", t.Name())
-	o.Log = log
-	n, err := node.Start(cfg, o)
-	if err != nil {
-		t.Fatalf("start node: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := n.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	o.Log = testnode.Log(t)
+	n := testnode.Start(t, cfg, o)
 	url := "http://" + n.RPCAddr() + "/RPC2"
 	cli, err := client.New(url)
 	if err != nil {

@@ -10,10 +10,8 @@ package kamailio
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -36,6 +34,7 @@ import (
 	"webconf/rpc/xmlrpc/client"
 	"webconf/sipapp"
 	"webconf/test/phone"
+	"webconf/test/testnode"
 	"webconf/test/testutil"
 )
 
@@ -327,22 +326,7 @@ func startBridge(t *testing.T, edit func(*conf.Config)) *bridge {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	level := slog.LevelWarn
-	if os.Getenv("WEBCONF_TEST_LOG") != "" {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("test", t.Name())
-	n, err := node.Start(&cfg, node.Options{Log: log, Prompts: testPrompts()})
-	if err != nil {
-		t.Fatalf("start webconfd: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := n.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	n := testnode.Start(t, &cfg, node.Options{Prompts: testPrompts()})
 	cli, err := client.New("http://" + n.RPCAddr() + "/RPC2")
 	if err != nil {
 		t.Fatal(err)

@@ -8,9 +8,7 @@ package meetings
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"webconf/prompts"
 	"webconf/rpc/node"
 	"webconf/test/phone"
+	"webconf/test/testnode"
 	"webconf/test/testutil"
 )
 
@@ -101,23 +100,8 @@ func startOpts(t testing.TB, cfg *conf.Config, o node.Options) *harness {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	level := slog.LevelWarn
-	if os.Getenv("WEBCONF_TEST_LOG") != "" {
-		level = slog.LevelDebug
-	}
-	o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("test", t.Name())
 	o.Prompts = testPrompts()
-	n, err := node.Start(cfg, o)
-	if err != nil {
-		t.Fatalf("start node: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := n.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	n := testnode.Start(t, cfg, o)
 	return &harness{node: n, base: "http://" + n.HTTPAddr()}
 }
 
