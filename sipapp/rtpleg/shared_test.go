@@ -7,8 +7,12 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"webconf/dsp/g711"
+	"webconf/test/testutil"
 )
 
 // sharedMedia is a shared hub of one socket on its own pool.
@@ -225,7 +229,13 @@ func TestPerCallEpoll(t *testing.T) {
 	for range 3 {
 		ph.send(t, l, g711.PCMU, make([]byte, 160))
 	}
-	time.Sleep(20 * time.Millisecond) // let loopback deliver; the Poll below must not read
+	// The first datagram is in the socket's queue (SIOCINQ: the size of
+	// the next one), so a Poll that read without the epoll saying so
+	// would count it.
+	testutil.WaitFor(t, 2*time.Second, "a datagram queued on the leg's socket", func() bool {
+		n, err := unix.IoctlGetInt(l.own.fd, unix.SIOCINQ)
+		return err == nil && n > 0
+	})
 	l.Poll()
 	if st := l.Stats(); st.RxPackets != 0 {
 		t.Fatalf("Poll read without the epoll saying so: %+v", st)
@@ -302,9 +312,11 @@ func TestSharedQueuedBeforeTheAnswerNeverCounts(t *testing.T) {
 	defer l.Close()
 	w.BeginTick() // the socket is read (empty) before the call exists
 	for range 3 {
+		// Each datagram is in the socket's queue before the answer.
+		before := queuedBytes(t, l.sock.fd)
 		ph.send(t, l, g711.PCMU, make([]byte, 160))
+		testutil.WaitFor(t, 2*time.Second, "the datagram queued", func() bool { return queuedBytes(t, l.sock.fd) > before })
 	}
-	time.Sleep(20 * time.Millisecond) // loopback delivers; nobody reads
 	l.Answered()
 	w.BeginTick()
 	if st := l.Stats(); st.RxPackets != 0 || st.RxForeign != 3 {
@@ -319,4 +331,17 @@ func TestSharedQueuedBeforeTheAnswerNeverCounts(t *testing.T) {
 		w.BeginTick()
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// queuedBytes is what the socket's receive queue holds (SO_MEMINFO's
+// SK_MEMINFO_RMEM_ALLOC): it grows with every datagram queued.
+func queuedBytes(t *testing.T, fd int) uint32 {
+	t.Helper()
+	var mi [unix.SK_MEMINFO_VARS]uint32
+	n := uint32(len(mi) * 4)
+	if _, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_MEMINFO,
+		uintptr(unsafe.Pointer(&mi[0])), uintptr(unsafe.Pointer(&n)), 0); errno != 0 {
+		t.Fatalf("SO_MEMINFO: %v", errno)
+	}
+	return mi[unix.SK_MEMINFO_RMEM_ALLOC]
 }
