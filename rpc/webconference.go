@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"webconf/sipapp"
+	"webconf/sipapp/room"
 )
 
 // Options configure the control plane.
@@ -31,7 +32,7 @@ type Options struct {
 // Service is the SEMS webconference control plane over a running server.
 type Service struct {
 	srv   *sipapp.Server
-	reg   *sipapp.Registry
+	reg   *room.Registry
 	opt   Options
 	log   *slog.Logger
 	table *Table
@@ -75,9 +76,9 @@ func New(srv *sipapp.Server, o Options) (*Service, error) {
 		"roomDelete":           s.roomDelete,
 		"addParticipant":       s.addParticipant,
 		"dialout":              s.dialout,
-		"kickout":              s.callOp((*sipapp.Registry).Kick),
-		"mute":                 s.callOp((*sipapp.Registry).Mute),
-		"unmute":               s.callOp((*sipapp.Registry).Unmute),
+		"kickout":              s.callOp((*room.Registry).Kick),
+		"mute":                 s.callOp((*room.Registry).Mute),
+		"unmute":               s.callOp((*room.Registry).Unmute),
 		"changeRoomAdminpin":   s.changeRoomAdminpin,
 		"getRoomPassword":      s.getRoomPassword,
 		"listRooms":            s.listRooms,
@@ -235,7 +236,7 @@ const msgInternal = "internal error"
 // failMsg is the message of a getRoom failure: the store's refusal is an
 // internal error, anything else the wrong-PIN reply.
 func failMsg(err error) string {
-	if errors.Is(err, sipapp.ErrStore) {
+	if errors.Is(err, room.ErrStore) {
 		return msgInternal
 	}
 	return msgWrongPin
@@ -251,9 +252,9 @@ func (s *Service) roomCreate(_ context.Context, args []any) []any {
 	}
 	pin, err := s.reg.Create(str(args, 0), timeout)
 	switch {
-	case errors.Is(err, sipapp.ErrTooManyRooms):
+	case errors.Is(err, room.ErrTooManyRooms):
 		return []any{1, "too many rooms", ""}
-	case errors.Is(err, sipapp.ErrStore):
+	case errors.Is(err, room.ErrStore):
 		return []any{1, msgInternal, ""}
 	case err != nil:
 		return []any{1, "room already opened", ""}
@@ -270,13 +271,13 @@ func (s *Service) authorize(ctx context.Context, room, pin string) error {
 	return s.guarded(ctx, room, func() error { return s.reg.Authorize(room, pin) })
 }
 
-func (s *Service) guarded(ctx context.Context, room string, check func() error) error {
+func (s *Service) guarded(ctx context.Context, name string, check func() error) error {
 	g := s.srv.Guards()
 	peer := Peer(ctx)
 	if g.RPC.Banned(peer) {
-		return sipapp.ErrWrongPin
+		return room.ErrWrongPin
 	}
-	if g.Rooms.Banned(room) {
+	if g.Rooms.Banned(name) {
 		t := time.NewTimer(g.Tarpit)
 		select {
 		case <-t.C:
@@ -286,12 +287,12 @@ func (s *Service) guarded(ctx context.Context, room string, check func() error) 
 		}
 	}
 	err := check()
-	if errors.Is(err, sipapp.ErrWrongPin) {
+	if errors.Is(err, room.ErrWrongPin) {
 		if g.RPC.Fail(peer) {
 			s.log.Warn("control client banned after too many wrong admin PINs", "client", peer)
 		}
-		if g.Rooms.Fail(room) {
-			s.log.Warn("alarm: too many wrong admin PINs for one room; slowing it down", "room", room)
+		if g.Rooms.Fail(name) {
+			s.log.Warn("alarm: too many wrong admin PINs for one room; slowing it down", "room", name)
 		}
 	}
 	return err
@@ -315,13 +316,13 @@ func (s *Service) roomInfo(ctx context.Context, args []any) []any {
 }
 
 func (s *Service) roomDelete(ctx context.Context, args []any) []any {
-	room, pin := str(args, 0), str(args, 1)
-	switch err := s.guarded(ctx, room, func() error { return s.reg.Delete(room, pin) }); {
+	name, pin := str(args, 0), str(args, 1)
+	switch err := s.guarded(ctx, name, func() error { return s.reg.Delete(name, pin) }); {
 	case err == nil:
 		return []any{0, "OK"}
-	case errors.Is(err, sipapp.ErrNoRoom):
+	case errors.Is(err, room.ErrNoRoom):
 		return []any{2, "room does not exist\n"}
-	case errors.Is(err, sipapp.ErrStore):
+	case errors.Is(err, room.ErrStore):
 		return []any{1, msgInternal}
 	default:
 		return []any{1, msgWrongPin}
@@ -330,7 +331,7 @@ func (s *Service) roomDelete(ctx context.Context, args []any) []any {
 
 func (s *Service) addParticipant(_ context.Context, args []any) []any {
 	if err := s.reg.AddParticipant(str(args, 0), str(args, 1), str(args, 2)); err != nil {
-		if errors.Is(err, sipapp.ErrStore) {
+		if errors.Is(err, room.ErrStore) {
 			// Its codes are HTTP-like (200, 400), so a refused write is 500.
 			return []any{500, msgInternal}
 		}
@@ -383,7 +384,7 @@ func dialHeaders(args []any) []string {
 }
 
 // callOp makes kickout, mute and unmute: the getRoom rule, then the call.
-func (s *Service) callOp(op func(*sipapp.Registry, string, string) error) func(context.Context, []any) []any {
+func (s *Service) callOp(op func(*room.Registry, string, string) error) func(context.Context, []any) []any {
 	return func(ctx context.Context, args []any) []any {
 		room := str(args, 0)
 		if err := s.authorize(ctx, room, str(args, 1)); err != nil {

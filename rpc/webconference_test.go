@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"webconf/sipapp"
+	"webconf/sipapp/room"
 )
 
 const testSig = "webconf test"
@@ -18,7 +19,7 @@ const testSig = "webconf test"
 func newService(t *testing.T, edit func(*sipapp.Options, *Options)) *Service {
 	t.Helper()
 	so := sipapp.Options{SIPListen: "127.0.0.1:0", PublicIP: "127.0.0.1", RTPLow: 40000, RTPHigh: 40100,
-		Registry: sipapp.RegistryConfig{RoomsExpire: true, RoomsExpireDelay: 7200e9, ParticipantsExpire: true, ParticipantsExpireDelay: 10e9}}
+		Registry: room.Config{RoomsExpire: true, RoomsExpireDelay: 7200e9, ParticipantsExpire: true, ParticipantsExpireDelay: 10e9}}
 	ro := Options{Signature: testSig, MasterPassword: "master", RoomSweepInterval: 10, ExportDI: true, DirectExport: []string{"webconference"}}
 	if edit != nil {
 		edit(&so, &ro)

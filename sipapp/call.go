@@ -15,6 +15,7 @@ import (
 
 	"webconf/sipapp/meeting"
 	"webconf/sipapp/mixer"
+	"webconf/sipapp/room"
 	"webconf/sipapp/rtpleg"
 	"webconf/sipapp/sdp"
 )
@@ -744,22 +745,22 @@ func (c *call) byeIfKicked() {
 }
 
 // inRoom joins the room and stays until the call ends.
-func (c *call) inRoom(room, pid string, direct bool) {
-	reason := ReasonEntered
+func (c *call) inRoom(name, pid string, direct bool) {
+	reason := room.ReasonEntered
 	if direct {
-		reason = ReasonDirect
+		reason = room.ReasonDirect
 	}
-	leave, ok := c.meetingGate(room)
+	leave, ok := c.meetingGate(name)
 	if !ok {
 		return
 	}
 	defer leave()
-	if err := c.s.reg.Join(room, c.tag, c.number, pid, reason, c.s.opt.RoomPinSplit > 0, c); err != nil {
-		if errors.Is(err, ErrStore) {
-			c.refuseUnstored(room, err)
+	if err := c.s.reg.Join(name, c.tag, c.number, pid, reason, c.s.opt.RoomPinSplit > 0, c); err != nil {
+		if errors.Is(err, room.ErrStore) {
+			c.refuseUnstored(name, err)
 			return
 		}
-		c.log.Info("cannot join room", "room", room, "err", err)
+		c.log.Info("cannot join room", "room", name, "err", err)
 		c.playThenBye(c.s.opt.Prompts.WrongPinBye)
 		return
 	}
@@ -769,44 +770,44 @@ func (c *call) inRoom(room, pid string, direct bool) {
 	staying := false
 	defer func() {
 		if !staying {
-			c.s.leaveLive(room, c, false) // nothing when it is not in the mix
-			c.s.reg.SetStatus(room, c.tag, StatusFinished, "")
+			c.s.leaveLive(name, c, false) // nothing when it is not in the mix
+			c.s.reg.SetStatus(name, c.tag, room.StatusFinished, "")
 		}
 	}()
-	c.room = room
+	c.room = name
 	c.joinedAt.Store(time.Now().UnixNano())
-	c.s.joinLive(room, c, false)
+	c.s.joinLive(name, c, false)
 	c.hook("joined")
 	staying = true
-	c.stay(room)
+	c.stay(name)
 }
 
 // stay keeps a call that is in a room's mix there until it ends, then
 // takes it out and records the end (spec 4: 4 "BYE" or 4 "disconnect",
 // then 5 ""). Its clean-up is deferred first, so that it runs whatever
 // happens after.
-func (c *call) stay(room string) {
+func (c *call) stay(name string) {
 	defer func() {
-		c.s.leaveLive(room, c, false)
+		c.s.leaveLive(name, c, false)
 		why := endReason(c.why.Load())
 		switch why {
 		case endBye:
-			c.s.reg.SetStatus(room, c.tag, StatusDisconnecting, ReasonBye)
+			c.s.reg.SetStatus(name, c.tag, room.StatusDisconnecting, room.ReasonBye)
 		case endKick:
-			c.s.reg.SetStatus(room, c.tag, StatusDisconnecting, ReasonDisconnect)
+			c.s.reg.SetStatus(name, c.tag, room.StatusDisconnecting, room.ReasonDisconnect)
 		}
-		c.s.reg.SetStatus(room, c.tag, StatusFinished, "")
+		c.s.reg.SetStatus(name, c.tag, room.StatusFinished, "")
 	}()
 	sink := c.s.opt.Events
 	c.member.OnTalking(func(on bool) {
 		c.talking.Store(on)
 		if on {
-			sink.TalkingStarted(room, c.tag)
+			sink.TalkingStarted(name, c.tag)
 		} else {
-			sink.TalkingStopped(room, c.tag)
+			sink.TalkingStopped(name, c.tag)
 		}
 	})
-	c.log.Info("joined room", "room", room)
+	c.log.Info("joined room", "room", name)
 
 	rtpDead := c.rtpWatch()
 	defer rtpDead.Stop()
@@ -847,7 +848,7 @@ func (c *call) stay(room string) {
 		case <-c.alone:
 			c.checkAlone(lonely)
 		case <-lonely.C:
-			if c.s.liveCount(room) <= 1 {
+			if c.s.liveCount(name) <= 1 {
 				c.log.Info("alone for lonely_user_timer, hanging up")
 				c.end(endKick)
 			}

@@ -6,6 +6,7 @@ import (
 	"webconf/conf"
 	"webconf/prompts"
 	"webconf/sipapp/meeting"
+	"webconf/sipapp/room"
 )
 
 // OptionsFromConfig maps the config file's settings onto Options.
@@ -39,7 +40,7 @@ func OptionsFromConfig(cfg *conf.Config, set *prompts.Set, log *slog.Logger) Opt
 		MaxPinAttempts:       w.MaxPinAttempts,
 		PinTimeout:           w.PinTimeout,
 
-		Registry: RegistryConfig{
+		Registry: room.Config{
 			Private:                 w.PrivateRooms,
 			IgnorePin:               w.IgnorePin,
 			RoomsExpire:             w.RoomsExpire,

@@ -15,6 +15,7 @@ import (
 
 	"webconf/dsp/g711"
 	"webconf/sipapp/mixer"
+	"webconf/sipapp/room"
 	"webconf/sipapp/rtpleg"
 	"webconf/sipapp/sdp"
 )
@@ -162,7 +163,7 @@ func (s *Server) placeCall(req DialRequest, scheme, target string) (string, erro
 	if err != nil {
 		cancel()
 		c.log.Warn("dialout INVITE not sent", "err", err)
-		s.reg.SetStatus(req.Room, c.tag, StatusFinished, "")
+		s.reg.SetStatus(req.Room, c.tag, room.StatusFinished, "")
 		leg.Close()
 		s.load.done(time.Now())
 		return "", fmt.Errorf("%w: %v", ErrDialoutFailed, err)
@@ -226,13 +227,13 @@ func (c *call) resend(ctx context.Context, old sip.ClientTransaction, next *sip.
 	if err := c.secureHop(ctx, next); err != nil {
 		c.log.Warn("dialout INVITE not resent", "err", err)
 		leave()
-		c.s.reg.SetStatus(c.room, c.tag, StatusFinished, "")
+		c.s.reg.SetStatus(c.room, c.tag, room.StatusFinished, "")
 		return nil, false
 	}
 	tx, err := c.s.client.TransactionRequest(ctx, next, sipgo.ClientRequestAddVia)
 	if err != nil {
 		leave()
-		c.s.reg.SetStatus(c.room, c.tag, StatusFinished, "")
+		c.s.reg.SetStatus(c.room, c.tag, room.StatusFinished, "")
 		return nil, false
 	}
 	return tx, true
@@ -285,7 +286,7 @@ func (c *call) runUAC(ctx context.Context, cancel context.CancelFunc, inv *sip.R
 		f.final = true
 		return
 	}
-	c.s.reg.SetStatus(c.room, c.tag, StatusConnected, "200 OK")
+	c.s.reg.SetStatus(c.room, c.tag, room.StatusConnected, "200 OK")
 	c.hook("answered")
 	f.staying = true
 	c.stay(c.room)
@@ -314,7 +315,7 @@ func (c *call) abandon(f *dialFlow) {
 		f.tx = nil
 	}
 	if !f.staying && !f.final {
-		c.s.reg.SetStatus(c.room, c.tag, StatusFinished, "")
+		c.s.reg.SetStatus(c.room, c.tag, room.StatusFinished, "")
 		f.final = true
 	}
 }
@@ -324,12 +325,12 @@ func (c *call) abandon(f *dialFlow) {
 // under way (the caller terminates it); f.answered is set once the 2xx is
 // ACKed.
 func (c *call) awaitAnswer(ctx context.Context, f *dialFlow) bool {
-	room := c.room
+	name := c.room
 	inRoom := false // in the room's mix while ringing / early media
 	authTried, minSETried := false, false
 	leave := func() {
 		if inRoom {
-			c.s.leaveLive(room, c, false)
+			c.s.leaveLive(name, c, false)
 			inRoom = false
 		}
 	}
@@ -343,11 +344,11 @@ func (c *call) awaitAnswer(ctx context.Context, f *dialFlow) bool {
 			code := res.StatusCode
 			switch {
 			case code < 200:
-				st := StatusConnecting
+				st := room.StatusConnecting
 				if code == 180 || code == 183 {
-					st = StatusRinging
+					st = room.StatusRinging
 				}
-				c.s.reg.SetStatus(room, c.tag, st, replyReason(res))
+				c.s.reg.SetStatus(name, c.tag, st, replyReason(res))
 				if code == 100 {
 					continue
 				}
@@ -360,7 +361,7 @@ func (c *call) awaitAnswer(ctx context.Context, f *dialFlow) bool {
 					c.member.SetInput(c.s.ringback.source())
 				}
 				if !inRoom && (early || c.s.ringback != nil) {
-					c.s.joinLive(room, c, true)
+					c.s.joinLive(name, c, true)
 					inRoom = true
 				}
 				c.hook("ringing")
@@ -372,7 +373,7 @@ func (c *call) awaitAnswer(ctx context.Context, f *dialFlow) bool {
 					c.log.Warn("unusable SDP answer, hanging up", "err", err)
 					leave()
 					c.sendBye()
-					c.s.reg.SetStatus(room, c.tag, StatusFinished, "488 Not Acceptable Here")
+					c.s.reg.SetStatus(name, c.tag, room.StatusFinished, "488 Not Acceptable Here")
 					return false
 				}
 				c.member.SetInput(c.leg)
@@ -381,9 +382,9 @@ func (c *call) awaitAnswer(ctx context.Context, f *dialFlow) bool {
 				// call arrive; an atomic, as listings read it meanwhile).
 				c.joinedAt.Store(time.Now().UnixNano())
 				if inRoom {
-					c.s.announce(room, c)
+					c.s.announce(name, c)
 				} else {
-					c.s.joinLive(room, c, false)
+					c.s.joinLive(name, c, false)
 				}
 				return true
 			case code == 422 && !minSETried && c.s.opt.SessionTimer.Enabled && minSE(res) > 0:
@@ -405,7 +406,7 @@ func (c *call) awaitAnswer(ctx context.Context, f *dialFlow) bool {
 				if err != nil {
 					c.log.Warn("dialout challenge not answered", "code", code, "err", err)
 					leave()
-					c.s.reg.SetStatus(room, c.tag, StatusFinished, replyReason(res))
+					c.s.reg.SetStatus(name, c.tag, room.StatusFinished, replyReason(res))
 					return false
 				}
 				if ntx, ok := c.resend(ctx, tx, next, leave); ok {
@@ -417,7 +418,7 @@ func (c *call) awaitAnswer(ctx context.Context, f *dialFlow) bool {
 			default:
 				// Unlike SEMS, the failure reason stays (spec 10.9).
 				leave()
-				c.s.reg.SetStatus(room, c.tag, StatusFinished, replyReason(res))
+				c.s.reg.SetStatus(name, c.tag, room.StatusFinished, replyReason(res))
 				return false
 			}
 		case <-tx.Done():
@@ -426,14 +427,14 @@ func (c *call) awaitAnswer(ctx context.Context, f *dialFlow) bool {
 			if err := tx.Err(); err != nil && !errors.Is(err, sip.ErrTransactionTimeout) {
 				reason = "503 Service Unavailable"
 			}
-			c.s.reg.SetStatus(room, c.tag, StatusFinished, reason)
+			c.s.reg.SetStatus(name, c.tag, room.StatusFinished, reason)
 			return false
 		case <-c.endCh:
 			// Kicked (or shutting down) before the answer: CANCEL.
 			leave()
-			c.s.reg.SetStatus(room, c.tag, StatusDisconnecting, ReasonDisconnect)
+			c.s.reg.SetStatus(name, c.tag, room.StatusDisconnecting, room.ReasonDisconnect)
 			c.cancelInvite(inv, tx)
-			c.s.reg.SetStatus(room, c.tag, StatusFinished, "")
+			c.s.reg.SetStatus(name, c.tag, room.StatusFinished, "")
 			return false
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"webconf/sipapp/room"
 	"webconf/test/phone"
 	"webconf/test/testutil"
 )
@@ -25,17 +26,17 @@ func dialCallee(t *testing.T, s *Server, room string, c *phone.Callee) string {
 }
 
 // record returns the participant record with tag in room.
-func record(s *Server, room, tag string) (Participant, bool) {
-	info, ok := s.Registry().Room(room)
+func record(s *Server, name, tag string) (room.Participant, bool) {
+	info, ok := s.Registry().Room(name)
 	if !ok {
-		return Participant{}, false
+		return room.Participant{}, false
 	}
 	for _, p := range info.Participants {
 		if p.CallTag == tag {
 			return p, true
 		}
 	}
-	return Participant{}, false
+	return room.Participant{}, false
 }
 
 // TestDialoutAnswerRacesNoReader: while a dialled callee rings (in the
@@ -145,7 +146,7 @@ func TestAPanickingDialoutLeavesAndHangsUp(t *testing.T) {
 			if n := s.liveCount("boom"); n != 1 {
 				t.Fatalf("%d calls in the room's mix, want the dial-in alone", n)
 			}
-			if p, ok := record(s, "boom", tag); !ok || p.Status != StatusFinished {
+			if p, ok := record(s, "boom", tag); !ok || p.Status != room.StatusFinished {
 				t.Fatalf("record %+v (found %v), want finished", p, ok)
 			}
 			if n := s.Metrics().Panics; n != 1 {
@@ -186,7 +187,7 @@ func TestAPanickingDialinLeavesTheMix(t *testing.T) {
 		t.Fatalf("%d calls in the room's mix, want the first caller alone", n)
 	}
 	p2, ok := record(s, "boom", p.RemoteTag())
-	if !ok || p2.Status != StatusFinished {
+	if !ok || p2.Status != room.StatusFinished {
 		t.Fatalf("record of the panicked call %+v (found %v), want finished", p2, ok)
 	}
 	if n := s.Metrics().Panics; n != 1 {

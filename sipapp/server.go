@@ -27,6 +27,7 @@ import (
 	"webconf/prompts"
 	"webconf/sipapp/meeting"
 	"webconf/sipapp/mixer"
+	"webconf/sipapp/room"
 	"webconf/sipapp/rtpleg"
 	"webconf/sipapp/sdp"
 	"webconf/sipapp/store"
@@ -64,7 +65,7 @@ type Options struct {
 	MaxPinAttempts       int           // 0 = unlimited
 	PinTimeout           time.Duration // 0 = off
 
-	Registry RegistryConfig
+	Registry room.Config
 	// Now is the registry's clock (room and record expiry); nil is
 	// time.Now. Tests inject one to step over expiry delays.
 	Now             func() time.Time
@@ -94,7 +95,7 @@ type Options struct {
 	// RTPSocketPerCall: which calls share a few RTP sockets (rtpSocketFor).
 	RTPSocket string
 	Prompts   *prompts.Set
-	Events    Events
+	Events    room.Events
 	// SRTP is SRTPOff, SRTPOptional ("" too) or SRTPMandatory: SDES-SRTP
 	// for calls over TLS (srtpPolicy).
 	SRTP string
@@ -119,7 +120,7 @@ const allowed = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"
 type Server struct {
 	opt  Options
 	log  *slog.Logger
-	reg  *Registry
+	reg  *room.Registry
 	pool *rtpleg.Pool
 	hub  *rtpleg.Hub // the mixer workers' media I/O
 	mix  *mixer.Scheduler
@@ -186,7 +187,7 @@ func New(opt Options) (*Server, error) {
 		opt.Prompts = prompts.Builtin()
 	}
 	if opt.Events == nil {
-		opt.Events = NopEvents{}
+		opt.Events = room.NopEvents{}
 	}
 	if opt.Signature == "" {
 		opt.Signature = "webconf"
@@ -251,7 +252,7 @@ func New(opt Options) (*Server, error) {
 	s := &Server{
 		opt: opt, log: opt.Log, pool: pool, ip: ip, proxy: proxy,
 		mix: mix, hub: hub,
-		reg:   NewRegistry(opt.Registry, opt.Events, opt.Now),
+		reg:   room.NewRegistry(opt.Registry, opt.Events, opt.Now),
 		calls: map[string]*call{}, rooms: map[string]*liveRoom{},
 		lobby: map[string]map[string]*lobbyWait{}, seats: map[string]int{},
 		udpSourceLimit: defaultUDPSourceLimit,
@@ -442,7 +443,7 @@ func (s *Server) admit(req *sip.Request, tx sip.ServerTransaction) bool {
 }
 
 // Registry is the room registry the control plane works on.
-func (s *Server) Registry() *Registry { return s.reg }
+func (s *Server) Registry() *room.Registry { return s.reg }
 
 // Mixer exposes the scheduler's counters.
 func (s *Server) Mixer() *mixer.Scheduler { return s.mix }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"webconf/sipapp/room"
 	"webconf/test/phone"
 	"webconf/test/testutil"
 )
@@ -69,7 +70,7 @@ func calleePort(t *testing.T, c *phone.Callee) string {
 
 // acceptConnected has cal answer the dial-out tag of room, closed when
 // the test ends, and waits until the server has it connected.
-func acceptConnected(t *testing.T, s *Server, cal *phone.Callee, room, tag string) {
+func acceptConnected(t *testing.T, s *Server, cal *phone.Callee, name, tag string) {
 	t.Helper()
 	b, err := cal.Accept(testutil.Ctx(t, 10*time.Second))
 	if err != nil {
@@ -77,8 +78,8 @@ func acceptConnected(t *testing.T, s *Server, cal *phone.Callee, room, tag strin
 	}
 	t.Cleanup(b.Close)
 	testutil.WaitFor(t, 5*time.Second, "the dial-out connected", func() bool {
-		p, ok := record(s, room, tag)
-		return ok && p.Status == StatusConnected
+		p, ok := record(s, name, tag)
+		return ok && p.Status == room.StatusConnected
 	})
 }
 
@@ -206,7 +207,7 @@ func TestDialoutOverTLSVerifiesTheHopName(t *testing.T) {
 		}
 		testutil.WaitFor(t, 5*time.Second, "the dial-out turned down", func() bool {
 			p, ok := record(s, "proxied", tag)
-			return ok && p.Status == StatusFinished
+			return ok && p.Status == room.StatusFinished
 		})
 	})
 }

@@ -11,10 +11,10 @@ import (
 	"github.com/kolo/xmlrpc"
 
 	"webconf/rpc/xmlrpc/client"
+	"webconf/sipapp/room"
 
 	"webconf/conf"
 	"webconf/rpc/node"
-	"webconf/sipapp"
 	"webconf/test/phone"
 	"webconf/test/testnode"
 	"webconf/test/testutil"
@@ -116,11 +116,11 @@ func (h *harness) dial(t *testing.T, cfg phone.Config) *phone.Phone {
 }
 
 // connected counts the room's records in status 3.
-func (h *harness) connected(room string) int {
-	info, _ := h.node.SIP.Registry().Room(room)
+func (h *harness) connected(name string) int {
+	info, _ := h.node.SIP.Registry().Room(name)
 	n := 0
 	for _, p := range info.Participants {
-		if p.Status == sipapp.StatusConnected {
+		if p.Status == room.StatusConnected {
 			n++
 		}
 	}

@@ -12,7 +12,7 @@ import (
 	"webconf/conf"
 	"webconf/dsp/g711"
 	"webconf/dsp/tone"
-	"webconf/sipapp"
+	"webconf/sipapp/room"
 	"webconf/test/phone"
 	"webconf/test/testutil"
 )
@@ -63,18 +63,18 @@ func TestLonelyUserIsHungUp(t *testing.T) {
 	t.Parallel()
 	srv := start(t, func(c *conf.Config) { c.Webconference.LonelyUserTimer = time.Second })
 	a := srv.direct(t, "lonely", phone.Config{})
-	srv.inRoom(t, a, "lonely", sipapp.ReasonDirect)
+	srv.inRoom(t, a, "lonely", room.ReasonDirect)
 	waitDone(t, a, 5*time.Second, "lonely_user_timer")
-	srv.waitStatus(t, "lonely", a.RemoteTag(), sipapp.StatusFinished, "")
+	srv.waitStatus(t, "lonely", a.RemoteTag(), room.StatusFinished, "")
 }
 
 func TestLonelyTimerIsCancelledWhenSomeoneJoins(t *testing.T) {
 	t.Parallel()
 	srv := start(t, func(c *conf.Config) { c.Webconference.LonelyUserTimer = 2 * time.Second })
 	a := srv.direct(t, "company", phone.Config{})
-	srv.inRoom(t, a, "company", sipapp.ReasonDirect)
+	srv.inRoom(t, a, "company", room.ReasonDirect)
 	b := srv.direct(t, "company", phone.Config{})
-	srv.inRoom(t, b, "company", sipapp.ReasonDirect)
+	srv.inRoom(t, b, "company", room.ReasonDirect)
 	select {
 	case <-a.Done():
 		t.Fatal("a was hung up although not alone")
@@ -89,7 +89,7 @@ func TestHangupLeavesAFinishedRecord(t *testing.T) {
 	srv := start(t, nil)
 	free := srv.ActiveCalls()
 	a := srv.direct(t, "bye", phone.Config{FromUser: "alice", DisplayName: "Alice"})
-	srv.inRoom(t, a, "bye", sipapp.ReasonDirect)
+	srv.inRoom(t, a, "bye", room.ReasonDirect)
 	parts := srv.participants("bye")
 	if len(parts) != 1 || !regexp.MustCompile(`^Alice <sip:alice@127\.0\.0\.1(:\d+)?>$`).MatchString(parts[0].Number) {
 		t.Fatalf("participant records %+v: want one with SEMS's number form `Alice <sip:alice@127.0.0.1>`", parts)
@@ -97,7 +97,7 @@ func TestHangupLeavesAFinishedRecord(t *testing.T) {
 	if err := a.Hangup(testutil.Ctx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	srv.waitStatus(t, "bye", a.RemoteTag(), sipapp.StatusFinished, "")
+	srv.waitStatus(t, "bye", a.RemoteTag(), room.StatusFinished, "")
 	testutil.WaitFor(t, 5*time.Second, "the call to be gone", func() bool { return srv.ActiveCalls() == free })
 }
 
@@ -158,10 +158,10 @@ func TestRTPTimeoutHangsUp(t *testing.T) {
 	t.Parallel()
 	srv := start(t, func(c *conf.Config) { c.Server.DeadRTPTime = time.Second })
 	a := srv.direct(t, "silent", phone.Config{})
-	srv.inRoom(t, a, "silent", sipapp.ReasonDirect)
+	srv.inRoom(t, a, "silent", room.ReasonDirect)
 	a.SetSending(false)
 	waitDone(t, a, 5*time.Second, "dead_rtp_time")
-	srv.waitStatus(t, "silent", a.RemoteTag(), sipapp.StatusFinished, "")
+	srv.waitStatus(t, "silent", a.RemoteTag(), room.StatusFinished, "")
 }
 
 func TestRTPFromAForeignAddressIsDropped(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 
 	"webconf/conf"
 	"webconf/sipapp"
+	"webconf/sipapp/room"
 	"webconf/test/phone"
 	"webconf/test/testutil"
 )
@@ -119,7 +120,7 @@ func TestDialoutAnsweredAfterAChallenge(t *testing.T) {
 			// Audio both ways.
 			hearsAllButSelf(t, b, 700, []float64{500}, 1500, 200)
 			hearsAllButSelf(t, a, 500, []float64{700}, 1500, 200)
-			var rec sipapp.Participant
+			var rec room.Participant
 			for _, p := range srv.participants("dial") {
 				if p.CallTag == tag {
 					rec = p
@@ -180,7 +181,7 @@ func TestRingbackWhileTheCalleeRings(t *testing.T) {
 	t.Parallel()
 	srv := start(t, nil)
 	a := srv.direct(t, "ring", phone.Config{})
-	srv.inRoom(t, a, "ring", sipapp.ReasonDirect)
+	srv.inRoom(t, a, "ring", room.ReasonDirect)
 	quiet(t, a, fFirst)
 	cal := testutil.ListenCallee(t, phone.CalleeConfig{Ring: 4 * time.Second})
 	tag := srv.dialout(t, dialReq("ring", cal))

@@ -19,6 +19,7 @@ import (
 	"webconf/conf"
 	"webconf/prompts"
 	"webconf/sipapp"
+	"webconf/sipapp/room"
 	"webconf/test/phone"
 	"webconf/test/testutil"
 )
@@ -65,12 +66,12 @@ type server struct {
 
 // recorder keeps the status transitions of every participant record.
 type recorder struct {
-	sipapp.NopEvents
+	room.NopEvents
 	mu     sync.Mutex
 	status map[string][]string // call tag -> "3 entered", ...
 }
 
-func (r *recorder) Status(room string, p sipapp.Participant) {
+func (r *recorder) Status(room string, p room.Participant) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.status[p.CallTag] = append(r.status[p.CallTag], fmt.Sprintf("%d %s", p.Status, p.Reason))
@@ -160,7 +161,7 @@ func (s *server) direct(t *testing.T, room string, cfg phone.Config) *phone.Phon
 }
 
 // participants returns the room's records, or nil.
-func (s *server) participants(room string) []sipapp.Participant {
+func (s *server) participants(room string) []room.Participant {
 	info, ok := s.Registry().Room(room)
 	if !ok {
 		return nil
@@ -169,7 +170,7 @@ func (s *server) participants(room string) []sipapp.Participant {
 }
 
 // waitStatus waits until the record with tag has the status and reason.
-func (s *server) waitStatus(t *testing.T, room, tag string, st sipapp.Status, reason string) {
+func (s *server) waitStatus(t *testing.T, room, tag string, st room.Status, reason string) {
 	t.Helper()
 	testutil.WaitFor(t, 5*time.Second, fmt.Sprintf("%s in %s to be %d %q", tag, room, st, reason), func() bool {
 		for _, p := range s.participants(room) {
@@ -182,10 +183,10 @@ func (s *server) waitStatus(t *testing.T, room, tag string, st sipapp.Status, re
 }
 
 // connected counts records in status 3.
-func (s *server) connected(room string) int {
+func (s *server) connected(name string) int {
 	n := 0
-	for _, p := range s.participants(room) {
-		if p.Status == sipapp.StatusConnected {
+	for _, p := range s.participants(name) {
+		if p.Status == room.StatusConnected {
 			n++
 		}
 	}

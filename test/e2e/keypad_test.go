@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"webconf/conf"
-	"webconf/sipapp"
+	"webconf/sipapp/room"
 	"webconf/test/phone"
 	"webconf/test/testutil"
 )
@@ -46,9 +46,9 @@ func typeDigits(t *testing.T, p *phone.Phone, digits string, mode phone.DTMFMode
 }
 
 // inRoom waits until the call with p's tag is connected in room with reason.
-func (s *server) inRoom(t *testing.T, p *phone.Phone, room, reason string) {
+func (s *server) inRoom(t *testing.T, p *phone.Phone, name, reason string) {
 	t.Helper()
-	s.waitStatus(t, room, p.RemoteTag(), sipapp.StatusConnected, reason)
+	s.waitStatus(t, name, p.RemoteTag(), room.StatusConnected, reason)
 }
 
 func TestKeypadEntryEndsInTheRoom(t *testing.T) {
@@ -71,7 +71,7 @@ func TestKeypadEntryEndsInTheRoom(t *testing.T) {
 		t.Logf("case: %s", tc.name)
 		p := srv.keypadCall(t, phone.Config{})
 		typeDigits(t, p, tc.digits, tc.mode)
-		srv.inRoom(t, p, "2468", sipapp.ReasonEntered)
+		srv.inRoom(t, p, "2468", room.ReasonEntered)
 		phones[i] = p
 	}
 	// All four are now in one room and hear each other.
@@ -89,7 +89,7 @@ func TestTypedDigitsAreReadBackBeforeJoining(t *testing.T) {
 	hear(t, p, fDigit(4), "digit 4")
 	hear(t, p, fDigit(7), "digit 7")
 	hear(t, p, fEntering, "entering_conference")
-	srv.inRoom(t, p, "47", sipapp.ReasonEntered)
+	srv.inRoom(t, p, "47", room.ReasonEntered)
 	hear(t, p, fFirst, "first_participant")
 }
 
@@ -106,7 +106,7 @@ func TestWrongEntryIsRefusedAndMayBeRetried(t *testing.T) {
 	typeDigits(t, p, "#", phone.RFC4733) // empty entry
 	hear(t, p, fWrongPin, "wrong_pin after an empty entry")
 	typeDigits(t, p, "555#", phone.RFC4733)
-	srv.inRoom(t, p, "555", sipapp.ReasonEntered)
+	srv.inRoom(t, p, "555", room.ReasonEntered)
 	if got := len(srv.participants("999")); got != 0 {
 		t.Fatalf("room 999 has %d records; a refused entry must leave none", got)
 	}
@@ -162,7 +162,7 @@ func TestPrivateRooms(t *testing.T) {
 	})
 	t.Run("direct entry to a predefined room joins", func(t *testing.T) {
 		p := srv.direct(t, "700", phone.Config{})
-		srv.inRoom(t, p, "700", sipapp.ReasonDirect)
+		srv.inRoom(t, p, "700", room.ReasonDirect)
 	})
 }
 
@@ -183,7 +183,7 @@ func TestRoomPinSplit(t *testing.T) {
 	typeDigits(t, p, "10088#", phone.RFC4733) // not invited
 	hear(t, p, fWrongPin, "wrong_pin for an uninvited participant")
 	typeDigits(t, p, "10077#", phone.RFC4733)
-	srv.inRoom(t, p, "100", sipapp.ReasonEntered)
+	srv.inRoom(t, p, "100", room.ReasonEntered)
 	parts := srv.participants("100")
 	if len(parts) != 1 || parts[0].ID != "77" || parts[0].CallTag != p.RemoteTag() {
 		t.Fatalf("records %+v: the invited record must be taken over by the call", parts)

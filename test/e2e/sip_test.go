@@ -10,7 +10,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"webconf/sipapp"
+	"webconf/sipapp/room"
 	"webconf/test/phone"
 	"webconf/test/testutil"
 )
@@ -112,7 +112,7 @@ func TestCallsOverTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitDone(t, a, 5*time.Second, "kick over TCP")
-	srv.waitStatus(t, "tcp", a.RemoteTag(), sipapp.StatusFinished, "")
+	srv.waitStatus(t, "tcp", a.RemoteTag(), room.StatusFinished, "")
 }
 
 func TestMuteMakesACallerInaudible(t *testing.T) {
@@ -135,7 +135,7 @@ func TestParticipantIDAndPortsReturn(t *testing.T) {
 	srv := start(t, withRTPSocket("per_call")) // a port per call
 	free := srv.FreeRTPPorts()
 	a := srv.direct(t, "pid", phone.Config{Headers: []sip.Header{sip.NewHeader("X-ParticipantID", "alice-1")}})
-	srv.inRoom(t, a, "pid", sipapp.ReasonDirect)
+	srv.inRoom(t, a, "pid", room.ReasonDirect)
 	if p := srv.participants("pid"); len(p) != 1 || p[0].ID != "alice-1" {
 		t.Fatalf("records %+v, want participant id alice-1", p)
 	}

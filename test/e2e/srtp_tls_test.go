@@ -13,6 +13,7 @@ import (
 
 	"webconf/conf"
 	"webconf/sipapp"
+	"webconf/sipapp/room"
 	"webconf/test/phone"
 	"webconf/test/testutil"
 )
@@ -88,19 +89,19 @@ func TestDialoutOverTLSWithSRTP(t *testing.T) {
 			s, ca, _ := startTLS(t, withSRTP(tc.mode))
 			cal := testutil.ListenCallee(t, phone.CalleeConfig{Transport: "tls", TLS: ca.ServerConfig(ca.Issue(t, "callee")),
 				SRTP: &phone.SRTP{Suites: tc.suites}})
-			room := "srtp-out"
+			name := "srtp-out"
 			// The room's phone is on UDP: plain RTP (in mandatory mode
 			// it could not be, so it joins over TLS with SRTP).
 			var b *phone.Phone
 			if tc.mode == sipapp.SRTPMandatory {
 				cfg := tlsPhone(ca, ca.Issue(t, "phone"), "room")
 				cfg.SRTP = savp
-				cfg.Headers = []sip.Header{appParam("room=" + room)}
+				cfg.Headers = []sip.Header{appParam("room=" + name)}
 				b = dialAt(t, s.TLSAddr(), cfg)
 			} else {
-				b = s.direct(t, room, phone.Config{FromUser: "plain"})
+				b = s.direct(t, name, phone.Config{FromUser: "plain"})
 			}
-			tag := s.dialout(t, sipapp.DialRequest{Room: room, Callee: "bob", FromUser: "conf", Domain: "127.0.0.1",
+			tag := s.dialout(t, sipapp.DialRequest{Room: name, Callee: "bob", FromUser: "conf", Domain: "127.0.0.1",
 				CalleeDomain: replaceOnce(tc.domain, cal.Addr())})
 			invites, err := cal.WaitInvites(testutil.Ctx(t, 5*time.Second), 1)
 			if err != nil {
@@ -118,7 +119,7 @@ func TestDialoutOverTLSWithSRTP(t *testing.T) {
 				t.Fatalf("the dial-out's offer over TLS:\n%s", body)
 			}
 			c := accept(t, cal)
-			s.waitStatus(t, room, tag, sipapp.StatusConnected, "200 OK")
+			s.waitStatus(t, name, tag, room.StatusConnected, "200 OK")
 			if !c.Secure() || c.SRTPSuite() != tc.suite {
 				t.Fatalf("the callee's media: secure %v with %q, want %s", c.Secure(), c.SRTPSuite(), tc.suite)
 			}
@@ -139,7 +140,7 @@ func TestDialoutOverTLSWithSRTP(t *testing.T) {
 
 			// The same dial-out over UDP.
 			udp := testutil.ListenCallee(t, phone.CalleeConfig{SRTP: &phone.SRTP{}})
-			req := sipapp.DialRequest{Room: room, Callee: "bob", FromUser: "conf", Domain: "127.0.0.1", CalleeDomain: udp.Addr()}
+			req := sipapp.DialRequest{Room: name, Callee: "bob", FromUser: "conf", Domain: "127.0.0.1", CalleeDomain: udp.Addr()}
 			if tc.mode == sipapp.SRTPMandatory {
 				// Refused before anything is sent: the error is the
 				// proof (a sent INVITE returns a call tag).
@@ -181,7 +182,7 @@ func TestDialoutOverTLSToACalleeWithoutSRTP(t *testing.T) {
 		tag := s.dialout(t, sipapp.DialRequest{Room: "plain-out", Callee: "bob", FromUser: "conf", Domain: "127.0.0.1",
 			CalleeDomain: cal.Addr() + ";transport=tls"})
 		c := accept(t, cal)
-		s.waitStatus(t, "plain-out", tag, sipapp.StatusConnected, "200 OK")
+		s.waitStatus(t, "plain-out", tag, room.StatusConnected, "200 OK")
 		if c.Secure() || len(cryptoLines(cal.Invites()[0].Body())) != 2 {
 			t.Fatalf("secure %v; offer:\n%s", c.Secure(), cal.Invites()[0].Body())
 		}
@@ -337,7 +338,7 @@ func TestDialoutThroughATLSOutboundProxyWithSRTP(t *testing.T) {
 	tag := s.dialout(t, sipapp.DialRequest{Room: "tls-proxy", Callee: "bob", FromUser: "conf", Domain: "127.0.0.1",
 		CalleeDomain: "provider.invalid"})
 	c := accept(t, sbc)
-	s.waitStatus(t, "tls-proxy", tag, sipapp.StatusConnected, "200 OK")
+	s.waitStatus(t, "tls-proxy", tag, room.StatusConnected, "200 OK")
 	inv := sbc.Invites()[0]
 	ct := inv.Contact().Address
 	tp, _ := ct.UriParams.Get("transport")
@@ -587,7 +588,7 @@ func TestSessionRefreshNeverSendsTheKeyOutsideTLS(t *testing.T) {
 	}
 	tag := s.dialout(t, sipapp.DialRequest{Room: "rr-udp", Callee: "bob", FromUser: "conf", Domain: "127.0.0.1",
 		CalleeDomain: cal.Addr() + ";transport=tls"})
-	s.waitStatus(t, "rr-udp", tag, sipapp.StatusConnected, "200 OK")
+	s.waitStatus(t, "rr-udp", tag, room.StatusConnected, "200 OK")
 	if len(cryptoLines(cal.Invites()[0].Body())) != 2 {
 		t.Fatalf("the dial-out over TLS offered no keys:\n%s", cal.Invites()[0].Body())
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"webconf/sipapp"
+	"webconf/sipapp/room"
 	"webconf/sipapp/store/storetest"
 	"webconf/test/phone"
 	"webconf/test/testutil"
@@ -50,7 +51,7 @@ func TestCallRefusedWhenItsRoomCannotBeStored(t *testing.T) {
 	q := s.direct(t, "unstored", phone.Config{})
 	testutil.WaitFor(t, 5*time.Second, "the second caller in the room", func() bool {
 		for _, part := range s.participants("unstored") {
-			if part.Status == sipapp.StatusConnected {
+			if part.Status == room.StatusConnected {
 				return true
 			}
 		}

@@ -12,7 +12,7 @@ import (
 	"webconf/conf"
 	"webconf/dsp/g711"
 	"webconf/dsp/tone"
-	"webconf/sipapp"
+	"webconf/sipapp/room"
 	"webconf/test/phone"
 	"webconf/test/testutil"
 )
@@ -118,7 +118,7 @@ func TestRTPHijackBeforeThePhoneSpeaks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.waitStatus(t, "hijack", a.RemoteTag(), sipapp.StatusConnected, sipapp.ReasonDirect)
+	srv.waitStatus(t, "hijack", a.RemoteTag(), room.StatusConnected, room.ReasonDirect)
 	// After the answer, the same stream goes on with 4 more: with the 10
 	// before, more than enough to be learned if those counted.
 	intruder.send(t, 4, range2...)

@@ -11,6 +11,7 @@ import (
 
 	"webconf/conf"
 	"webconf/sipapp"
+	"webconf/sipapp/room"
 	"webconf/test/phone"
 	"webconf/test/testutil"
 )
@@ -161,12 +162,12 @@ func TestDialoutOverTLS(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer cal.Close()
-			room := "out-" + tc.name
-			b := s.direct(t, room, phone.Config{FromUser: "plain"})
+			name := "out-" + tc.name
+			b := s.direct(t, name, phone.Config{FromUser: "plain"})
 			domain := tc.domain
 			domain = replaceOnce(domain, cal.Addr())
 			tag, err := s.Dialout(testutil.Ctx(t, 5*time.Second), sipapp.DialRequest{
-				Room: room, Callee: "bob", FromUser: "conf", Domain: "127.0.0.1", CalleeDomain: domain})
+				Room: name, Callee: "bob", FromUser: "conf", Domain: "127.0.0.1", CalleeDomain: domain})
 			if err != nil {
 				t.Fatalf("dialout: %v", err)
 			}
@@ -186,7 +187,7 @@ func TestDialoutOverTLS(t *testing.T) {
 			if ct.Port != port(t, s.TLSAddr()) || ct.Scheme != tc.scheme || (tc.scheme == "sip") != (tp == "tls") {
 				t.Fatalf("INVITE's Contact %s: want scheme %s at the TLS port %s", ct.String(), tc.scheme, s.TLSAddr())
 			}
-			s.waitStatus(t, room, tag, sipapp.StatusConnected, "200 OK")
+			s.waitStatus(t, name, tag, room.StatusConnected, "200 OK")
 			callee.SetTone(600)
 			b.SetTone(800)
 			hearsAllButSelf(t, callee, 600, []float64{800}, 1500, 200)

@@ -32,7 +32,7 @@ import (
 	"webconf/prompts"
 	"webconf/rpc/node"
 	"webconf/rpc/xmlrpc/client"
-	"webconf/sipapp"
+	"webconf/sipapp/room"
 	"webconf/test/phone"
 	"webconf/test/testnode"
 	"webconf/test/testutil"
@@ -382,11 +382,11 @@ func (b *bridge) mustDial(t *testing.T, local, user string, cfg phone.Config) *p
 	return p
 }
 
-func (b *bridge) connected(room string) int {
-	info, _ := b.node.SIP.Registry().Room(room)
+func (b *bridge) connected(name string) int {
+	info, _ := b.node.SIP.Registry().Room(name)
 	n := 0
 	for _, p := range info.Participants {
-		if p.Status == sipapp.StatusConnected {
+		if p.Status == room.StatusConnected {
 			n++
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"webconf/conf"
 	"webconf/prompts"
 	"webconf/sipapp"
+	"webconf/sipapp/room"
 )
 
 func startSample(t *testing.T) *sipapp.Server {
@@ -58,7 +59,7 @@ func freeUDPPort(t *testing.T) int {
 
 // runSipp runs one call of scenario against srv and, while it runs, waits
 // for a participant from sipp to show in room with reason.
-func runSipp(t *testing.T, srv *sipapp.Server, scenario, service, room, reason string) {
+func runSipp(t *testing.T, srv *sipapp.Server, scenario, service, name, reason string) {
 	t.Helper()
 	bin, err := exec.LookPath("sipp")
 	if err != nil {
@@ -90,11 +91,11 @@ func runSipp(t *testing.T, srv *sipapp.Server, scenario, service, room, reason s
 	for !seen {
 		select {
 		case err := <-done:
-			t.Fatalf("sipp ended (%v) before its call showed in room %s:\n%s", err, room, out.String())
+			t.Fatalf("sipp ended (%v) before its call showed in room %s:\n%s", err, name, out.String())
 		case <-tick.C:
-			info, _ := srv.Registry().Room(room)
+			info, _ := srv.Registry().Room(name)
 			for _, p := range info.Participants {
-				if p.Status == sipapp.StatusConnected && p.Reason == reason && bytes.Contains([]byte(p.Number), []byte("sip:sipp@")) {
+				if p.Status == room.StatusConnected && p.Reason == reason && bytes.Contains([]byte(p.Number), []byte("sip:sipp@")) {
 					seen = true
 				}
 			}
@@ -119,12 +120,12 @@ func waitGone(t *testing.T, srv *sipapp.Server) {
 
 func TestSippDialsARoomDirectly(t *testing.T) {
 	srv := startSample(t)
-	runSipp(t, srv, "direct.xml", "000777123", "123", sipapp.ReasonDirect)
+	runSipp(t, srv, "direct.xml", "000777123", "123", room.ReasonDirect)
 }
 
 func TestSippTypesTheRoomNumber(t *testing.T) {
 	srv := startSample(t)
-	runSipp(t, srv, "keypad.xml", "conference", "123", sipapp.ReasonEntered)
+	runSipp(t, srv, "keypad.xml", "conference", "123", room.ReasonEntered)
 }
 
 // TestServerDialsSippThroughA401 has the server dial out to SIPp acting as
@@ -185,18 +186,18 @@ func TestServerDialsSippThroughA401(t *testing.T) {
 
 // waitConnected waits until the record is 3 "200 OK"; false when it ended
 // without connecting or the time ran out.
-func waitConnected(srv *sipapp.Server, room, tag string, d time.Duration) bool {
+func waitConnected(srv *sipapp.Server, name, tag string, d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		info, _ := srv.Registry().Room(room)
+		info, _ := srv.Registry().Room(name)
 		for _, p := range info.Participants {
 			if p.CallTag != tag {
 				continue
 			}
-			if p.Status == sipapp.StatusConnected {
+			if p.Status == room.StatusConnected {
 				return true
 			}
-			if p.Status == sipapp.StatusFinished {
+			if p.Status == room.StatusFinished {
 				return false
 			}
 		}

@@ -1,4 +1,4 @@
-package sipapp
+package room
 
 import (
 	"context"
@@ -20,13 +20,13 @@ import (
 type storedRegistry struct {
 	t     *testing.T
 	clk   *clock
-	cfg   RegistryConfig
+	cfg   Config
 	mem   *store.Memory
 	fault *storetest.Faulty
 	r     *Registry
 }
 
-func newStoredRegistry(t *testing.T, cfg RegistryConfig) *storedRegistry {
+func newStoredRegistry(t *testing.T, cfg Config) *storedRegistry {
 	t.Helper()
 	sr := &storedRegistry{t: t, clk: newClock(), cfg: cfg, mem: store.NewMemory()}
 	sr.fault = storetest.NewFaulty(sr.mem)
@@ -196,13 +196,5 @@ func TestRegistryRefusedMeetingRoomWrites(t *testing.T) {
 	sr.fault.Fail(false, storetest.DeleteRoom)
 	if !c.kicked || !r.Exists("m") || !sr.reloaded().Exists("m") || r.rooms["m"].pinned {
 		t.Fatalf("refused Drop: kicked %v, in memory %v, stored %v, pinned %v", c.kicked, r.Exists("m"), sr.reloaded().Exists("m"), r.rooms["m"].pinned)
-	}
-
-	st := storetest.NewFaulty(nil)
-	st.Fail(true, storetest.PutRoom)
-	_, err := New(Options{SIPListen: "127.0.0.1:0", PublicIP: "127.0.0.1", RTPLow: 40200, RTPHigh: 40210, Store: st,
-		PredefinedRooms: []PredefinedRoom{{Room: "p", AdminPin: "1"}}, Log: quietLog()})
-	if !errors.Is(err, ErrStore) {
-		t.Fatalf("start with a predefined room the store refuses: %v, want ErrStore", err)
 	}
 }

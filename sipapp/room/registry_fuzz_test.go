@@ -1,4 +1,4 @@
-package sipapp
+package room
 
 import (
 	"errors"
@@ -94,7 +94,7 @@ func FuzzRegistry(f *testing.F) {
 		if len(in) == 0 {
 			return
 		}
-		cfg := RegistryConfig{
+		cfg := Config{
 			Private: in[0]&1 != 0, IgnorePin: in[0]&2 != 0,
 			RoomsExpire: in[0]&4 != 0, RoomsExpireDelay: 10 * time.Second,
 			ParticipantsExpire: in[0]&8 != 0, ParticipantsExpireDelay: 5 * time.Second,

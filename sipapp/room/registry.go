@@ -1,4 +1,10 @@
-package sipapp
+// Package room is the SIP-free room model of SEMS's webconference: the
+// registry of rooms (admin PINs, expiry, participant records, the getRoom
+// rule), its write-through to the store, and the Events the conference
+// core reports. Package sipapp drives it from calls; package rpc answers
+// the control functions from it. It imports nothing of ours but
+// sipapp/store, and knows nothing of SIP or audio (test/deps_test.go).
+package room
 
 import (
 	"context"
@@ -69,8 +75,8 @@ type Participant struct {
 	changed time.Time // last status change, for participants_expire_delay
 }
 
-// RoomInfo is a snapshot of a room for the control API.
-type RoomInfo struct {
+// Info is a snapshot of a room for the control API.
+type Info struct {
 	Name         string
 	AdminPin     string
 	Expiry       time.Time // hard expiry (roomCreate timeout); zero when none
@@ -83,8 +89,8 @@ type Controller interface {
 	SetMuted(bool)
 }
 
-// RegistryConfig carries the SEMS room-lifetime settings.
-type RegistryConfig struct {
+// Config carries the SEMS room-lifetime settings.
+type Config struct {
 	Private                 bool
 	IgnorePin               bool
 	RoomsExpire             bool
@@ -111,7 +117,7 @@ type room struct {
 // audio lives in the mixer. One mutex guards it, as in SEMS, but no call
 // into a live session is made while it is held.
 type Registry struct {
-	cfg   RegistryConfig
+	cfg   Config
 	now   func() time.Time
 	sink  Events
 	store store.Store // write-through; never nil (store.NewMemory when not durable)
@@ -125,7 +131,7 @@ type Registry struct {
 }
 
 // NewRegistry makes an empty registry. now may be nil (time.Now).
-func NewRegistry(cfg RegistryConfig, sink Events, now func() time.Time) *Registry {
+func NewRegistry(cfg Config, sink Events, now func() time.Time) *Registry {
 	if now == nil {
 		now = time.Now
 	}
@@ -143,7 +149,7 @@ func NewRegistry(cfg RegistryConfig, sink Events, now func() time.Time) *Registr
 func (r *Registry) Restore(ctx context.Context, st store.Store, log *slog.Logger) (store.Stats, error) {
 	snap, err := st.Load(ctx)
 	if err != nil {
-		return store.Stats{}, fmt.Errorf("sipapp: load rooms: %w", err)
+		return store.Stats{}, fmt.Errorf("room: load rooms: %w", err)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -714,15 +720,15 @@ func (r *Registry) purgeLocked(rm *room, now time.Time) {
 }
 
 // Room returns a snapshot of a room after purging expired records.
-func (r *Registry) Room(name string) (RoomInfo, bool) {
+func (r *Registry) Room(name string) (Info, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rm, ok := r.rooms[name]
 	if !ok {
-		return RoomInfo{}, false
+		return Info{}, false
 	}
 	r.purgeLocked(rm, r.now())
-	info := RoomInfo{Name: rm.name, AdminPin: rm.adminPin, Expiry: rm.expiry}
+	info := Info{Name: rm.name, AdminPin: rm.adminPin, Expiry: rm.expiry}
 	for _, p := range rm.parts {
 		info.Participants = append(info.Participants, *p)
 	}

@@ -1,4 +1,4 @@
-package sipapp
+package room
 
 // Events is how the conference core tells higher layers (the control
 // plane's event stream, metrics) what happens. Implementations must return
