@@ -70,6 +70,27 @@ type Config struct {
 	HTTP          HTTP          `ini:"http"`
 	Limits        Limits        `ini:"limits"`
 	Meetings      Meetings      `ini:"meetings"`
+	Calls         Calls         `ini:"calls"`
+}
+
+// Calls is the [calls] section: the provider through which the calls API
+// (POST /api/v1/users/me/calls) and users' own phones dial numbers. Calls
+// are dial-outs: dialout_allowed_re and max_dialouts apply to every leg.
+type Calls struct {
+	// Domain is the provider's host[:port]: a destination that is a number
+	// becomes sip:<number>@<domain>. "" = no provider (numbers are refused,
+	// SIP URIs are dialled as they are).
+	Domain string `ini:"domain"`
+	// OutboundProxy (sip:host[:port][;transport=...]) receives the calls
+	// to the provider's domain instead of the domain itself; "" = none.
+	OutboundProxy string `ini:"outbound_proxy"`
+	// AuthUser and AuthPassword answer digest challenges, and only those
+	// that come from the provider's host (outbound_proxy, else domain).
+	AuthUser     string `ini:"auth_user"`
+	AuthPassword string `ini:"auth_password" secret:"true"`
+	// FromUser is the user part of From on calls to the provider
+	// (default auth_user, else the calling user's name).
+	FromUser string `ini:"from_user"`
 }
 
 // Meetings is the [meetings] section: the REST API for scheduled meetings
@@ -539,7 +560,7 @@ func Parse(data []byte) (*Config, error) {
 		}
 		fields, ok := sections[name]
 		if !ok {
-			report(name, "", "unknown section (known: [server], [webconference], [xmlrpc], [http], [limits], [meetings])")
+			report(name, "", "unknown section (known: [server], [webconference], [xmlrpc], [http], [limits], [meetings], [calls])")
 			continue
 		}
 		if seen[name] == nil {

@@ -237,6 +237,12 @@ var everyKey = []struct {
 	{"meetings", "full_prompt", "/p/full.wav", func(c *Config) any { return c.Meetings.FullPrompt }, "/p/full.wav"},
 	{"meetings", "lobby_prompt", "/p/lobby.wav", func(c *Config) any { return c.Meetings.LobbyPrompt }, "/p/lobby.wav"},
 
+	{"calls", "domain", "sip.example.com", func(c *Config) any { return c.Calls.Domain }, "sip.example.com"},
+	{"calls", "outbound_proxy", "sip:192.0.2.7:5070;transport=tcp", func(c *Config) any { return c.Calls.OutboundProxy }, "sip:192.0.2.7:5070;transport=tcp"},
+	{"calls", "auth_user", "acct1", func(c *Config) any { return c.Calls.AuthUser }, "acct1"},
+	{"calls", "auth_password", "s3cret", func(c *Config) any { return c.Calls.AuthPassword }, "s3cret"},
+	{"calls", "from_user", "+15550100", func(c *Config) any { return c.Calls.FromUser }, "+15550100"},
+
 	{"xmlrpc", "server_ip", "", func(c *Config) any { return c.XMLRPC.ServerIP }, ""},
 	{"xmlrpc", "xmlrpc_port", "9090", func(c *Config) any { return c.XMLRPC.Port }, 9090},
 	{"xmlrpc", "export_di", "no", func(c *Config) any { return c.XMLRPC.ExportDI }, false},
@@ -255,7 +261,7 @@ var everyKey = []struct {
 
 func TestEveryKeyParses(t *testing.T) {
 	var b strings.Builder
-	for _, section := range []string{"server", "webconference", "xmlrpc", "http", "limits", "meetings"} {
+	for _, section := range []string{"server", "webconference", "xmlrpc", "http", "limits", "meetings", "calls"} {
 		b.WriteString("[" + section + "]\n")
 		for _, k := range everyKey {
 			if k.section == section {
@@ -368,6 +374,12 @@ func TestBadValues(t *testing.T) {
 		{"an unknown key", "[server]\nsip_port=5060", "server", "sip_port", "unknown key"},
 		{"an unknown section-less key", "private_room=yes", "webconference", "private_room", "unknown key"},
 		{"an unknown section", "[meeting]\nx=1", "meeting", "", "unknown section"},
+		{"a calls domain that is a URI", "[calls]\ndomain=sip:x@example.com", "calls", "domain", "not a host"},
+		{"a calls outbound_proxy that is not a SIP URI", "[calls]\ndomain=example.com\noutbound_proxy=http://p", "calls", "outbound_proxy", "not sip or sips"},
+		{"a calls outbound_proxy without a domain", "[calls]\noutbound_proxy=sip:192.0.2.7", "calls", "outbound_proxy", "domain is empty"},
+		{"a calls auth_user without a password", "[calls]\ndomain=example.com\nauth_user=a", "calls", "auth_user", "go together"},
+		{"calls credentials without a domain", "[calls]\nauth_user=a\nauth_password=b", "calls", "auth_user", "without a domain"},
+		{"a calls from_user with a space", "[calls]\nfrom_user=a b", "calls", "from_user", "SIP user parts"},
 		{"a key set twice", "[server]\nlog_level=info\nlog_level=debug", "server", "log_level", "set more than once"},
 		{"a key set twice with the same value", "[server]\nlog_level=info\nlog_level=info", "server", "log_level", "set more than once"},
 		{"a key set outside and inside [webconference]", "ignore_pin=yes\n[webconference]\nignore_pin=no", "webconference", "ignore_pin", "set more than once"},

@@ -20,6 +20,24 @@ func (c *Config) Validate() error {
 	return errors.Join(c.validate()...)
 }
 
+// sipUserRe is a SIP URI user part without escapes (RFC 3261 25.1), or "".
+var sipUserRe = regexp.MustCompile(`^[A-Za-z0-9\-_.!~*'()&=+$,;?/]{0,64}$`)
+
+// hostWithPort adds a port to a bare host (IPv6 in brackets or bare) so
+// that splitHostPort can read it.
+func hostWithPort(d string) string {
+	if _, _, err := splitHostPort(d); err == nil {
+		return d
+	}
+	if strings.HasPrefix(d, "[") {
+		return d + ":0"
+	}
+	if a, err := netip.ParseAddr(d); err == nil && a.Is6() {
+		return "[" + d + "]:0"
+	}
+	return d + ":0"
+}
+
 // validate returns every problem of c, each naming its key.
 func (c *Config) validate() []error {
 	var errs []error
@@ -199,6 +217,31 @@ func (c *Config) validate() []error {
 	}
 	if w.MixMaxTalkers < 0 {
 		report("webconference", "mix_max_talkers", "%d must not be negative (0 = everyone)", w.MixMaxTalkers)
+	}
+
+	// [calls]
+	cl := &c.Calls
+	if cl.Domain != "" {
+		if host, _, err := splitHostPort(hostWithPort(cl.Domain)); err != nil || host == "" || strings.ContainsAny(host, "@;?/ ") {
+			report("calls", "domain", "%q is not a host or host:port", cl.Domain)
+		}
+	}
+	if cl.OutboundProxy != "" {
+		if _, err := ParseProxyURI(cl.OutboundProxy); err != nil {
+			report("calls", "outbound_proxy", "%q: %v", cl.OutboundProxy, err)
+		}
+		if cl.Domain == "" {
+			report("calls", "outbound_proxy", "is set but domain is empty (the proxy is the provider's)")
+		}
+	}
+	if (cl.AuthUser == "") != (cl.AuthPassword == "") {
+		report("calls", "auth_user", "auth_user and auth_password go together")
+	}
+	if cl.AuthUser != "" && cl.Domain == "" {
+		report("calls", "auth_user", "credentials without a domain would answer nobody (they answer only the provider's host)")
+	}
+	if !sipUserRe.MatchString(cl.AuthUser) || !sipUserRe.MatchString(cl.FromUser) {
+		report("calls", "from_user", "auth_user and from_user must be SIP user parts (letters, digits and -_.!~*'()&=+$,;?/)")
 	}
 
 	// [meetings]
