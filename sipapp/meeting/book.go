@@ -99,7 +99,10 @@ type Book struct {
 type userRec struct {
 	User
 	TokenHash string `json:"token_hash"` // hex SHA-256
-	saved     time.Time
+	// SIPPassword is the digest password of the user's phone (in clear,
+	// as the guests' are: the digest check needs it). Never logged.
+	SIPPassword string `json:"sip_password,omitempty"`
+	saved       time.Time
 }
 
 // New restores the Book from the store's documents and arms the timers.
@@ -348,7 +351,7 @@ func (b *Book) CreateUser(in UserInput) (User, string, error) {
 	u.Created = b.cfg.Now().UTC().Truncate(time.Second)
 	tok := secret(40)
 	h := hashToken(tok)
-	rec := &userRec{User: u, TokenHash: hex.EncodeToString(h[:])}
+	rec := &userRec{User: u, TokenHash: hex.EncodeToString(h[:]), SIPPassword: in.SIPPassword.Value}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, o := range b.users {
@@ -371,6 +374,61 @@ func cloneUser(u User) User {
 		u.LastLogin = &t
 	}
 	return u
+}
+
+// UpdateUser changes a user's line, SIP password or capabilities (the
+// fields given); null or "" clears a line or a password.
+func (b *Book) UpdateUser(uuid string, in UserUpdate) (User, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	cur, ok := b.users[uuid]
+	if !ok {
+		return User{}, notFound("user")
+	}
+	rec := *cur
+	rec.User = cloneUser(cur.User)
+	if in.Capabilities.Set {
+		caps, err := checkCaps(in.Capabilities.Value)
+		if err != nil {
+			return User{}, err
+		}
+		rec.Capabilities = caps
+	}
+	if in.Line.Set {
+		if err := CheckLine("line", in.Line.Value); err != nil {
+			return User{}, err
+		}
+		rec.Line = in.Line.Value
+	}
+	if in.SIPPassword.Set {
+		if err := checkSIPPassword(in.SIPPassword.Value); err != nil {
+			return User{}, err
+		}
+		rec.SIPPassword = in.SIPPassword.Value
+	}
+	if rec.SIPPassword != "" && !rec.Can(CapSIP) {
+		return User{}, invalid("sip_password", "needs the sip capability")
+	}
+	rec.SIPAccount = rec.SIPPassword != ""
+	if err := b.write([]store.Doc{doc(kindUser, uuid, &rec)}, nil); err != nil {
+		return User{}, err
+	}
+	*cur = rec
+	return cloneUser(rec.User), nil
+}
+
+// SIPAccount finds the user whose phone calls out as username, with the
+// sip capability and a SIP password: the user and the password (for the
+// digest check only; never logged).
+func (b *Book) SIPAccount(username string) (User, string, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for _, u := range b.users {
+		if u.Username == username && u.SIPPassword != "" && u.Can(CapSIP) {
+			return cloneUser(u.User), u.SIPPassword, true
+		}
+	}
+	return User{}, "", false
 }
 
 // Users lists the users by username.

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // Opt is a JSON field that may be absent, null or a value: absent leaves
@@ -55,6 +57,70 @@ type UserInput struct {
 	Alias        Opt[string]   `json:"alias"`
 	Role         Opt[string]   `json:"role"`
 	Capabilities Opt[[]string] `json:"capabilities"`
+	Line         Opt[string]   `json:"line"`
+	SIPPassword  Opt[string]   `json:"sip_password"`
+}
+
+// UserUpdate is the body of PUT /users/{uuid}: the fields an operator may
+// change after the user was made (absent: unchanged; null or "": cleared).
+type UserUpdate struct {
+	Line         Opt[string]   `json:"line"`
+	SIPPassword  Opt[string]   `json:"sip_password"`
+	Capabilities Opt[[]string] `json:"capabilities"`
+}
+
+// CheckLine validates a user's line: a sip: or sips: URI with a host.
+func CheckLine(field, s string) *Error {
+	if s == "" {
+		return nil
+	}
+	if len(s) > 512 {
+		return invalid(field, "is too long")
+	}
+	for _, r := range s {
+		if r <= 0x20 || r == 0x7f || r == '<' || r == '>' || r == '"' {
+			return invalid(field, "%q is not a SIP URI (no spaces, control characters, <, > or quotes)", s)
+		}
+	}
+	scheme, rest, _ := strings.Cut(s, ":")
+	if !strings.EqualFold(scheme, "sip") && !strings.EqualFold(scheme, "sips") {
+		return invalid(field, "%q is not a sip: or sips: URI", s)
+	}
+	var u sip.Uri
+	if err := sip.ParseUri(s, &u); err != nil || u.Host == "" || strings.Contains(rest, "?") {
+		return invalid(field, "%q is not a sip: or sips: URI with a host (sip:user@host[:port])", s)
+	}
+	return nil
+}
+
+// checkSIPPassword: 8 to 128 printable ASCII characters.
+func checkSIPPassword(s string) *Error {
+	if s == "" {
+		return nil
+	}
+	if len(s) < 8 || len(s) > 128 {
+		return invalid("sip_password", "must be 8 to 128 characters")
+	}
+	for _, r := range s {
+		if r < 0x21 || r > 0x7e {
+			return invalid("sip_password", "must be printable ASCII without spaces")
+		}
+	}
+	return nil
+}
+
+// checkCaps validates a capability list and drops duplicates.
+func checkCaps(in []string) ([]string, *Error) {
+	out := []string{}
+	for _, c := range in {
+		if !slices.Contains(knownCaps, c) {
+			return nil, invalid("capabilities", "%q is not one of %s", c, strings.Join(knownCaps, ", "))
+		}
+		if !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 // LobbyInput is the lobby field of a meeting body and the body of PUT
@@ -176,15 +242,22 @@ func newUser(in UserInput) (User, *Error) {
 		}
 		u.Role = in.Role.Value
 	}
-	u.Capabilities = []string{}
-	for _, c := range in.Capabilities.Value {
-		if !slices.Contains(knownCaps, c) {
-			return u, invalid("capabilities", "%q is not one of %s", c, strings.Join(knownCaps, ", "))
-		}
-		if !slices.Contains(u.Capabilities, c) {
-			u.Capabilities = append(u.Capabilities, c)
-		}
+	caps, err := checkCaps(in.Capabilities.Value)
+	if err != nil {
+		return u, err
 	}
+	u.Capabilities = caps
+	u.Line = in.Line.Value
+	if err := CheckLine("line", u.Line); err != nil {
+		return u, err
+	}
+	if err := checkSIPPassword(in.SIPPassword.Value); err != nil {
+		return u, err
+	}
+	if in.SIPPassword.Value != "" && !u.Can(CapSIP) {
+		return u, invalid("sip_password", "needs the sip capability")
+	}
+	u.SIPAccount = in.SIPPassword.Value != ""
 	return u, nil
 }
 

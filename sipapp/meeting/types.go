@@ -28,7 +28,7 @@ import (
 // Capabilities a user may have.
 const (
 	CapMeetings = "meetings" // may create meetings
-	CapSIP      = "sip"      // may switch a meeting's SIP dial-in
+	CapSIP      = "sip"      // may switch a meeting's SIP dial-in, and call out with a SIP password
 )
 
 // Authorization states (Wazo's meeting_authorization).
@@ -46,16 +46,22 @@ const (
 
 // User is an API user. The token itself is never stored.
 type User struct {
-	UUID         string     `json:"uuid"`
-	Username     string     `json:"username"`
-	Email        string     `json:"email"`
-	MobilePhone  string     `json:"mobile_phone"`
-	Landline     string     `json:"landline"`
-	Alias        string     `json:"alias"`
-	Role         string     `json:"role"`
-	Capabilities []string   `json:"capabilities"`
-	Created      time.Time  `json:"created"`
-	LastLogin    *time.Time `json:"last_login"`
+	UUID         string   `json:"uuid"`
+	Username     string   `json:"username"`
+	Email        string   `json:"email"`
+	MobilePhone  string   `json:"mobile_phone"`
+	Landline     string   `json:"landline"`
+	Alias        string   `json:"alias"`
+	Role         string   `json:"role"`
+	Capabilities []string `json:"capabilities"`
+	// Line is the user's phone (a sip: or sips: URI): the calls API rings
+	// it first. "" = none.
+	Line string `json:"line"`
+	// SIPAccount says whether the user has a SIP password (their phone
+	// may then call out through us); the password itself is never shown.
+	SIPAccount bool       `json:"sip_account"`
+	Created    time.Time  `json:"created"`
+	LastLogin  *time.Time `json:"last_login"`
 }
 
 // Can reports whether the user has the capability.
