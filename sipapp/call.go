@@ -67,6 +67,10 @@ type call struct {
 	// certificate names tlsName, the hop as it was given: a host name or
 	// an address (tlsdial.go). Set once when the call is made.
 	tlsName, tlsAddr string
+	// proxy is the outbound proxy a call we placed goes through (the
+	// [server] one for a room's dial-out, the [calls] one for a call to
+	// the provider); nil: straight to the callee.
+	proxy *sip.Uri
 
 	leg    *rtpleg.Leg
 	member *mixer.Member

@@ -59,16 +59,8 @@ func (s *Server) Dialout(ctx context.Context, req DialRequest) (string, error) {
 		req.CalleeDomain = rest
 	}
 	target := req.Callee + "@" + req.CalleeDomain
-	if re := s.opt.DialoutAllowedRE; re != nil && !re.MatchString(target) {
-		return "", fmt.Errorf("%w: %q does not match dialout_allowed_re", ErrDialoutNotAllowed, target)
-	}
-	if max := s.opt.MaxDialouts; max > 0 {
-		if n := s.dialouts.Add(1); int(n) > max {
-			s.dialouts.Add(-1)
-			return "", fmt.Errorf("%w: %d dial-outs already running (max_dialouts)", ErrDialoutNotAllowed, max)
-		}
-	} else {
-		s.dialouts.Add(1)
+	if err := s.admitDialout(target); err != nil {
+		return "", err
 	}
 	tag, err := s.placeCall(req, scheme, target)
 	if err != nil {
@@ -76,6 +68,33 @@ func (s *Server) Dialout(ctx context.Context, req DialRequest) (string, error) {
 		return "", err
 	}
 	return tag, nil
+}
+
+// dialoutAllowed applies dialout_allowed_re to user@host[:port].
+func (s *Server) dialoutAllowed(target string) error {
+	if re := s.opt.DialoutAllowedRE; re != nil && !re.MatchString(target) {
+		return fmt.Errorf("%w: %q does not match dialout_allowed_re", ErrDialoutNotAllowed, target)
+	}
+	return nil
+}
+
+// admitDialout applies the dial-out guards to one outgoing leg (a room's
+// dial-out or a leg of the calls API): dialout_allowed_re on
+// user@host[:port], then max_dialouts, counting the leg in when admitted
+// (its flow counts it out when it ends).
+func (s *Server) admitDialout(target string) error {
+	if err := s.dialoutAllowed(target); err != nil {
+		return err
+	}
+	if max := s.opt.MaxDialouts; max > 0 {
+		if n := s.dialouts.Add(1); int(n) > max {
+			s.dialouts.Add(-1)
+			return fmt.Errorf("%w: %d dial-outs already running (max_dialouts)", ErrDialoutNotAllowed, max)
+		}
+	} else {
+		s.dialouts.Add(1)
+	}
+	return nil
 }
 
 func (s *Server) placeCall(req DialRequest, scheme, target string) (string, error) {
@@ -89,69 +108,13 @@ func (s *Server) placeCall(req DialRequest, scheme, target string) (string, erro
 	if err := sip.ParseUri("sip:"+req.FromUser+"@"+req.Domain, &fromURI); err != nil {
 		return "", fmt.Errorf("%w: from %q: %v", ErrDialoutFailed, req.FromUser+"@"+req.Domain, err)
 	}
-	// The next hop: the outbound proxy when there is one (the INVITE
-	// then names it in a Route header), else the callee's host. Its
-	// address is resolved once; everything before the answer goes there,
-	// and only a challenge from there gets credentials.
-	hop := ruri
-	if s.proxy != nil {
-		hop = *s.proxy
-	}
-	trans := transportOf(hop)
-	if err := checkTransport(trans, s.opt.SIPTLSListen); err != nil {
-		return "", fmt.Errorf("%w: %s: %v", ErrDialoutFailed, hop.String(), err)
-	}
-	if ruri.IsEncrypted() && trans != TransportTLS {
-		// A sips: target must be reached over TLS on every hop (RFC 3261
-		// 26.2.2, RFC 5630 3.1.1): through an outbound proxy over UDP or
-		// TCP the first hop would not be.
-		return "", fmt.Errorf("%w: %s is a sips: target and the outbound proxy %s is not over TLS", ErrDialoutFailed, ruri.String(), hop.String())
-	}
-	dest, err := s.resolveHop(s.ctx, hop)
+	c, err := s.newUAC(ruri, fromURI, s.proxy, &req)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrDialoutFailed, err)
+		return "", err
 	}
-	// A TLS hop is connected to here, at dest, its certificate verified
-	// for the name (or address) the hop was given by (tlsdial.go).
-	tlsName := tlsHopName(hop, trans)
-	if tlsName != "" {
-		if err := s.tlsToName(s.ctx, dest, tlsName); err != nil {
-			return "", fmt.Errorf("%w: %v", ErrDialoutFailed, err)
-		}
-	}
-	if !s.load.admit(time.Now()) {
-		return "", fmt.Errorf("%w: call limit", ErrDialoutFailed)
-	}
-	now := time.Now()
-	c := &call{
-		s: s, uac: true, tag: newCallTag(now), callID: newCallTag(now),
-		number: scheme + ":" + target, pid: req.ParticipantID, room: req.Room,
-		ackCh: make(chan struct{}), digits: make(chan byte, 32),
-		alone: make(chan struct{}, 1), endCh: make(chan struct{}),
-		trans: trans, sips: ruri.IsEncrypted(), sessID: uint64(now.UnixNano()),
-		local: party{uri: fromURI}, remote: party{uri: ruri}, target: ruri,
-		dest: dest, stReset: make(chan struct{}, 1), tlsName: tlsName, tlsAddr: dest,
-	}
-	creds := req
-	c.creds = &creds
-	if ap, err := netip.ParseAddrPort(dest); err == nil {
-		c.authHop = ap.Addr().Unmap()
-	}
-	c.log = s.log.With("call_tag", c.tag, "call_id", c.callID, "room", req.Room)
-	if err := c.offerSRTP(); err != nil {
-		s.load.done(time.Now())
-		return "", fmt.Errorf("%w: %v", ErrDialoutFailed, err)
-	}
-	// The callee's address is unknown when we offer: a port of its own,
-	// unless every call shares (rtp_socket=shared).
-	leg, err := s.openLeg(rtpleg.Config{PT: g711.PCMU, DTMF: -1}, s.opt.RTPSocket == RTPSocketShared, c.authHop, c)
-	if err != nil {
-		s.load.done(time.Now())
-		return "", fmt.Errorf("%w: %v", ErrDialoutFailed, err)
-	}
-	c.leg = leg
-	c.member = mixer.NewMember(leg, leg)
-	leg.OnPanic(c.legPanicked)
+	c.pid, c.room, c.number = req.ParticipantID, req.Room, scheme+":"+target
+	c.log = c.log.With("room", req.Room)
+	leg := c.leg
 	if err := s.reg.AddDialout(req.Room, c.tag, c.number, c.pid, c); err != nil {
 		leg.Close()
 		s.load.done(time.Now())
@@ -177,6 +140,77 @@ func (s *Server) placeCall(req DialRequest, scheme, target string) (string, erro
 	return c.tag, nil
 }
 
+// newUAC prepares an outgoing call to ruri, From fromURI, through proxy
+// (nil: straight to ruri's host): its next hop resolved (and, over TLS,
+// connected), the call limit admitted, its SDP offer decided and its RTP
+// leg open. creds (nil: none) answer challenges from that hop only. On
+// error nothing is held.
+func (s *Server) newUAC(ruri, fromURI sip.Uri, proxy *sip.Uri, creds *DialRequest) (*call, error) {
+	// The next hop: the outbound proxy when there is one (the INVITE
+	// then names it in a Route header), else the callee's host. Its
+	// address is resolved once; everything before the answer goes there,
+	// and only a challenge from there gets credentials.
+	hop := ruri
+	if proxy != nil {
+		hop = *proxy
+	}
+	trans := transportOf(hop)
+	if err := checkTransport(trans, s.opt.SIPTLSListen); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrDialoutFailed, hop.String(), err)
+	}
+	if ruri.IsEncrypted() && trans != TransportTLS {
+		// A sips: target must be reached over TLS on every hop (RFC 3261
+		// 26.2.2, RFC 5630 3.1.1): through an outbound proxy over UDP or
+		// TCP the first hop would not be.
+		return nil, fmt.Errorf("%w: %s is a sips: target and the outbound proxy %s is not over TLS", ErrDialoutFailed, ruri.String(), hop.String())
+	}
+	dest, err := s.resolveHop(s.ctx, hop)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrDialoutFailed, err)
+	}
+	// A TLS hop is connected to here, at dest, its certificate verified
+	// for the name (or address) the hop was given by (tlsdial.go).
+	tlsName := tlsHopName(hop, trans)
+	if tlsName != "" {
+		if err := s.tlsToName(s.ctx, dest, tlsName); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrDialoutFailed, err)
+		}
+	}
+	if !s.load.admit(time.Now()) {
+		return nil, fmt.Errorf("%w: call limit", ErrDialoutFailed)
+	}
+	now := time.Now()
+	c := &call{
+		s: s, uac: true, tag: newCallTag(now), callID: newCallTag(now),
+		number: ruri.String(), proxy: proxy,
+		ackCh: make(chan struct{}), digits: make(chan byte, 32),
+		alone: make(chan struct{}, 1), endCh: make(chan struct{}),
+		trans: trans, sips: ruri.IsEncrypted(), sessID: uint64(now.UnixNano()),
+		local: party{uri: fromURI}, remote: party{uri: ruri}, target: ruri,
+		dest: dest, stReset: make(chan struct{}, 1), tlsName: tlsName, tlsAddr: dest,
+	}
+	c.creds = creds
+	if ap, err := netip.ParseAddrPort(dest); err == nil {
+		c.authHop = ap.Addr().Unmap()
+	}
+	c.log = s.log.With("call_tag", c.tag, "call_id", c.callID)
+	if err := c.offerSRTP(); err != nil {
+		s.load.done(time.Now())
+		return nil, fmt.Errorf("%w: %v", ErrDialoutFailed, err)
+	}
+	// The callee's address is unknown when we offer: a port of its own,
+	// unless every call shares (rtp_socket=shared).
+	leg, err := s.openLeg(rtpleg.Config{PT: g711.PCMU, DTMF: -1}, s.opt.RTPSocket == RTPSocketShared, c.authHop, c)
+	if err != nil {
+		s.load.done(time.Now())
+		return nil, fmt.Errorf("%w: %v", ErrDialoutFailed, err)
+	}
+	c.leg = leg
+	c.member = mixer.NewMember(leg, leg)
+	leg.OnPanic(c.legPanicked)
+	return c, nil
+}
+
 // buildInvite makes the dial-out INVITE (spec 2.5, A.3): R-URI and To
 // sip:callee@callee_domain, From <sip:from_user@domain>, the extra
 // headers, and a real SDP offer (SEMS sends an empty one).
@@ -191,7 +225,7 @@ func (c *call) buildInvite(req DialRequest) *sip.Request {
 	inv.AppendHeader(&sip.CSeqHeader{SeqNo: c.cseq.Add(10), MethodName: sip.INVITE})
 	mf := sip.MaxForwardsHeader(70)
 	inv.AppendHeader(&mf)
-	if p := c.s.proxy; p != nil {
+	if p := c.proxy; p != nil {
 		// Loose routing through the outbound proxy (RFC 3261 8.1.2,
 		// 16.12): the Request-URI stays the callee.
 		inv.AppendHeader(&sip.RouteHeader{Address: *p.Clone()})

@@ -140,8 +140,8 @@ type route struct {
 // the route set that proxy recorded. Called with c.dlg held.
 func (c *call) inDialogRoute() route {
 	set := c.routes
-	if len(set) == 0 && c.uac && c.s.proxy != nil {
-		set = []sip.Uri{*c.s.proxy}
+	if len(set) == 0 && c.uac && c.proxy != nil {
+		set = []sip.Uri{*c.proxy}
 	}
 	if len(set) == 0 {
 		return route{ruri: *c.target.Clone(), dest: c.dest, trans: c.trans}

@@ -54,7 +54,7 @@ func TestInDialogRouting(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c := &call{s: &Server{proxy: proxy}, uac: !strings.HasPrefix(tc.name, "a dial-in"),
+			c := &call{s: &Server{proxy: proxy}, proxy: proxy, uac: !strings.HasPrefix(tc.name, "a dial-in"),
 				target: mustURI(t, target), dest: "192.0.2.10:5062", trans: "UDP"}
 			for _, r := range tc.routes {
 				c.routes = append(c.routes, mustURI(t, r))
