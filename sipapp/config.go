@@ -70,6 +70,10 @@ func OptionsFromConfig(cfg *conf.Config, set *prompts.Set, log *slog.Logger) Opt
 			MaxAuthorizations: cfg.Meetings.MaxAuthorizations, MaxAuthorizationsPerGuest: cfg.Meetings.MaxAuthorizationsPerGuest,
 			Log: log,
 		},
+		Calls: CallsConfig{
+			Domain: cfg.Calls.Domain, OutboundProxy: cfg.Calls.OutboundProxy,
+			AuthUser: cfg.Calls.AuthUser, AuthPassword: cfg.Calls.AuthPassword, FromUser: cfg.Calls.FromUser,
+		},
 		GuestRequestsPerSource: cfg.Meetings.GuestRequestsPerSource,
 		PublicRoomsPerSource:   cfg.Meetings.PublicRoomsPerSource,
 		Prompts:                set,

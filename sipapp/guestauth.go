@@ -202,18 +202,23 @@ func (s *Server) guestAuth(req *sip.Request) (string, int, string, sip.Header) {
 // Request-URI (RFC 3261 section 22.4, in full or without parameters, as
 // clients write it).
 func verifyDigest(creds *digest.Credentials, req *sip.Request, password string) bool {
+	return verifyDigestRealm(creds, req, guestRealm, password)
+}
+
+// verifyDigestRealm is verifyDigest for a challenge of that realm.
+func verifyDigestRealm(creds *digest.Credentials, req *sip.Request, realm, password string) bool {
 	algo := strings.ToUpper(creds.Algorithm)
 	if algo == "" {
 		algo = "MD5"
 	}
 	switch {
-	case creds.Realm != guestRealm, algo != "MD5",
+	case creds.Realm != realm, algo != "MD5",
 		creds.QOP != "auth", creds.Cnonce == "", creds.Nc < 1,
 		creds.URI != req.Recipient.String() && creds.URI != req.Recipient.Addr():
 		return false
 	}
 	want, err := digest.Digest(&digest.Challenge{
-		Realm: guestRealm, Nonce: creds.Nonce, Algorithm: "MD5", QOP: []string{"auth"},
+		Realm: realm, Nonce: creds.Nonce, Algorithm: "MD5", QOP: []string{"auth"},
 	}, digest.Options{
 		Method: string(req.Method), URI: creds.URI, Username: creds.Username,
 		Password: password, Cnonce: creds.Cnonce, Count: creds.Nc,

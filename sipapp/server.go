@@ -25,6 +25,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"webconf/prompts"
+	"webconf/sipapp/calls"
 	"webconf/sipapp/meeting"
 	"webconf/sipapp/mixer"
 	"webconf/sipapp/room"
@@ -101,6 +102,10 @@ type Options struct {
 	SRTP string
 	// Meetings configures the REST API's meetings (package meeting).
 	Meetings meeting.Config
+	// Calls is the provider of the calls API ([calls]); CallEvents gets
+	// its events (nil: none).
+	Calls      CallsConfig
+	CallEvents CallEvents
 	// Per-source budgets of what unauthenticated callers make, within
 	// Limits.FailureWindow; once spent, the source is refused for
 	// Limits.BanTime. 0 = off.
@@ -171,6 +176,10 @@ type Server struct {
 	udpLoops       atomic.Int64 // sipgo UDP read loops running
 
 	proxy *sip.Uri // the outbound proxy as our Route headers name it; nil = none
+	// callsProxy is [calls] outbound_proxy (nil: calls to the provider go
+	// to its domain); board is the calls API's legs and mixes.
+	callsProxy *sip.Uri
+	board      *calls.Switchboard
 	// resolver resolves next hops' names; nil = the system's (tests set it).
 	resolver func(ctx context.Context, host string) ([]netip.Addr, error)
 
@@ -224,6 +233,10 @@ func New(opt Options) (*Server, error) {
 			return nil, fmt.Errorf("sipapp: [server] outbound_proxy %q: %w", opt.OutboundProxy, err)
 		}
 	}
+	callsProxy, err := parseOutboundProxy(opt.Calls.OutboundProxy)
+	if err != nil {
+		return nil, fmt.Errorf("sipapp: [calls] %w", err)
+	}
 	switch opt.SRTP {
 	case "", SRTPOff, SRTPOptional:
 	case SRTPMandatory:
@@ -251,7 +264,7 @@ func New(opt Options) (*Server, error) {
 	}
 	s := &Server{
 		opt: opt, log: opt.Log, pool: pool, ip: ip, proxy: proxy,
-		mix: mix, hub: hub,
+		mix: mix, hub: hub, callsProxy: callsProxy, board: calls.New(mixAdapter{mix}, opt.CallEvents),
 		reg:   room.NewRegistry(opt.Registry, opt.Events, opt.Now),
 		calls: map[string]*call{}, rooms: map[string]*liveRoom{},
 		lobby: map[string]map[string]*lobbyWait{}, seats: map[string]int{},
@@ -770,6 +783,11 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if s.ctx.Err() != nil || !s.load.admit(time.Now()) {
 		s.counters.refused.Add(1)
 		s.respond(tx, req, 503, "Service Unavailable", nil)
+		return
+	}
+	if s.callsDialin(req, tx) {
+		// A user's phone calling out (calls API), run to its end here.
+		s.load.done(time.Now())
 		return
 	}
 	pre, newPublic, code, reason, hdr := s.preRoute(req)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"webconf/sipapp"
 	"webconf/sipapp/meeting"
 )
 
@@ -48,6 +49,22 @@ var statusOf = map[meeting.Kind]int{
 	meeting.Limited:      http.StatusTooManyRequests,
 }
 
+// callErrors maps the calls API's errors (package sipapp) to HTTP, in
+// order: the first that matches wins.
+var callErrors = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{sipapp.ErrNoSuchCall, http.StatusNotFound, "no-such-call"},
+	{sipapp.ErrNoLine, http.StatusBadRequest, "user-has-no-line"},
+	{sipapp.ErrNoProvider, http.StatusBadRequest, "no-provider"},
+	{sipapp.ErrBadDestination, http.StatusBadRequest, "invalid-destination"},
+	{sipapp.ErrDestinationRefused, http.StatusBadRequest, "destination-not-allowed"},
+	{sipapp.ErrDialoutNotAllowed, http.StatusServiceUnavailable, "too-many-calls"},
+	{sipapp.ErrDialoutFailed, http.StatusServiceUnavailable, "call-failed"},
+}
+
 // wire turns any error into its status, code and message. Unknown errors
 // are 500 with a generic message (the detail goes to the log only).
 func wire(err error) *apiError {
@@ -58,6 +75,11 @@ func wire(err error) *apiError {
 	if me, ok := meeting.AsError(err); ok {
 		if st, ok := statusOf[me.Kind]; ok {
 			return &apiError{st, me.Code, me.Message}
+		}
+	}
+	for _, ce := range callErrors {
+		if errors.Is(err, ce.err) {
+			return &apiError{ce.status, ce.code, err.Error()}
 		}
 	}
 	return &apiError{http.StatusInternalServerError, "internal", "internal error"}
