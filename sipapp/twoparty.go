@@ -175,6 +175,9 @@ func (s *Server) dialLeg(spec legSpec, m *calls.Mix) (*callLeg, error) {
 		return fail(err)
 	}
 	l := &callLeg{c: c}
+	// Receiving starts before the leg is in a mix (the mixer polls it from
+	// then on).
+	c.startMedia()
 	if err := s.board.Add(calls.LegSpec{ID: c.tag, User: spec.user, PeerName: spec.peerName, PeerNumber: spec.peerNum, Endpoint: l}, m); err != nil {
 		c.leg.Close()
 		s.load.done(time.Now())
@@ -229,7 +232,6 @@ func (l *callLeg) run(ctx context.Context, cancel context.CancelFunc, inv *sip.R
 			why = "failed"
 		}
 	}()
-	c.startMedia()
 	ok, reason := c.awaitLeg(ctx, f, l)
 	f.tx.Terminate()
 	f.tx = nil
