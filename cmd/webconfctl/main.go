@@ -48,7 +48,7 @@ commands:
   status                         active calls and the server's info string
 
 REST API (-api URL; needs the master password):
-  user add NAME [--capability meetings,sip]
+  user add NAME [--capability meetings,sip] [--line sip:URI]
                                  make a user of the meetings API; prints its
                                  token (shown only this once)
   user list                      the users

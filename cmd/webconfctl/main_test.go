@@ -137,6 +137,18 @@ func TestUserCommands(t *testing.T) {
 		t.Fatalf("a meeting with the printed token: %s, want 201", resp.Status)
 	}
 
+	// --line gives the user a phone; a line that is not a SIP URI is refused.
+	out, errs, rc = user("-master", "master", "-json", "user", "add", "bob", "--line", "sip:bob@192.0.2.8:5062")
+	if rc != 0 || !strings.Contains(out, `"line": "sip:bob@192.0.2.8:5062"`) {
+		t.Errorf("user add --line: rc %d %q %q", rc, out, errs)
+	}
+	if _, errs, rc := user("-master", "master", "user", "add", "carl", "--line", "tel:+15550100"); rc != 1 || !strings.Contains(errs, "line") {
+		t.Errorf("user add with a tel: line: rc %d %q", rc, errs)
+	}
+	if _, errs, rc := user("-master", "master", "user", "delete", "bob"); rc != 0 {
+		t.Fatalf("user delete bob: rc %d %q", rc, errs)
+	}
+
 	if _, errs, rc := user("-master", "master", "user", "add", "alice"); rc != 1 || !strings.Contains(errs, "alice is taken") {
 		t.Fatalf("user add again: rc %d %q", rc, errs)
 	}

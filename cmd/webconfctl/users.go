@@ -44,9 +44,10 @@ func (x *cli) user(args []string) error {
 		fs.SetOutput(io.Discard)
 		caps := fs.String("capability", "", "comma-separated: meetings, sip")
 		email := fs.String("email", "", "the user's email address")
+		line := fs.String("line", "", "the user's phone, a sip: or sips: URI (the calls API rings it)")
 		pos, err := parseInterspersed(fs, args[1:])
 		if err != nil || len(pos) != 1 {
-			return usageError("user add NAME [--capability meetings,sip] [--email ADDRESS]")
+			return usageError("user add NAME [--capability meetings,sip] [--email ADDRESS] [--line sip:URI]")
 		}
 		in := map[string]any{"username": pos[0]}
 		if *caps != "" {
@@ -60,6 +61,9 @@ func (x *cli) user(args []string) error {
 		}
 		if *email != "" {
 			in["email"] = *email
+		}
+		if *line != "" {
+			in["line"] = *line
 		}
 		var u userReply
 		if err := x.rest("POST", "/users", in, &u); err != nil {
@@ -122,6 +126,7 @@ type userReply struct {
 	Email        string     `json:"email,omitempty"`
 	Role         string     `json:"role"`
 	Capabilities []string   `json:"capabilities"`
+	Line         string     `json:"line,omitempty"`
 	Created      time.Time  `json:"created"`
 	LastLogin    *time.Time `json:"last_login"`
 	Token        string     `json:"token,omitempty"`
