@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/emiago/sipgo/sip"
 )
 
 // Opt is a JSON field that may be absent, null or a value: absent leaves
@@ -86,9 +84,18 @@ func CheckLine(field, s string) *Error {
 	if !strings.EqualFold(scheme, "sip") && !strings.EqualFold(scheme, "sips") {
 		return invalid(field, "%q is not a sip: or sips: URI", s)
 	}
-	var u sip.Uri
-	if err := sip.ParseUri(s, &u); err != nil || u.Host == "" || strings.Contains(rest, "?") {
+	if !sipHostRe.MatchString(rest) {
 		return invalid(field, "%q is not a sip: or sips: URI with a host (sip:user@host[:port])", s)
+	}
+	hostport, _, _ := strings.Cut(rest[strings.LastIndex(rest, "@")+1:], ";")
+	port, has := "", false
+	if strings.HasPrefix(hostport, "[") {
+		_, port, has = strings.Cut(hostport, "]:")
+	} else {
+		_, port, has = strings.Cut(hostport, ":")
+	}
+	if n, err := strconv.Atoi(port); has && (err != nil || n < 1 || n > 65535) {
+		return invalid(field, "%q: port %q is not in 1..65535", s, port)
 	}
 	return nil
 }
@@ -163,7 +170,12 @@ var (
 	usernameRe = regexp.MustCompile(`^[A-Za-z0-9._@+-]{1,128}$`)
 	uuidRe     = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 	knownCaps  = []string{CapMeetings, CapSIP}
-	roles      = []string{"user", "admin"}
+	// sipHostRe is what follows "sip:" in a line: an optional user part
+	// (RFC 3261 unreserved, escaped and user-unreserved characters, an
+	// optional :password), then a host name, IPv4 or [IPv6] address, an
+	// optional port and parameters.
+	sipHostRe = regexp.MustCompile(`^(?:[A-Za-z0-9\-_.!~*'()%&=+$,;?/]+(?::[A-Za-z0-9\-_.!~*'()%&=+$,]*)?@)?(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?:;[A-Za-z0-9\-_.!~*'()%&=+$\[\]/:]+)*$`)
+	roles     = []string{"user", "admin"}
 )
 
 // ValidUUID reports whether s is a lower-case RFC 9562 UUID string.

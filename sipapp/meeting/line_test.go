@@ -3,6 +3,7 @@ package meeting
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -14,11 +15,17 @@ import (
 func TestUserLine(t *testing.T) {
 	st := store.NewMemory()
 	b := newBook(t, Config{}, st, newHooks())
-	for _, bad := range []string{"tel:+15550100", "alice@example.com", "sip:", "sip:alice@", "http://x", "sip:a b@example.com", "sip:alice@example.com?Subject=x"} {
+	for _, bad := range []string{"tel:+15550100", "alice@example.com", "sip:", "sip:alice@", "http://x", "sip:a b@example.com", "sip:alice@example.com?Subject=x", "sip:alice@example.com:0", "sip:alice@example.com:70000", "sip:alice@[::1", "sip:alice@-x"} {
 		body, _ := json.Marshal(map[string]any{"username": "x", "line": bad})
 		_, _, err := b.CreateUser(userIn(t, string(body)))
 		if e, ok := AsError(err); !ok || e.Kind != Invalid || e.Field != "line" {
 			t.Errorf("line %q: got %v, want an invalid line", bad, err)
+		}
+	}
+	for i, good := range []string{"sip:bob@[2001:db8::1]:5062", "SIPS:bob@phone.example.com;transport=tls", "sip:192.0.2.9", "sip:+15550100;user=phone@gw.example.com:5060;lr"} {
+		body, _ := json.Marshal(map[string]any{"username": fmt.Sprintf("u%d", i), "line": good})
+		if _, _, err := b.CreateUser(userIn(t, string(body))); err != nil {
+			t.Errorf("line %q refused: %v", good, err)
 		}
 	}
 	u, _ := mustUser(t, b, `{"username":"alice","line":"sip:alice@192.0.2.1:5062","capabilities":["sip"]}`)
