@@ -1434,7 +1434,7 @@ func TestRESTRouting(t *testing.T) {
 		allow        []string
 	}{
 		{"PATCH", "/api/v1/users", []string{"GET", "POST"}},
-		{"PUT", "/api/v1/users/" + restUUID(), []string{"DELETE", "GET"}},
+		{"POST", "/api/v1/users/" + restUUID(), []string{"DELETE", "GET", "PUT"}},
 		{"POST", "/api/v1/users/me/meetings/" + restUUID(), []string{"DELETE", "GET", "PUT"}},
 		{"DELETE", "/api/v1/ingresses/http", []string{"GET", "PUT"}},
 		{"GET", "/api/v1/meetings/" + restUUID() + "/webinar/sip", []string{"PUT"}},
