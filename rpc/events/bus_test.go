@@ -1,7 +1,6 @@
 package events
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,22 +18,6 @@ func newBus(t *testing.T, ring, queue int) *Bus {
 		Now: func() time.Time { return time.UnixMicro(1000) }, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	t.Cleanup(b.Close)
 	return b
-}
-
-type msg struct {
-	Name   string          `json:"name"`
-	Origin string          `json:"origin_uuid"`
-	Seq    uint64          `json:"seq"`
-	Data   json.RawMessage `json:"data"`
-}
-
-func decodeMsg(t *testing.T, ev *Event) msg {
-	t.Helper()
-	var m msg
-	if err := json.Unmarshal(ev.Msg, &m); err != nil {
-		t.Fatalf("message %s: %v", ev.Msg, err)
-	}
-	return m
 }
 
 // drain takes what is queued for s now (Publish has returned, so all of

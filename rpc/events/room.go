@@ -6,7 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"webconf/sipapp"
+	"webconf/sipapp/room"
 )
 
 // MeetingOf tells which meeting owns a room: its uuid and owners' uuids
@@ -31,12 +31,12 @@ const (
 	evStatus
 )
 
-// roomEv is one sipapp event as it waits in the queue: a value, so that
+// roomEv is one room.Events event as it waits in the queue: a value, so that
 // queueing it allocates nothing.
 type roomEv struct {
 	kind      roomKind
 	room, tag string
-	p         sipapp.Participant
+	p         room.Participant
 }
 
 // part is a participant between its join and its leave, with what its
@@ -48,9 +48,9 @@ type part struct {
 }
 
 // RoomEvents turns the room registry's and the mixer's events
-// (sipapp.Events) into room_* and meeting_participant_* events on a Bus.
+// (room.Events) into room_* and meeting_participant_* events on a Bus.
 //
-// The sipapp methods run on call and mixer goroutines, some with the
+// The room.Events methods run on call and mixer goroutines, some with the
 // registry's lock held, so each only queues a small value (no allocation,
 // no lock but the channel's) and returns; one goroutine of the adapter
 // looks up the room's meeting and publishes, in the order the events
@@ -71,7 +71,7 @@ type RoomEvents struct {
 	byRoom map[string]map[string]*part // room -> call tag -> participant
 }
 
-var _ sipapp.Events = (*RoomEvents)(nil)
+var _ room.Events = (*RoomEvents)(nil)
 
 // NewRoomEvents starts the adapter; Close stops it.
 func NewRoomEvents(bus *Bus, log *slog.Logger) *RoomEvents {
@@ -109,41 +109,41 @@ func (r *RoomEvents) put(ev roomEv) {
 	}
 }
 
-// RoomCreated implements sipapp.Events.
+// RoomCreated implements room.Events.
 func (r *RoomEvents) RoomCreated(room string) { r.put(roomEv{kind: evCreated, room: room}) }
 
-// RoomDeleted implements sipapp.Events.
+// RoomDeleted implements room.Events.
 func (r *RoomEvents) RoomDeleted(room string) { r.put(roomEv{kind: evDeleted, room: room}) }
 
-// Joined implements sipapp.Events.
-func (r *RoomEvents) Joined(room string, p sipapp.Participant) {
+// Joined implements room.Events.
+func (r *RoomEvents) Joined(room string, p room.Participant) {
 	r.put(roomEv{kind: evJoined, room: room, tag: p.CallTag, p: p})
 }
 
-// Left implements sipapp.Events.
+// Left implements room.Events.
 func (r *RoomEvents) Left(room, tag string) { r.put(roomEv{kind: evLeft, room: room, tag: tag}) }
 
-// Muted implements sipapp.Events.
+// Muted implements room.Events.
 func (r *RoomEvents) Muted(room, tag string) { r.put(roomEv{kind: evMuted, room: room, tag: tag}) }
 
-// Unmuted implements sipapp.Events.
+// Unmuted implements room.Events.
 func (r *RoomEvents) Unmuted(room, tag string) { r.put(roomEv{kind: evUnmuted, room: room, tag: tag}) }
 
-// TalkingStarted implements sipapp.Events.
+// TalkingStarted implements room.Events.
 func (r *RoomEvents) TalkingStarted(room, tag string) {
 	r.put(roomEv{kind: evTalkOn, room: room, tag: tag})
 }
 
-// TalkingStopped implements sipapp.Events.
+// TalkingStopped implements room.Events.
 func (r *RoomEvents) TalkingStopped(room, tag string) {
 	r.put(roomEv{kind: evTalkOff, room: room, tag: tag})
 }
 
-// Status implements sipapp.Events: a dial-out's first Connected is its
+// Status implements room.Events: a dial-out's first Connected is its
 // join (dial-ins join through Joined).
-func (r *RoomEvents) Status(room string, p sipapp.Participant) {
-	if p.Status == sipapp.StatusConnected {
-		r.put(roomEv{kind: evStatus, room: room, tag: p.CallTag, p: p})
+func (r *RoomEvents) Status(name string, p room.Participant) {
+	if p.Status == room.StatusConnected {
+		r.put(roomEv{kind: evStatus, room: name, tag: p.CallTag, p: p})
 	}
 }
 
@@ -278,7 +278,7 @@ func callerID(number string) (name, user string) {
 	if i := strings.LastIndexByte(number, '<'); i >= 0 {
 		name = strings.TrimSpace(number[:i])
 		if len(name) >= 2 && name[0] == '"' && name[len(name)-1] == '"' {
-			name = name[1 : len(name)-1] // sipapp quotes without escaping
+			name = name[1 : len(name)-1] // sipapp quotes it without escaping
 		}
 		uri, _, _ = strings.Cut(number[i+1:], ">")
 	}
