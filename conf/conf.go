@@ -211,6 +211,12 @@ type HTTP struct {
 	// X-Forwarded-For names (the rightmost address that is not a trusted
 	// proxy), and the proxy's own connections are not capped per source.
 	TrustedProxies []netip.Prefix `ini:"trusted_proxies"`
+	// EventsRingSize is how many events the bus keeps for clients that
+	// resume with ?since= (GET /api/v1/events).
+	EventsRingSize int `ini:"events_ring_size"`
+	// EventsClientQueue is how many events may wait for one stream
+	// client; a client that lets more pile up is cut off.
+	EventsClientQueue int `ini:"events_client_queue"`
 }
 
 // Server is the [server] section: where webconfd listens and keeps its state.
@@ -483,7 +489,7 @@ func Default() Config {
 			MaxConnsPerSource: 16,
 			HeaderTimeout:     5 * time.Second,
 		},
-		HTTP: HTTP{Listen: "127.0.0.1:8080"},
+		HTTP: HTTP{Listen: "127.0.0.1:8080", EventsRingSize: 4096, EventsClientQueue: 256},
 		Meetings: Meetings{
 			LinkFormat:                "unique",
 			InviteMechanisms:          []string{},

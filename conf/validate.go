@@ -201,6 +201,12 @@ func (c *Config) validate() []error {
 			report("http", "listen", "%q: %v", l, err)
 		}
 	}
+	if v := c.HTTP.EventsRingSize; v < 16 || v > 1<<20 {
+		report("http", "events_ring_size", "%d must be from 16 to 1048576", v)
+	}
+	if v := c.HTTP.EventsClientQueue; v < 1 || v > 1<<16 {
+		report("http", "events_client_queue", "%d must be from 1 to 65536", v)
+	}
 	l := &c.Limits
 	for key, v := range map[string]int{
 		"pin_failures": l.PinFailures, "rpc_failures": l.RPCFailures, "room_failures": l.RoomFailures,

@@ -53,6 +53,11 @@ REST API (-api URL; needs the master password):
                                  token (shown only this once)
   user list                      the users
   user delete NAME               delete a user (and the meetings they alone own)
+  events [-rooms R1,R2] [-names N1,N2] [-since SEQ] [-token TOKEN]
+                                 print the event stream, one JSON message a
+                                 line, until interrupted; resumes after a
+                                 lost connection (a user's token, or the
+                                 master password: every event)
 
 A PIN given as "-" is read from WEBCONF_ADMIN_PIN, AUTH_PASSWORD from
 WEBCONF_AUTH_PASSWORD. The master password comes from -master, else
@@ -360,6 +365,8 @@ func (x *cli) do(cmd string, args []string) error {
 		return x.print(map[string]string{"call_tag": str(r[2])}, func(w io.Writer) { fmt.Fprintln(w, str(r[2])) })
 	case "user":
 		return x.user(args)
+	case "events":
+		return x.events(args)
 	case "feedback":
 		_, err := x.di("flushFeedback")
 		return err

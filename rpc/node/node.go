@@ -18,10 +18,12 @@ import (
 	"webconf/conf"
 	"webconf/prompts"
 	"webconf/rpc"
+	"webconf/rpc/events"
 	"webconf/rpc/jsonrpc"
 	"webconf/rpc/rest"
 	"webconf/rpc/xmlrpc"
 	"webconf/sipapp"
+	"webconf/sipapp/meeting"
 	"webconf/sipapp/store"
 )
 
@@ -37,6 +39,8 @@ type Node struct {
 	httpLn   net.Listener
 	http     *http.Server
 	rest     *rest.API
+	bus      *events.Bus
+	roomEv   *events.RoomEvents
 	stopHard chan struct{}
 	statsDir string
 }
@@ -90,15 +94,25 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
+	origin, err := nodeUUID(cfg.Server.DataDir)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	n := &Node{log: log, store: st, stopHard: make(chan struct{}), statsDir: cfg.Webconference.StatsDir}
+	n.bus = events.New(events.Options{Origin: origin, RingSize: cfg.HTTP.EventsRingSize, ClientQueue: cfg.HTTP.EventsClientQueue, Log: log})
+	n.roomEv = events.NewRoomEvents(n.bus, log)
 	opt := sipapp.OptionsFromConfig(cfg, set, log)
 	opt.Store = st
 	opt.StatsDir = cfg.Webconference.StatsDir
 	opt.Now = o.Now
+	opt.Events = n.roomEv
 	if n.SIP, err = sipapp.New(opt); err != nil {
+		n.roomEv.Close()
 		st.Close()
 		return nil, err
 	}
+	n.roomEv.SetMeetingOf(meetingOf(n.SIP.Meetings()))
 	w := cfg.Webconference
 	n.RPC, err = rpc.New(n.SIP, rpc.Options{
 		Signature: w.ServerSignature, MasterPassword: master, Private: w.PrivateRooms,
@@ -107,11 +121,13 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 		Log: log, LogLevel: o.LogLevel,
 	})
 	if err != nil {
+		n.roomEv.Close()
 		st.Close()
 		return nil, err
 	}
 	if err := n.SIP.Start(); err != nil {
 		n.RPC.Close()
+		n.roomEv.Close()
 		st.Close()
 		return nil, err
 	}
@@ -147,7 +163,7 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 	n.rest = rest.New(rest.Options{
 		SIP: n.SIP, MasterPassword: master, LinkHost: m.LinkHost, LinkFormat: m.LinkFormat,
 		PSTNExtension: m.PSTNExtension, PublicRooms: m.PublicRooms, SIPHost: sipHost(cfg.Server.PublicIP, n.SIP.Addr()), Log: log,
-		TrustedProxies: cfg.HTTP.TrustedProxies,
+		TrustedProxies: cfg.HTTP.TrustedProxies, Events: n.bus,
 	})
 	if cfg.HTTP.Listen != "" {
 		if err := n.startHTTP(cfg.HTTP.Listen); err != nil {
@@ -234,6 +250,27 @@ func (n *Node) hardExpiry() {
 	}
 }
 
+// Events is the node's event bus.
+func (n *Node) Events() *events.Bus { return n.bus }
+
+// NodeUUID is the node's UUID (data_dir/node_uuid), its events' origin_uuid.
+func (n *Node) NodeUUID() string { return n.bus.Origin() }
+
+// meetingOf finds the meeting that owns a room, for the room events.
+func meetingOf(b *meeting.Book) events.MeetingOf {
+	return func(room string) (string, []string, bool) {
+		g, ok := b.GateFor(room)
+		if !ok {
+			return "", nil, false
+		}
+		m, ok := b.Meeting(g.MeetingUUID)
+		if !ok {
+			return "", nil, false
+		}
+		return m.UUID, m.OwnerUUIDs, true
+	}
+}
+
 // RPCAddr is the XML-RPC listener's address ("" when not running).
 func (n *Node) RPCAddr() string {
 	if n.rpcLn == nil {
@@ -257,6 +294,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		errs = append(errs, n.http.Close())
 	}
 	errs = append(errs, n.SIP.Shutdown(ctx))
+	// The calls' last events go out, then the streams end (1001).
+	n.roomEv.Close()
+	n.bus.Close()
 	n.RPC.Close() // flushes the feedback file
 	if n.statsDir != "" {
 		total, failed, secs := n.SIP.Stats().Snapshot()

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"webconf/rpc/events"
 	"webconf/sipapp"
 	"webconf/sipapp/meeting"
 )
@@ -71,6 +72,17 @@ func wire(err error) *apiError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae
+	}
+	var qe *events.QueryError
+	switch {
+	case errors.As(err, &qe):
+		return &apiError{http.StatusBadRequest, "invalid-query", qe.Error()}
+	case errors.Is(err, events.ErrTooOld):
+		// 410: what the client missed is gone; it must fetch the state
+		// again and subscribe without since.
+		return &apiError{http.StatusGone, "since-too-old", err.Error()}
+	case errors.Is(err, events.ErrClosed):
+		return &apiError{http.StatusServiceUnavailable, "stopping", "the server is stopping"}
 	}
 	if me, ok := meeting.AsError(err); ok {
 		if st, ok := statusOf[me.Kind]; ok {

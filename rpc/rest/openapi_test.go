@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"webconf/rpc/events"
 )
 
 // The OpenAPI document is written by hand, so nothing but this check keeps
@@ -28,6 +30,8 @@ type oaDoc struct {
 		SecuritySchemes map[string]struct {
 			Type   string `json:"type"`
 			Scheme string `json:"scheme"`
+			In     string `json:"in"`
+			Name   string `json:"name"`
 		} `json:"securitySchemes"`
 	} `json:"components"`
 }
@@ -145,6 +149,7 @@ func checkOpenAPI(raw []byte, routes []route) []string {
 	}
 
 	probs = append(probs, checkRefs(raw)...)
+	probs = append(probs, checkEventSchemas(raw, events.Names())...)
 	return probs
 }
 
@@ -198,6 +203,9 @@ func checkSecurity(doc oaDoc, where string, auth authKind, op oaOperation) []str
 		}
 		return nil
 	}
+	if auth == authViewer {
+		return checkViewerSecurity(doc, where, op)
+	}
 	scheme := map[authKind]string{authOperator: "basic", authUser: "bearer"}[auth]
 	var probs []string
 	if len(reqs) != 1 || len(reqs[0]) != 1 {
@@ -215,6 +223,91 @@ func checkSecurity(doc oaDoc, where string, auth authKind, op oaOperation) []str
 	for _, code := range []string{"401", "429"} {
 		if _, ok := op.Responses[code]; !ok {
 			probs = append(probs, fmt.Sprintf("%s: takes credentials but does not document %s", where, code))
+		}
+	}
+	return probs
+}
+
+// checkViewerSecurity: the event stream takes HTTP Basic (operator), a
+// bearer token, or the token in the query: three alternatives.
+func checkViewerSecurity(doc oaDoc, where string, op oaOperation) []string {
+	var probs []string
+	want := map[string]bool{"http/basic": false, "http/bearer": false, "apiKey/query/token": false}
+	for _, req := range *op.Security {
+		for name := range req {
+			s, ok := doc.Components.SecuritySchemes[name]
+			if !ok {
+				probs = append(probs, fmt.Sprintf("%s: security scheme %q is not in components", where, name))
+				continue
+			}
+			key := s.Type + "/" + strings.ToLower(s.Scheme)
+			if s.Type == "apiKey" {
+				key = s.Type + "/" + s.In + "/" + s.Name
+			}
+			want[key] = true
+		}
+	}
+	for k, seen := range want {
+		if !seen {
+			probs = append(probs, fmt.Sprintf("%s: security does not offer %s", where, k))
+		}
+	}
+	for _, code := range []string{"401", "429"} {
+		if _, ok := op.Responses[code]; !ok {
+			probs = append(probs, fmt.Sprintf("%s: takes credentials but does not document %s", where, code))
+		}
+	}
+	return probs
+}
+
+// checkEventSchemas: every event name the bus serves has a message schema
+// among EventMessage's oneOf, with its name as the only enum value and a
+// data payload that resolves; and none documented is unknown.
+func checkEventSchemas(raw []byte, names []string) []string {
+	var root map[string]any
+	if err := json.Unmarshal(raw, &root); err != nil {
+		return []string{err.Error()}
+	}
+	var probs []string
+	msg, ok := resolvePointer(root, "/components/schemas/EventMessage")
+	if !ok {
+		return []string{"components/schemas/EventMessage is missing"}
+	}
+	one, _ := msg.(map[string]any)["oneOf"].([]any)
+	documented := map[string]bool{}
+	for i, o := range one {
+		ref, _ := o.(map[string]any)["$ref"].(string)
+		s, ok := resolvePointer(root, strings.TrimPrefix(ref, "#"))
+		if !ok {
+			probs = append(probs, fmt.Sprintf("EventMessage.oneOf[%d]: $ref %q does not resolve", i, ref))
+			continue
+		}
+		props, _ := s.(map[string]any)["properties"].(map[string]any)
+		nameProp, _ := props["name"].(map[string]any)
+		enum, _ := nameProp["enum"].([]any)
+		if len(enum) != 1 {
+			probs = append(probs, fmt.Sprintf("%s: name must have one enum value, has %v", ref, enum))
+			continue
+		}
+		name, _ := enum[0].(string)
+		documented[name] = true
+		if !slices.Contains(names, name) {
+			probs = append(probs, fmt.Sprintf("%s documents event %q, which the bus does not know", ref, name))
+		}
+		data, _ := props["data"].(map[string]any)
+		dref, _ := data["$ref"].(string)
+		if _, ok := resolvePointer(root, strings.TrimPrefix(dref, "#")); dref == "" || !ok {
+			probs = append(probs, fmt.Sprintf("event %s: data has no payload schema", name))
+		}
+		for _, f := range []string{"origin_uuid", "seq"} {
+			if _, ok := props[f]; !ok {
+				probs = append(probs, fmt.Sprintf("event %s: no %s", name, f))
+			}
+		}
+	}
+	for _, n := range names {
+		if !documented[n] {
+			probs = append(probs, fmt.Sprintf("event %s has no message schema in EventMessage.oneOf", n))
 		}
 	}
 	return probs
@@ -403,6 +496,22 @@ func TestOpenAPICheckFindsMistakes(t *testing.T) {
 		}, `$ref "#/components/responses/Teapot" does not resolve`},
 		{"no security", func(d map[string]any) { delete(op(d), "security") }, "no security"},
 		{"wrong security", func(d map[string]any) { op(d)["security"] = []any{} }, "security [], want one bearer scheme"},
+		{"event without a schema", func(d map[string]any) {
+			em := d["components"].(map[string]any)["schemas"].(map[string]any)["EventMessage"].(map[string]any)
+			em["oneOf"] = em["oneOf"].([]any)[1:]
+		}, "event room_created has no message schema"},
+		{"event payload missing", func(d map[string]any) {
+			s := d["components"].(map[string]any)["schemas"].(map[string]any)["Event_meeting_participant_left"].(map[string]any)
+			delete(s["properties"].(map[string]any), "data")
+		}, "event meeting_participant_left: data has no payload schema"},
+		{"unknown event documented", func(d map[string]any) {
+			s := d["components"].(map[string]any)["schemas"].(map[string]any)["Event_room_locked"].(map[string]any)
+			s["properties"].(map[string]any)["name"] = map[string]any{"enum": []any{"room_exploded"}}
+		}, `documents event "room_exploded"`},
+		{"event stream without the query token", func(d map[string]any) {
+			op := d["paths"].(map[string]any)["/api/v1/events"].(map[string]any)["get"].(map[string]any)
+			op["security"] = op["security"].([]any)[:2]
+		}, "security does not offer apiKey/query/token"},
 		{"401 undocumented", func(d map[string]any) {
 			delete(op(d)["responses"].(map[string]any), "401")
 		}, "does not document 401"},

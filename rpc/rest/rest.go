@@ -32,6 +32,7 @@ import (
 	"sync"
 
 	"webconf/rpc"
+	"webconf/rpc/events"
 	"webconf/sipapp"
 	"webconf/sipapp/meeting"
 )
@@ -51,6 +52,8 @@ type Options struct {
 	// their requests are charged to the client X-Forwarded-For names.
 	TrustedProxies rpc.Trusted
 	Log            *slog.Logger
+	// Events is the event bus GET /api/v1/events streams (nil: 503).
+	Events *events.Bus
 }
 
 // API serves the routes.
@@ -116,6 +119,10 @@ func (a *API) dispatch(rs []route) http.Handler {
 				}
 			case authUser:
 				if !a.user(c) {
+					return
+				}
+			case authViewer:
+				if !a.viewer(c) {
 					return
 				}
 			}

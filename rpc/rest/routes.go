@@ -12,6 +12,9 @@ const (
 	authNone authKind = iota
 	authOperator
 	authUser
+	// authViewer: an operator (HTTP Basic) or a user (bearer token in
+	// Authorization or ?token=); the event stream.
+	authViewer
 )
 
 // route is one method on one path pattern (net/http ServeMux syntax).
@@ -27,7 +30,10 @@ type ctx struct {
 	w   http.ResponseWriter
 	r   *http.Request
 	api *API
-	me  meeting.User // with authUser
+	me  meeting.User // with authUser, and authViewer for a user
+	// with authViewer: operator credentials; token: a user's token (a
+	// page may hold it, so it may open the stream from another origin)
+	operator, token bool
 }
 
 func (c *ctx) fail(err error) {
@@ -109,5 +115,7 @@ func (a *API) routes() []route {
 		{"GET", guest + "/{authorization_uuid}", authNone, a.guestPoll},
 
 		{"GET", "/c/{identifier}", authNone, a.publicRoom},
+
+		{"GET", "/api/v1/events", authViewer, a.streamEvents},
 	}
 }

@@ -1,0 +1,73 @@
+package events
+
+// The events of rooms and meetings, and their payloads. Every name a
+// client may ask for in ?names= is in Names; rpc/rest's OpenAPI test
+// requires a message schema for each.
+const (
+	RoomCreated                = "room_created"
+	RoomDeleted                = "room_deleted"
+	RoomLocked                 = "room_locked"
+	RoomUnlocked               = "room_unlocked"
+	RoomParticipantJoined      = "room_participant_joined"
+	RoomParticipantLeft        = "room_participant_left"
+	RoomParticipantMuted       = "room_participant_muted"
+	RoomParticipantUnmuted     = "room_participant_unmuted"
+	RoomParticipantTalkStarted = "room_participant_talk_started"
+	RoomParticipantTalkStopped = "room_participant_talk_stopped"
+	MeetingJoined              = "meeting_participant_joined"
+	MeetingLeft                = "meeting_participant_left"
+)
+
+// names is every event name the bus serves, in documentation order.
+var names = []string{
+	RoomCreated, RoomDeleted, RoomLocked, RoomUnlocked,
+	RoomParticipantJoined, RoomParticipantLeft, RoomParticipantMuted, RoomParticipantUnmuted,
+	RoomParticipantTalkStarted, RoomParticipantTalkStopped,
+	MeetingJoined, MeetingLeft,
+}
+
+var known = func() map[string]bool {
+	m := map[string]bool{}
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
+}()
+
+// Names lists every event name.
+func Names() []string { return append([]string(nil), names...) }
+
+// Known reports whether name is an event name.
+func Known(name string) bool { return known[name] }
+
+// Room is the payload of room_created, room_deleted, room_locked and
+// room_unlocked.
+type Room struct {
+	Room string `json:"room"`
+}
+
+// RoomParticipant is the payload of the room_participant_* events: the
+// room, the participant's SEMS call tag (the call_tag roomInfo lists and
+// kick/mute take) as call_id, and what roomInfo says of it.
+type RoomParticipant struct {
+	Room   string `json:"room"`
+	CallID string `json:"call_id"`
+	// Number is roomInfo's number: the caller's From ("Name" <sip:...>)
+	// or a dial-out's sip:callee@domain.
+	Number        string `json:"number"`
+	ParticipantID string `json:"participant_id"`
+	// MeetingUUID is the meeting whose room it is, null otherwise.
+	MeetingUUID *string `json:"meeting_uuid"`
+}
+
+// MeetingParticipant is Wazo's payload of meeting_participant_joined and
+// _left (meetings-anchors.md 1.8): the participant as GET
+// .../participants lists it, plus meeting_uuid.
+type MeetingParticipant struct {
+	ID             string  `json:"id"`
+	CallerIDName   string  `json:"caller_id_name"`
+	CallerIDNumber string  `json:"caller_id_number"`
+	CallID         string  `json:"call_id"`
+	UserUUID       *string `json:"user_uuid"` // null: a guest (callers are not matched to users yet)
+	MeetingUUID    string  `json:"meeting_uuid"`
+}
