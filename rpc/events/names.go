@@ -1,6 +1,7 @@
 package events
 
-// The events of rooms and meetings, and their payloads. Every name a
+// The events of rooms and meetings, and their payloads (calls.go has
+// the calls API's). Every name a
 // client may ask for in ?names= is in Names; rpc/rest's OpenAPI test
 // requires a message schema for each.
 const (
@@ -24,6 +25,7 @@ var names = []string{
 	RoomParticipantJoined, RoomParticipantLeft, RoomParticipantMuted, RoomParticipantUnmuted,
 	RoomParticipantTalkStarted, RoomParticipantTalkStopped,
 	MeetingJoined, MeetingLeft,
+	CallCreated, CallUpdated, CallAnswered, CallEnded,
 }
 
 var known = func() map[string]bool {

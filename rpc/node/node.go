@@ -107,6 +107,7 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 	opt.StatsDir = cfg.Webconference.StatsDir
 	opt.Now = o.Now
 	opt.Events = n.roomEv
+	opt.CallEvents = events.NewCallEvents(n.bus)
 	if n.SIP, err = sipapp.New(opt); err != nil {
 		n.roomEv.Close()
 		st.Close()
