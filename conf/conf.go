@@ -558,6 +558,7 @@ func Parse(data []byte) (*Config, error) {
 
 	sections := sectionFields(&c)
 	seen := map[string]map[string]bool{} // section -> keys set, for validate and duplicates
+	lines := keyLines(data)
 	for _, sec := range f.Sections() {
 		name := sec.Name()
 		if name == ini.DefaultSection {
@@ -574,8 +575,8 @@ func Parse(data []byte) (*Config, error) {
 		}
 		for _, k := range sec.Keys() {
 			key := k.Name()
-			// ValueWithShadows leaves out empty values, so "a=" given twice
-			// goes unnoticed; every other repetition is reported.
+			// ValueWithShadows leaves out empty values ("a=" then "a=x"
+			// reads as ""), so repetitions are counted on the lines.
 			if strings.HasSuffix(key, "[]") && !seen[name][key] {
 				// PHP-style list: one line per value.
 				seen[name][key] = true
@@ -598,8 +599,11 @@ func Parse(data []byte) (*Config, error) {
 				}
 				continue
 			}
-			if len(k.ValueWithShadows()) > 1 || seen[name][key] {
-				report(name, key, "set more than once")
+			if len(k.ValueWithShadows()) > 1 || lines[name][key] > 1 || seen[name][key] {
+				if !seen[name][key] { // once per key, however often it is set
+					report(name, key, "set more than once")
+				}
+				seen[name][key] = true
 				continue
 			}
 			seen[name][key] = true
@@ -863,4 +867,35 @@ func splitHostPort(hostport string) (host string, port int, err error) {
 		return "", 0, fmt.Errorf("port %q is not a number in 0..65535", ps)
 	}
 	return host, port, nil
+}
+
+// keyLines counts the lines that set each key, per section (keys before
+// any section and in [webconference] count together, as they are read).
+// Values are literal (no continuation lines, "=" the only delimiter), so
+// a line's key is what precedes its first "=".
+func keyLines(data []byte) map[string]map[string]int {
+	counts := map[string]map[string]int{}
+	section := "webconference"
+	for line := range strings.Lines(string(data)) {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || line[0] == '#' || line[0] == ';':
+			continue
+		case line[0] == '[' && strings.HasSuffix(line, "]"):
+			section = strings.TrimSpace(line[1 : len(line)-1])
+			if section == "" || section == ini.DefaultSection {
+				section = "webconference"
+			}
+			continue
+		}
+		key, _, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		if counts[section] == nil {
+			counts[section] = map[string]int{}
+		}
+		counts[section][strings.TrimSpace(key)]++
+	}
+	return counts
 }

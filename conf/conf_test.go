@@ -386,6 +386,9 @@ func TestBadValues(t *testing.T) {
 		{"a calls from_user with a space", "[calls]\nfrom_user=a b", "calls", "from_user", "SIP user parts"},
 		{"a key set twice", "[server]\nlog_level=info\nlog_level=debug", "server", "log_level", "set more than once"},
 		{"a key set twice with the same value", "[server]\nlog_level=info\nlog_level=info", "server", "log_level", "set more than once"},
+		{"a key set empty, then set", "[calls]\ndomain=\nfrom_user=x\ndomain=sip.example.com", "calls", "domain", "set more than once"},
+		{"a key set, then set empty", "[server]\nlog_level=debug\nlog_level=", "server", "log_level", "set more than once"},
+		{"a key set empty twice", "[server]\npublic_ip=\npublic_ip=", "server", "public_ip", "set more than once"},
 		{"a key set outside and inside [webconference]", "ignore_pin=yes\n[webconference]\nignore_pin=no", "webconference", "ignore_pin", "set more than once"},
 	}
 	for _, tc := range cases {
