@@ -13,7 +13,9 @@ import (
 	"webconf/conf"
 	"webconf/prompts"
 	"webconf/rpc/node"
+	"webconf/rpc/xmlrpc/client"
 	"webconf/test/phone"
+	"webconf/test/testnode"
 	"webconf/test/testutil"
 )
 
@@ -275,5 +277,46 @@ func TestRoomControlNames(t *testing.T) {
 	_, b := jsonCall(t, h, `{"jsonrpc":"2.0","id":1,"method":"roomLock","params":["700"]}`)
 	if !strings.Contains(string(b), `"code":-32602`) {
 		t.Fatalf("roomLock without a PIN over JSON-RPC: %s", b)
+	}
+}
+
+// TestRoomLockSurvivesARestart: the lock is stored with the room.
+func TestRoomLockSurvivesARestart(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, t.TempDir())
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	first, err := node.Start(cfg, node.Options{Log: testnode.Log(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h1 := &harness{node: first}
+	cli, err := client.New("http://" + first.RPCAddr() + "/RPC2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h1.cli = cli
+	pin := norm(h1.di(t, "roomCreate", "800")).([]any)[2].(string)
+	if r := norm(h1.di(t, "roomLock", "800", pin)).([]any); r[0] != 0 {
+		t.Fatalf("roomLock: %v", r)
+	}
+	cli.Close()
+	if err := first.Shutdown(testutil.Ctx(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+
+	h := startCfg(t, cfg)
+	if locked, _ := participantsByTag(t, h, "800", pin); !locked {
+		t.Fatal("the lock is gone after a restart")
+	}
+	p, err := phone.Dial(testutil.Ctx(t, 10*time.Second), phone.Config{Server: h.node.SIP.Addr(), Headers: roomHeader("800")})
+	if err == nil {
+		p.Close()
+		t.Fatal("a direct dial into the restored locked room was answered")
+	}
+	var se *phone.StatusError
+	if !errors.As(err, &se) || se.Code != 403 {
+		t.Fatalf("direct dial after the restart: %v, want 403", err)
 	}
 }
