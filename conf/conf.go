@@ -299,6 +299,8 @@ type Webconference struct {
 	WrongPin           string `ini:"wrong_pin"`
 	WrongPinBye        string `ini:"wrong_pin_bye"`
 	EnteringConference string `ini:"entering_conference"`
+	// RoomLocked is ours: what a keypad caller hears for a locked room.
+	RoomLocked string `ini:"room_locked"`
 	// DigitsDir holds 0.wav..9.wav for reading back typed digits; "" = built-in.
 	DigitsDir string `ini:"digits_dir"`
 	// PlayoutType is accepted for compatibility (simple, adaptive_jb, ...);

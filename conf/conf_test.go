@@ -152,6 +152,7 @@ var everyKey = []struct {
 	{"webconference", "wrong_pin", "/p/wrong.wav", func(c *Config) any { return c.Webconference.WrongPin }, "/p/wrong.wav"},
 	{"webconference", "wrong_pin_bye", "/p/bye.wav", func(c *Config) any { return c.Webconference.WrongPinBye }, "/p/bye.wav"},
 	{"webconference", "entering_conference", "/p/enter.wav", func(c *Config) any { return c.Webconference.EnteringConference }, "/p/enter.wav"},
+	{"webconference", "room_locked", "/p/locked.wav", func(c *Config) any { return c.Webconference.RoomLocked }, "/p/locked.wav"},
 	{"webconference", "digits_dir", "/p/digits/", func(c *Config) any { return c.Webconference.DigitsDir }, "/p/digits/"},
 	{"webconference", "playout_type", "simple", func(c *Config) any { return c.Webconference.PlayoutType }, "simple"},
 	{"webconference", "direct_room_re", "^9[0-9]+$", func(c *Config) any { return c.Webconference.DirectRoomPattern }, "^9[0-9]+$"},
@@ -592,6 +593,7 @@ func TestSampleConfigLoads(t *testing.T) {
 		"first_participant": w.FirstParticipant, "join_sound": w.JoinSound, "drop_sound": w.DropSound,
 		"enter_pin": w.EnterPin, "wrong_pin": w.WrongPin, "wrong_pin_bye": w.WrongPinBye,
 		"entering_conference": w.EnteringConference, "digits_dir": w.DigitsDir,
+		"room_locked": w.RoomLocked,
 	} {
 		if path != "" {
 			t.Errorf("%s = %q, the sample should use the built-in prompt", key, path)

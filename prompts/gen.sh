@@ -39,6 +39,7 @@ say "$out/meeting_not_started.wav" "This meeting has not started yet. Please cal
 say "$out/meeting_ended.wav" "This meeting is over. Goodbye."
 say "$out/conference_full.wav" "This conference is full. Goodbye."
 say "$out/lobby_wait.wav" "Please wait, the host will let you in."
+say "$out/room_locked.wav" "This conference is locked."
 
 i=0
 for word in zero one two three four five six seven eight nine; do

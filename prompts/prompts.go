@@ -37,6 +37,9 @@ type Set struct {
 	// Meetings (REST API): before valid_since, after valid_until, at
 	// max_participants, and while the lobby holds a caller.
 	MeetingNotStarted, MeetingEnded, ConferenceFull, LobbyWait []int16
+	// RoomLocked is played to a keypad caller who types a locked room's
+	// number, before the hang-up.
+	RoomLocked []int16
 }
 
 // Files names replacement prompt files, one field per SEMS webconference.conf
@@ -50,6 +53,7 @@ type Files struct {
 	WrongPinBye        string // wrong_pin_bye
 	EnteringConference string // entering_conference
 	DigitsDir          string // digits_dir: <dir>/0.wav … <dir>/9.wav
+	RoomLocked         string // room_locked (ours, not SEMS's)
 	// [meetings] keys.
 	MeetingNotStarted string // not_started_prompt
 	MeetingEnded      string // ended_prompt
@@ -80,6 +84,7 @@ func Builtin() *Set {
 			MeetingEnded:       mustEmbedded("meeting_ended.wav"),
 			ConferenceFull:     mustEmbedded("conference_full.wav"),
 			LobbyWait:          mustEmbedded("lobby_wait.wav"),
+			RoomLocked:         mustEmbedded("room_locked.wav"),
 		}
 		// SEMS uses one beep.wav for both events; so do we.
 		s.JoinSound = beep()
@@ -162,6 +167,7 @@ func Load(f Files, log *slog.Logger) (*Set, error) {
 		{"ended_prompt", f.MeetingEnded, &s.MeetingEnded},
 		{"full_prompt", f.ConferenceFull, &s.ConferenceFull},
 		{"lobby_prompt", f.LobbyWait, &s.LobbyWait},
+		{"room_locked", f.RoomLocked, &s.RoomLocked},
 	} {
 		if o.path == "" {
 			continue

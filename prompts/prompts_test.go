@@ -44,6 +44,7 @@ func named(s *Set) map[string][]int16 {
 		"wrong_pin_bye":       s.WrongPinBye,
 		"entering_conference": s.EnteringConference,
 		"first_participant":   s.FirstParticipant,
+		"room_locked":         s.RoomLocked,
 	}
 	for d, v := range s.Digits {
 		m["digit "+strconv.Itoa(d)] = v
@@ -280,6 +281,21 @@ func TestLoad(t *testing.T) {
 		}
 		if slices.Equal(Builtin().EnterPin, want) {
 			t.Fatal("Load modified the built-in set")
+		}
+	})
+	t.Run("room_locked is overridable like the others", func(t *testing.T) {
+		dir := t.TempDir()
+		want := tone(440, 8000, 4000)
+		p := writeFile(t, dir, "locked.wav", wav.Encode(want, 8000))
+		s, err := Load(Files{RoomLocked: p}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(s.RoomLocked, want) {
+			t.Fatal("room_locked not replaced by the file's samples")
+		}
+		if slices.Equal(Builtin().RoomLocked, want) || len(Builtin().RoomLocked) == 0 {
+			t.Fatal("the built-in room_locked prompt is missing or was modified")
 		}
 	})
 	t.Run("a 16 kHz file is converted to 8 kHz", func(t *testing.T) {

@@ -47,7 +47,8 @@ type Service struct {
 const factory = "webconference"
 
 // exported is the module's _list (spec 2.15), in SEMS's order. Only these
-// are registered as direct methods; the rest are reachable through di.
+// and the room controls (controls.go, left out of _list) are registered as
+// direct methods; the rest are reachable through di.
 var exported = []string{
 	"roomCreate", "roomDelete", "roomInfo", "dialout", "mute", "unmute",
 	"kickout", "changeRoomAdminpin", "serverInfo", "vqConferenceFeedback",
@@ -91,6 +92,7 @@ func New(srv *sipapp.Server, o Options) (*Service, error) {
 		"resetFeedback":        s.resetFeedback,
 		"flushFeedback":        func(context.Context, []any) []any { s.fb.Flush(); return []any{} },
 	}
+	s.addControls()
 	s.registerBuiltins()
 	if o.ExportDI {
 		s.table.Register("di", s.di)
@@ -101,7 +103,7 @@ func New(srv *sipapp.Server, o Options) (*Service, error) {
 		}
 		// xmlrpc2di registers the plain name unless taken, and always
 		// the module-qualified one (spec 1.3).
-		for _, name := range exported {
+		for _, name := range append(exported[:len(exported):len(exported)], controls...) {
 			m := s.direct(name)
 			s.table.Register(name, m)
 			s.table.Register(factory+"."+name, m)
@@ -164,7 +166,11 @@ func (s *Service) invoke(ctx context.Context, fn string, args []any) (any, error
 	if !ok {
 		return nil, &Fault{Code: 504, Message: "Exception: AmDynInvoke::NotImplemented: " + fn, Param: -1, Kind: KindUnknownMethod}
 	}
-	if err := checkArgs(args, arity[fn]); err != nil {
+	spec, ok := arity[fn]
+	if !ok {
+		spec = controlArity[fn]
+	}
+	if err := checkArgs(args, spec); err != nil {
 		return nil, err
 	}
 	if fn == "serverInfo" {

@@ -102,6 +102,10 @@ type call struct {
 	// with good credentials, or a meeting's or public room's number as
 	// the Request-URI user).
 	pre string
+	// admitted: an owner let the call out of a meeting's lobby, where it
+	// waited since before the room was locked; the lock does not keep it
+	// out.
+	admitted bool
 	// newPublic is the identifier of the public room this call is to make
 	// once acknowledged (sip:c.<identifier> of no open room).
 	newPublic string
@@ -680,6 +684,22 @@ func (c *call) keypad() (string, string, bool, bool) {
 				}
 				continue
 			}
+			if c.s.reg.Locked(room) {
+				// A right number, but the room takes nobody new: say so
+				// and hang up (not a wrong entry).
+				c.log.Info("room is locked", "room", room)
+				c.member.DetectDTMF(nil)
+				c.member.StopPrompts()
+				p := c.play(pr.RoomLocked)
+				select {
+				case <-p.Done:
+					c.end(endFailed)
+					c.sendBye()
+				case <-c.endCh:
+					c.byeIfKicked()
+				}
+				return "", "", false, false
+			}
 			// Read the digits back (SEMS means to but its read-back is
 			// broken), then "entering conference", then join.
 			c.member.DetectDTMF(nil)
@@ -754,14 +774,28 @@ func (c *call) inRoom(name, pid string, direct bool) {
 	if direct {
 		reason = room.ReasonDirect
 	}
+	if c.s.reg.Locked(name) {
+		// Locked after the INVITE was let through (a direct dial is
+		// refused with 403 before the answer).
+		c.refuseLocked(name)
+		return
+	}
 	leave, ok := c.meetingGate(name)
 	if !ok {
 		return
 	}
 	defer leave()
-	if err := c.s.reg.Join(name, c.tag, c.number, pid, reason, c.s.opt.RoomPinSplit > 0, c); err != nil {
+	join := c.s.reg.Join
+	if c.admitted {
+		join = c.s.reg.JoinAdmitted
+	}
+	if err := join(name, c.tag, c.number, pid, reason, c.s.opt.RoomPinSplit > 0, c); err != nil {
 		if errors.Is(err, room.ErrStore) {
 			c.refuseUnstored(name, err)
+			return
+		}
+		if errors.Is(err, room.ErrLocked) {
+			c.refuseLocked(name)
 			return
 		}
 		c.log.Info("cannot join room", "room", name, "err", err)

@@ -91,7 +91,7 @@ func PromptFiles(cfg *conf.Config) prompts.Files {
 	return prompts.Files{
 		FirstParticipant: w.FirstParticipant, JoinSound: w.JoinSound, DropSound: w.DropSound,
 		EnterPin: w.EnterPin, WrongPin: w.WrongPin, WrongPinBye: w.WrongPinBye,
-		EnteringConference: w.EnteringConference, DigitsDir: w.DigitsDir,
+		EnteringConference: w.EnteringConference, DigitsDir: w.DigitsDir, RoomLocked: w.RoomLocked,
 		MeetingNotStarted: m.NotStartedPrompt, MeetingEnded: m.EndedPrompt,
 		ConferenceFull: m.FullPrompt, LobbyWait: m.LobbyPrompt,
 	}

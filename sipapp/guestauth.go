@@ -37,8 +37,8 @@ const nonceLife = 5 * time.Minute
 // preRoute decides, before the call is answered, what needs deciding
 // then: a meeting-guest caller is challenged (401) until their digest
 // credentials name a meeting, and a caller who dials a meeting room
-// directly while SIP dial-in is off is refused with 403 (a keypad caller
-// learns it after typing). pre is the room when it is already known; code
+// directly while SIP dial-in is off, or who dials a locked room directly,
+// is refused with 403 (a keypad caller learns it after typing). pre is the room when it is already known; code
 // is a status to refuse with (then hdr, if any, goes in the response).
 // newPublic is the identifier of a public room the call is to make once
 // it is answered and acknowledged (so that the source that pays for it
@@ -67,6 +67,9 @@ func (s *Server) preRoute(req *sip.Request) (pre, newPublic string, code int, re
 	}
 	if g, ok := s.book.GateFor(room); ok && !g.SIPDialin {
 		return "", "", 403, "Forbidden", nil
+	}
+	if s.reg.Locked(room) {
+		return "", "", 403, reasonLocked, nil
 	}
 	if known {
 		return room, "", 0, "", nil
@@ -193,6 +196,9 @@ func (s *Server) guestAuth(req *sip.Request) (string, int, string, sip.Header) {
 	}
 	if g, ok := s.book.GateFor(room); ok && !g.SIPDialin {
 		return "", 403, "Forbidden", nil
+	}
+	if s.reg.Locked(room) {
+		return "", 403, reasonLocked, nil
 	}
 	return room, 0, "", nil
 }

@@ -261,6 +261,7 @@ func (c *call) waitLobby(room string) bool {
 		select {
 		case <-w.admit:
 			c.log.Info("admitted from the lobby", "room", room)
+			c.admitted = true
 			return true
 		case <-c.endCh:
 			c.byeIfKicked()

@@ -16,6 +16,7 @@ import (
 	"webconf/rpc/events"
 	"webconf/sipapp"
 	"webconf/sipapp/meeting"
+	"webconf/sipapp/room"
 )
 
 // apiError is an error with its wire form.
@@ -93,6 +94,15 @@ func wire(err error) *apiError {
 		if errors.Is(err, ce.err) {
 			return &apiError{ce.status, ce.code, err.Error()}
 		}
+	}
+	// The room registry's errors (room controls).
+	switch {
+	case errors.Is(err, room.ErrStore):
+		return &apiError{http.StatusServiceUnavailable, "store-unavailable", "the change could not be stored"}
+	case errors.Is(err, room.ErrNoCall):
+		return errNoParticipant
+	case errors.Is(err, room.ErrNoRoom):
+		return &apiError{http.StatusNotFound, "not-found", "the meeting's room is gone"}
 	}
 	return &apiError{http.StatusInternalServerError, "internal", "internal error"}
 }

@@ -16,6 +16,10 @@ type Events interface {
 	// Status reports every change of a participant record's status or
 	// reason (the transitions roomInfo pollers see, without polling).
 	Status(room string, p Participant)
+	// RoomLocked and RoomUnlocked report a change of a room's lock
+	// (Registry.SetLocked).
+	RoomLocked(room string)
+	RoomUnlocked(room string)
 }
 
 // NopEvents ignores every event.
@@ -30,5 +34,7 @@ func (NopEvents) Unmuted(string, string)        {}
 func (NopEvents) TalkingStarted(string, string) {}
 func (NopEvents) TalkingStopped(string, string) {}
 func (NopEvents) Status(string, Participant)    {}
+func (NopEvents) RoomLocked(string)             {}
+func (NopEvents) RoomUnlocked(string)           {}
 
 var _ Events = NopEvents{}

@@ -61,6 +61,9 @@ var (
 	// registry writes before a change becomes visible, as the meetings
 	// Book does), and the caller answers an internal error.
 	ErrStore = errors.New("room store write failed")
+	// ErrLocked means the room is locked (SetLocked): it takes no new
+	// caller.
+	ErrLocked = errors.New("room is locked")
 )
 
 // Participant is one record of a room, as roomInfo lists it.
@@ -110,6 +113,8 @@ type room struct {
 	// pinned rooms belong to a meeting or a public room (package meeting
 	// owns their lifetime): SEMS's soft expiry leaves them alone.
 	pinned bool
+	// locked rooms take no new caller (Join); stored, so a restart keeps it.
+	locked bool
 }
 
 // Registry is the room map of SEMS's WebConferenceFactory: room name to
@@ -156,7 +161,7 @@ func (r *Registry) Restore(ctx context.Context, st store.Store, log *slog.Logger
 	r.store, r.log = st, log
 	now := r.now()
 	for _, sr := range snap.Rooms {
-		r.rooms[sr.Name] = &room{name: sr.Name, adminPin: sr.AdminPin, expiry: sr.Expiry, lastAccess: now}
+		r.rooms[sr.Name] = &room{name: sr.Name, adminPin: sr.AdminPin, expiry: sr.Expiry, lastAccess: now, locked: sr.Locked}
 	}
 	for _, inv := range snap.Invites {
 		rm, ok := r.rooms[inv.Room]
@@ -184,7 +189,7 @@ func (r *Registry) storeFailed(what, room string, err error) error {
 func (r *Registry) putLocked(rm room) error {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	err := r.store.PutRoom(ctx, store.Room{Name: rm.name, AdminPin: rm.adminPin, Expiry: rm.expiry, LastAccess: rm.lastAccess})
+	err := r.store.PutRoom(ctx, store.Room{Name: rm.name, AdminPin: rm.adminPin, Expiry: rm.expiry, LastAccess: rm.lastAccess, Locked: rm.locked})
 	if err != nil {
 		return r.storeFailed("put", rm.name, err)
 	}
@@ -598,12 +603,29 @@ func (r *Registry) liveLocked(rm *room) []Controller {
 // with the same participant ID and no call yet is taken over instead. In
 // private mode the room must exist, and with checkPid the participant must
 // have been invited.
+//
+// A locked room refuses the call with ErrLocked (JoinAdmitted does not).
 func (r *Registry) Join(name, tag, number, pid, reason string, checkPid bool, c Controller) error {
+	return r.join(name, tag, number, pid, reason, checkPid, c, false)
+}
+
+// JoinAdmitted is Join for a caller an owner let in (from a meeting's
+// lobby, where it waited since before the room was locked): a lock does
+// not keep it out, as it does not keep out an operator's dial-out.
+func (r *Registry) JoinAdmitted(name, tag, number, pid, reason string, checkPid bool, c Controller) error {
+	return r.join(name, tag, number, pid, reason, checkPid, c, true)
+}
+
+func (r *Registry) join(name, tag, number, pid, reason string, checkPid bool, c Controller, pastLock bool) error {
 	r.mu.Lock()
 	rm, err := r.openLocked(name)
 	if err != nil {
 		r.mu.Unlock()
 		return err
+	}
+	if rm.locked && !pastLock {
+		r.mu.Unlock()
+		return ErrLocked
 	}
 	now := r.now()
 	var rec *Participant

@@ -86,6 +86,8 @@ var migrations = []string{
 		body BLOB NOT NULL,
 		PRIMARY KEY (kind, id)
 	) WITHOUT ROWID;`,
+	// 2 -> 3: a room's lock (roomLock / roomUnlock).
+	`ALTER TABLE rooms ADD COLUMN locked INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // SQLite is a Store in an embedded SQLite database file.
@@ -187,9 +189,9 @@ func (s *SQLite) init() error {
 	}
 	// ON CONFLICT DO UPDATE rather than INSERT OR REPLACE: REPLACE deletes
 	// the old row first, and the cascade would take the room's invites.
-	if err := prep(&s.putRoom, `INSERT INTO rooms (name, admin_pin, expiry, last_access) VALUES (?, ?, ?, ?)
+	if err := prep(&s.putRoom, `INSERT INTO rooms (name, admin_pin, expiry, last_access, locked) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET admin_pin = excluded.admin_pin,
-			expiry = excluded.expiry, last_access = excluded.last_access`); err != nil {
+			expiry = excluded.expiry, last_access = excluded.last_access, locked = excluded.locked`); err != nil {
 		return err
 	}
 	if err := prep(&s.deleteRoom, `DELETE FROM rooms WHERE name = ?`); err != nil {
@@ -294,14 +296,14 @@ func (s *SQLite) load(ctx context.Context) (Snapshot, error) {
 	defer func() { _ = tx.Rollback() }()
 	snap := Snapshot{Rooms: []Room{}, Invites: []Invite{}}
 
-	rows, err := tx.QueryContext(ctx, `SELECT name, admin_pin, expiry, last_access FROM rooms ORDER BY name`)
+	rows, err := tx.QueryContext(ctx, `SELECT name, admin_pin, expiry, last_access, locked FROM rooms ORDER BY name`)
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("rooms: %w", err)
 	}
 	for rows.Next() {
 		var r Room
 		var exp, last sql.NullInt64
-		if err := rows.Scan(&r.Name, &r.AdminPin, &exp, &last); err != nil {
+		if err := rows.Scan(&r.Name, &r.AdminPin, &exp, &last, &r.Locked); err != nil {
 			rows.Close()
 			return Snapshot{}, fmt.Errorf("rooms: %w", err)
 		}
@@ -366,7 +368,7 @@ func (s *SQLite) PutRoom(ctx context.Context, r Room) error {
 	}
 	defer s.mu.RUnlock()
 	// The admin PIN is a bound parameter and never part of an error text.
-	if _, err := s.putRoom.ExecContext(ctx, r.Name, r.AdminPin, toMicros(r.Expiry), toMicros(r.LastAccess)); err != nil {
+	if _, err := s.putRoom.ExecContext(ctx, r.Name, r.AdminPin, toMicros(r.Expiry), toMicros(r.LastAccess), r.Locked); err != nil {
 		return fmt.Errorf("store: put room %q: %w", r.Name, err)
 	}
 	return nil

@@ -315,7 +315,7 @@ func TestOpenSQLiteRejectsANewerSchema(t *testing.T) {
 
 // TestMigrationKeepsRooms opens a database of schema 1 (rooms, invites and
 // stats only, as the first release wrote it) and checks that the upgrade to
-// the documents table keeps what was there.
+// the documents table and the rooms' lock column keeps what was there.
 func TestMigrationKeepsRooms(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "webconf.db")
@@ -324,15 +324,19 @@ func TestMigrationKeepsRooms(t *testing.T) {
 		t.Fatal(err)
 	}
 	must(t, s.PutRoom(ctx, Room{Name: "4711", AdminPin: "123456"}))
-	if _, err := s.db.Exec(`DROP TABLE docs; UPDATE schema_version SET version = 1`); err != nil {
+	if _, err := s.db.Exec(`DROP TABLE docs; ALTER TABLE rooms DROP COLUMN locked; UPDATE schema_version SET version = 1`); err != nil {
 		t.Fatal(err)
 	}
 	must(t, s.Close())
 	s = openTestSQLite(t, path)
 	must(t, s.WriteDocs(ctx, []Doc{{"meeting", "m", []byte("{}")}}, nil))
 	snap := load(t, s)
-	if len(snap.Rooms) != 1 || snap.Rooms[0].AdminPin != "123456" || len(snap.Docs) != 1 {
-		t.Errorf("after migration: rooms %+v docs %d, want the room and the new document", snap.Rooms, len(snap.Docs))
+	if len(snap.Rooms) != 1 || snap.Rooms[0].AdminPin != "123456" || snap.Rooms[0].Locked || len(snap.Docs) != 1 {
+		t.Errorf("after migration: rooms %+v docs %d, want the room (unlocked) and the new document", snap.Rooms, len(snap.Docs))
+	}
+	must(t, s.PutRoom(ctx, Room{Name: "4711", AdminPin: "123456", Locked: true}))
+	if snap := load(t, s); !snap.Rooms[0].Locked {
+		t.Errorf("after migration a lock is not kept: %+v", snap.Rooms)
 	}
 }
 

@@ -41,6 +41,9 @@ type Room struct {
 	// LastAccess drives soft expiry (rooms_expire_delay), which must keep
 	// counting across restarts; the zero time means never accessed.
 	LastAccess time.Time
+	// Locked: the room refuses new callers (roomLock), also after a
+	// restart.
+	Locked bool
 }
 
 // Invite is an invited participant recorded by addParticipant (spec section

@@ -97,7 +97,7 @@ func runConformance(t *testing.T, impl implementation) {
 			{Name: "b", AdminPin: "000123", Expiry: t0, LastAccess: t0.Add(time.Second)},
 			{Name: "9", AdminPin: ""},
 			{Name: "10", AdminPin: "999999", LastAccess: t0},
-			{Name: "a", AdminPin: "p"},
+			{Name: "a", AdminPin: "p", Locked: true},
 			{Name: "", AdminPin: "empty name is a name"},
 		}
 		for _, r := range in {
@@ -433,7 +433,7 @@ func runConformance(t *testing.T, impl implementation) {
 }
 
 func roomEqual(a, b Room) bool {
-	return a.Name == b.Name && a.AdminPin == b.AdminPin &&
+	return a.Name == b.Name && a.AdminPin == b.AdminPin && a.Locked == b.Locked &&
 		a.Expiry.Equal(b.Expiry) && a.LastAccess.Equal(b.LastAccess) &&
 		a.Expiry.IsZero() == b.Expiry.IsZero() && a.LastAccess.IsZero() == b.LastAccess.IsZero()
 }

@@ -36,6 +36,7 @@ const (
 	fEnded       = 1900.0
 	fFull        = 1950.0
 	fLobby       = 2000.0
+	fLocked      = 2050.0
 )
 
 var toneSamples = testutil.Tone
@@ -55,6 +56,7 @@ func testPrompts() *prompts.Set {
 		MeetingEnded:       toneSamples(fEnded, 800*time.Millisecond),
 		ConferenceFull:     toneSamples(fFull, 800*time.Millisecond),
 		LobbyWait:          toneSamples(fLobby, 800*time.Millisecond),
+		RoomLocked:         toneSamples(fLocked, 800*time.Millisecond),
 	}
 	for d := range p.Digits {
 		p.Digits[d] = toneSamples(2500, 100*time.Millisecond)

@@ -1,0 +1,81 @@
+package rest
+
+import "webconf/sipapp/meeting"
+
+// Room controls of a meeting, for its owners: lock / unlock its room, mute
+// / unmute all its callers. Each answers 204; a meeting that is not the
+// user's is 404, as for the participants routes.
+
+// muteInput is PUT .../participants/mute's optional body: the participant
+// (its id, the call tag) who stays unmuted, typically the owner's own
+// phone. Nothing tells an owner's phone from a guest's (callers dial the
+// exten or meeting-guest, with no user behind them), so only the one
+// named is spared.
+type muteInput struct {
+	ExceptParticipantID string `json:"except_participant_id"`
+}
+
+// myMeetingRoom is the room of the user's meeting, opened if an operator
+// deleted it over XML-RPC (as the meeting's next caller would).
+func (a *API) myMeetingRoom(c *ctx) (meeting.Meeting, bool) {
+	m, err := a.book.MyMeeting(c.me.UUID, c.r.PathValue("uuid"))
+	if err != nil {
+		c.fail(err)
+		return m, false
+	}
+	if err := a.sip.OpenRoom(m.Exten); err != nil {
+		c.fail(err)
+		return m, false
+	}
+	return m, true
+}
+
+func (a *API) lockMeeting(c *ctx)   { a.setLocked(c, true) }
+func (a *API) unlockMeeting(c *ctx) { a.setLocked(c, false) }
+
+func (a *API) setLocked(c *ctx, locked bool) {
+	m, ok := a.myMeetingRoom(c)
+	if !ok {
+		return
+	}
+	if err := a.sip.Registry().SetLocked(m.Exten, locked); err != nil {
+		c.fail(err)
+		return
+	}
+	c.noContent()
+}
+
+func (a *API) muteAll(c *ctx) {
+	var in muteInput
+	if c.r.ContentLength != 0 || c.r.Header.Get("Content-Type") != "" {
+		if err := decode(c.r, &in); err != nil {
+			c.fail(err)
+			return
+		}
+	}
+	m, ok := a.myMeetingRoom(c)
+	if !ok {
+		return
+	}
+	var except []string
+	if in.ExceptParticipantID != "" {
+		except = append(except, in.ExceptParticipantID)
+	}
+	if err := a.sip.Registry().MuteAll(m.Exten, except...); err != nil {
+		c.fail(err)
+		return
+	}
+	c.noContent()
+}
+
+func (a *API) unmuteAll(c *ctx) {
+	m, ok := a.myMeetingRoom(c)
+	if !ok {
+		return
+	}
+	if err := a.sip.Registry().UnmuteAll(m.Exten); err != nil {
+		c.fail(err)
+		return
+	}
+	c.noContent()
+}
