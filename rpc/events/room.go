@@ -29,6 +29,8 @@ const (
 	evTalkOn
 	evTalkOff
 	evStatus
+	evLocked
+	evUnlocked
 )
 
 // roomEv is one room.Events event as it waits in the queue: a value, so that
@@ -129,6 +131,12 @@ func (r *RoomEvents) Muted(room, tag string) { r.put(roomEv{kind: evMuted, room:
 // Unmuted implements room.Events.
 func (r *RoomEvents) Unmuted(room, tag string) { r.put(roomEv{kind: evUnmuted, room: room, tag: tag}) }
 
+// RoomLocked implements room.Events.
+func (r *RoomEvents) RoomLocked(room string) { r.put(roomEv{kind: evLocked, room: room}) }
+
+// RoomUnlocked implements room.Events.
+func (r *RoomEvents) RoomUnlocked(room string) { r.put(roomEv{kind: evUnlocked, room: room}) }
+
 // TalkingStarted implements room.Events.
 func (r *RoomEvents) TalkingStarted(room, tag string) {
 	r.put(roomEv{kind: evTalkOn, room: room, tag: tag})
@@ -171,6 +179,13 @@ func (r *RoomEvents) handle(ev roomEv) {
 	case evCreated:
 		uuid, owners := r.meetingOf(ev.room)
 		r.bus.Publish(RoomCreated, Room{Room: ev.room}, ev.room, ownersIf(uuid, owners))
+	case evLocked, evUnlocked:
+		name := RoomLocked
+		if ev.kind == evUnlocked {
+			name = RoomUnlocked
+		}
+		uuid, owners := r.meetingOf(ev.room)
+		r.bus.Publish(name, Room{Room: ev.room}, ev.room, ownersIf(uuid, owners))
 	case evDeleted:
 		// The registry forgets a deleted room's records: its callers
 		// leave now, as far as the stream is concerned.
