@@ -44,6 +44,10 @@ commands:
   dialout ROOM PIN CALLEE FROM_USER DOMAIN AUTH_USER [AUTH_PASSWORD] [CALLEE_DOMAIN] [PARTICIPANT_ID]
                                  call someone into a room; prints the call tag
   kick|mute|unmute ROOM PIN CALL_TAG
+  lock|unlock ROOM PIN           a locked room takes no new caller
+  muteall ROOM PIN [CALL_TAG]    mute everyone but CALL_TAG (the asker)
+  unmuteall ROOM PIN             unmute everyone
+  participants ROOM PIN          participants with talking and muted, and the lock
   feedback                       flush the server's feedback file
   status                         active calls and the server's info string
 
@@ -339,6 +343,25 @@ func (x *cli) do(cmd string, args []string) error {
 		}
 		fn := map[string]string{"kick": "kickout", "mute": "mute", "unmute": "unmute"}[cmd]
 		return x.simple(fn, room, pin, rest[0])
+	case "lock", "unlock", "unmuteall":
+		room, pin, rest, err := pinArgs(args, 0)
+		if err != nil || len(rest) != 0 {
+			return usageError(cmd + " ROOM PIN")
+		}
+		fn := map[string]string{"lock": "roomLock", "unlock": "roomUnlock", "unmuteall": "roomUnmuteAll"}[cmd]
+		return x.simple(fn, room, pin)
+	case "muteall":
+		room, pin, rest, err := pinArgs(args, 0)
+		if err != nil || len(rest) > 1 {
+			return usageError("muteall ROOM PIN [CALL_TAG]")
+		}
+		call := []any{room, pin}
+		for _, tag := range rest {
+			call = append(call, tag)
+		}
+		return x.simple("roomMuteAll", call...)
+	case "participants":
+		return x.participants(args)
 	case "dialout":
 		room, pin, rest, err := pinArgs(args, 4)
 		if err != nil {
@@ -396,4 +419,67 @@ func (x *cli) simple(fn string, args ...any) error {
 		return explain(fn, code(r[0]), str(r[1]))
 	}
 	return x.print(map[string]string{"result": "OK"}, func(w io.Writer) { fmt.Fprintln(w, "OK") })
+}
+
+// participants prints roomParticipants: [0, "OK", {"locked", "participants":
+// [{call_tag, number, status, reason, muted, talking, participant_id}]}].
+func (x *cli) participants(args []string) error {
+	room, pin, rest, err := pinArgs(args, 0)
+	if err != nil || len(rest) != 0 {
+		return usageError("participants ROOM PIN")
+	}
+	r, err := x.di("roomParticipants", room, pin)
+	if err != nil {
+		return err
+	}
+	if code(r[0]) != 0 {
+		return explain("roomParticipants", code(r[0]), str(r[1]))
+	}
+	type row struct {
+		CallTag       string `json:"call_tag"`
+		Number        string `json:"number"`
+		Status        int    `json:"status"`
+		Reason        string `json:"reason"`
+		Muted         bool   `json:"muted"`
+		Talking       bool   `json:"talking"`
+		ParticipantID string `json:"participant_id"`
+	}
+	var v struct {
+		Locked       bool  `json:"locked"`
+		Participants []row `json:"participants"`
+	}
+	if len(r) < 3 {
+		return fmt.Errorf("roomParticipants: short reply %v", r)
+	}
+	b, _ := json.Marshal(r[2]) // the XML-RPC struct, as decoded
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("roomParticipants: unexpected reply: %w", err)
+	}
+	if v.Participants == nil {
+		v.Participants = []row{}
+	}
+	return x.print(v, func(w io.Writer) {
+		lock := "unlocked"
+		if v.Locked {
+			lock = "locked"
+		}
+		fmt.Fprintf(w, "room %s is %s\n", room, lock)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CALL TAG\tNUMBER\tSTATUS\tMUTED\tTALKING\tPARTICIPANT")
+		for _, p := range v.Participants {
+			st := "?"
+			if p.Status >= 0 && p.Status < len(statusNames) {
+				st = statusNames[p.Status]
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.CallTag, p.Number, st, yes(p.Muted, "muted"), yes(p.Talking, "talking"), p.ParticipantID)
+		}
+		tw.Flush()
+	})
+}
+
+func yes(v bool, s string) string {
+	if v {
+		return s
+	}
+	return ""
 }

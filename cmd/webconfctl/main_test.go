@@ -83,6 +83,27 @@ func TestCommands(t *testing.T) {
 	if _, errs, rc := ctl(t, url, "kick", "500", pin, "NOSUCHTAG"); rc != 1 || !strings.Contains(errs, "no call with that tag") {
 		t.Fatalf("kick: rc %d %q", rc, errs)
 	}
+	if out, _, rc := ctl(t, url, "lock", "500", pin); rc != 0 || out != "OK\n" {
+		t.Fatalf("lock: rc %d %q", rc, out)
+	}
+	if out, _, rc := ctl(t, url, "participants", "500", pin); rc != 0 || !strings.HasPrefix(out, "room 500 is locked\nCALL TAG") {
+		t.Fatalf("participants of a locked room: rc %d %q", rc, out)
+	}
+	if out, _, rc := ctl(t, url, "unlock", "500", pin); rc != 0 || out != "OK\n" {
+		t.Fatalf("unlock: rc %d %q", rc, out)
+	}
+	if out, _, rc := ctl(t, url, "-json", "participants", "500", pin); rc != 0 || strings.Join(strings.Fields(out), "") != `{"locked":false,"participants":[]}` {
+		t.Fatalf("participants -json: rc %d %q", rc, out)
+	}
+	if out, _, rc := ctl(t, url, "muteall", "500", pin); rc != 0 || out != "OK\n" {
+		t.Fatalf("muteall: rc %d %q", rc, out)
+	}
+	if _, errs, rc := ctl(t, url, "muteall", "500", pin, "NOSUCHTAG"); rc != 1 || !strings.Contains(errs, "no call with that tag") {
+		t.Fatalf("muteall sparing a tag that is not there: rc %d %q", rc, errs)
+	}
+	if _, errs, rc := ctl(t, url, "lock", "500", "000000x"); rc != 1 || !strings.Contains(errs, "wrong admin PIN") {
+		t.Fatalf("lock with a bad PIN: rc %d %q", rc, errs)
+	}
 	t.Setenv("WEBCONF_ADMIN_PIN", pin)
 	// A dialout to a port where nobody listens is placed (then fails).
 	out, errs, rc := ctl(t, url, "-json", "dialout", "500", "-", "bob", "conf", "127.0.0.1:9", "user", "pw")
