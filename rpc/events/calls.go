@@ -8,6 +8,11 @@ const (
 	CallUpdated  = "call_updated"
 	CallAnswered = "call_answered"
 	CallEnded    = "call_ended"
+
+	AdhocCreated           = "conference_adhoc_created"
+	AdhocDeleted           = "conference_adhoc_deleted"
+	AdhocParticipantJoined = "conference_adhoc_participant_joined"
+	AdhocParticipantLeft   = "conference_adhoc_participant_left"
 )
 
 // CallEnd is the payload of call_ended: the call as GET
@@ -45,6 +50,28 @@ func (e *CallEvents) CallAnswered(c calls.Call, users []string) {
 // CallEnded publishes call_ended with the reason.
 func (e *CallEvents) CallEnded(c calls.Call, reason string, users []string) {
 	e.bus.Publish(CallEnded, CallEnd{Call: c, Reason: reason}, "", users)
+}
+
+// AdhocCreated publishes conference_adhoc_created {conference_id}.
+func (e *CallEvents) AdhocCreated(a calls.AdhocConference, users []string) {
+	e.bus.Publish(AdhocCreated, a, "", users)
+}
+
+// AdhocDeleted publishes conference_adhoc_deleted {conference_id}.
+func (e *CallEvents) AdhocDeleted(a calls.AdhocConference, users []string) {
+	e.bus.Publish(AdhocDeleted, a, "", users)
+}
+
+// AdhocParticipantJoined publishes conference_adhoc_participant_joined
+// {conference_id, call_id}.
+func (e *CallEvents) AdhocParticipantJoined(p calls.AdhocParticipant, users []string) {
+	e.bus.Publish(AdhocParticipantJoined, p, "", users)
+}
+
+// AdhocParticipantLeft publishes conference_adhoc_participant_left
+// {conference_id, call_id}.
+func (e *CallEvents) AdhocParticipantLeft(p calls.AdhocParticipant, users []string) {
+	e.bus.Publish(AdhocParticipantLeft, p, "", users)
 }
 
 var _ calls.Events = (*CallEvents)(nil)

@@ -26,6 +26,7 @@ var names = []string{
 	RoomParticipantTalkStarted, RoomParticipantTalkStopped,
 	MeetingJoined, MeetingLeft,
 	CallCreated, CallUpdated, CallAnswered, CallEnded,
+	AdhocCreated, AdhocDeleted, AdhocParticipantJoined, AdhocParticipantLeft,
 }
 
 var known = func() map[string]bool {

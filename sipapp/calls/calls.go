@@ -133,6 +133,12 @@ type Events interface {
 	CallUpdated(c Call, users []string)
 	CallAnswered(c Call, users []string)
 	CallEnded(c Call, reason string, users []string)
+	// The ad hoc conferences' events (adhoc.go), for the host user and
+	// the users whose legs are in the conference.
+	AdhocCreated(a AdhocConference, users []string)
+	AdhocDeleted(a AdhocConference, users []string)
+	AdhocParticipantJoined(p AdhocParticipant, users []string)
+	AdhocParticipantLeft(p AdhocParticipant, users []string)
 }
 
 // NopEvents ignores every event.
@@ -142,6 +148,11 @@ func (NopEvents) CallCreated(Call, []string)       {}
 func (NopEvents) CallUpdated(Call, []string)       {}
 func (NopEvents) CallAnswered(Call, []string)      {}
 func (NopEvents) CallEnded(Call, string, []string) {}
+
+func (NopEvents) AdhocCreated(AdhocConference, []string)            {}
+func (NopEvents) AdhocDeleted(AdhocConference, []string)            {}
+func (NopEvents) AdhocParticipantJoined(AdhocParticipant, []string) {}
+func (NopEvents) AdhocParticipantLeft(AdhocParticipant, []string)   {}
 
 var _ Events = NopEvents{}
 
@@ -158,10 +169,11 @@ type Switchboard struct {
 	ev    Events
 	now   func() time.Time
 
-	ops  sync.Mutex   // serialises changes and the delivery of their events
-	mu   sync.RWMutex // guards the state below
-	legs map[string]*leg
-	seq  int
+	ops   sync.Mutex   // serialises changes and the delivery of their events
+	mu    sync.RWMutex // guards the state below
+	legs  map[string]*leg
+	adhoc map[string]*Mix // the ad hoc conferences by conference_id, while they last
+	seq   int
 }
 
 // New makes an empty Switchboard; ev nil is NopEvents.
@@ -169,7 +181,7 @@ func New(m Mixer, ev Events) *Switchboard {
 	if ev == nil {
 		ev = NopEvents{}
 	}
-	return &Switchboard{mixer: m, ev: ev, now: time.Now, legs: map[string]*leg{}}
+	return &Switchboard{mixer: m, ev: ev, now: time.Now, legs: map[string]*leg{}, adhoc: map[string]*Mix{}}
 }
 
 // event is one change to report once the state lock is released.
@@ -178,6 +190,7 @@ type event struct {
 	call   Call
 	reason string
 	users  []string
+	conf   string // the ad hoc events' conference_id (call.CallID: the participant)
 }
 
 const (
@@ -185,6 +198,10 @@ const (
 	evUpdated
 	evAnswered
 	evEnded
+	evAdhocCreated
+	evAdhocDeleted
+	evAdhocJoined
+	evAdhocLeft
 )
 
 func (b *Switchboard) deliver(evs []event) {
@@ -198,6 +215,14 @@ func (b *Switchboard) deliver(evs []event) {
 			b.ev.CallAnswered(e.call, e.users)
 		case evEnded:
 			b.ev.CallEnded(e.call, e.reason, e.users)
+		case evAdhocCreated:
+			b.ev.AdhocCreated(AdhocConference{ConferenceID: e.conf}, e.users)
+		case evAdhocDeleted:
+			b.ev.AdhocDeleted(AdhocConference{ConferenceID: e.conf}, e.users)
+		case evAdhocJoined:
+			b.ev.AdhocParticipantJoined(AdhocParticipant{ConferenceID: e.conf, CallID: e.call.CallID}, e.users)
+		case evAdhocLeft:
+			b.ev.AdhocParticipantLeft(AdhocParticipant{ConferenceID: e.conf, CallID: e.call.CallID}, e.users)
 		}
 	}
 }
@@ -321,14 +346,17 @@ func (b *Switchboard) Move(id string, m *Mix) error {
 		touched := append(slices.Clone(old.legs), m.legs...)
 		b.placeLocked(l, m)
 		closeIfEmptyLocked(old)
+		evs := b.leftLocked(old, l)
+		evs = append(evs, b.joinedLocked(m, l)...)
 		// Everyone whose talking_to changed.
-		var evs []event
+		var upd []event
 		for _, o := range append(touched, l) {
 			if _, live := b.legs[o.id]; live {
-				evs = append(evs, b.eventLocked(evUpdated, o, ""))
+				upd = append(upd, b.eventLocked(evUpdated, o, ""))
 			}
 		}
-		return dedupe(evs)
+		evs = append(evs, dedupe(upd)...)
+		return append(evs, b.deletedLocked(old, l)...)
 	})
 	return err
 }
@@ -474,11 +502,12 @@ func (b *Switchboard) Ended(id, reason string) {
 			}
 		}
 		closeIfEmptyLocked(m)
-		evs := []event{{kind: evEnded, call: final, reason: reason, users: users}}
+		evs := b.leftLocked(m, l)
+		evs = append(evs, event{kind: evEnded, call: final, reason: reason, users: users})
 		for _, o := range m.legs {
 			evs = append(evs, b.eventLocked(evUpdated, o, ""))
 		}
-		return evs
+		return append(evs, b.deletedLocked(m, l)...)
 	})
 	for _, o := range hang {
 		o.ep.Hangup("peer: " + reason)

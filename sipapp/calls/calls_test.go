@@ -64,8 +64,9 @@ func (e *fakeEP) Member() *mixer.Member { return e.m }
 func (e *fakeEP) Hangup(reason string)  { e.hungUp = append(e.hungUp, reason) }
 
 type rec struct {
-	mu  sync.Mutex
-	evs []string
+	mu           sync.Mutex
+	evs          []string
+	confs, users []string // the ad hoc events' (adhoc_test.go)
 }
 
 func (r *rec) add(s string)                                { r.mu.Lock(); r.evs = append(r.evs, s); r.mu.Unlock() }
