@@ -15,6 +15,7 @@ import (
 
 	"webconf/rpc/events"
 	"webconf/sipapp"
+	"webconf/sipapp/calls"
 	"webconf/sipapp/meeting"
 	"webconf/sipapp/room"
 )
@@ -36,6 +37,7 @@ var (
 	errGuestBudget     = &apiError{http.StatusTooManyRequests, "too-many-requests", "too many guest requests from this address; try again later"}
 	errTooLarge        = &apiError{http.StatusRequestEntityTooLarge, "payload-too-large", "the body is larger than 1 MiB"}
 	errMediaType       = &apiError{http.StatusUnsupportedMediaType, "unsupported-media-type", "the body must be application/json"}
+	errAdhocNotAllowed = &apiError{http.StatusForbidden, "adhoc-not-allowed", "this user has neither a line nor a SIP account: no calls to merge"}
 )
 
 // statusOf maps package meeting's error kinds to HTTP: the one place.
@@ -65,6 +67,11 @@ var callErrors = []struct {
 	{sipapp.ErrDestinationRefused, http.StatusBadRequest, "destination-not-allowed"},
 	{sipapp.ErrDialoutNotAllowed, http.StatusServiceUnavailable, "too-many-calls"},
 	{sipapp.ErrDialoutFailed, http.StatusServiceUnavailable, "call-failed"},
+	{calls.ErrHostCallNotFound, http.StatusBadRequest, "host-call-not-found"},
+	{calls.ErrParticipantCallNotFound, http.StatusBadRequest, "participant-call-not-found"},
+	{calls.ErrHostAlreadyInConference, http.StatusConflict, "host-already-in-conference"},
+	{calls.ErrParticipantAlreadyInConference, http.StatusConflict, "participant-already-in-conference"},
+	{calls.ErrNoSuchAdhoc, http.StatusNotFound, "adhoc-conference-not-found"},
 }
 
 // wire turns any error into its status, code and message. Unknown errors
