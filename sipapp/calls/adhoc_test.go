@@ -131,8 +131,8 @@ func TestAdhocStart(t *testing.T) {
 	if len(s.ealice.hungUp) != 0 || b.Len() != 5 {
 		t.Fatalf("alice hung up %v, %d legs", s.ealice.hungUp, b.Len())
 	}
-	list := b.List("U1")
-	if len(list) != 5 {
+	list := b.List("U1") // the user's own legs: the host leg and the one to carol
+	if len(list) != 2 || list[0].CallID != "ub" || list[1].CallID != "uc" {
 		t.Fatalf("List: %+v", list)
 	}
 

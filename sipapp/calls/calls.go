@@ -479,7 +479,7 @@ func (b *Switchboard) Ended(id, reason string) {
 		if !ok {
 			return nil
 		}
-		users := b.usersLocked(l)
+		users := ownerOf(l)
 		final := b.viewLocked(l)
 		delete(b.legs, id)
 		if l.in != nil {
@@ -532,8 +532,19 @@ func (b *Switchboard) usersLocked(l *leg) []string {
 	return us
 }
 
+// ownerOf is who sees a leg's call events: its owner alone, as
+// wazo-calld sends a channel's events to its user only (a client such as
+// the Wazo SDK takes every call_created it gets for a call of its own).
+// An outside party's leg has no owner: only the operator sees it.
+func ownerOf(l *leg) []string {
+	if l.user == "" {
+		return nil
+	}
+	return []string{l.user}
+}
+
 func (b *Switchboard) eventLocked(kind int, l *leg, reason string) event {
-	return event{kind: kind, call: b.viewLocked(l), reason: reason, users: b.usersLocked(l)}
+	return event{kind: kind, call: b.viewLocked(l), reason: reason, users: ownerOf(l)}
 }
 
 func strp(s string) *string {
@@ -562,22 +573,15 @@ func (b *Switchboard) viewLocked(l *leg) Call {
 	return c
 }
 
-// List is what a user sees: their legs and the legs in the same mixes
-// (the peers their legs talk to), oldest first.
+// List is what a user sees: their own legs, oldest first (the peers
+// their legs talk to are named in talking_to).
 func (b *Switchboard) List(user string) []Call {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	seen := map[*leg]bool{}
 	var out []*leg
 	for _, l := range b.legs {
-		if l.user != user {
-			continue
-		}
-		for _, o := range append([]*leg{l}, l.mix.legs...) {
-			if !seen[o] {
-				seen[o] = true
-				out = append(out, o)
-			}
+		if l.user == user {
+			out = append(out, l)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -593,24 +597,14 @@ func (b *Switchboard) List(user string) []Call {
 	return calls
 }
 
-// Visible reports whether a user may see and act on a leg: theirs, or a
-// peer of one of theirs (in the same mix).
+// Visible reports whether a user may see and act on a leg: only their
+// own, as wazo-calld's /users/me/calls (a peer's leg is named in
+// talking_to, and ad hoc conferences take it as a participant).
 func (b *Switchboard) Visible(user, id string) bool {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	l, ok := b.legs[id]
-	if !ok || user == "" {
-		return false
-	}
-	if l.user == user {
-		return true
-	}
-	for _, o := range l.mix.legs {
-		if o.user == user {
-			return true
-		}
-	}
-	return false
+	return ok && user != "" && l.user == user
 }
 
 // Get is one leg's view.

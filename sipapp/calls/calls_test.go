@@ -104,21 +104,24 @@ func TestTwoPartyCall(t *testing.T) {
 	b.SetStatus("p1", StatusRinging)
 	b.SetStatus("p1", StatusUp)
 
+	// The user sees their own leg only (wazo-calld's /users/me/calls); the
+	// peer's is named in talking_to.
 	list := b.List("U1")
-	if len(list) != 2 || list[0].CallID != "u1" || list[1].CallID != "p1" {
+	if len(list) != 1 || list[0].CallID != "u1" {
 		t.Fatalf("List = %+v", list)
 	}
+	peer, _ := b.Get("p1")
 	if to, ok := list[0].TalkingTo["p1"]; !ok || to != nil || len(list[0].TalkingTo) != 1 {
 		t.Errorf("u1 talking_to = %v", list[0].TalkingTo)
 	}
-	if to := list[1].TalkingTo["u1"]; to == nil || *to != "U1" {
-		t.Errorf("p1 talking_to = %v", list[1].TalkingTo)
+	if to := peer.TalkingTo["u1"]; to == nil || *to != "U1" {
+		t.Errorf("p1 talking_to = %v", peer.TalkingTo)
 	}
-	if list[0].ConferenceID != nil || *list[0].UserUUID != "U1" || list[1].UserUUID != nil {
-		t.Errorf("ids: %+v", list)
+	if list[0].ConferenceID != nil || *list[0].UserUUID != "U1" || peer.UserUUID != nil {
+		t.Errorf("ids: %+v %+v", list, peer)
 	}
-	if len(b.List("U2")) != 0 || b.Visible("U2", "p1") || !b.Visible("U1", "p1") || !b.Visible("U1", "u1") {
-		t.Error("visibility is wrong")
+	if len(b.List("U2")) != 0 || b.Visible("U2", "p1") || b.Visible("U1", "p1") || !b.Visible("U1", "u1") {
+		t.Error("visibility is wrong: a user acts on their own legs only")
 	}
 
 	// The peer hangs up: the user's leg is hung up with the reason.

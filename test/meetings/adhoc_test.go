@@ -82,7 +82,7 @@ func TestAdhocConference(t *testing.T) {
 
 	pua, pa, uaLeg, aLeg := h.adhocCall(t, tok, line, alice, fUser, fAlice, "alice")
 	pub, pb, ubLeg, bLeg := h.adhocCall(t, tok, line, bob, fUser, fBob, "bob")
-	h.must(t, 204, "PUT", "/api/v1/users/me/calls/"+aLeg+"/hold", bearer(tok), nil)
+	h.must(t, 204, "PUT", "/api/v1/users/me/calls/"+uaLeg+"/hold", bearer(tok), nil)
 	quiet(t, pua, fAlice, "alice on hold")
 	quiet(t, pa, fUser, "the user, heard by alice on hold")
 
@@ -122,7 +122,7 @@ func TestAdhocConference(t *testing.T) {
 	})
 	stillUp(t, pua, "the user's leg to alice after refused requests")
 	for _, it := range h.callItems(t, tok) {
-		if it["conference_id"] != nil || len(it["talking_to"].(map[string]any)) != 1 || (it["call_id"] == aLeg) != (it["on_hold"] == true) {
+		if it["conference_id"] != nil || len(it["talking_to"].(map[string]any)) != 1 || (it["call_id"] == uaLeg) != (it["on_hold"] == true) {
 			t.Fatalf("a refused request changed a call: %v", it)
 		}
 	}
@@ -142,9 +142,11 @@ func TestAdhocConference(t *testing.T) {
 		ev(events.AdhocParticipantJoined, "conference_id", conf, "call_id", ubLeg),
 		ev(events.AdhocParticipantJoined, "conference_id", conf, "call_id", bLeg),
 		ev(events.AdhocParticipantJoined, "conference_id", conf, "call_id", aLeg))
-	testutil.WaitFor(t, 5*time.Second, "the merged leg to go from the list", func() bool { return len(h.callItems(t, tok)) == 3 })
+	// The user's own calls: the host leg alone now, talking to bob and alice.
+	testutil.WaitFor(t, 5*time.Second, "the merged leg to go from the list", func() bool { return len(h.callItems(t, tok)) == 1 })
 	for _, it := range h.callItems(t, tok) {
-		if it["conference_id"] != conf || len(it["talking_to"].(map[string]any)) != 2 || it["on_hold"] != false {
+		tt := it["talking_to"].(map[string]any)
+		if _, a := tt[aLeg]; it["call_id"] != ubLeg || it["conference_id"] != conf || len(tt) != 2 || !a || it["on_hold"] != false {
 			t.Errorf("in the conference: %v", it)
 		}
 	}

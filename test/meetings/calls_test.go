@@ -99,8 +99,10 @@ func TestCallsTwoParty(t *testing.T) {
 		t.Errorf("the provider was asked for %s", invs[0].Recipient.String())
 	}
 
+	// The user's calls are their own legs (wazo-calld's /users/me/calls);
+	// the peer's leg is named in talking_to.
 	items := h.callItems(t, tok)
-	if len(items) != 2 {
+	if len(items) != 1 {
 		t.Fatalf("GET calls: %v", items)
 	}
 	var peerLeg string
@@ -125,18 +127,21 @@ func TestCallsTwoParty(t *testing.T) {
 		t.Helper()
 		h.must(t, 204, "PUT", "/api/v1/users/me/calls/"+id+"/"+op, bearer(tok), nil)
 	}
-	// Hold alice: neither heard nor hearing.
-	ctl(peerLeg, "hold")
+	// Hold the call: the user and alice neither hear nor are heard.
+	ctl(userLeg, "hold")
 	quiet(t, pu, fAlice, "alice on hold")
 	quiet(t, pa, fUser, "the user, heard by alice on hold")
-	ctl(peerLeg, "unhold")
+	if it := h.callItems(t, tok); it[0]["on_hold"] != true {
+		t.Errorf("on_hold not shown: %v", it)
+	}
+	ctl(userLeg, "unhold")
 	hearsButSelf(t, pu, fUser, fAlice, "the user after unhold")
 	hearsButSelf(t, pa, fAlice, fUser, "alice after unhold")
 	// Mute the user: alice no longer hears them; they still hear alice.
 	ctl(userLeg, "mute")
 	quiet(t, pa, fUser, "the muted user")
 	hear(t, pu, fAlice, "alice, by the muted user")
-	if it := h.callItems(t, tok); it[0]["muted"] != true && it[1]["muted"] != true {
+	if it := h.callItems(t, tok); it[0]["muted"] != true {
 		t.Errorf("muted not shown: %v", it)
 	}
 	ctl(userLeg, "unmute")
@@ -154,6 +159,8 @@ func TestCallsTwoParty(t *testing.T) {
 		{"DELETE", "/api/v1/users/me/calls/nope", tok, nil, 404, "no-such-call"},
 		{"PUT", "/api/v1/users/me/calls/" + userLeg + "/mute", other, nil, 404, "no-such-call"},
 		{"DELETE", "/api/v1/users/me/calls/" + peerLeg, other, nil, 404, "no-such-call"},
+		{"PUT", "/api/v1/users/me/calls/" + peerLeg + "/hold", tok, nil, 404, "no-such-call"}, // alice's leg is not the user's
+		{"DELETE", "/api/v1/users/me/calls/" + peerLeg, tok, nil, 404, "no-such-call"},
 		{"POST", "/api/v1/users/me/calls", other, map[string]any{"destination": "1002"}, 400, "user-has-no-line"},
 		{"POST", "/api/v1/users/me/calls", tok, map[string]any{"destination": "http://x"}, 400, "invalid-destination"},
 		{"POST", "/api/v1/users/me/calls", tok, map[string]any{"destination": ""}, 400, "invalid-destination"},
@@ -228,7 +235,7 @@ func TestCallsDialIn(t *testing.T) {
 	hearsButSelf(t, pu, fUser, fAlice, "the user")
 	hearsButSelf(t, pa, fAlice, fUser, "alice")
 	items := h.callItems(t, tok)
-	if len(items) != 2 {
+	if len(items) != 1 || items[0]["user_uuid"] != uid {
 		t.Fatalf("GET calls: %v", items)
 	}
 	if invs := alice.Invites(); len(invs) != 1 || !strings.HasPrefix(invs[0].Recipient.String(), "sip:1002@") {
