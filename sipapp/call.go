@@ -846,13 +846,23 @@ func (c *call) stay(name string) {
 		}
 	})
 	c.log.Info("joined room", "room", name)
+	c.talk(name)
+}
 
+// talk keeps an answered call until it ends: BYE, our hang-up, no RTP for
+// dead_rtp_time, or the session timer (RFC 4028). In a room (name not
+// ""), the lonely-user timer runs too; a two-party leg passes "".
+func (c *call) talk(name string) {
 	rtpDead := c.rtpWatch()
 	defer rtpDead.Stop()
 	lonely := time.NewTimer(time.Hour)
 	lonely.Stop()
 	defer lonely.Stop()
-	c.checkAlone(lonely)
+	var alone chan struct{} // nil: never ready
+	if name != "" {
+		alone = c.alone
+		c.checkAlone(lonely)
+	}
 	session := time.NewTimer(time.Hour)
 	session.Stop()
 	defer session.Stop()
@@ -883,7 +893,7 @@ func (c *call) stay(name string) {
 			if c.rtpExpired(rtpDead) {
 				return
 			}
-		case <-c.alone:
+		case <-alone:
 			c.checkAlone(lonely)
 		case <-lonely.C:
 			if c.s.liveCount(name) <= 1 {
@@ -891,7 +901,7 @@ func (c *call) stay(name string) {
 				c.end(endKick)
 			}
 		case <-c.digits:
-			// DTMF inside the conference does nothing (spec 5.4).
+			// DTMF inside the conference or a call does nothing (spec 5.4).
 		}
 	}
 }

@@ -243,7 +243,7 @@ func (l *callLeg) run(ctx context.Context, cancel context.CancelFunc, inv *sip.R
 	if answered != nil {
 		answered(l)
 	}
-	c.talk()
+	c.talk("")
 }
 
 // endReason is why the leg ended, for call_ended.
@@ -345,46 +345,6 @@ func (c *call) resendLeg(ctx context.Context, old sip.ClientTransaction, next *s
 		return nil, err
 	}
 	return c.s.client.TransactionRequest(ctx, next, sipgo.ClientRequestAddVia)
-}
-
-// talk keeps an answered leg until it ends: BYE, our hang-up, no RTP,
-// the session timer.
-func (c *call) talk() {
-	rtpDead := c.rtpWatch()
-	defer rtpDead.Stop()
-	session := time.NewTimer(time.Hour)
-	session.Stop()
-	defer session.Stop()
-	armSession := func() {
-		session.Stop()
-		if d, _, ok := c.sessionDeadline(); ok {
-			session.Reset(d)
-		}
-	}
-	armSession()
-	for {
-		select {
-		case <-c.endCh:
-			c.byeIfKicked()
-			return
-		case <-c.stReset:
-			armSession()
-		case <-session.C:
-			if _, weRefresh, _ := c.sessionDeadline(); weRefresh && c.refreshSession() {
-				armSession()
-				continue
-			}
-			c.log.Info("session timer expired, hanging up")
-			c.end(endTimeout)
-			c.sendBye()
-			return
-		case <-rtpDead.C:
-			if c.rtpExpired(rtpDead) {
-				return
-			}
-		case <-c.digits:
-		}
-	}
 }
 
 // PlaceCall is POST /users/me/calls: it rings the user's line; when the
@@ -555,7 +515,7 @@ func (c *call) runOutgoing(u meeting.User, to sip.Uri) {
 	}
 	added = true
 	s.dialPeer(u, to, m)
-	c.talk()
+	c.talk("")
 }
 
 func digestChallenge(realm, nonce string, stale bool) string {
