@@ -514,24 +514,6 @@ func (b *Switchboard) Ended(id, reason string) {
 	}
 }
 
-// usersLocked are the users who may see l: its owner and its mix's.
-func (b *Switchboard) usersLocked(l *leg) []string {
-	var us []string
-	add := func(u string) {
-		if u != "" && !slices.Contains(us, u) {
-			us = append(us, u)
-		}
-	}
-	add(l.user)
-	if l.mix != nil {
-		add(l.mix.Owner)
-		for _, o := range l.mix.legs {
-			add(o.user)
-		}
-	}
-	return us
-}
-
 // ownerOf is who sees a leg's call events: its owner alone, as
 // wazo-calld sends a channel's events to its user only (a client such as
 // the Wazo SDK takes every call_created it gets for a call of its own).
