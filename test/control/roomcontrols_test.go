@@ -12,6 +12,7 @@ import (
 
 	"webconf/conf"
 	"webconf/prompts"
+	"webconf/rpc/events"
 	"webconf/rpc/node"
 	"webconf/rpc/xmlrpc/client"
 	"webconf/test/phone"
@@ -101,6 +102,21 @@ func participantsByTag(t *testing.T, h *harness, room, pin string) (bool, map[st
 	return obj["locked"].(bool), out
 }
 
+// operatorEvents opens the event stream with the operator's credentials
+// (the master password): every room's events.
+func (h *harness) operatorEvents(t *testing.T) *testutil.EventStream {
+	t.Helper()
+	return testutil.OpenEvents(t, h.node.HTTPAddr(), "", testutil.BasicHeader("admin", "master"))
+}
+
+// partEv is the expected room_participant_* event of an XML-RPC room's
+// caller: the SEMS call tag as call_id, roomParticipants' number and
+// participant_id, no meeting.
+func partEv(name, room, tag string, rec map[string]any) testutil.Event {
+	return testutil.Ev(name, "room", room, "call_id", tag, "number", rec["number"],
+		"participant_id", rec["participant_id"], "meeting_uuid", nil)
+}
+
 // TestRoomMuteAllOverXMLRPC: three phones in an XML-RPC room; roomMuteAll
 // naming the asker leaves the asker audible and the others not (they still
 // hear), roomParticipants says who is muted and talking, roomUnmuteAll
@@ -108,6 +124,7 @@ func participantsByTag(t *testing.T, h *harness, room, pin string) (bool, map[st
 func TestRoomMuteAllOverXMLRPC(t *testing.T) {
 	t.Parallel()
 	h := startControls(t)
+	op := h.operatorEvents(t)
 	pin := norm(h.di(t, "roomCreate", "500")).([]any)[2].(string)
 	a := h.dial(t, phone.Config{FromUser: "alice", Headers: roomHeader("500")})
 	b := h.dial(t, phone.Config{FromUser: "bob", Headers: roomHeader("500")})
@@ -119,8 +136,24 @@ func TestRoomMuteAllOverXMLRPC(t *testing.T) {
 	hearTone(t, a, 700, "bob")
 	hearTone(t, a, 900, "carol")
 	si := info(3, 0, 0, 0)
+	_, recs := participantsByTag(t, h, "500", pin)
+	ta, tb, tc := a.RemoteTag(), b.RemoteTag(), c.RemoteTag()
+	ra, rb, rc := recs[ta], recs[tb], recs[tc]
+	for i, r := range []map[string]any{ra, rb, rc} {
+		if r == nil || !strings.Contains(r["number"].(string), []string{"alice", "bob", "carol"}[i]) {
+			t.Fatalf("roomParticipants records %v", recs)
+		}
+	}
+	op.Expect(t, "operator", testutil.Ev(events.RoomCreated, "room", "500"),
+		partEv(events.RoomParticipantJoined, "500", ta, ra),
+		partEv(events.RoomParticipantJoined, "500", tb, rb),
+		partEv(events.RoomParticipantJoined, "500", tc, rc))
 
-	eq(t, h.call(t, "roomMuteAll", "500", pin, a.RemoteTag()), 0, "OK", si)
+	eq(t, h.call(t, "roomMuteAll", "500", pin, ta), 0, "OK", si)
+	// One event per call whose state changed, in the room's order: not
+	// the asker.
+	op.Expect(t, "operator", partEv(events.RoomParticipantMuted, "500", tb, rb),
+		partEv(events.RoomParticipantMuted, "500", tc, rc))
 	quietTone(t, a, 700, "bob after mute-all")
 	quietTone(t, a, 900, "carol after mute-all")
 	quietTone(t, b, 900, "carol after mute-all")
@@ -148,6 +181,8 @@ func TestRoomMuteAllOverXMLRPC(t *testing.T) {
 	eq(t, h.call(t, "webconference.roomUnmuteAll", "500", pin), 0, "OK", si)
 	hearTone(t, a, 700, "bob after unmute-all")
 	hearTone(t, a, 900, "carol after unmute-all")
+	op.Expect(t, "operator", partEv(events.RoomParticipantUnmuted, "500", tb, rb),
+		partEv(events.RoomParticipantUnmuted, "500", tc, rc))
 
 	// Errors change nothing.
 	eq(t, h.call(t, "roomMuteAll", "500", "bad"), 1, "wrong adminpin or inexisting room", si)
@@ -163,6 +198,11 @@ func TestRoomMuteAllOverXMLRPC(t *testing.T) {
 	// Without an asker, everyone is muted.
 	eq(t, h.call(t, "roomMuteAll", "500", pin), 0, "OK", si)
 	quietTone(t, b, 500, "alice after a mute-all without asker")
+	// The refused requests published nothing: the next events are this
+	// mute-all's, alice's too.
+	op.Expect(t, "operator", partEv(events.RoomParticipantMuted, "500", ta, ra),
+		partEv(events.RoomParticipantMuted, "500", tb, rb),
+		partEv(events.RoomParticipantMuted, "500", tc, rc))
 }
 
 // TestRoomLockOverXMLRPC: a locked XML-RPC room refuses a keypad caller
@@ -172,10 +212,14 @@ func TestRoomMuteAllOverXMLRPC(t *testing.T) {
 func TestRoomLockOverXMLRPC(t *testing.T) {
 	t.Parallel()
 	h := startControls(t)
+	op := h.operatorEvents(t)
 	pin := norm(h.di(t, "roomCreate", "600")).([]any)[2].(string)
 	a := h.dial(t, phone.Config{FromUser: "alice", Headers: roomHeader("600")})
 	testutil.WaitFor(t, 5*time.Second, "alice in the room", func() bool { return h.connected("600") == 1 })
 	si := info(1, 0, 0, 0)
+	_, recs := participantsByTag(t, h, "600", pin)
+	op.Expect(t, "operator", testutil.Ev(events.RoomCreated, "room", "600"),
+		partEv(events.RoomParticipantJoined, "600", a.RemoteTag(), recs[a.RemoteTag()]))
 
 	eq(t, h.call(t, "roomLock", "600", "bad"), 1, "wrong adminpin or inexisting room", si)
 	if locked, _ := participantsByTag(t, h, "600", pin); locked {
@@ -232,6 +276,13 @@ func TestRoomLockOverXMLRPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.WaitFor(t, 10*time.Second, "bob and the keypad caller in after the unlock", func() bool { return h.connected("600") == 3 })
+	// The refused request, the refused callers and the hung-up keypad
+	// caller published nothing: the lock, the unlock, then the callers
+	// let in.
+	_, recs = participantsByTag(t, h, "600", pin)
+	op.Expect(t, "operator", testutil.Ev(events.RoomLocked, "room", "600"), testutil.Ev(events.RoomUnlocked, "room", "600"),
+		partEv(events.RoomParticipantJoined, "600", b.RemoteTag(), recs[b.RemoteTag()]),
+		partEv(events.RoomParticipantJoined, "600", k2.RemoteTag(), recs[k2.RemoteTag()]))
 	a.SetTone(500)
 	hearTone(t, b, 500, "alice")
 	hearTone(t, k2, 500, "alice")

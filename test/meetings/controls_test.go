@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"webconf/rpc/events"
 	"webconf/test/phone"
 	"webconf/test/testutil"
 )
@@ -29,13 +30,18 @@ func TestMeetingLock(t *testing.T) {
 	t.Parallel()
 	h := start(t, nil)
 	_, tok := h.user(t, "owner", "meetings")
+	_, otherTok := h.user(t, "other", "meetings")
 	m := h.meeting(t, tok, nil)
 	exten, id := m["exten"].(string), m["uuid"].(string)
 	user, pass := guestCreds(t, m)
 	base := "/api/v1/users/me/meetings/" + id
+	owner := h.tokenStream(t, tok)
+	other := h.tokenStream(t, otherTok)
 
 	a := h.joinByExten(t, exten, 400)
 	h.waitParticipants(t, tok, id, 1, false)
+	owner.expect(t, "owner", h.partEv(t, events.RoomParticipantJoined, exten, a.RemoteTag(), id),
+		ev(events.MeetingJoined, "call_id", a.RemoteTag(), "meeting_uuid", id))
 	h.must(t, 204, "PUT", base+"/lock", bearer(tok), nil)
 	h.must(t, 204, "PUT", base+"/lock", bearer(tok), nil) // again: no change, no error
 
@@ -63,6 +69,12 @@ func TestMeetingLock(t *testing.T) {
 	h.waitParticipants(t, tok, id, 2, false)
 	hear(t, a, 600, "b, after the unlock")
 	hear(t, b, 400, "a")
+	// One room_locked for the two locks; nothing of the refused callers;
+	// the unlock, then b.
+	owner.expect(t, "owner", ev(events.RoomLocked, "room", exten), ev(events.RoomUnlocked, "room", exten),
+		h.partEv(t, events.RoomParticipantJoined, exten, b.RemoteTag(), id),
+		ev(events.MeetingJoined, "call_id", b.RemoteTag(), "meeting_uuid", id))
+	h.sawNothing(t, other, otherTok, "another user")
 }
 
 // TestMeetingLockAndLobby: a caller who waits in the lobby since before the
@@ -93,9 +105,12 @@ func TestMeetingMuteAll(t *testing.T) {
 	t.Parallel()
 	h := start(t, nil)
 	_, tok := h.user(t, "owner", "meetings")
+	_, otherTok := h.user(t, "other", "meetings")
 	m := h.meeting(t, tok, nil)
 	exten, id := m["exten"].(string), m["uuid"].(string)
 	base := "/api/v1/users/me/meetings/" + id
+	owner := h.tokenStream(t, tok)
+	other := h.tokenStream(t, otherTok)
 
 	a := h.joinByExten(t, exten, 400) // the owner's phone
 	b := h.joinByExten(t, exten, 600)
@@ -103,8 +118,23 @@ func TestMeetingMuteAll(t *testing.T) {
 	h.waitParticipants(t, tok, id, 3, false)
 	hear(t, a, 600, "b")
 	hear(t, a, 800, "c")
+	var joined []testutil.Event
+	for _, p := range []*phone.Phone{a, b, c} {
+		joined = append(joined, h.partEv(t, events.RoomParticipantJoined, exten, p.RemoteTag(), id),
+			ev(events.MeetingJoined, "call_id", p.RemoteTag(), "meeting_uuid", id))
+	}
+	owner.expect(t, "owner", joined...)
+	// The muted events of these calls, in the room's order.
+	muted := func(name string, ps ...*phone.Phone) []testutil.Event {
+		var out []testutil.Event
+		for _, p := range ps {
+			out = append(out, h.partEv(t, name, exten, p.RemoteTag(), id))
+		}
+		return out
+	}
 
 	h.must(t, 204, "PUT", base+"/participants/mute", bearer(tok), map[string]any{"except_participant_id": a.RemoteTag()})
+	owner.expect(t, "owner", muted(events.RoomParticipantMuted, b, c)...)
 	quiet(t, a, 600, "b after mute-all")
 	quiet(t, a, 800, "c after mute-all")
 	quiet(t, b, 800, "c after mute-all")
@@ -120,6 +150,7 @@ func TestMeetingMuteAll(t *testing.T) {
 	})
 
 	h.must(t, 204, "PUT", base+"/participants/unmute", bearer(tok), nil)
+	owner.expect(t, "owner", muted(events.RoomParticipantUnmuted, b, c)...)
 	hear(t, a, 600, "b after unmute-all")
 	hear(t, a, 800, "c after unmute-all")
 	for _, p := range h.participants(t, tok, id) {
@@ -131,6 +162,8 @@ func TestMeetingMuteAll(t *testing.T) {
 	// Without a body everyone is muted, the owner's phone too.
 	h.must(t, 204, "PUT", base+"/participants/mute", bearer(tok), nil)
 	quiet(t, b, 400, "a after a mute-all without exception")
+	owner.expect(t, "owner", muted(events.RoomParticipantMuted, a, b, c)...)
+	h.sawNothing(t, other, otherTok, "another user")
 }
 
 func TestMeetingControlErrors(t *testing.T) {

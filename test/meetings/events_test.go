@@ -1,8 +1,6 @@
 package meetings
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,131 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/emiago/sipgo/sip"
 
 	"webconf/rpc/events"
 	"webconf/test/phone"
 	"webconf/test/testutil"
 )
-
-// evMsg is one message of the event stream.
-type evMsg struct {
-	Name   string         `json:"name"`
-	Origin string         `json:"origin_uuid"`
-	Seq    uint64         `json:"seq"`
-	Data   map[string]any `json:"data"`
-}
-
-// stream is a WebSocket client of GET /api/v1/events.
-type stream struct {
-	c    *websocket.Conn
-	msgs chan evMsg
-	err  chan error // why reading stopped
-	// talk: keep the talk events (else next skips them: their timing
-	// depends on the audio)
-	talk bool
-}
-
-// openStream connects with the query and the header; it fails the test
-// unless the upgrade succeeds.
-func (h *harness) openStream(t *testing.T, query string, hdr http.Header) *stream {
-	t.Helper()
-	c, resp, err := h.dialStream(t, query, hdr)
-	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		t.Fatalf("events?%s: %v (status %d)", query, err, status)
-	}
-	s := &stream{c: c, msgs: make(chan evMsg, 1024), err: make(chan error, 1)}
-	go func() {
-		for {
-			_, b, err := c.Read(context.Background())
-			if err != nil {
-				s.err <- err
-				close(s.msgs)
-				return
-			}
-			var m evMsg
-			if err := json.Unmarshal(b, &m); err != nil {
-				s.err <- fmt.Errorf("message %s: %w", b, err)
-				close(s.msgs)
-				return
-			}
-			s.msgs <- m
-		}
-	}()
-	t.Cleanup(func() { c.CloseNow() })
-	return s
-}
-
-func (h *harness) dialStream(t *testing.T, query string, hdr http.Header) (*websocket.Conn, *http.Response, error) {
-	t.Helper()
-	u := "ws://" + h.node.HTTPAddr() + "/api/v1/events"
-	if query != "" {
-		u += "?" + query
-	}
-	return websocket.Dial(testutil.Ctx(t, 10*time.Second), u, &websocket.DialOptions{HTTPHeader: hdr})
-}
-
-// next is the next message, skipping talk events (their timing depends
-// on the audio).
-func (s *stream) next(t *testing.T) evMsg {
-	t.Helper()
-	for {
-		select {
-		case m, ok := <-s.msgs:
-			if !ok {
-				t.Fatalf("stream ended: %v", <-s.err)
-			}
-			if !s.talk && strings.HasPrefix(m.Name, "room_participant_talk_") {
-				continue
-			}
-			return m
-		case <-time.After(10 * time.Second):
-			t.Fatal("no event within 10 s")
-		}
-	}
-}
-
-// expect reads the next messages, which must have these names and
-// payload fields (a nil value: JSON null), in this order.
-func (s *stream) expect(t *testing.T, who string, want ...evMsg) []evMsg {
-	t.Helper()
-	var got []evMsg
-	for i, w := range want {
-		m := s.next(t)
-		got = append(got, m)
-		if m.Name != w.Name {
-			t.Fatalf("%s: event %d is %s %v, want %s %v", who, i, m.Name, m.Data, w.Name, w.Data)
-		}
-		for k, v := range w.Data {
-			if gv, ok := m.Data[k]; !ok || fmt.Sprint(gv) != fmt.Sprint(v) {
-				t.Errorf("%s: %s: data[%q] = %v, want %v (data %v)", who, m.Name, k, gv, v, m.Data)
-			}
-		}
-		if i > 0 && m.Seq <= got[i-1].Seq {
-			t.Errorf("%s: seq %d after %d", who, m.Seq, got[i-1].Seq)
-		}
-	}
-	return got
-}
-
-func ev(name string, kv ...any) evMsg {
-	d := map[string]any{}
-	for i := 0; i < len(kv); i += 2 {
-		d[kv[i].(string)] = kv[i+1]
-	}
-	return evMsg{Name: name, Data: d}
-}
-
-func basicHeader(user, pass string) http.Header {
-	r, _ := http.NewRequest("GET", "/", nil)
-	r.SetBasicAuth(user, pass)
-	return http.Header{"Authorization": r.Header["Authorization"]}
-}
 
 // A phone in an XML-RPC room and phones in two users' meetings, seen by
 // the operator, the meeting owner and another user; resuming with since.
@@ -167,7 +46,7 @@ func TestEventStream(t *testing.T) {
 		events.RoomParticipantMuted, events.MeetingJoined, events.MeetingLeft}, ",")
 	op := h.openStream(t, names, basicHeader("admin", master))
 	opTalk := h.openStream(t, "names=room_participant_talk_started&rooms=4711", basicHeader("admin", master))
-	opTalk.talk = true
+	opTalk.Talk = true
 	alice := h.openStream(t, "token="+url.QueryEscape(aliceTok), nil)
 	bob := h.openStream(t, "", http.Header{"Authorization": {"Bearer " + bobTok}})
 
