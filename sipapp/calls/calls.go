@@ -283,7 +283,15 @@ func (b *Switchboard) Add(spec LegSpec, m *Mix) error {
 			status: st, created: b.now(), ep: spec.Endpoint}
 		b.legs[l.id] = l
 		b.placeLocked(l, m)
-		return []event{b.eventLocked(evCreated, l, "")}
+		// The legs already in m now talk to l too (call_updated, after
+		// l's call_created: its talking_to names them).
+		evs := []event{b.eventLocked(evCreated, l, "")}
+		for _, o := range m.legs {
+			if o != l {
+				evs = append(evs, b.eventLocked(evUpdated, o, ""))
+			}
+		}
+		return evs
 	})
 	return err
 }

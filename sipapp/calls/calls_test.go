@@ -138,7 +138,7 @@ func TestTwoPartyCall(t *testing.T) {
 			t.Error("a group was left open")
 		}
 	}
-	want := []string{"created u1", "created p1", "updated u1", "answered u1", "updated p1", "updated p1", "answered p1",
+	want := []string{"created u1", "created p1", "updated u1" /* talks to p1 */, "updated u1", "answered u1", "updated p1", "updated p1", "answered p1",
 		"ended p1 BYE", "updated u1", "ended u1 peer: BYE"}
 	if !slices.Equal(ev.evs, want) {
 		t.Errorf("events\n got %q\nwant %q", ev.evs, want)
