@@ -17,9 +17,9 @@ type stream struct{ *testutil.EventStream }
 
 // openStream connects with the query and the header; it fails the test
 // unless the upgrade succeeds.
-func (h *harness) openStream(t *testing.T, query string, hdr http.Header) stream {
+func (h *harness) openStream(t *testing.T, query string, hdr http.Header) *stream {
 	t.Helper()
-	return stream{testutil.OpenEvents(t, h.node.HTTPAddr(), query, hdr)}
+	return &stream{testutil.OpenEvents(t, h.node.HTTPAddr(), query, hdr)}
 }
 
 func (h *harness) dialStream(t *testing.T, query string, hdr http.Header) (*websocket.Conn, *http.Response, error) {
@@ -28,15 +28,21 @@ func (h *harness) dialStream(t *testing.T, query string, hdr http.Header) (*webs
 }
 
 // tokenStream opens the stream of the user whose token it is.
-func (h *harness) tokenStream(t *testing.T, tok string) stream {
+func (h *harness) tokenStream(t *testing.T, tok string) *stream {
 	t.Helper()
 	return h.openStream(t, "token="+url.QueryEscape(tok), nil)
 }
 
 // expect reads the next events, which must be these, in this order.
-func (s stream) expect(t *testing.T, who string, want ...testutil.Event) []testutil.Event {
+func (s *stream) expect(t *testing.T, who string, want ...testutil.Event) []testutil.Event {
 	t.Helper()
 	return s.Expect(t, who, want...)
+}
+
+// next is the next event, talk events skipped unless Talk is set.
+func (s *stream) next(t *testing.T) testutil.Event {
+	t.Helper()
+	return s.Next(t)
 }
 
 // ev is an expected event: its name and payload fields.
@@ -62,7 +68,7 @@ func (h *harness) partEv(t *testing.T, name, room, tag string, meetingUUID any) 
 // sawNothing proves that a user's stream got no event so far: the user
 // makes a meeting of their own and locks it, whose room_created and
 // room_locked must be the next events (not one of somebody else's).
-func (h *harness) sawNothing(t *testing.T, s stream, tok, who string) {
+func (h *harness) sawNothing(t *testing.T, s *stream, tok, who string) {
 	t.Helper()
 	m := h.meeting(t, tok, nil)
 	h.must(t, 204, "PUT", "/api/v1/users/me/meetings/"+m["uuid"].(string)+"/lock", bearer(tok), nil)

@@ -119,16 +119,23 @@ func (s *EventStream) Expect(t testing.TB, who string, want ...Event) []Event {
 		if m.Name != w.Name {
 			t.Fatalf("%s: event %d is %s %v, want %s %v", who, i, m.Name, m.Data, w.Name, w.Data)
 		}
-		for k, v := range w.Data {
-			if gv, ok := m.Data[k]; !ok || fmt.Sprint(gv) != fmt.Sprint(v) {
-				t.Errorf("%s: %s: data[%q] = %v, want %v (data %v)", who, m.Name, k, gv, v, m.Data)
-			}
-		}
+		Check(t, who, m, w)
 		if i > 0 && m.Seq <= got[i-1].Seq {
 			t.Errorf("%s: seq %d after %d", who, m.Seq, got[i-1].Seq)
 		}
 	}
 	return got
+}
+
+// Check compares an event's payload with want's fields (as Expect
+// does).
+func Check(t testing.TB, who string, got, want Event) {
+	t.Helper()
+	for k, v := range want.Data {
+		if gv, ok := got.Data[k]; !ok || fmt.Sprint(gv) != fmt.Sprint(v) {
+			t.Errorf("%s: %s: data[%q] = %v, want %v (data %v)", who, got.Name, k, gv, v, got.Data)
+		}
+	}
 }
 
 // BasicHeader is an Authorization header with Basic credentials.
