@@ -569,7 +569,12 @@ func (c *call) play(samples []int16) *mixer.Prompt {
 func (c *call) playThenBye(samples []int16) {
 	g := c.enterLobby()
 	defer g.Close()
-	p := c.play(samples)
+	c.byeAfter(c.play(samples))
+}
+
+// byeAfter hangs up (BYE) once p has been played; if the call ends first,
+// only a kick still sends the BYE (byeIfKicked).
+func (c *call) byeAfter(p *mixer.Prompt) {
 	select {
 	case <-p.Done:
 		c.end(endFailed)
@@ -618,14 +623,7 @@ func (c *call) keypad() (string, string, bool, bool) {
 		}
 		if max := c.s.opt.MaxPinAttempts; banned || (max > 0 && attempts >= max) {
 			c.member.StopPrompts()
-			p := c.play(pr.WrongPinBye)
-			select {
-			case <-p.Done:
-				c.end(endFailed)
-				c.sendBye()
-			case <-c.endCh:
-				c.byeIfKicked()
-			}
+			c.byeAfter(c.play(pr.WrongPinBye))
 			return true
 		}
 		c.member.StopPrompts()
@@ -645,14 +643,7 @@ func (c *call) keypad() (string, string, bool, bool) {
 			c.log.Info("no digit before pin_timeout")
 			c.s.counters.pinFailures.Add(1)
 			c.member.StopPrompts()
-			p := c.play(pr.WrongPinBye)
-			select {
-			case <-p.Done:
-				c.end(endFailed)
-				c.sendBye()
-			case <-c.endCh:
-				c.byeIfKicked()
-			}
+			c.byeAfter(c.play(pr.WrongPinBye))
 			return "", "", false, false
 		case d := <-c.digits:
 			if timer != nil {
@@ -690,14 +681,7 @@ func (c *call) keypad() (string, string, bool, bool) {
 				c.log.Info("room is locked", "room", room)
 				c.member.DetectDTMF(nil)
 				c.member.StopPrompts()
-				p := c.play(pr.RoomLocked)
-				select {
-				case <-p.Done:
-					c.end(endFailed)
-					c.sendBye()
-				case <-c.endCh:
-					c.byeIfKicked()
-				}
+				c.byeAfter(c.play(pr.RoomLocked))
 				return "", "", false, false
 			}
 			// Read the digits back (SEMS means to but its read-back is

@@ -254,25 +254,6 @@ func (c *call) buildInvite(req DialRequest) *sip.Request {
 	return inv
 }
 
-// resend sends the retry of the INVITE in a new transaction; false when it
-// could not be sent (the call is then over, status final).
-func (c *call) resend(ctx context.Context, old sip.ClientTransaction, next *sip.Request, leave func()) (sip.ClientTransaction, bool) {
-	old.Terminate()
-	if err := c.secureHop(ctx, next); err != nil {
-		c.log.Warn("dialout INVITE not resent", "err", err)
-		leave()
-		c.s.reg.SetStatus(c.room, c.tag, room.StatusFinished, "")
-		return nil, false
-	}
-	tx, err := c.s.client.TransactionRequest(ctx, next, sipgo.ClientRequestAddVia)
-	if err != nil {
-		leave()
-		c.s.reg.SetStatus(c.room, c.tag, room.StatusFinished, "")
-		return nil, false
-	}
-	return tx, true
-}
-
 // replyReason is SEMS's reason string for a reply: "<code> <phrase>".
 func replyReason(res *sip.Response) string { return fmt.Sprintf("%d %s", res.StatusCode, res.Reason) }
 
@@ -354,124 +335,197 @@ func (c *call) abandon(f *dialFlow) {
 	}
 }
 
-// awaitAnswer follows the INVITE's replies until the call is answered
-// (true) or over (false, status already final). f.tx is the transaction
-// under way (the caller terminates it); f.answered is set once the 2xx is
-// ACKed.
+// awaitAnswer follows a dial-out's INVITE until it is answered (true) or
+// over (false, status already final).
 func (c *call) awaitAnswer(ctx context.Context, f *dialFlow) bool {
-	name := c.room
-	inRoom := false // in the room's mix while ringing / early media
-	authTried, minSETried := false, false
-	leave := func() {
-		if inRoom {
-			c.s.leaveLive(name, c, false)
-			inRoom = false
-		}
+	ok, reason := c.followInvite(ctx, f, &roomDial{c: c})
+	if !ok {
+		c.s.reg.SetStatus(c.room, c.tag, room.StatusFinished, reason)
 	}
-	inv, tx := f.inv, f.tx
+	return ok
+}
+
+// inviteHooks is what the reply loop of an outgoing INVITE (followInvite)
+// leaves to the flow that placed it: a room's dial-out (roomDial) or a
+// leg of the calls API (legDial).
+type inviteHooks interface {
+	// progress sees every 1xx first, 100 included.
+	progress(res *sip.Response)
+	// ringing follows a 1xx other than 100 once its SDP, if any, is
+	// taken: early, the leg hears the callee's early media from now on.
+	ringing(early bool)
+	// answered ends a 2xx taken: the leg hears the callee.
+	answered()
+	// leave comes first when the attempt fails (before a BYE or CANCEL).
+	leave()
+	// challengeFailed: a 401/407 could not be answered.
+	challengeFailed(code int, err error)
+	// notResent: a retry of the INVITE could not be sent (hopErr: its
+	// TLS hop could not be secured; nil: the transaction did not start).
+	// It returns the reason the attempt ends with.
+	notResent(hopErr error) string
+	// cancelling: the call ended before the answer; the CANCEL follows.
+	// It returns the reason the attempt ends with.
+	cancelling() string
+}
+
+// followInvite follows an outgoing INVITE's replies until the callee
+// answers (true) or the attempt is over (false, and its reason: the reply
+// that ended it, or the hooks'). f.tx is the transaction under way (the
+// caller terminates it); f.answered is set once the 2xx is ACKed.
+func (c *call) followInvite(ctx context.Context, f *dialFlow, h inviteHooks) (bool, string) {
+	authTried, minSETried := false, false
+	fail := func(reason string) (bool, string) {
+		h.leave()
+		return false, reason
+	}
+	// retry sends next in a new transaction in place of the one under way;
+	// false (and the reason) when it could not be sent.
+	retry := func(next *sip.Request) (string, bool) {
+		f.tx.Terminate()
+		if err := c.secureHop(ctx, next); err != nil {
+			return h.notResent(err), false
+		}
+		tx, err := c.s.client.TransactionRequest(ctx, next, sipgo.ClientRequestAddVia)
+		if err != nil {
+			return h.notResent(nil), false
+		}
+		f.inv, f.tx = next, tx
+		return "", true
+	}
 	for {
 		select {
-		case res, ok := <-tx.Responses():
+		case res, ok := <-f.tx.Responses():
 			if !ok {
 				continue
 			}
 			code := res.StatusCode
 			switch {
 			case code < 200:
-				st := room.StatusConnecting
-				if code == 180 || code == 183 {
-					st = room.StatusRinging
-				}
-				c.s.reg.SetStatus(name, c.tag, st, replyReason(res))
+				h.progress(res)
 				if code == 100 {
 					continue
 				}
 				early := len(res.Body()) > 0 && c.applyAnswer(res) == nil
-				switch {
-				case early:
+				if early {
 					// Early media replaces the ringback (spec 5.5).
 					c.member.SetInput(c.leg)
-				case c.s.ringback != nil && !inRoom:
-					c.member.SetInput(c.s.ringback.source())
 				}
-				if !inRoom && (early || c.s.ringback != nil) {
-					c.s.joinLive(name, c, true)
-					inRoom = true
-				}
-				c.hook("ringing")
+				h.ringing(early)
 			case code < 300:
 				c.confirm(res)
 				f.answered = true
 				c.negotiateUAC(res)
 				if err := c.applyAnswer(res); err != nil {
 					c.log.Warn("unusable SDP answer, hanging up", "err", err)
-					leave()
+					h.leave()
 					c.sendBye()
-					c.s.reg.SetStatus(name, c.tag, room.StatusFinished, "488 Not Acceptable Here")
-					return false
+					return false, "488 Not Acceptable Here"
 				}
 				c.member.SetInput(c.leg)
-				go c.reack(tx, res)
+				go c.reack(f.tx, res)
 				// Joined from now on (set before the others can see the
 				// call arrive; an atomic, as listings read it meanwhile).
 				c.joinedAt.Store(time.Now().UnixNano())
-				if inRoom {
-					c.s.announce(name, c)
-				} else {
-					c.s.joinLive(name, c, false)
-				}
-				return true
+				h.answered()
+				return true, ""
 			case code == 422 && !minSETried && c.s.opt.SessionTimer.Enabled && minSE(res) > 0:
 				// Session interval too small: ask again with the callee's
 				// Min-SE (RFC 4028 section 7.4), once.
 				minSETried = true
-				next := c.retryOf(inv, "Session-Expires", "Min-SE")
+				next := c.retryOf(f.inv, "Session-Expires", "Min-SE")
 				next.AppendHeader(sip.NewHeader("Session-Expires", secs(max(minSE(res), c.s.opt.SessionTimer.Expires))))
 				next.AppendHeader(sip.NewHeader("Min-SE", secs(minSE(res))))
-				if ntx, ok := c.resend(ctx, tx, next, leave); ok {
-					inv, tx = next, ntx
-					f.inv, f.tx = next, ntx
-				} else {
-					return false
+				if reason, ok := retry(next); !ok {
+					return fail(reason)
 				}
 			case (code == 401 || code == 407) && !authTried:
 				authTried = true
-				next, err := c.answerChallenge(inv, res)
+				next, err := c.answerChallenge(f.inv, res)
 				if err != nil {
-					c.log.Warn("dialout challenge not answered", "code", code, "err", err)
-					leave()
-					c.s.reg.SetStatus(name, c.tag, room.StatusFinished, replyReason(res))
-					return false
+					h.challengeFailed(code, err)
+					return fail(replyReason(res))
 				}
-				if ntx, ok := c.resend(ctx, tx, next, leave); ok {
-					inv, tx = next, ntx
-					f.inv, f.tx = next, ntx
-				} else {
-					return false
+				if reason, ok := retry(next); !ok {
+					return fail(reason)
 				}
 			default:
 				// Unlike SEMS, the failure reason stays (spec 10.9).
-				leave()
-				c.s.reg.SetStatus(name, c.tag, room.StatusFinished, replyReason(res))
-				return false
+				return fail(replyReason(res))
 			}
-		case <-tx.Done():
-			leave()
+		case <-f.tx.Done():
 			reason := "408 Request Timeout"
-			if err := tx.Err(); err != nil && !errors.Is(err, sip.ErrTransactionTimeout) {
+			if err := f.tx.Err(); err != nil && !errors.Is(err, sip.ErrTransactionTimeout) {
 				reason = "503 Service Unavailable"
 			}
-			c.s.reg.SetStatus(name, c.tag, room.StatusFinished, reason)
-			return false
+			return fail(reason)
 		case <-c.endCh:
 			// Kicked (or shutting down) before the answer: CANCEL.
-			leave()
-			c.s.reg.SetStatus(name, c.tag, room.StatusDisconnecting, room.ReasonDisconnect)
-			c.cancelInvite(inv, tx)
-			c.s.reg.SetStatus(name, c.tag, room.StatusFinished, "")
-			return false
+			h.leave()
+			reason := h.cancelling()
+			c.cancelInvite(f.inv, f.tx)
+			return false, reason
 		}
 	}
+}
+
+// roomDial is a room's dial-out as its INVITE goes: its record's status
+// follows the replies; while it rings it is in the room's mix (with the
+// ringback or the callee's early media).
+type roomDial struct {
+	c      *call
+	inRoom bool // in the room's mix while ringing / early media
+}
+
+func (d *roomDial) progress(res *sip.Response) {
+	st := room.StatusConnecting
+	if res.StatusCode == 180 || res.StatusCode == 183 {
+		st = room.StatusRinging
+	}
+	d.c.s.reg.SetStatus(d.c.room, d.c.tag, st, replyReason(res))
+}
+
+func (d *roomDial) ringing(early bool) {
+	c := d.c
+	if !early && c.s.ringback != nil && !d.inRoom {
+		c.member.SetInput(c.s.ringback.source())
+	}
+	if !d.inRoom && (early || c.s.ringback != nil) {
+		c.s.joinLive(c.room, c, true)
+		d.inRoom = true
+	}
+	c.hook("ringing")
+}
+
+func (d *roomDial) answered() {
+	if d.inRoom {
+		d.c.s.announce(d.c.room, d.c)
+	} else {
+		d.c.s.joinLive(d.c.room, d.c, false)
+	}
+}
+
+func (d *roomDial) leave() {
+	if d.inRoom {
+		d.c.s.leaveLive(d.c.room, d.c, false)
+		d.inRoom = false
+	}
+}
+
+func (d *roomDial) challengeFailed(code int, err error) {
+	d.c.log.Warn("dialout challenge not answered", "code", code, "err", err)
+}
+
+func (d *roomDial) notResent(hopErr error) string {
+	if hopErr != nil {
+		d.c.log.Warn("dialout INVITE not resent", "err", hopErr)
+	}
+	return ""
+}
+
+func (d *roomDial) cancelling() string {
+	d.c.s.reg.SetStatus(d.c.room, d.c.tag, room.StatusDisconnecting, room.ReasonDisconnect)
+	return ""
 }
 
 // cutPrefixFold is strings.CutPrefix ignoring ASCII case.

@@ -232,7 +232,7 @@ func (l *callLeg) run(ctx context.Context, cancel context.CancelFunc, inv *sip.R
 			why = "failed"
 		}
 	}()
-	ok, reason := c.awaitLeg(ctx, f, l)
+	ok, reason := c.followInvite(ctx, f, legDial{c})
 	f.tx.Terminate()
 	f.tx = nil
 	if !ok {
@@ -262,90 +262,26 @@ func (l *callLeg) endReason(why string) string {
 	return why
 }
 
-// awaitLeg follows the INVITE's replies until the leg is answered (true)
-// or over (false and the reply that ended it).
-func (c *call) awaitLeg(ctx context.Context, f *dialFlow, l *callLeg) (bool, string) {
-	s := c.s
-	authTried, minSETried := false, false
-	inv, tx := f.inv, f.tx
-	for {
-		select {
-		case res, ok := <-tx.Responses():
-			if !ok {
-				continue
-			}
-			code := res.StatusCode
-			switch {
-			case code < 200:
-				if code == 100 {
-					continue
-				}
-				if code == 180 || code == 183 {
-					s.board.SetStatus(c.tag, calls.StatusRinging)
-				}
-				if len(res.Body()) > 0 && c.applyAnswer(res) == nil {
-					c.member.SetInput(c.leg) // early media replaces the ringback
-				}
-			case code < 300:
-				c.confirm(res)
-				f.answered = true
-				c.negotiateUAC(res)
-				if err := c.applyAnswer(res); err != nil {
-					c.log.Warn("unusable SDP answer, hanging up", "err", err)
-					c.sendBye()
-					return false, "488 Not Acceptable Here"
-				}
-				c.member.SetInput(c.leg)
-				go c.reack(tx, res)
-				c.joinedAt.Store(time.Now().UnixNano())
-				return true, ""
-			case code == 422 && !minSETried && s.opt.SessionTimer.Enabled && minSE(res) > 0:
-				minSETried = true
-				next := c.retryOf(inv, "Session-Expires", "Min-SE")
-				next.AppendHeader(sip.NewHeader("Session-Expires", secs(max(minSE(res), s.opt.SessionTimer.Expires))))
-				next.AppendHeader(sip.NewHeader("Min-SE", secs(minSE(res))))
-				ntx, err := c.resendLeg(ctx, tx, next)
-				if err != nil {
-					return false, "503 Service Unavailable"
-				}
-				inv, tx = next, ntx
-				f.inv, f.tx = next, ntx
-			case (code == 401 || code == 407) && !authTried:
-				authTried = true
-				next, err := c.answerChallenge(inv, res)
-				if err != nil {
-					c.log.Warn("call leg challenge not answered", "code", code, "err", err)
-					return false, replyReason(res)
-				}
-				ntx, err := c.resendLeg(ctx, tx, next)
-				if err != nil {
-					return false, "503 Service Unavailable"
-				}
-				inv, tx = next, ntx
-				f.inv, f.tx = next, ntx
-			default:
-				return false, replyReason(res)
-			}
-		case <-tx.Done():
-			if err := tx.Err(); err != nil && !errors.Is(err, sip.ErrTransactionTimeout) {
-				return false, "503 Service Unavailable"
-			}
-			return false, "408 Request Timeout"
-		case <-c.endCh:
-			c.cancelInvite(inv, tx)
-			return false, "cancelled"
-		}
+// legDial is a leg of the calls API as its INVITE goes: the model hears
+// that it rings; its ringback was set when it was placed (dialLeg).
+type legDial struct{ c *call }
+
+func (d legDial) progress(res *sip.Response) {
+	if res.StatusCode == 180 || res.StatusCode == 183 {
+		d.c.s.board.SetStatus(d.c.tag, calls.StatusRinging)
 	}
 }
 
-// resendLeg sends the retry of an INVITE in a new transaction.
-func (c *call) resendLeg(ctx context.Context, old sip.ClientTransaction, next *sip.Request) (sip.ClientTransaction, error) {
-	old.Terminate()
-	if err := c.secureHop(ctx, next); err != nil {
-		return nil, err
-	}
-	return c.s.client.TransactionRequest(ctx, next, sipgo.ClientRequestAddVia)
+func (legDial) ringing(bool) {}
+func (legDial) answered()    {}
+func (legDial) leave()       {}
+
+func (d legDial) challengeFailed(code int, err error) {
+	d.c.log.Warn("call leg challenge not answered", "code", code, "err", err)
 }
+
+func (legDial) notResent(error) string { return "503 Service Unavailable" }
+func (legDial) cancelling() string     { return "cancelled" }
 
 // PlaceCall is POST /users/me/calls: it rings the user's line; when the
 // user answers, it dials the destination (the user hears ringback while

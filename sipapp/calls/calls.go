@@ -427,17 +427,7 @@ func (b *Switchboard) SetPeer(id, name, number string) {
 // Hold puts a leg on hold (on) or takes it off: a held leg is neither
 // heard in its mix nor hears it (its audio goes to a group of its own).
 func (b *Switchboard) Hold(id string, on bool) error {
-	var err error
-	b.change(func() []event {
-		l, ok := b.legs[id]
-		if !ok {
-			err = ErrNoSuchCall
-			return nil
-		}
-		if l.hold == on {
-			return nil
-		}
-		l.hold = on
+	return b.setFlag(id, on, func(l *leg) *bool { return &l.hold }, func(l *leg) {
 		if on {
 			if l.own == nil {
 				l.own = b.mixer.NewGroup()
@@ -452,14 +442,21 @@ func (b *Switchboard) Hold(id string, on bool) error {
 				l.own = nil
 			}
 		}
-		return []event{b.eventLocked(evUpdated, l, "")}
 	})
-	return err
 }
 
 // Mute stops (on) or restarts feeding a leg's audio to its mix; it still
 // hears the others.
 func (b *Switchboard) Mute(id string, on bool) error {
+	return b.setFlag(id, on, func(l *leg) *bool { return &l.muted }, func(l *leg) {
+		l.ep.Member().SetMuted(on)
+	})
+}
+
+// setFlag sets a leg's flag (hold, muted) to on and applies the change
+// (apply, then call_updated); nothing when it is already so.
+// ErrNoSuchCall: no such leg.
+func (b *Switchboard) setFlag(id string, on bool, flag func(*leg) *bool, apply func(*leg)) error {
 	var err error
 	b.change(func() []event {
 		l, ok := b.legs[id]
@@ -467,11 +464,12 @@ func (b *Switchboard) Mute(id string, on bool) error {
 			err = ErrNoSuchCall
 			return nil
 		}
-		if l.muted == on {
+		f := flag(l)
+		if *f == on {
 			return nil
 		}
-		l.muted = on
-		l.ep.Member().SetMuted(on)
+		*f = on
+		apply(l)
 		return []event{b.eventLocked(evUpdated, l, "")}
 	})
 	return err
