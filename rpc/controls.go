@@ -58,8 +58,10 @@ func (s *Service) lockOp(locked bool) func(context.Context, []any) []any {
 
 // roomMuteAll mutes every call in the room but the asker's (the optional
 // call tag; a non-string there is ignored, as SEMS ignores a mistyped
-// optional argument). A call tag that names no call of the room is
-// [2,"call does not exist"] and mutes nobody.
+// optional argument) and, in a meeting's room, its owners' phones (as
+// REST's mute-all: one rule per room, whoever asks). A call tag that
+// names no call of the room is [2,"call does not exist"] and mutes
+// nobody.
 func (s *Service) roomMuteAll(ctx context.Context, args []any) []any {
 	name := str(args, 0)
 	if err := s.authorize(ctx, name, str(args, 1)); err != nil {
@@ -69,7 +71,7 @@ func (s *Service) roomMuteAll(ctx context.Context, args []any) []any {
 	if tag := optStr(args, 2, ""); tag != "" {
 		except = append(except, tag)
 	}
-	switch err := s.reg.MuteAll(name, except...); {
+	switch err := s.srv.MuteAll(name, except...); {
 	case errors.Is(err, room.ErrNoCall):
 		return []any{2, "call does not exist"}
 	case err != nil:

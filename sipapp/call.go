@@ -109,6 +109,10 @@ type call struct {
 	// newPublic is the identifier of the public room this call is to make
 	// once acknowledged (sip:c.<identifier> of no open room).
 	newPublic string
+	// user is the UUID of the user whose phone this is (it answered the
+	// challenge of a meeting's direct dial with the user's SIP
+	// credentials, meetingUser); "" for a guest. Set before the call runs.
+	user string
 
 	// RFC 4028 session timer: interval, whether we refresh, and a poke
 	// when the peer refreshed.
@@ -769,11 +773,7 @@ func (c *call) inRoom(name, pid string, direct bool) {
 		return
 	}
 	defer leave()
-	join := c.s.reg.Join
-	if c.admitted {
-		join = c.s.reg.JoinAdmitted
-	}
-	if err := join(name, c.tag, c.number, pid, reason, c.s.opt.RoomPinSplit > 0, c); err != nil {
+	if err := c.s.reg.JoinAs(c.user, c.admitted, name, c.tag, c.number, pid, reason, c.s.opt.RoomPinSplit > 0, c); err != nil {
 		if errors.Is(err, room.ErrStore) {
 			c.refuseUnstored(name, err)
 			return

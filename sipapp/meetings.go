@@ -90,6 +90,9 @@ type LiveParticipant struct {
 	Muted          bool      `json:"muted"`
 	Talking        bool      `json:"talking"`
 	Lobby          bool      `json:"lobby"` // waiting to be admitted
+	// UserUUID is the user whose phone it is (Wazo's user_uuid: the
+	// caller answered with the user's SIP credentials); null for a guest.
+	UserUUID *string `json:"user_uuid"`
 }
 
 // Participants lists the callers in a room's mix and in its lobby, the
@@ -112,15 +115,40 @@ func (s *Server) Participants(room string) []LiveParticipant {
 		out = append(out, LiveParticipant{
 			ID: c.tag, CallTag: c.tag, CallerIDName: c.remote.name, CallerIDNumber: c.remote.uri.User,
 			JoinedAt: c.joined().UTC().Truncate(time.Second), Muted: c.member.Muted(), Talking: c.talking.Load(),
+			UserUUID: c.userUUID(),
 		})
 	}
 	for _, w := range waiting {
 		out = append(out, LiveParticipant{
 			ID: w.c.tag, CallTag: w.c.tag, CallerIDName: w.c.remote.name, CallerIDNumber: w.c.remote.uri.User,
-			JoinedAt: w.since.UTC().Truncate(time.Second), Lobby: true,
+			JoinedAt: w.since.UTC().Truncate(time.Second), Lobby: true, UserUUID: w.c.userUUID(),
 		})
 	}
 	return out
+}
+
+// userUUID is the call's user as JSON has it: null for a guest.
+func (c *call) userUUID() *string {
+	if c.user == "" {
+		return nil
+	}
+	u := c.user
+	return &u
+}
+
+// MuteAll mutes every call of a room but the calls tagged in except and,
+// in a meeting's room, the calls of the meeting's owners (their phones,
+// known by their SIP credentials): what REST, XML-RPC and JSON-RPC's
+// mute-all do. A tag in except that names no call of the room is
+// room.ErrNoCall and nothing changes.
+func (s *Server) MuteAll(name string, except ...string) error {
+	var owners []string
+	if g, ok := s.book.GateFor(name); ok {
+		if m, ok := s.book.Meeting(g.MeetingUUID); ok {
+			owners = m.OwnerUUIDs
+		}
+	}
+	return s.reg.MuteAllBut(name, owners, except...)
 }
 
 // KickParticipant hangs up a caller of the room (in its mix or lobby).

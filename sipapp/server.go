@@ -791,6 +791,10 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	pre, newPublic, code, reason, hdr := s.preRoute(req)
+	var user string
+	if code == 0 {
+		user, code, reason, hdr = s.meetingUser(req)
+	}
 	if code != 0 {
 		s.load.done(time.Now())
 		if hdr != nil {
@@ -802,7 +806,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c, code, reason := s.newCall(req, tx)
 	if c != nil {
-		c.pre, c.newPublic = pre, newPublic
+		c.pre, c.newPublic, c.user = pre, newPublic, user
 	}
 	if c == nil {
 		s.load.done(time.Now())

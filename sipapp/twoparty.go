@@ -342,15 +342,12 @@ func (s *Server) dialPeer(u meeting.User, to sip.Uri, m *calls.Mix) {
 	}
 }
 
-// callsRealm is the digest realm of users' phones calling out.
-const callsRealm = "webconf-calls"
-
 // callsDialin handles an INVITE from a user's phone calling out: From
 // names a user with a SIP account and the Request-URI user is a number
 // no room answers. It is challenged (401) until its digest credentials
-// are the user's; then it is answered and the destination dialled
-// through the provider, as for POST /users/me/calls. false: not such a
-// call (the INVITE goes on to the rooms).
+// are the user's (userAuth); then it is answered and the destination
+// dialled through the provider, as for POST /users/me/calls. false: not
+// such a call (the INVITE goes on to the rooms).
 func (s *Server) callsDialin(req *sip.Request, tx sip.ServerTransaction) bool {
 	from := req.From()
 	if from == nil || !numberRe.MatchString(req.Recipient.User) || req.Recipient.User == GuestExten {
@@ -363,37 +360,12 @@ func (s *Server) callsDialin(req *sip.Request, tx sip.ServerTransaction) bool {
 	if !ok {
 		return false
 	}
-	who := s.callerOf(req)
-	src := who.addr
-	challenge := func(stale bool) {
-		chal := digestChallenge(callsRealm, s.newNonce(src, time.Now()), stale)
-		s.respond(tx, req, 401, "Unauthorized", nil, sip.NewHeader("WWW-Authenticate", chal))
-	}
-	hs := req.GetHeaders("Authorization")
-	if len(hs) == 0 {
-		challenge(false)
-		return true
-	}
-	creds, err := digest.ParseCredentials(hs[0].Value())
-	if err != nil {
-		s.respond(tx, req, 400, "Bad Authorization Header", nil)
-		return true
-	}
-	valid, fresh := s.checkNonce(creds.Nonce, src, time.Now())
-	switch {
-	case !valid:
-		challenge(false)
-		return true
-	case !fresh:
-		challenge(true)
-		return true
-	}
-	if creds.Username != u.Username || !verifyDigestRealm(creds, req, callsRealm, password) {
-		s.counters.pinFailures.Add(1)
-		if who.Fail(s.guards.Sources) {
-			s.log.Warn("source banned after too many wrong SIP credentials", "source", src, "proxy", who.proxy)
+	if code, reason, hdr := s.userAuth(req, u, password); code != 0 {
+		if hdr != nil {
+			s.respond(tx, req, code, reason, nil, hdr)
+		} else {
+			s.respond(tx, req, code, reason, nil)
 		}
-		s.respond(tx, req, 403, "Forbidden", nil)
 		return true
 	}
 	to, err := s.Destination(req.Recipient.User)

@@ -56,7 +56,7 @@ func TestMessageShape(t *testing.T) {
 	if len(evs) != 1 {
 		t.Fatalf("got %d events, want 1", len(evs))
 	}
-	want := `{"name":"room_participant_joined","origin_uuid":"` + origin + `","seq":1001,"data":{"room":"4711","call_id":"tag-1","number":"\u003csip:a@h\u003e","participant_id":"","meeting_uuid":null}}`
+	want := `{"name":"room_participant_joined","origin_uuid":"` + origin + `","seq":1001,"data":{"room":"4711","call_id":"tag-1","number":"\u003csip:a@h\u003e","participant_id":"","user_uuid":null,"meeting_uuid":null}}`
 	if string(evs[0].Msg) != want {
 		t.Errorf("message\n%s\nwant\n%s", evs[0].Msg, want)
 	}

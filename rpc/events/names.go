@@ -59,6 +59,10 @@ type RoomParticipant struct {
 	// or a dial-out's sip:callee@domain.
 	Number        string `json:"number"`
 	ParticipantID string `json:"participant_id"`
+	// UserUUID is the user whose phone the call is (it answered a meeting
+	// direct dial's challenge with the user's SIP credentials), null for
+	// a guest and in rooms that are no meeting's.
+	UserUUID *string `json:"user_uuid"`
 	// MeetingUUID is the meeting whose room it is, null otherwise.
 	MeetingUUID *string `json:"meeting_uuid"`
 }
@@ -71,6 +75,6 @@ type MeetingParticipant struct {
 	CallerIDName   string  `json:"caller_id_name"`
 	CallerIDNumber string  `json:"caller_id_number"`
 	CallID         string  `json:"call_id"`
-	UserUUID       *string `json:"user_uuid"` // null: a guest (callers are not matched to users yet)
+	UserUUID       *string `json:"user_uuid"` // the user whose phone it is; null: a guest
 	MeetingUUID    string  `json:"meeting_uuid"`
 }

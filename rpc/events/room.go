@@ -45,6 +45,7 @@ type roomEv struct {
 // events carry.
 type part struct {
 	room, number, pid string
+	user              *string  // the user whose phone it is; nil: a guest
 	meeting           *string  // uuid of the room's meeting at the join
 	owners            []string // the meeting's owners at the join
 }
@@ -199,6 +200,10 @@ func (r *RoomEvents) handle(ev roomEv) {
 			return
 		}
 		p := &part{room: ev.room, number: ev.p.Number, pid: ev.p.ID}
+		if ev.p.User != "" {
+			u := ev.p.User
+			p.user = &u
+		}
 		if uuid, owners := r.meetingOf(ev.room); uuid != "" {
 			p.meeting, p.owners = &uuid, owners
 		}
@@ -258,12 +263,12 @@ func (r *RoomEvents) leave(tag string, p *part) {
 }
 
 func (r *RoomEvents) payload(tag string, p *part) RoomParticipant {
-	return RoomParticipant{Room: p.room, CallID: tag, Number: p.number, ParticipantID: p.pid, MeetingUUID: p.meeting}
+	return RoomParticipant{Room: p.room, CallID: tag, Number: p.number, ParticipantID: p.pid, UserUUID: p.user, MeetingUUID: p.meeting}
 }
 
 func meetingPayload(tag string, p *part) MeetingParticipant {
 	name, number := callerID(p.number)
-	return MeetingParticipant{ID: tag, CallerIDName: name, CallerIDNumber: number, CallID: tag, MeetingUUID: *p.meeting}
+	return MeetingParticipant{ID: tag, CallerIDName: name, CallerIDNumber: number, CallID: tag, UserUUID: p.user, MeetingUUID: *p.meeting}
 }
 
 func (r *RoomEvents) meetingOf(room string) (string, []string) {

@@ -1,8 +1,11 @@
 package events
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+
+	"webconf/sipapp/room"
 )
 
 // TestRoomLockEvents: the registry's RoomLocked/RoomUnlocked become
@@ -41,5 +44,51 @@ func TestRoomLockEvents(t *testing.T) {
 	}
 	if n := len(drain(other)); n != 0 {
 		t.Errorf("a user owning nothing saw %d lock events", n)
+	}
+}
+
+// TestParticipantUserEvents: the user a call is known to be (room
+// Participant.User) is user_uuid in room_participant_* and
+// meeting_participant_* events, from the join to the leave; a guest's is
+// null.
+func TestParticipantUserEvents(t *testing.T) {
+	b := newBus(t, 64, 64)
+	op, _, err := b.Subscribe(Filter{Operator: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewRoomEvents(b, nil)
+	r.SetMeetingOf(func(room string) (string, []string, bool) { return "m-uuid", []string{"owner"}, true })
+	r.Joined("meet", room.Participant{CallTag: "t-owner", Number: "<sip:o@h>", Status: room.StatusConnected, User: "owner"})
+	r.Joined("meet", room.Participant{CallTag: "t-guest", Number: "<sip:g@h>", Status: room.StatusConnected})
+	r.Muted("meet", "t-owner")
+	r.Left("meet", "t-owner")
+	r.Close()
+
+	var got []string
+	for _, ev := range drain(op) {
+		var m struct {
+			Data struct {
+				CallID   string  `json:"call_id"`
+				UserUUID *string `json:"user_uuid"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(ev.Msg, &m); err != nil {
+			t.Fatal(err)
+		}
+		u := "null"
+		if m.Data.UserUUID != nil {
+			u = *m.Data.UserUUID
+		}
+		got = append(got, ev.Name+" "+m.Data.CallID+" "+u)
+	}
+	want := []string{
+		"room_participant_joined t-owner owner", "meeting_participant_joined t-owner owner",
+		"room_participant_joined t-guest null", "meeting_participant_joined t-guest null",
+		"room_participant_muted t-owner owner",
+		"room_participant_left t-owner owner", "meeting_participant_left t-owner owner",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -6,11 +6,11 @@ import "webconf/sipapp/meeting"
 // / unmute all its callers. Each answers 204; a meeting that is not the
 // user's is 404, as for the participants routes.
 
-// muteInput is PUT .../participants/mute's optional body: the participant
-// (its id, the call tag) who stays unmuted, typically the owner's own
-// phone. Nothing tells an owner's phone from a guest's (callers dial the
-// exten or meeting-guest, with no user behind them), so only the one
-// named is spared.
+// muteInput is PUT .../participants/mute's optional body: a participant
+// (its id, the call tag) who stays unmuted besides the meeting's owners'
+// phones (calls whose user_uuid is an owner's: they answered the direct
+// dial's challenge with the owner's SIP credentials), which are always
+// spared.
 type muteInput struct {
 	ExceptParticipantID string `json:"except_participant_id"`
 }
@@ -61,7 +61,7 @@ func (a *API) muteAll(c *ctx) {
 	if in.ExceptParticipantID != "" {
 		except = append(except, in.ExceptParticipantID)
 	}
-	if err := a.sip.Registry().MuteAll(m.Exten, except...); err != nil {
+	if err := a.sip.MuteAll(m.Exten, except...); err != nil {
 		c.fail(err)
 		return
 	}

@@ -1,5 +1,7 @@
 package room
 
+import "slices"
+
 // Room controls: lock / unlock and mute all / unmute all, for every room
 // (XML-RPC rooms, meetings' rooms, public rooms). The control plane checks
 // who may ask (an admin PIN, a meeting owner) before it calls these.
@@ -52,14 +54,21 @@ func (r *Registry) Locked(name string) bool {
 // changed. Callers who join later are not muted (as Asterisk's
 // ConfbridgeMute on "participants" is a one-off).
 func (r *Registry) MuteAll(name string, except ...string) error {
-	return r.setAllMuted(name, true, except)
+	return r.setAllMuted(name, true, nil, except)
+}
+
+// MuteAllBut is MuteAll that also spares the calls of the users named
+// (user UUIDs, Participant.User): a meeting's owners' phones. A user
+// with no call in the room is no error.
+func (r *Registry) MuteAllBut(name string, users []string, except ...string) error {
+	return r.setAllMuted(name, true, users, except)
 }
 
 // UnmuteAll unmutes every call of the room; the sink hears Unmuted for
 // each call whose state changed.
-func (r *Registry) UnmuteAll(name string) error { return r.setAllMuted(name, false, nil) }
+func (r *Registry) UnmuteAll(name string) error { return r.setAllMuted(name, false, nil, nil) }
 
-func (r *Registry) setAllMuted(name string, v bool, except []string) error {
+func (r *Registry) setAllMuted(name string, v bool, users, except []string) error {
 	r.mu.Lock()
 	rm, ok := r.rooms[name]
 	if !ok {
@@ -79,7 +88,8 @@ func (r *Registry) setAllMuted(name string, v bool, except []string) error {
 	var changed []change
 outer:
 	for _, p := range rm.parts {
-		if p.CallTag == "" || p.Status >= StatusDisconnecting || p.Muted == v {
+		if p.CallTag == "" || p.Status >= StatusDisconnecting || p.Muted == v ||
+			(p.User != "" && slices.Contains(users, p.User)) {
 			continue
 		}
 		for _, tag := range except {

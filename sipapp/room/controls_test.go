@@ -3,6 +3,7 @@ package room
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 
@@ -176,5 +177,39 @@ func TestRoomMuteAll(t *testing.T) {
 	}
 	if got := ev.take(); len(got) != 4 {
 		t.Fatalf("events %q, want four Muted", got)
+	}
+}
+
+// TestRoomMuteAllSparesUsers: MuteAllBut spares the calls of the users
+// named (a meeting's owners' phones, joined with JoinAs) as well as the
+// tags named; the record carries its user, a guest's none.
+func TestRoomMuteAllSparesUsers(t *testing.T) {
+	ev := &eventLog{}
+	r := NewRegistry(defaults(), ev, newClock().now)
+	calls := map[string]*fakeCall{"O": {}, "P": {}, "G": {}, "H": {}}
+	for tag, user := range map[string]string{"O": "owner-1", "P": "someone", "G": "", "H": ""} {
+		if err := r.JoinAs(user, false, "1", tag, tag, "", ReasonDirect, false, calls[tag]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	info, _ := r.Room("1")
+	users := map[string]string{}
+	for _, p := range info.Participants {
+		users[p.CallTag] = p.User
+	}
+	if want := map[string]string{"O": "owner-1", "P": "someone", "G": "", "H": ""}; !reflect.DeepEqual(users, want) {
+		t.Fatalf("records' users %v, want %v", users, want)
+	}
+	ev.take()
+	if err := r.MuteAllBut("1", []string{"owner-1", "absent"}, "H"); err != nil {
+		t.Fatal(err)
+	}
+	got := ev.take()
+	slices.Sort(got)
+	if want := []string{"muted 1 G", "muted 1 P"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+	if len(calls["O"].muted) != 0 || len(calls["H"].muted) != 0 {
+		t.Fatalf("spared calls muted: O %v H %v", calls["O"].muted, calls["H"].muted)
 	}
 }

@@ -74,6 +74,10 @@ type Participant struct {
 	Reason  string
 	Muted   bool
 	ID      string // participant_id
+	// User is the UUID of the user whose phone this call is (it proved
+	// the user's SIP credentials before the answer); "" for a guest. It
+	// is not in roomInfo's record (SEMS's shape).
+	User string
 
 	changed time.Time // last status change, for participants_expire_delay
 }
@@ -606,17 +610,23 @@ func (r *Registry) liveLocked(rm *room) []Controller {
 //
 // A locked room refuses the call with ErrLocked (JoinAdmitted does not).
 func (r *Registry) Join(name, tag, number, pid, reason string, checkPid bool, c Controller) error {
-	return r.join(name, tag, number, pid, reason, checkPid, c, false)
+	return r.join(name, tag, number, pid, reason, "", checkPid, c, false)
 }
 
 // JoinAdmitted is Join for a caller an owner let in (from a meeting's
 // lobby, where it waited since before the room was locked): a lock does
 // not keep it out, as it does not keep out an operator's dial-out.
 func (r *Registry) JoinAdmitted(name, tag, number, pid, reason string, checkPid bool, c Controller) error {
-	return r.join(name, tag, number, pid, reason, checkPid, c, true)
+	return r.join(name, tag, number, pid, reason, "", checkPid, c, true)
 }
 
-func (r *Registry) join(name, tag, number, pid, reason string, checkPid bool, c Controller, pastLock bool) error {
+// JoinAs is Join (JoinAdmitted when admitted) for a call known to be the
+// phone of user (a user UUID; "" for a guest): the record carries it.
+func (r *Registry) JoinAs(user string, admitted bool, name, tag, number, pid, reason string, checkPid bool, c Controller) error {
+	return r.join(name, tag, number, pid, reason, user, checkPid, c, admitted)
+}
+
+func (r *Registry) join(name, tag, number, pid, reason, user string, checkPid bool, c Controller, pastLock bool) error {
 	r.mu.Lock()
 	rm, err := r.openLocked(name)
 	if err != nil {
@@ -644,7 +654,7 @@ func (r *Registry) join(name, tag, number, pid, reason string, checkPid bool, c 
 		r.mu.Unlock()
 		return err
 	}
-	rec.CallTag, rec.Number = tag, number
+	rec.CallTag, rec.Number, rec.User = tag, number, user
 	rec.Status, rec.Reason, rec.changed = StatusConnected, reason, now
 	rm.lastAccess = now
 	r.live[tag] = c
