@@ -185,7 +185,8 @@ func TestCalendarRefusesBadInput(t *testing.T) {
 // 75 octets and valid UTF-8, and golang-ical reads back what went in.
 func TestCalendarFoldsAndEscapes(t *testing.T) {
 	m := icsMeeting()
-	m.Name = `Año nuevo; planning, "Q1" \ review` + "\r\nsecond line"
+	name := `Año nuevo; planning, "Q1" \ review` + "\r\nsecond line"
+	m.Name = name
 	m.Language = "es"
 	m.URL = "https://meet.example.com/m/" + strings.Repeat("abcdefghij", 9) + "?a=1,b=2;c"
 	m.Organizer.Username = `Smith, John: "boss"; ñ`
@@ -233,5 +234,18 @@ func TestCalendarFoldsAndEscapes(t *testing.T) {
 	// never backslash-escaped.
 	if unfolded := strings.ReplaceAll(string(b), "\r\n ", ""); !strings.Contains(unfolded, `ORGANIZER;CN="Smith, John: 'boss'; ñ":mailto:alice@example.com`) {
 		t.Errorf("ORGANIZER's CN not quoted:\n%s", unfolded)
+	}
+	// Multi-byte letters where the 75th octet falls inside one.
+	m.Name = strings.Repeat("ñ€", 40)
+	if b, err = notify.Calendar(notify.MethodRequest, m, nil, icsNow); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\r\n") {
+		if len(l) > 75 || !utf8.ValidString(l) {
+			t.Errorf("line of %d octets, valid UTF-8 %v: %q", len(l), utf8.ValidString(l), l)
+		}
+	}
+	if _, ev := parseICS(t, b); prop(ev, ics.ComponentPropertySummary) != m.Name {
+		t.Errorf("SUMMARY read back as %q", prop(ev, ics.ComponentPropertySummary))
 	}
 }
