@@ -421,3 +421,29 @@ func TestSendEmailContextCancelled(t *testing.T) {
 		t.Error("a cancelled send reached DATA")
 	}
 }
+
+// One mailer sends from many goroutines (the outbox's workers), each
+// message on its own connection, each accepted once.
+func TestSendEmailConcurrently(t *testing.T) {
+	srv := testutil.NewSMTPServer(t, testutil.SMTPOptions{Username: smtpUser, Password: smtpPass})
+	mailer := newMailer(t, mailConfig(srv))
+	ctx := testutil.Ctx(t, 30*time.Second)
+	const n = 20
+	errs := make(chan error, n)
+	ids := make([]string, n)
+	for i := range n {
+		e := invitation(t, notify.MethodRequest, icsMeeting())
+		ids[i] = e.MessageID
+		go func() { errs <- mailer.SendEmail(ctx, e) }()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	for _, id := range ids {
+		if c := srv.Count(id); c != 1 {
+			t.Errorf("%s accepted %d times", id, c)
+		}
+	}
+}
