@@ -71,6 +71,46 @@ type Config struct {
 	Limits        Limits        `ini:"limits"`
 	Meetings      Meetings      `ini:"meetings"`
 	Calls         Calls         `ini:"calls"`
+	Mail          Mail          `ini:"mail"`
+}
+
+// Mail is the [mail] section: the SMTP server meeting invitations,
+// updates, cancellations and reminders are sent through (sipapp/notify).
+// An empty Host means no email service.
+type Mail struct {
+	// Host is the SMTP server's name or IP address ("" = no email).
+	Host string `ini:"host"`
+	// Port is the SMTP port; 0 picks the mode's: 465 with tls, else 587.
+	Port int `ini:"port"`
+	// StartTLS requires STARTTLS (RFC 3207) before AUTH and MAIL: a
+	// server that does not offer it is refused. no: plain SMTP (a relay
+	// on the same host).
+	StartTLS bool `ini:"starttls"`
+	// TLS is implicit TLS from the first byte (RFC 8314, port 465);
+	// starttls does not apply then.
+	TLS bool `ini:"tls"`
+	// Username and Password log in (SMTP AUTH, the strongest mechanism
+	// the server offers; only over TLS); empty: no AUTH.
+	Username string `ini:"username"`
+	Password string `ini:"password" secret:"true"`
+	// From is the envelope sender (MAIL FROM) and the From of messages
+	// whose template gives none: an RFC 5322 address, with or without a
+	// display name.
+	From string `ini:"from"`
+	// Timeout bounds connecting and each SMTP command.
+	Timeout time.Duration `ini:"timeout" unit:"s"`
+	// TLSCAFile adds PEM CA certificates to the system roots for the SMTP
+	// server's certificate; TLSVerify no accepts any certificate (tests).
+	TLSCAFile string `ini:"tls_ca_file"`
+	TLSVerify bool   `ini:"tls_verify"`
+}
+
+// String renders the section's keys with the password hidden, so that
+// printing a Mail (or a notify.MailConfig) never shows it.
+func (m Mail) String() string {
+	var b strings.Builder
+	writeSection(&b, reflect.ValueOf(m))
+	return b.String()
 }
 
 // Calls is the [calls] section: the provider through which the calls API
@@ -507,6 +547,7 @@ func Default() Config {
 			SIPDialin:                 true,
 			MaxParticipants:           100,
 		},
+		Mail: Mail{StartTLS: true, Timeout: 30 * time.Second, TLSVerify: true},
 		Limits: Limits{
 			PinFailures: 10, RPCFailures: 20, RoomFailures: 50,
 			FailureWindow: 10 * time.Minute, BanTime: 15 * time.Minute, RoomTarpit: 3 * time.Second,
@@ -569,7 +610,7 @@ func Parse(data []byte) (*Config, error) {
 		}
 		fields, ok := sections[name]
 		if !ok {
-			report(name, "", "unknown section (known: [server], [webconference], [xmlrpc], [http], [limits], [meetings], [calls])")
+			report(name, "", "unknown section (known: [server], [webconference], [xmlrpc], [http], [limits], [meetings], [calls], [mail])")
 			continue
 		}
 		if seen[name] == nil {

@@ -245,6 +245,16 @@ var everyKey = []struct {
 	{"calls", "auth_user", "acct1", func(c *Config) any { return c.Calls.AuthUser }, "acct1"},
 	{"calls", "auth_password", "s3cret", func(c *Config) any { return c.Calls.AuthPassword }, "s3cret"},
 	{"calls", "from_user", "+15550100", func(c *Config) any { return c.Calls.FromUser }, "+15550100"},
+	{"mail", "host", "smtp.example.com", func(c *Config) any { return c.Mail.Host }, "smtp.example.com"},
+	{"mail", "port", "465", func(c *Config) any { return c.Mail.Port }, 465},
+	{"mail", "starttls", "no", func(c *Config) any { return c.Mail.StartTLS }, false},
+	{"mail", "tls", "yes", func(c *Config) any { return c.Mail.TLS }, true},
+	{"mail", "username", "meetings", func(c *Config) any { return c.Mail.Username }, "meetings"},
+	{"mail", "password", "s3cret", func(c *Config) any { return c.Mail.Password }, "s3cret"},
+	{"mail", "from", "Meetings <meetings@example.com>", func(c *Config) any { return c.Mail.From }, "Meetings <meetings@example.com>"},
+	{"mail", "timeout", "10", func(c *Config) any { return c.Mail.Timeout }, 10 * time.Second},
+	{"mail", "tls_ca_file", "/etc/webconf/smtp-ca.pem", func(c *Config) any { return c.Mail.TLSCAFile }, "/etc/webconf/smtp-ca.pem"},
+	{"mail", "tls_verify", "no", func(c *Config) any { return c.Mail.TLSVerify }, false},
 
 	{"xmlrpc", "server_ip", "", func(c *Config) any { return c.XMLRPC.ServerIP }, ""},
 	{"xmlrpc", "xmlrpc_port", "9090", func(c *Config) any { return c.XMLRPC.Port }, 9090},
@@ -264,7 +274,7 @@ var everyKey = []struct {
 
 func TestEveryKeyParses(t *testing.T) {
 	var b strings.Builder
-	for _, section := range []string{"server", "webconference", "xmlrpc", "http", "limits", "meetings", "calls"} {
+	for _, section := range []string{"server", "webconference", "xmlrpc", "http", "limits", "meetings", "calls", "mail"} {
 		b.WriteString("[" + section + "]\n")
 		for _, k := range everyKey {
 			if k.section == section {
@@ -385,6 +395,14 @@ func TestBadValues(t *testing.T) {
 		{"a calls auth_user without a password", "[calls]\ndomain=example.com\nauth_user=a", "calls", "auth_user", "go together"},
 		{"calls credentials without a domain", "[calls]\nauth_user=a\nauth_password=b", "calls", "auth_user", "without a domain"},
 		{"a calls from_user with a space", "[calls]\nfrom_user=a b", "calls", "from_user", "SIP user parts"},
+		{"a mail host with a port", "[mail]\nhost=smtp.example.com:25\nfrom=a@example.com", "mail", "host", "neither an IP address nor a DNS name"},
+		{"a mail host without from", "[mail]\nhost=smtp.example.com", "mail", "from", "must be set with host"},
+		{"a mail from that is no address", "[mail]\nfrom=meetings at example", "mail", "from", "not an email address"},
+		{"a mail port out of range", "[mail]\nport=70000", "mail", "port", "not in 0..65535"},
+		{"a mail username without password", "[mail]\nhost=smtp.example.com\nfrom=a@example.com\nusername=u", "mail", "username", "go together"},
+		{"a mail password sent in clear", "[mail]\nhost=smtp.example.com\nfrom=a@example.com\nstarttls=no\nusername=u\npassword=p", "mail", "username", "needs tls or starttls"},
+		{"a zero mail timeout", "[mail]\nhost=smtp.example.com\nfrom=a@example.com\ntimeout=0", "mail", "timeout", "at least 1 second"},
+		{"a mail starttls that is not a boolean", "[mail]\nstarttls=required", "mail", "starttls", "not a boolean"},
 		{"a key set twice", "[server]\nlog_level=info\nlog_level=debug", "server", "log_level", "set more than once"},
 		{"a key set twice with the same value", "[server]\nlog_level=info\nlog_level=info", "server", "log_level", "set more than once"},
 		{"a key set empty, then set", "[calls]\ndomain=\nfrom_user=x\ndomain=sip.example.com", "calls", "domain", "set more than once"},
@@ -676,6 +694,21 @@ direct_export=sbc;webconference
 			t.Errorf("round trip differs:\n%s\nvs\n%s", back, s)
 		}
 	})
+}
+
+func TestMailPasswordNeverPrinted(t *testing.T) {
+	c := mustParse(t, "[mail]\nhost=smtp.example.com\nfrom=meetings@example.com\nusername=meetings\npassword=\"hunter#2\"\n")
+	if c.Mail.Password != "hunter#2" || c.Mail.Host != "smtp.example.com" || !c.Mail.StartTLS || c.Mail.Timeout != 30*time.Second {
+		t.Fatalf("parsed %+v", c.Mail)
+	}
+	for _, s := range []string{c.String(), c.Mail.String(), fmt.Sprintf("%v", c.Mail), fmt.Sprintf("%+v", c.Mail), fmt.Sprint(*c)} {
+		if strings.Contains(s, "hunter") {
+			t.Errorf("the mail password is printed:\n%s", s)
+		}
+		if !strings.Contains(s, "password=***") || !strings.Contains(s, "username=meetings") {
+			t.Errorf("want password=*** and the username:\n%s", s)
+		}
+	}
 }
 
 func FuzzParse(f *testing.F) {

@@ -250,6 +250,8 @@ func (c *Config) validate() []error {
 		report("calls", "from_user", "auth_user and from_user must be SIP user parts (letters, digits and -_.!~*'()&=+$,;?/)")
 	}
 
+	validateMail(c, report)
+
 	// [meetings]
 	m := &c.Meetings
 	if m.LinkHost != "" && !validLinkHost(m.LinkHost) {

@@ -102,9 +102,15 @@ type Push struct {
 // wrapping ErrPermanent is not retried (a refused address, a 4xx from a
 // gateway other than 408/429); any other error is retried with backoff.
 type (
-	Mailer    interface{ SendEmail(ctx context.Context, e Email) error }
-	SMSSender interface{ SendSMS(ctx context.Context, s SMS) error }
-	Pusher    interface{ SendPush(ctx context.Context, p Push) error }
+	Mailer interface {
+		SendEmail(ctx context.Context, e Email) error
+	}
+	SMSSender interface {
+		SendSMS(ctx context.Context, s SMS) error
+	}
+	Pusher interface {
+		SendPush(ctx context.Context, p Push) error
+	}
 )
 
 // ErrPermanent marks a failure that retrying cannot fix.
