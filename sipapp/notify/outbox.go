@@ -65,7 +65,9 @@ type OutboxConfig struct {
 	Host string
 	// Link gives a meeting's URL and how to dial in (DDI extension and
 	// PIN, "" when pstnExtension is not set).
-	Link func(m meeting.Meeting) (url, ddiExtension, ddiPin string)
+	// It is called with the meetings Book's lock held (it must not call
+	// the Book); owners are the meeting's, first the organiser.
+	Link func(m meeting.Meeting, owners []meeting.User) (url, ddiExtension, ddiPin string)
 
 	Renderer Renderer
 	Calendar CalendarWriter
@@ -215,6 +217,9 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b) // never fails (Go 1.24+)
 	return hex.EncodeToString(b)
 }
+
+// Participant is whom the entry goes to.
+func (e Entry) Participant() Party { return fromPartyDoc(e.Party) }
 
 // Entries lists the meeting's messages, oldest first.
 func (o *Outbox) Entries(meetingUUID string) []Entry {
@@ -561,7 +566,7 @@ func (o *Outbox) convert(c meeting.Change, m *meeting.Meeting) Meeting {
 		nm.ValidUntil = &t
 	}
 	if o.cfg.Link != nil {
-		nm.URL, nm.DDIExtension, nm.DDIPin = o.cfg.Link(*m)
+		nm.URL, nm.DDIExtension, nm.DDIPin = o.cfg.Link(*m, c.Owners)
 	}
 	for i, u := range c.Owners {
 		nu := User{UUID: u.UUID, Username: u.Username, Email: u.Email, MobilePhone: u.MobilePhone, Alias: u.Alias}

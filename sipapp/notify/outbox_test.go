@@ -205,7 +205,7 @@ func newRig(t *testing.T, mod func(*OutboxConfig)) *rig {
 		Mechanisms: []string{MechEmail, MechSMS}, Host: "test.example",
 		Renderer: fakeRenderer{}, Calendar: fakeRenderer{},
 		Mailer: r.tr, SMS: r.tr, Pusher: r.tr,
-		Link: func(m meeting.Meeting) (string, string, string) { return "https://meet.example/m/" + m.UUID, "", "" },
+		Link: func(m meeting.Meeting, _ []meeting.User) (string, string, string) { return "https://meet.example/m/" + m.UUID, "", "" },
 	}
 	if mod != nil {
 		mod(&r.cfg)
