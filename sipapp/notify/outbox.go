@@ -44,8 +44,8 @@ const (
 // Renderer turns a message kind, a language, a participant and a meeting
 // into the text of an email or an SMS (package notify/tmpl).
 type Renderer interface {
-	RenderEmail(k Kind, lang string, p Party, m Meeting) (from, subject, text, html string, err error)
-	RenderSMS(k Kind, lang string, p Party, m Meeting) (from, text string, err error)
+	Email(k Kind, lang string, p Party, m Meeting) (from, subject, text, html string, err error)
+	SMS(k Kind, lang string, p Party, m Meeting) (from, text string, err error)
 }
 
 // CalendarWriter writes the iCalendar object of an email (RFC 5545/5546):
@@ -799,7 +799,7 @@ func (o *Outbox) deliver(ctx context.Context, e *Entry) error {
 			o.log.Error("Cannot send meeting invitation by email: Email service not available")
 			return fmt.Errorf("email: %w", errUnavailable)
 		}
-		from, subject, text, html, err := o.cfg.Renderer.RenderEmail(e.Kind, m.Language, p, m)
+		from, subject, text, html, err := o.cfg.Renderer.Email(e.Kind, m.Language, p, m)
 		if err != nil {
 			return fmt.Errorf("%w: email: %v", errRender, err)
 		}
@@ -821,7 +821,7 @@ func (o *Outbox) deliver(ctx context.Context, e *Entry) error {
 			o.log.Error("Cannot send meeting invitation by sms: SMS service not available")
 			return fmt.Errorf("sms: %w", errUnavailable)
 		}
-		from, text, err := o.cfg.Renderer.RenderSMS(e.Kind, m.Language, p, m)
+		from, text, err := o.cfg.Renderer.SMS(e.Kind, m.Language, p, m)
 		if err != nil {
 			return fmt.Errorf("%w: sms: %v", errRender, err)
 		}

@@ -147,11 +147,11 @@ func (f *fakeTransport) total() int {
 // method and sequence.
 type fakeRenderer struct{}
 
-func (fakeRenderer) RenderEmail(k Kind, lang string, p Party, m Meeting) (string, string, string, string, error) {
+func (fakeRenderer) Email(k Kind, lang string, p Party, m Meeting) (string, string, string, string, error) {
 	return "from@example.org", string(k) + " " + m.Name, fmt.Sprintf("%s %s %v", k, m.Name, m.ValidSince), "<p>" + m.Name + "</p>", nil
 }
 
-func (fakeRenderer) RenderSMS(k Kind, lang string, p Party, m Meeting) (string, string, error) {
+func (fakeRenderer) SMS(k Kind, lang string, p Party, m Meeting) (string, string, error) {
 	return "webconf", fmt.Sprintf("%s %s %v", k, m.Name, m.ValidSince), nil
 }
 
@@ -205,7 +205,9 @@ func newRig(t *testing.T, mod func(*OutboxConfig)) *rig {
 		Mechanisms: []string{MechEmail, MechSMS}, Host: "test.example",
 		Renderer: fakeRenderer{}, Calendar: fakeRenderer{},
 		Mailer: r.tr, SMS: r.tr, Pusher: r.tr,
-		Link: func(m meeting.Meeting, _ []meeting.User) (string, string, string) { return "https://meet.example/m/" + m.UUID, "", "" },
+		Link: func(m meeting.Meeting, _ []meeting.User) (string, string, string) {
+			return "https://meet.example/m/" + m.UUID, "", ""
+		},
 	}
 	if mod != nil {
 		mod(&r.cfg)

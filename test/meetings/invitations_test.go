@@ -40,11 +40,11 @@ func (f *outboxFakes) SendEmail(_ context.Context, e notify.Email) error {
 
 func (f *outboxFakes) SendSMS(_ context.Context, s notify.SMS) error { return f.record(s.Key, s.To) }
 
-func (f *outboxFakes) RenderEmail(k notify.Kind, _ string, _ notify.Party, m notify.Meeting) (string, string, string, string, error) {
+func (f *outboxFakes) Email(k notify.Kind, _ string, _ notify.Party, m notify.Meeting) (string, string, string, string, error) {
 	return "webconf@example.org", string(k) + ": " + m.Name, m.URL, "<p>" + m.URL + "</p>", nil
 }
 
-func (f *outboxFakes) RenderSMS(k notify.Kind, _ string, _ notify.Party, m notify.Meeting) (string, string, error) {
+func (f *outboxFakes) SMS(k notify.Kind, _ string, _ notify.Party, m notify.Meeting) (string, string, error) {
 	return "webconf", string(k) + " " + m.URL, nil
 }
 
