@@ -24,6 +24,7 @@ import (
 	"webconf/rpc/xmlrpc"
 	"webconf/sipapp"
 	"webconf/sipapp/meeting"
+	"webconf/sipapp/notify"
 	"webconf/sipapp/store"
 )
 
@@ -34,6 +35,7 @@ type Node struct {
 
 	log      *slog.Logger
 	store    store.Store
+	outbox   *notify.Outbox // nil: no invitations or reminders
 	rpcLn    net.Listener
 	xmlrpc   *xmlrpc.Server
 	httpLn   net.Listener
@@ -57,6 +59,21 @@ type Options struct {
 	// node closes what it returns). For tests: a store that refuses
 	// writes on demand (sipapp/store/storetest).
 	WrapStore func(store.Store) store.Store
+	// Notify are the outbox's renderer, calendar writer and transports
+	// (nil fields: that service is not available, its messages fail).
+	Notify NotifyParts
+}
+
+// NotifyParts are what the invitations outbox renders and sends with.
+type NotifyParts struct {
+	Renderer notify.Renderer
+	Calendar notify.CalendarWriter
+	Mailer   notify.Mailer
+	SMS      notify.SMSSender
+	Pusher   notify.Pusher
+	// Now and After are the outbox's clock (nil: the real one). For tests.
+	Now   func() time.Time
+	After func(time.Duration) <-chan time.Time
 }
 
 // DBFile is the database's name inside data_dir.
@@ -108,6 +125,10 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 	opt.Now = o.Now
 	opt.Events = n.roomEv
 	opt.CallEvents = events.NewCallEvents(n.bus)
+	n.outbox = newOutbox(cfg, st, o.Notify, log)
+	if n.outbox != nil {
+		opt.Meetings.Outbox = n.outbox
+	}
 	if n.SIP, err = sipapp.New(opt); err != nil {
 		n.roomEv.Close()
 		st.Close()
@@ -164,8 +185,11 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 	n.rest = rest.New(rest.Options{
 		SIP: n.SIP, MasterPassword: master, LinkHost: m.LinkHost, LinkFormat: m.LinkFormat,
 		PSTNExtension: m.PSTNExtension, PublicRooms: m.PublicRooms, SIPHost: sipHost(cfg.Server.PublicIP, n.SIP.Addr()), Log: log,
-		TrustedProxies: cfg.HTTP.TrustedProxies, Events: n.bus,
+		TrustedProxies: cfg.HTTP.TrustedProxies, Events: n.bus, Outbox: n.outbox,
 	})
+	if n.outbox != nil {
+		n.outbox.Start()
+	}
 	if cfg.HTTP.Listen != "" {
 		if err := n.startHTTP(cfg.HTTP.Listen); err != nil {
 			n.Shutdown(context.Background())
@@ -295,6 +319,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		errs = append(errs, n.http.Close())
 	}
 	errs = append(errs, n.SIP.Shutdown(ctx))
+	if n.outbox != nil {
+		n.outbox.Close() // before the store: a send under way goes again at the next start
+	}
 	// The calls' last events go out, then the streams end (1001).
 	n.roomEv.Close()
 	n.bus.Close()

@@ -38,6 +38,7 @@ var (
 	errTooLarge        = &apiError{http.StatusRequestEntityTooLarge, "payload-too-large", "the body is larger than 1 MiB"}
 	errMediaType       = &apiError{http.StatusUnsupportedMediaType, "unsupported-media-type", "the body must be application/json"}
 	errAdhocNotAllowed = &apiError{http.StatusForbidden, "adhoc-not-allowed", "this user has neither a line nor a SIP account: no calls to merge"}
+	errNoOutbox        = &apiError{http.StatusPreconditionFailed, "invitations-off", "this server sends no invitations ([meetings] inviteMechanisms[] is empty)"}
 )
 
 // statusOf maps package meeting's error kinds to HTTP: the one place.

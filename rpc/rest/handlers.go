@@ -78,16 +78,26 @@ func (a *API) meetingURL(m meeting.Meeting) *string {
 	if a.o.LinkHost == "" {
 		return nil
 	}
-	if a.o.LinkFormat == "user" && len(m.OwnerUUIDs) > 0 {
+	var owner *meeting.User
+	if len(m.OwnerUUIDs) > 0 {
 		if u, ok := a.book.User(m.OwnerUUIDs[0]); ok {
-			who := u.Alias
-			if who == "" {
-				who = u.Username
-			}
-			return strPtr(a.o.LinkHost + "/u/" + url.PathEscape(who) + "/" + m.UUID)
+			owner = &u
 		}
 	}
-	return strPtr(a.o.LinkHost + "/m/" + m.UUID)
+	return strPtr(linkOf(a.o.LinkHost, a.o.LinkFormat, m, owner))
+}
+
+// linkOf is a meeting's link ([meetings] linkHost and linkFormat); owner
+// is its first owner, nil when unknown.
+func linkOf(host, format string, m meeting.Meeting, owner *meeting.User) string {
+	if format == "user" && owner != nil {
+		who := owner.Alias
+		if who == "" {
+			who = owner.Username
+		}
+		return host + "/u/" + url.PathEscape(who) + "/" + m.UUID
+	}
+	return host + "/m/" + m.UUID
 }
 
 func (a *API) view(m meeting.Meeting) meetingView {

@@ -35,6 +35,7 @@ import (
 	"webconf/rpc/events"
 	"webconf/sipapp"
 	"webconf/sipapp/meeting"
+	"webconf/sipapp/notify"
 )
 
 // Options configure the API.
@@ -54,6 +55,9 @@ type Options struct {
 	Log            *slog.Logger
 	// Events is the event bus GET /api/v1/events streams (nil: 503).
 	Events *events.Bus
+	// Outbox holds the meetings' invitations (nil: none are sent; the
+	// list is empty and resend is 412).
+	Outbox *notify.Outbox
 }
 
 // API serves the routes.

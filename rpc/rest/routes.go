@@ -108,6 +108,8 @@ func (a *API) routes() []route {
 		{"PUT", myMeet + "/participants/unmute", authUser, a.unmuteAll},
 		{"PUT", myMeet + "/lock", authUser, a.lockMeeting},
 		{"PUT", myMeet + "/unlock", authUser, a.unlockMeeting},
+		{"GET", myMeet + "/invitations", authUser, a.listInvitations},
+		{"POST", myMeet + "/invitations/resend", authUser, a.resendInvitations},
 		{"GET", myMeet + "/authorizations", authUser, a.listAuthorizations},
 		{"GET", myAuth, authUser, a.getAuthorization},
 		{"DELETE", myAuth, authUser, a.deleteAuthorization},

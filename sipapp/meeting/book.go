@@ -50,6 +50,10 @@ type Config struct {
 	ExtenDigits               int // length of allocated room numbers; 0 = 8
 	Now                       func() time.Time
 	Log                       *slog.Logger
+
+	// Outbox queues invitations and reminders with each meeting change
+	// (nil: none).
+	Outbox Outbox
 }
 
 // Hooks are how the Book acts on the SIP side. EndRoom and LobbyLifted are
@@ -171,6 +175,9 @@ func New(cfg Config, st store.Store, docs []store.Doc, hooks Hooks) (*Book, erro
 }
 
 func (b *Book) restore(d store.Doc) error {
+	if b.cfg.Outbox != nil && b.cfg.Outbox.Owns(d.Kind) {
+		return b.cfg.Outbox.Restore(d)
+	}
 	switch d.Kind {
 	case kindUser:
 		var u userRec
@@ -494,6 +501,7 @@ func (b *Book) DeleteUser(uuid string) error {
 	var put []store.Doc
 	del := []store.DocKey{{Kind: kindUser, ID: uuid}}
 	var gone []*Meeting
+	var cs []Change
 	changed := map[string]Meeting{}
 	for _, m := range b.meetings {
 		if !m.OwnedBy(uuid) {
@@ -502,6 +510,7 @@ func (b *Book) DeleteUser(uuid string) error {
 		if len(m.OwnerUUIDs) == 1 {
 			gone = append(gone, m)
 			del = append(del, b.meetingKeysLocked(m.UUID)...)
+			cs = append(cs, b.changeLocked(m, nil))
 			continue
 		}
 		c := *m
@@ -509,7 +518,7 @@ func (b *Book) DeleteUser(uuid string) error {
 		changed[m.UUID] = c
 		put = append(put, doc(kindMeeting, m.UUID, c))
 	}
-	if err := b.write(put, del); err != nil {
+	if err := b.writeChanges(put, del, cs...); err != nil {
 		b.mu.Unlock()
 		return err
 	}
@@ -620,7 +629,7 @@ func (b *Book) CreateMeeting(owner User, in MeetingInput) (Meeting, error) {
 		b.mu.Unlock()
 		return Meeting{}, err
 	}
-	if err := b.write([]store.Doc{doc(kindMeeting, m.UUID, m)}, nil); err != nil {
+	if err := b.writeChanges([]store.Doc{doc(kindMeeting, m.UUID, m)}, nil, b.changeLocked(nil, &m)); err != nil {
 		b.mu.Unlock()
 		b.hooks.EndRoom(m.Exten, true) // the room goes again
 		return Meeting{}, err
@@ -711,7 +720,9 @@ func (b *Book) UpdateMeeting(user User, uuid string, in MeetingInput) (Meeting, 
 		m.OwnerUUIDs = append([]string{user.UUID}, m.OwnerUUIDs...)
 	}
 	lifted := cur.Lobby.State == 1 && m.Lobby.State == 0
-	if err := b.write([]store.Doc{doc(kindMeeting, m.UUID, m)}, nil); err != nil {
+	ch := b.changeLocked(cur, &m)
+	ch.SendInvites = in.SendInvites.Set && in.SendInvites.Value
+	if err := b.writeChanges([]store.Doc{doc(kindMeeting, m.UUID, m)}, nil, ch); err != nil {
 		b.mu.Unlock()
 		return Meeting{}, err
 	}
@@ -733,13 +744,15 @@ func (b *Book) DeleteMeeting(user, uuid string) error {
 		b.mu.Unlock()
 		return err
 	}
-	return b.deleteAndUnlock(m)
+	return b.deleteAndUnlock(m, false)
 }
 
 // deleteAndUnlock deletes m (b.mu held) and releases the lock before
-// calling the hooks.
-func (b *Book) deleteAndUnlock(m *Meeting) error {
-	if err := b.write(nil, b.meetingKeysLocked(m.UUID)); err != nil {
+// calling the hooks. expired: by meeting_ttl (the Outbox sends nothing).
+func (b *Book) deleteAndUnlock(m *Meeting, expired bool) error {
+	ch := b.changeLocked(m, nil)
+	ch.Expired = expired
+	if err := b.writeChanges(nil, b.meetingKeysLocked(m.UUID), ch); err != nil {
 		b.mu.Unlock()
 		return err
 	}
@@ -954,7 +967,7 @@ func (b *Book) fire(id string) {
 	delete(b.timers, id)
 	if m.ExpiresAt != nil && !now.Before(*m.ExpiresAt) {
 		b.log.Info("meeting expired", "meeting", id, "room", m.Exten)
-		if err := b.deleteAndUnlock(m); err != nil {
+		if err := b.deleteAndUnlock(m, true); err != nil {
 			// The store refused: try again shortly rather than lose the
 			// deletion.
 			b.mu.Lock()

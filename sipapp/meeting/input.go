@@ -153,6 +153,8 @@ type MeetingInput struct {
 	MaxParticipants      Opt[int]        `json:"max_participants"`
 	Lobby                Opt[LobbyInput] `json:"lobby"`
 	SIPDialin            Opt[bool]       `json:"sip_dialin"`
+	// SendInvites (update only) invites every participant again.
+	SendInvites Opt[bool] `json:"send_invites"`
 
 	UUID                  json.RawMessage `json:"uuid"`
 	Exten                 json.RawMessage `json:"exten"`
