@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -32,7 +33,7 @@ func run() int {
 	level := new(slog.LevelVar)
 	level.Set(logLevel(cfg.Server.LogLevel))
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	n, err := node.Start(cfg, node.Options{Log: log, LogLevel: level})
+	n, err := node.Start(cfg, node.Options{Log: log, LogLevel: level, ConfigDir: filepath.Dir(*path)})
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return 1

@@ -59,9 +59,14 @@ type Options struct {
 	// node closes what it returns). For tests: a store that refuses
 	// writes on demand (sipapp/store/storetest).
 	WrapStore func(store.Store) store.Store
-	// Notify are the outbox's renderer, calendar writer and transports
-	// (nil fields: that service is not available, its messages fail).
+	// Notify are the outbox's renderer, calendar writer and transports;
+	// nil fields come from the config (templates, [mail], [sms], [push]),
+	// and a service the config does not set up is not available: its
+	// messages fail.
 	Notify NotifyParts
+	// ConfigDir is the config file's folder: a relative [meetings]
+	// templatePath is found there ("" = the working directory).
+	ConfigDir string
 }
 
 // NotifyParts are what the invitations outbox renders and sends with.
@@ -125,7 +130,11 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 	opt.Now = o.Now
 	opt.Events = n.roomEv
 	opt.CallEvents = events.NewCallEvents(n.bus)
-	n.outbox = newOutbox(cfg, st, o.Notify, log)
+	if n.outbox, err = newOutbox(cfg, st, o, log); err != nil {
+		n.roomEv.Close()
+		st.Close()
+		return nil, err
+	}
 	if n.outbox != nil {
 		opt.Meetings.Outbox = n.outbox
 	}

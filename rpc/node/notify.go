@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
@@ -9,15 +10,37 @@ import (
 	"webconf/conf"
 	"webconf/rpc/rest"
 	"webconf/sipapp/notify"
+	"webconf/sipapp/notify/tmpl"
 	"webconf/sipapp/store"
 )
 
 // newOutbox makes the invitations outbox from [meetings] inviteMechanisms[]
-// and remindBefore; nil when neither asks for anything to be sent.
-func newOutbox(cfg *conf.Config, st store.Store, p NotifyParts, log *slog.Logger) *notify.Outbox {
+// and remindBefore; nil when neither asks for anything to be sent. Parts
+// the options leave nil come from the config: the templates (parsed now:
+// a broken one stops start-up, naming its file and line), the iCalendar
+// writer, and the SMTP mailer when [mail] host is set.
+func newOutbox(cfg *conf.Config, st store.Store, o Options, log *slog.Logger) (*notify.Outbox, error) {
 	m := cfg.Meetings
 	if len(m.InviteMechanisms) == 0 && m.RemindBefore <= 0 {
-		return nil
+		return nil, nil
+	}
+	p := o.Notify
+	if p.Renderer == nil {
+		set, err := tmpl.Open(m.TemplatePath, o.ConfigDir, m.LanguagesTemplates, log)
+		if err != nil {
+			return nil, fmt.Errorf("node: invitation templates: %w", err)
+		}
+		p.Renderer = set
+	}
+	if p.Calendar == nil {
+		p.Calendar = calendarFunc(notify.Calendar)
+	}
+	if p.Mailer == nil && cfg.Mail.Host != "" {
+		mailer, err := notify.NewMailer(cfg.Mail)
+		if err != nil {
+			return nil, fmt.Errorf("node: [mail]: %w", err)
+		}
+		p.Mailer = mailer
 	}
 	return notify.NewOutbox(notify.OutboxConfig{
 		Store: st, Mechanisms: m.InviteMechanisms, RemindBefore: time.Duration(m.RemindBefore) * time.Minute,
@@ -25,7 +48,14 @@ func newOutbox(cfg *conf.Config, st store.Store, p NotifyParts, log *slog.Logger
 		Link:     rest.InvitationLink(m.LinkHost, m.LinkFormat, m.PSTNExtension),
 		Renderer: p.Renderer, Calendar: p.Calendar, Mailer: p.Mailer, SMS: p.SMS, Pusher: p.Pusher,
 		Now: p.Now, After: p.After, Log: log,
-	})
+	}), nil
+}
+
+// calendarFunc makes notify.Calendar a notify.CalendarWriter.
+type calendarFunc func(method string, m notify.Meeting, attendees []notify.Party, now time.Time) ([]byte, error)
+
+func (f calendarFunc) Calendar(method string, m notify.Meeting, attendees []notify.Party, now time.Time) ([]byte, error) {
+	return f(method, m, attendees, now)
 }
 
 // messageIDHost is the right side of the invitations' Message-IDs: the
