@@ -72,6 +72,8 @@ type Config struct {
 	Meetings      Meetings      `ini:"meetings"`
 	Calls         Calls         `ini:"calls"`
 	Mail          Mail          `ini:"mail"`
+	SMS           SMS           `ini:"sms"`  // sms.go
+	Push          Push          `ini:"push"` // sms.go
 }
 
 // Mail is the [mail] section: the SMTP server meeting invitations,
@@ -158,6 +160,11 @@ type Meetings struct {
 	// RemindBefore is how many minutes before valid_since a reminder goes
 	// out (notifier); 0 = none.
 	RemindBefore int `ini:"remindBefore"`
+	// ShortenerToken, when set, shortens meeting links through
+	// ShortenerURL (Bitly v4's POST {"long_url"} -> {"link"} shape, with
+	// Authorization: Bearer); a failing shortener leaves the long link.
+	ShortenerToken string `ini:"shortenerToken" secret:"true"`
+	ShortenerURL   string `ini:"shortenerURL"`
 	// PSTNExtension is the public phone number callers dial to reach the
 	// bridge; meetings show it as dialin_number.
 	PSTNExtension string `ini:"pstnExtension"`
@@ -546,8 +553,11 @@ func Default() Config {
 			GuestRequestsPerSource:    100,
 			SIPDialin:                 true,
 			MaxParticipants:           100,
+			ShortenerURL:              DefaultShortenerURL,
 		},
 		Mail: Mail{StartTLS: true, Timeout: 30 * time.Second, TLSVerify: true},
+		SMS:  SMS{Method: "POST", Auth: "none", IdempotencyHeader: "Idempotency-Key", Timeout: 10 * time.Second},
+		Push: Push{Timeout: 10 * time.Second},
 		Limits: Limits{
 			PinFailures: 10, RPCFailures: 20, RoomFailures: 50,
 			FailureWindow: 10 * time.Minute, BanTime: 15 * time.Minute, RoomTarpit: 3 * time.Second,
@@ -610,7 +620,7 @@ func Parse(data []byte) (*Config, error) {
 		}
 		fields, ok := sections[name]
 		if !ok {
-			report(name, "", "unknown section (known: [server], [webconference], [xmlrpc], [http], [limits], [meetings], [calls], [mail])")
+			report(name, "", "unknown section (known: [server], [webconference], [xmlrpc], [http], [limits], [meetings], [calls], [mail], [sms], [push])")
 			continue
 		}
 		if seen[name] == nil {

@@ -240,6 +240,23 @@ var everyKey = []struct {
 	{"meetings", "full_prompt", "/p/full.wav", func(c *Config) any { return c.Meetings.FullPrompt }, "/p/full.wav"},
 	{"meetings", "lobby_prompt", "/p/lobby.wav", func(c *Config) any { return c.Meetings.LobbyPrompt }, "/p/lobby.wav"},
 
+	{"meetings", "shortenerToken", "tok1", func(c *Config) any { return c.Meetings.ShortenerToken }, "tok1"},
+	{"meetings", "shortenerURL", "http://127.0.0.1:9/s", func(c *Config) any { return c.Meetings.ShortenerURL }, "http://127.0.0.1:9/s"},
+
+	{"sms", "url", "https://sms.example.com/send", func(c *Config) any { return c.SMS.URL }, "https://sms.example.com/send"},
+	{"sms", "method", "put", func(c *Config) any { return c.SMS.Method }, "PUT"},
+	{"sms", "auth", "bearer", func(c *Config) any { return c.SMS.Auth }, "bearer"},
+	{"sms", "username", "acct", func(c *Config) any { return c.SMS.Username }, "acct"},
+	{"sms", "password", "pw", func(c *Config) any { return c.SMS.Password }, "pw"},
+	{"sms", "token", "tk", func(c *Config) any { return c.SMS.Token }, "tk"},
+	{"sms", "content_type", "json", func(c *Config) any { return c.SMS.ContentType }, "json"},
+	{"sms", "body", `{"to": "{{to}}", "msg": "{{ text }}"}`, func(c *Config) any { return c.SMS.Body }, `{"to": "{{to}}", "msg": "{{ text }}"}`},
+	{"sms", "idempotency_header", "X-Request-Id", func(c *Config) any { return c.SMS.IdempotencyHeader }, "X-Request-Id"},
+	{"sms", "timeout", "3", func(c *Config) any { return c.SMS.Timeout }, 3 * time.Second},
+	{"push", "url", "https://push.example.com/u/{{user}}", func(c *Config) any { return c.Push.URL }, "https://push.example.com/u/{{user}}"},
+	{"push", "token", "ptok", func(c *Config) any { return c.Push.Token }, "ptok"},
+	{"push", "timeout", "4", func(c *Config) any { return c.Push.Timeout }, 4 * time.Second},
+
 	{"calls", "domain", "sip.example.com", func(c *Config) any { return c.Calls.Domain }, "sip.example.com"},
 	{"calls", "outbound_proxy", "sip:192.0.2.7:5070;transport=tcp", func(c *Config) any { return c.Calls.OutboundProxy }, "sip:192.0.2.7:5070;transport=tcp"},
 	{"calls", "auth_user", "acct1", func(c *Config) any { return c.Calls.AuthUser }, "acct1"},
@@ -274,7 +291,7 @@ var everyKey = []struct {
 
 func TestEveryKeyParses(t *testing.T) {
 	var b strings.Builder
-	for _, section := range []string{"server", "webconference", "xmlrpc", "http", "limits", "meetings", "calls", "mail"} {
+	for _, section := range []string{"server", "webconference", "xmlrpc", "http", "limits", "meetings", "calls", "mail", "sms", "push"} {
 		b.WriteString("[" + section + "]\n")
 		for _, k := range everyKey {
 			if k.section == section {
@@ -403,6 +420,28 @@ func TestBadValues(t *testing.T) {
 		{"a mail password sent in clear", "[mail]\nhost=smtp.example.com\nfrom=a@example.com\nstarttls=no\nusername=u\npassword=p", "mail", "username", "needs tls or starttls"},
 		{"a zero mail timeout", "[mail]\nhost=smtp.example.com\nfrom=a@example.com\ntimeout=0", "mail", "timeout", "at least 1 second"},
 		{"a mail starttls that is not a boolean", "[mail]\nstarttls=required", "mail", "starttls", "not a boolean"},
+		{"a shortenerURL that is not a URL", "[meetings]\nshortenerURL=api-ssl.bitly.com/v4/shorten", "meetings", "shortenerURL", "not an http(s) URL"},
+		{"an sms url that is not http", "[sms]\nurl=smtp://sms.example.com\nbody=t={{text}}", "sms", "url", "not an http(s) URL"},
+		{"an sms url with credentials", "[sms]\nurl=https://u:p@sms.example.com\nbody=t={{text}}", "sms", "url", "they go in auth"},
+		{"an sms url without a body", "[sms]\nurl=https://sms.example.com/send\n", "sms", "body", "must be set with url"},
+		{"an sms body without {{text}}", "[sms]\nurl=https://sms.example.com/send\nbody=to={{to}}&from={{from}}", "sms", "body", "has no {{text}}"},
+		{"an sms body with an unknown placeholder", "[sms]\nurl=https://sms.example.com/send\nbody=t={{text}}&x={{name}}", "sms", "body", "unknown placeholder at \"{{name}}\""},
+		{"an sms body with triple braces", "[sms]\nurl=https://sms.example.com/send\nbody=t={{{text}}}", "sms", "body", "unknown placeholder"},
+		{"an sms JSON body with a bare placeholder", "[sms]\nurl=https://sms.example.com/send\nbody={\"t\": {{text}}}", "sms", "body", "placeholders go inside JSON strings"},
+		{"an sms JSON body that is not JSON", "[sms]\nurl=https://sms.example.com/send\ncontent_type=json\nbody=t={{text}}", "sms", "body", "is not JSON"},
+		{"an sms form body with a bad escape", "[sms]\nurl=https://sms.example.com/send\nbody=t={{text}}&x=%zz", "sms", "body", "is not a form"},
+		{"an sms method that is not one", "[sms]\nurl=https://sms.example.com/send\nmethod=PATCH\nbody=t={{text}}", "sms", "method", `"PATCH" is not one of POST, PUT, GET`},
+		{"an sms GET with JSON", "[sms]\nurl=https://sms.example.com/send\nmethod=get\nbody={\"t\": \"{{text}}\"}", "sms", "content_type", "a GET sends a form"},
+		{"an sms content type that is not one", "[sms]\nurl=https://sms.example.com/send\ncontent_type=xml\nbody=t={{text}}", "sms", "content_type", `"xml" is not one of form, json`},
+		{"an sms auth that is not one", "[sms]\nurl=https://sms.example.com/send\nauth=basic:u:p\nbody=t={{text}}", "sms", "auth", "is not one of none, basic, bearer"},
+		{"sms basic auth without a password", "[sms]\nurl=https://sms.example.com/send\nauth=basic\nusername=u\nbody=t={{text}}", "sms", "auth", "basic needs username"},
+		{"sms basic auth with a colon in the user", "[sms]\nurl=https://sms.example.com/send\nauth=basic\nusername=a:b\npassword=p\nbody=t={{text}}", "sms", "auth", "without ':'"},
+		{"sms bearer auth without a token", "[sms]\nurl=https://sms.example.com/send\nauth=bearer\nbody=t={{text}}", "sms", "auth", "bearer needs token"},
+		{"sms credentials with auth none", "[sms]\nurl=https://sms.example.com/send\ntoken=t\nbody=t={{text}}", "sms", "auth", "auth is none"},
+		{"an sms idempotency header with a space", "[sms]\nurl=https://sms.example.com/send\nidempotency_header=\"Idem Key\"\nbody=t={{text}}", "sms", "idempotency_header", "not a header name"},
+		{"an sms timeout of 0", "[sms]\nurl=https://sms.example.com/send\ntimeout=0\nbody=t={{text}}", "sms", "timeout", "at least 1 second"},
+		{"a push url that is not a URL", "[push]\nurl=push.example.com", "push", "url", "not an http(s) URL"},
+		{"a push timeout of 0", "[push]\nurl=http://push.example.com\ntimeout=0", "push", "timeout", "at least 1 second"},
 		{"a key set twice", "[server]\nlog_level=info\nlog_level=debug", "server", "log_level", "set more than once"},
 		{"a key set twice with the same value", "[server]\nlog_level=info\nlog_level=info", "server", "log_level", "set more than once"},
 		{"a key set empty, then set", "[calls]\ndomain=\nfrom_user=x\ndomain=sip.example.com", "calls", "domain", "set more than once"},

@@ -305,6 +305,7 @@ func (c *Config) validate() []error {
 	if m.MaxParticipants < 1 {
 		report("meetings", "max_participants", "%d must be at least 1", m.MaxParticipants)
 	}
+	c.validateNotify(report) // [sms], [push], shortenerURL: sms.go
 	return errs
 }
 
