@@ -52,6 +52,8 @@ func TestShortenFallsBackToTheLongLink(t *testing.T) {
 		{"a reply that is not JSON", 200, `<html>`},
 		{"a reply without a link", 200, `{"id": "x"}`},
 		{"a link that is not http", 200, `{"link": "javascript:alert(1)"}`},
+		{"an ftp link", 200, `{"link": "ftp://bit.ly/x"}`},
+		{"a link without a host", 200, `{"link": "https:///3xYz"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newTestGateway(t)
