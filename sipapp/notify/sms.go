@@ -40,9 +40,12 @@ func NewSMSGateway(c conf.SMS) (SMSSender, error) {
 }
 
 // SendSMS sends s: nil on a 2xx answer; an error wrapping ErrPermanent on
-// a 4xx other than 408 and 429 (or a 3xx); any other error is worth a
-// retry.
+// a 4xx other than 408 and 429 (or a 3xx, or when s has no number); any
+// other error is worth a retry.
 func (g *SMSGateway) SendSMS(ctx context.Context, s SMS) error {
+	if s.To == "" {
+		return fmt.Errorf("sms gateway: an SMS without a number: %w", ErrPermanent)
+	}
 	escape := url.QueryEscape
 	if g.format == "json" {
 		escape = jsonString

@@ -199,6 +199,9 @@ func TestSMSStatusMapping(t *testing.T) {
 			t.Errorf("status %d: the error %v does not show the gateway's answer", tc.status, err)
 		}
 	}
+	if err := s.SendSMS(context.Background(), SMS{Key: "k", Text: "hi"}); !errors.Is(err, ErrPermanent) || g.count.Load() != 15 {
+		t.Errorf("an SMS without a number: %v after %d requests; want permanent, not sent", err, g.count.Load())
+	}
 }
 
 func TestSMSGatewayDownIsRetryable(t *testing.T) {
