@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"webconf/conf"
@@ -19,14 +20,24 @@ import (
 // hold up invitations, which then carry the long link.
 const shortenTimeout = 5 * time.Second
 
+// shortCacheSize bounds the links a Shortener remembers (it forgets them
+// all when full): every message of a meeting carries the same link, which
+// is then shortened once.
+const shortCacheSize = 4096
+
 // Shortener shortens meeting links through [meetings] shortenerURL
 // (Bitly v4's shape: POST {"long_url": ...} with Authorization: Bearer
-// <shortenerToken>, a 2xx answer {"link": ...}). A nil Shortener, or one
-// without a token, leaves links as they are.
+// <shortenerToken>, a 2xx answer {"link": ...}), each link once (the
+// answers are remembered). A nil Shortener leaves links as they are. It
+// calls the network: use it when a message is sent, not inside a store
+// transaction.
 type Shortener struct {
 	token, url string
 	client     *http.Client
 	log        *slog.Logger
+
+	mu    sync.Mutex
+	short map[string]string // long -> short, successes only
 }
 
 // NewShortener returns the shortener of m (nil when m has no
@@ -39,7 +50,7 @@ func NewShortener(m conf.Meetings, log *slog.Logger) *Shortener {
 	if u == "" {
 		u = conf.DefaultShortenerURL
 	}
-	return &Shortener{token: m.ShortenerToken, url: u, log: log, client: newGatewayClient(shortenTimeout)}
+	return &Shortener{token: m.ShortenerToken, url: u, log: log, client: newGatewayClient(shortenTimeout), short: map[string]string{}}
 }
 
 // Shorten returns the short form of long, or long itself when there is no
@@ -48,11 +59,23 @@ func (s *Shortener) Shorten(ctx context.Context, long string) string {
 	if s == nil || long == "" {
 		return long
 	}
+	s.mu.Lock()
+	short, ok := s.short[long]
+	s.mu.Unlock()
+	if ok {
+		return short
+	}
 	short, err := s.shorten(ctx, long)
 	if err != nil {
 		s.log.Warn("link shortener failed, the long link is used", "error", err)
 		return long
 	}
+	s.mu.Lock()
+	if len(s.short) >= shortCacheSize {
+		clear(s.short)
+	}
+	s.short[long] = short
+	s.mu.Unlock()
 	return short
 }
 

@@ -39,6 +39,16 @@ func TestShortenBitlyShape(t *testing.T) {
 	if logs.Len() != 0 {
 		t.Errorf("a success logged: %s", logs.String())
 	}
+	t.Run("a link is shortened once, another link again", func(t *testing.T) {
+		if got := s.Shorten(context.Background(), longLink); got != "https://bit.ly/3xYz" || g.count.Load() != 1 {
+			t.Errorf("Shorten = %q after %d requests, want the remembered link after 1", got, g.count.Load())
+		}
+		g.reply.Store(`{"link": "https://bit.ly/other"}`)
+		if got := s.Shorten(context.Background(), longLink+"2"); got != "https://bit.ly/other" || g.count.Load() != 2 {
+			t.Errorf("Shorten = %q after %d requests", got, g.count.Load())
+		}
+		g.next(t)
+	})
 }
 
 func TestShortenFallsBackToTheLongLink(t *testing.T) {
@@ -61,10 +71,12 @@ func TestShortenFallsBackToTheLongLink(t *testing.T) {
 			g.reply.Store(tc.reply)
 			var logs bytes.Buffer
 			s := NewShortener(shortenerConf(g.URL, "bitly-tok"), slog.New(slog.NewTextHandler(&logs, nil)))
-			if got := s.Shorten(context.Background(), longLink); got != longLink {
-				t.Errorf("Shorten = %q, want the long link", got)
+			for range 2 { // a failure is not remembered: the next message tries again
+				if got := s.Shorten(context.Background(), longLink); got != longLink {
+					t.Errorf("Shorten = %q, want the long link", got)
+				}
+				g.next(t)
 			}
-			g.next(t)
 			if !strings.Contains(logs.String(), "link shortener failed") || strings.Contains(logs.String(), "bitly-tok") {
 				t.Errorf("log %q: want the failure, without the token", logs.String())
 			}
