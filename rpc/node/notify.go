@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -18,7 +19,9 @@ import (
 // and remindBefore; nil when neither asks for anything to be sent. Parts
 // the options leave nil come from the config: the templates (parsed now:
 // a broken one stops start-up, naming its file and line), the iCalendar
-// writer, and the SMTP mailer when [mail] host is set.
+// writer, the SMTP mailer when [mail] host is set, the SMS and push
+// gateways when [sms] and [push] url are, and the link shortener when
+// [meetings] shortenerToken is.
 func newOutbox(cfg *conf.Config, st store.Store, o Options, log *slog.Logger) (*notify.Outbox, error) {
 	m := cfg.Meetings
 	if len(m.InviteMechanisms) == 0 && m.RemindBefore <= 0 {
@@ -42,11 +45,29 @@ func newOutbox(cfg *conf.Config, st store.Store, o Options, log *slog.Logger) (*
 		}
 		p.Mailer = mailer
 	}
+	if p.SMS == nil {
+		sms, err := notify.NewSMSGateway(cfg.SMS)
+		if err != nil {
+			return nil, fmt.Errorf("node: [sms]: %w", err)
+		}
+		p.SMS = sms
+	}
+	if p.Pusher == nil {
+		push, err := notify.NewPushGateway(cfg.Push)
+		if err != nil {
+			return nil, fmt.Errorf("node: [push]: %w", err)
+		}
+		p.Pusher = push
+	}
+	var shorten func(context.Context, string) string
+	if sh := notify.NewShortener(m, log); sh != nil {
+		shorten = sh.Shorten
+	}
 	return notify.NewOutbox(notify.OutboxConfig{
 		Store: st, Mechanisms: m.InviteMechanisms, RemindBefore: time.Duration(m.RemindBefore) * time.Minute,
 		Host:     messageIDHost(m.LinkHost),
 		Link:     rest.InvitationLink(m.LinkHost, m.LinkFormat, m.PSTNExtension),
-		Renderer: p.Renderer, Calendar: p.Calendar, Mailer: p.Mailer, SMS: p.SMS, Pusher: p.Pusher,
+		Renderer: p.Renderer, Calendar: p.Calendar, Shorten: shorten, Mailer: p.Mailer, SMS: p.SMS, Pusher: p.Pusher,
 		Now: p.Now, After: p.After, Log: log,
 	}), nil
 }

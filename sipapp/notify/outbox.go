@@ -71,6 +71,10 @@ type OutboxConfig struct {
 
 	Renderer Renderer
 	Calendar CalendarWriter
+	// Shorten, when set, shortens the meeting's link at send time (not in
+	// Link, which runs in the meetings' transaction: a slow shortener
+	// would hold up the store); it returns the long link when it fails.
+	Shorten func(ctx context.Context, long string) string
 	// Transports; nil: the service is not available (the message fails).
 	Mailer Mailer
 	SMS    SMSSender
@@ -793,6 +797,9 @@ func (o *Outbox) deliver(ctx context.Context, e *Entry) error {
 	defer cancel()
 	p := fromPartyDoc(e.Party)
 	m := fromMeetingDoc(e.Meeting)
+	if o.cfg.Shorten != nil && m.URL != "" {
+		m.URL = o.cfg.Shorten(ctx, m.URL)
+	}
 	switch e.Mechanism {
 	case MechEmail:
 		if o.cfg.Mailer == nil || o.cfg.Renderer == nil {

@@ -618,3 +618,34 @@ func TestRemindersAtStartUp(t *testing.T) {
 		t.Errorf("log lacks the dropped reminder:\n%s", r.logs)
 	}
 }
+
+// urlRenderer renders the meeting's link as the SMS text.
+type urlRenderer struct{ fakeRenderer }
+
+func (urlRenderer) SMS(k Kind, lang string, p Party, m Meeting) (string, string, error) {
+	return "webconf", m.URL, nil
+}
+
+// TestOutboxShortensTheLinkAtSendTime: with a shortener the message
+// carries the short link, and the entry keeps the long one (a failed
+// shortener gives the long link back, so nothing else changes).
+func TestOutboxShortensTheLinkAtSendTime(t *testing.T) {
+	r := newRig(t, func(c *OutboxConfig) {
+		c.Mechanisms = []string{MechSMS}
+		c.Renderer = urlRenderer{}
+		c.Shorten = func(_ context.Context, long string) string { return "https://sho.rt/" + long[len(long)-4:] }
+	})
+	owner := r.user("owner", "owner@example.org", "")
+	m, err := r.book.CreateMeeting(owner, input(t, twoParticipants))
+	must(t, err)
+	r.ob.Start()
+	es := r.waitStatus(m.UUID, map[Status]int{Sent: 1})
+	r.tr.mu.Lock()
+	defer r.tr.mu.Unlock()
+	if want := "https://sho.rt/" + m.UUID[len(m.UUID)-4:]; len(r.tr.sms) != 1 || r.tr.sms[0].Text != want {
+		t.Errorf("sms %+v, want the text %q", r.tr.sms, want)
+	}
+	if es[0].Meeting.URL != "https://meet.example/m/"+m.UUID {
+		t.Errorf("the entry's link %q, want the long one", es[0].Meeting.URL)
+	}
+}
