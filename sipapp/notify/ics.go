@@ -126,8 +126,8 @@ func attendeeParams(cn, rsvp string) []string {
 // (English for any other).
 var descriptionWords = map[string][3]string{
 	"en": {"Join the meeting", "Dial in", "PIN"},
-	"es": {"Únase a la reunión", "Llame al", "PIN"},
-	"ca": {"Uniu-vos a la reunió", "Truqueu al", "PIN"},
+	"es": {"Únete a la reunión", "Llama al", "PIN"},
+	"ca": {"Uneix-te a la reunió", "Truca al", "PIN"},
 }
 
 // description: the link, and the dial-in number and PIN when the meeting

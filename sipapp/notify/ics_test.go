@@ -218,7 +218,7 @@ func TestCalendarFoldsAndEscapes(t *testing.T) {
 		t.Errorf("only %d continuation lines; the long values were not folded:\n%s", folded, b)
 	}
 	_, ev := parseICS(t, b)
-	wantDesc := "Únase a la reunión: " + m.URL + "\nLlame al: +34911000000, PIN: 1,2;3"
+	wantDesc := "Únete a la reunión: " + m.URL + "\nLlama al: +34911000000, PIN: 1,2;3"
 	for _, c := range []struct{ what, got, want string }{
 		{"SUMMARY", prop(ev, ics.ComponentPropertySummary), `Año nuevo; planning, "Q1" \ review` + "\nsecond line"},
 		{"DESCRIPTION", prop(ev, ics.ComponentPropertyDescription), wantDesc},
