@@ -79,6 +79,10 @@ type NotifyParts struct {
 	// Now and After are the outbox's clock (nil: the real one). For tests.
 	Now   func() time.Time
 	After func(time.Duration) <-chan time.Time
+	// RetryBase is the outbox's backoff base, the delay after a first
+	// failed send, doubling after each (0: notify's 5 s). A test knob: an
+	// end-to-end test of retries need not wait 5 s, 10 s, ...
+	RetryBase time.Duration
 }
 
 // DBFile is the database's name inside data_dir.

@@ -68,7 +68,7 @@ func newOutbox(cfg *conf.Config, st store.Store, o Options, log *slog.Logger) (*
 		Host:     messageIDHost(m.LinkHost),
 		Link:     rest.InvitationLink(m.LinkHost, m.LinkFormat, m.PSTNExtension),
 		Renderer: p.Renderer, Calendar: p.Calendar, Shorten: shorten, Mailer: p.Mailer, SMS: p.SMS, Pusher: p.Pusher,
-		Now: p.Now, After: p.After, Log: log,
+		BaseDelay: p.RetryBase, Now: p.Now, After: p.After, Log: log,
 	}), nil
 }
 
