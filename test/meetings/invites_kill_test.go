@@ -15,10 +15,15 @@ import (
 )
 
 // invitesDaemonConf writes a webconfd config that invites by email through
-// srv, with extra appended, and returns its path.
+// srv (nil: no [mail]), with extra appended to [meetings], and returns its
+// path.
 func invitesDaemonConf(t *testing.T, dir string, srv *testutil.SMTPServer, extra string) string {
 	t.Helper()
 	cfg := filepath.Join(dir, "webconfd.conf")
+	mailSection := ""
+	if srv != nil {
+		mailSection = mailIni(srv)
+	}
 	body := fmt.Sprintf(`[server]
 sip_listen = 127.0.0.1:0
 rtp_low_port = 37000
@@ -35,7 +40,7 @@ listen = 127.0.0.1:0
 linkHost = https://meet.example.org
 inviteMechanisms[] = email
 %s
-%s`, filepath.Join(dir, "data"), master, extra, mailIni(srv))
+%s`, filepath.Join(dir, "data"), master, extra, mailSection)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
