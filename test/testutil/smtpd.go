@@ -65,6 +65,7 @@ type SMTPServer struct {
 	refused  int
 	attempts int
 	changed  chan struct{} // closed and replaced whenever a message ends
+	onData   func(to []string)
 }
 
 // NewSMTPServer starts a test SMTP server on a free loopback port.
@@ -144,6 +145,15 @@ func (s *SMTPServer) RefuseNext(n, code int) {
 	for range n {
 		s.refuse = append(s.refuse, code)
 	}
+}
+
+// OnData calls f with the recipients of each message whose data has come,
+// before the server records and answers it (a test may kill the sender
+// then: the message is recorded, the sender never hears the reply).
+func (s *SMTPServer) OnData(f func(to []string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onData = f
 }
 
 // DropAfterAccept makes the server accept the next n messages (they are
@@ -269,6 +279,12 @@ func (x *smtpSession) Data(r io.Reader) error {
 		return err
 	}
 	s := x.s
+	s.mu.Lock()
+	f := s.onData
+	s.mu.Unlock()
+	if f != nil {
+		f(slices.Clone(x.to))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	defer func() { close(s.changed); s.changed = make(chan struct{}) }()
