@@ -31,7 +31,14 @@ type testGateway struct {
 	mu     sync.Mutex
 	reqs   []gatewayRequest
 	refuse []int
+	// The link shortener (Bitly v4's POST /v4/shorten): it answers
+	// {"link": "https://sho.rt/<last 8 of the long link>"}, or 500 with
+	// shortFail.
+	shortFail bool
 }
+
+// shortLink is what the test shortener makes of long.
+func shortLink(long string) string { return "https://sho.rt/" + long[len(long)-8:] }
 
 func newTestGateway(t *testing.T) *testGateway {
 	g := &testGateway{}
@@ -39,6 +46,21 @@ func newTestGateway(t *testing.T) *testGateway {
 		body, _ := io.ReadAll(r.Body)
 		g.mu.Lock()
 		status := http.StatusOK
+		if r.URL.Path == "/v4/shorten" {
+			var req struct {
+				LongURL string `json:"long_url"`
+			}
+			if g.shortFail || json.Unmarshal(body, &req) != nil || len(req.LongURL) < 8 || r.Header.Get("Authorization") != "Bearer bitly-t0ken" {
+				status = http.StatusInternalServerError
+			}
+			g.reqs = append(g.reqs, gatewayRequest{Path: r.URL.Path, Header: r.Header.Clone(), Body: body, Status: status})
+			g.mu.Unlock()
+			w.WriteHeader(status)
+			if status == http.StatusOK {
+				_ = json.NewEncoder(w).Encode(map[string]string{"link": shortLink(req.LongURL)})
+			}
+			return
+		}
 		if len(g.refuse) > 0 {
 			status, g.refuse = g.refuse[0], g.refuse[1:]
 		}
@@ -70,7 +92,8 @@ type smsBody struct{ To, From, Text string }
 // meeting's phone participants get an SMS invitation (the gateway's
 // 503 retried with the same idempotency key), then an SMS reminder
 // remindBefore ahead; the participant who is a user also gets the push
-// reminder with Quobis's fixed payload.
+// reminder with Quobis's fixed payload. With shortenerToken the SMS carry
+// the shortened link; when the shortener fails, the long one.
 func TestInvitationsBySMSAndPush(t *testing.T) {
 	t.Parallel()
 	gw := newTestGateway(t)
@@ -82,6 +105,7 @@ func TestInvitationsBySMSAndPush(t *testing.T) {
 	cfg.SMS = conf.SMS{URL: gw.URL + "/sms/send", Method: "POST", Auth: "basic", Username: "gwuser", Password: "gw-s3cret",
 		Body: `{"to": "{{to}}", "from": "{{from}}", "text": "{{text}}"}`, IdempotencyHeader: "Idempotency-Key", Timeout: 5 * time.Second}
 	cfg.Push = conf.Push{URL: gw.URL + "/push/{{user}}", Token: "push-t0ken", Timeout: 5 * time.Second}
+	cfg.Meetings.ShortenerToken, cfg.Meetings.ShortenerURL = "bitly-t0ken", gw.URL+"/v4/shorten"
 	h := startOpts(t, cfg, node.Options{Notify: node.NotifyParts{RetryBase: 100 * time.Millisecond}})
 	_, tok := h.user(t, "alice", "meetings")
 	carol := h.must(t, 201, "POST", "/api/v1/users", operator, map[string]any{"username": "carol", "mobile_phone": "+34600000003", "capabilities": []string{}}).JSON["uuid"].(string)
@@ -92,7 +116,7 @@ func TestInvitationsBySMSAndPush(t *testing.T) {
 	since := time.Now().Add(63 * time.Second).Truncate(time.Second)
 	m := h.meeting(t, tok, map[string]any{"name": "Stand-up «B»", "valid_since": since.UTC().Format(time.RFC3339),
 		"participants": []map[string]any{{"name": "Carol", "phone": "+34600000003"}, {"name": "Dan", "phone": "+34600000004"}}})
-	uuid, link := m["uuid"].(string), m["url"].(string)
+	uuid, link := m["uuid"].(string), shortLink(m["url"].(string))
 
 	// The invitations, then (2-3 s later) the reminders: SMS and push.
 	testutil.WaitFor(t, 30*time.Second, "2 SMS invitations, 2 SMS reminders and a push", func() bool {
@@ -164,6 +188,21 @@ func TestInvitationsBySMSAndPush(t *testing.T) {
 		s := statuses(h.invitationItems(t, tok, uuid))
 		return s["invitation/sent"] == 2 && s["reminder/sent"] == 3
 	})
+
+	// The shortener failing: the SMS carries the long link.
+	gw.mu.Lock()
+	gw.shortFail = true
+	gw.mu.Unlock()
+	m = h.meeting(t, tok, map[string]any{"name": "Open", "participants": []map[string]any{{"phone": "+34600000005"}}})
+	var last smsBody
+	testutil.WaitFor(t, 10*time.Second, "the SMS of a meeting whose link the shortener refuses", func() bool {
+		sms := gw.requests("/sms/")
+		_ = json.Unmarshal(sms[len(sms)-1].Body, &last)
+		return last.To == "+34600000005"
+	})
+	if !strings.Contains(last.Text, m["url"].(string)) {
+		t.Errorf("the shortener failed; the SMS should carry the long link %s:\n%s", m["url"], last.Text)
+	}
 }
 
 func must(b []byte, err error) []byte {
