@@ -58,6 +58,7 @@ type SMTPServer struct {
 
 	mu       sync.Mutex
 	srv      *smtp.Server
+	ln       net.Listener // srv's: Stop closes it too, Serve may not have taken it yet
 	msgs     []SMTPMessage
 	ids      map[string]int
 	refuse   []int // reply codes for the next messages, first first
@@ -104,7 +105,7 @@ func (s *SMTPServer) serve(ln net.Listener) {
 		srv.TLSConfig = s.tls
 	}
 	s.mu.Lock()
-	s.srv = srv
+	s.srv, s.ln = srv, ln
 	s.mu.Unlock()
 	go func() { _ = srv.Serve(ln) }()
 }
@@ -113,10 +114,14 @@ func (s *SMTPServer) serve(ln net.Listener) {
 // server down); what was received is kept. Stopping twice is harmless.
 func (s *SMTPServer) Stop() {
 	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
+	srv, ln := s.srv, s.ln
+	s.srv, s.ln = nil, nil
 	s.mu.Unlock()
 	if srv != nil {
+		// Serve registers its listener in its own goroutine: a Stop right
+		// after the start would leave it open (and accepting) without
+		// closing it here.
+		_ = ln.Close()
 		_ = srv.Close()
 	}
 }
