@@ -808,6 +808,7 @@ func (o *Outbox) deliver(ctx context.Context, e *Entry) error {
 		}
 		from, subject, text, html, err := o.cfg.Renderer.Email(e.Kind, m.Language, p, m)
 		if err != nil {
+			o.log.Error(fmt.Sprintf("unable to load resource for email (%v)", err)) // Quobis's words
 			return fmt.Errorf("%w: email: %v", errRender, err)
 		}
 		em := Email{MessageID: e.MessageID, From: from, To: p.Email, Subject: subject, Text: text, HTML: html}
@@ -830,6 +831,7 @@ func (o *Outbox) deliver(ctx context.Context, e *Entry) error {
 		}
 		from, text, err := o.cfg.Renderer.SMS(e.Kind, m.Language, p, m)
 		if err != nil {
+			o.log.Error(fmt.Sprintf("unable to load resource for sms (%v)", err)) // Quobis's words
 			return fmt.Errorf("%w: sms: %v", errRender, err)
 		}
 		return o.cfg.SMS.SendSMS(ctx, SMS{Key: e.MessageID, To: p.Phone, From: from, Text: text})

@@ -649,3 +649,30 @@ func TestOutboxShortensTheLinkAtSendTime(t *testing.T) {
 		t.Errorf("the entry's link %q, want the long one", es[0].Meeting.URL)
 	}
 }
+
+// badRenderer cannot render an SMS.
+type badRenderer struct{ fakeRenderer }
+
+func (badRenderer) SMS(Kind, string, Party, Meeting) (string, string, error) {
+	return "", "", errors.New("helper formatDate: bad timeZone")
+}
+
+// TestOutboxRenderFailure: a message that cannot be rendered fails at
+// once (no retry can fix it), with Quobis's log line.
+func TestOutboxRenderFailure(t *testing.T) {
+	r := newRig(t, func(c *OutboxConfig) {
+		c.Mechanisms = []string{MechSMS}
+		c.Renderer = badRenderer{}
+	})
+	owner := r.user("owner", "owner@example.org", "")
+	m, err := r.book.CreateMeeting(owner, input(t, twoParticipants))
+	must(t, err)
+	r.ob.Start()
+	es := r.waitStatus(m.UUID, map[Status]int{Failed: 1})
+	if es[0].Attempts != 1 {
+		t.Errorf("attempts %d, want 1", es[0].Attempts)
+	}
+	if !strings.Contains(r.logs.String(), "unable to load resource for sms (helper formatDate: bad timeZone)") {
+		t.Errorf("log %s", r.logs.String())
+	}
+}
