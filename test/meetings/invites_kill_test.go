@@ -2,8 +2,6 @@ package meetings
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -15,36 +13,14 @@ import (
 )
 
 // invitesDaemonConf writes a webconfd config that invites by email through
-// srv (nil: no [mail]), with extra appended to [meetings], and returns its
-// path.
+// srv (nil: no [mail]), with extra [meetings] lines.
 func invitesDaemonConf(t *testing.T, dir string, srv *testutil.SMTPServer, extra string) string {
 	t.Helper()
-	cfg := filepath.Join(dir, "webconfd.conf")
 	mailSection := ""
 	if srv != nil {
 		mailSection = mailIni(srv)
 	}
-	body := fmt.Sprintf(`[server]
-sip_listen = 127.0.0.1:0
-rtp_low_port = 37000
-rtp_high_port = 37998
-data_dir = %s
-log_level = info
-[webconference]
-master_password = %s
-[xmlrpc]
-xmlrpc_port = 0
-[http]
-listen = 127.0.0.1:0
-[meetings]
-linkHost = https://meet.example.org
-inviteMechanisms[] = email
-%s
-%s`, filepath.Join(dir, "data"), master, extra, mailSection)
-	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return daemonConf(t, dir, 37000, "linkHost = https://meet.example.org\ninviteMechanisms[] = email\n"+extra+mailSection)
 }
 
 // TestInvitationsSurviveKillDashNine kills webconfd with SIGKILL in the

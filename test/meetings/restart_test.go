@@ -40,25 +40,7 @@ func TestMeetingsSurviveKillDashNine(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	bin := testutil.Build(t, "webconf/cmd/webconfd")
-	cfg := filepath.Join(dir, "webconfd.conf")
-	body := fmt.Sprintf(`[server]
-sip_listen = 127.0.0.1:0
-rtp_low_port = 38000
-rtp_high_port = 38998
-data_dir = %s
-log_level = info
-[webconference]
-master_password = %s
-[xmlrpc]
-xmlrpc_port = 0
-[http]
-listen = 127.0.0.1:0
-[meetings]
-meeting_ttl = 15
-`, filepath.Join(dir, "data"), master)
-	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := daemonConf(t, dir, 38000, "meeting_ttl = 15\n")
 
 	cmd, h, _ := runDaemon(t, bin, cfg)
 	_, tok := h.user(t, "burst", "meetings")
@@ -179,4 +161,32 @@ func rawPost(url, tok, body string) (reply, error) {
 		return reply{}, err
 	}
 	return r, nil
+}
+
+// daemonConf writes the config of a webconfd process for a test: every
+// listener on port 0, RTP ports from rtpLow (rtpLow+998; tests that run
+// in parallel take different ranges), the data under dir, the master
+// password, and meetings as the [meetings] lines (sections may follow).
+// It returns the file's path.
+func daemonConf(t *testing.T, dir string, rtpLow int, meetings string) string {
+	t.Helper()
+	cfg := filepath.Join(dir, "webconfd.conf")
+	body := fmt.Sprintf(`[server]
+sip_listen = 127.0.0.1:0
+rtp_low_port = %d
+rtp_high_port = %d
+data_dir = %s
+log_level = info
+[webconference]
+master_password = %s
+[xmlrpc]
+xmlrpc_port = 0
+[http]
+listen = 127.0.0.1:0
+[meetings]
+%s`, rtpLow, rtpLow+998, filepath.Join(dir, "data"), master, meetings)
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
