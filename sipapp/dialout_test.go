@@ -117,12 +117,15 @@ func TestAPanickingDialoutLeavesAndHangsUp(t *testing.T) {
 		{"answered", phone.CalleeConfig{}},
 	} {
 		t.Run(tc.stage, func(t *testing.T) {
-			s := startServer(t, nil)
-			s.dialHook = func(stage string) {
-				if stage == tc.stage {
-					panic("boom at " + stage)
+			// The hook is set before the server starts: set after, it
+			// raced with any INVITE that reached the server first.
+			s := startServerWith(t, nil, func(s *Server) {
+				s.dialHook = func(stage string) {
+					if stage == tc.stage {
+						panic("boom at " + stage)
+					}
 				}
-			}
+			})
 			dialRoom(t, s, "boom") // someone in the room, who stays
 			cal := testutil.ListenCallee(t, tc.cfg)
 			tag := dialCallee(t, s, "boom", cal)
