@@ -3,12 +3,8 @@ package notify_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
-	"mime/multipart"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -82,57 +78,9 @@ type received struct {
 
 func parseReceived(t *testing.T, data []byte) received {
 	t.Helper()
-	msg, err := mail.ReadMessage(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("net/mail: %v\n%s", err, data)
-	}
-	r := received{header: msg.Header}
-	if r.subject, err = new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject")); err != nil {
-		t.Fatal(err)
-	}
-	var walk func(ct string, body io.Reader, cte, disp string) string
-	walk = func(ct string, body io.Reader, cte, disp string) string {
-		mt, params, err := mime.ParseMediaType(ct)
-		if err != nil {
-			t.Fatalf("Content-Type %q: %v", ct, err)
-		}
-		if strings.HasPrefix(mt, "multipart/") {
-			mr := multipart.NewReader(body, params["boundary"])
-			var kids []string
-			for {
-				p, err := mr.NextPart() // decodes quoted-printable itself
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					t.Fatalf("%s: %v", mt, err)
-				}
-				kids = append(kids, walk(p.Header.Get("Content-Type"), p, p.Header.Get("Content-Transfer-Encoding"), p.Header.Get("Content-Disposition")))
-			}
-			return mt + "[" + strings.Join(kids, ",") + "]"
-		}
-		if strings.EqualFold(cte, "base64") {
-			body = base64.NewDecoder(base64.StdEncoding, body)
-		}
-		b, err := io.ReadAll(body)
-		if err != nil {
-			t.Fatalf("%s: %v", mt, err)
-		}
-		switch {
-		case strings.HasPrefix(disp, "attachment"):
-			_, dp, _ := mime.ParseMediaType(disp)
-			r.ics, r.icsName = b, dp["filename"]
-		case mt == "text/plain":
-			r.text = string(b)
-		case mt == "text/html":
-			r.html = string(b)
-		case mt == "text/calendar":
-			r.calendar, r.calParams = b, params
-		}
-		return mt
-	}
-	r.shape = walk(msg.Header.Get("Content-Type"), msg.Body, msg.Header.Get("Content-Transfer-Encoding"), "")
-	return r
+	m := testutil.ParseMail(t, data)
+	return received{header: m.Header, subject: m.Subject, shape: m.Shape, text: m.Text, html: m.HTML,
+		calendar: m.Calendar, calParams: m.CalendarParams, ics: m.ICS, icsName: m.ICSName}
 }
 
 // The whole email on the wire: envelope, TLS, AUTH, headers, the MIME

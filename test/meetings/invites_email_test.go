@@ -2,11 +2,7 @@ package meetings
 
 import (
 	"bytes"
-	"encoding/base64"
 	"fmt"
-	"io"
-	"mime"
-	"mime/multipart"
 	"net/mail"
 	"strings"
 	"testing"
@@ -79,52 +75,9 @@ type invite struct {
 // part (if any) with golang-ical.
 func parseInvite(t *testing.T, m testutil.SMTPMessage) invite {
 	t.Helper()
-	msg, err := mail.ReadMessage(bytes.NewReader(m.Data))
-	if err != nil {
-		t.Fatalf("net/mail: %v\n%s", err, m.Data)
-	}
-	r := invite{msg: m, header: msg.Header}
-	if r.subject, err = new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject")); err != nil {
-		t.Fatal(err)
-	}
-	var walk func(ct string, body io.Reader, cte, disp string)
-	walk = func(ct string, body io.Reader, cte, disp string) {
-		mt, params, err := mime.ParseMediaType(ct)
-		if err != nil {
-			t.Fatalf("Content-Type %q: %v", ct, err)
-		}
-		if strings.HasPrefix(mt, "multipart/") {
-			mr := multipart.NewReader(body, params["boundary"])
-			for {
-				p, err := mr.NextPart() // undoes quoted-printable
-				if err == io.EOF {
-					return
-				}
-				if err != nil {
-					t.Fatalf("%s: %v", mt, err)
-				}
-				walk(p.Header.Get("Content-Type"), p, p.Header.Get("Content-Transfer-Encoding"), p.Header.Get("Content-Disposition"))
-			}
-		}
-		if strings.EqualFold(cte, "base64") {
-			body = base64.NewDecoder(base64.StdEncoding, body)
-		}
-		b, err := io.ReadAll(body)
-		if err != nil {
-			t.Fatalf("%s: %v", mt, err)
-		}
-		switch {
-		case strings.HasPrefix(disp, "attachment"):
-			r.ics = b
-		case mt == "text/plain":
-			r.text = string(b)
-		case mt == "text/html":
-			r.html = string(b)
-		case mt == "text/calendar":
-			r.calendar, r.calMethod = b, params["method"]
-		}
-	}
-	walk(msg.Header.Get("Content-Type"), msg.Body, msg.Header.Get("Content-Transfer-Encoding"), "")
+	pm := testutil.ParseMail(t, m.Data)
+	r := invite{msg: m, header: pm.Header, subject: pm.Subject, text: pm.Text, html: pm.HTML,
+		calendar: pm.Calendar, calMethod: pm.CalendarParams["method"], ics: pm.ICS}
 	if r.calendar != nil {
 		cal, err := ics.ParseCalendar(bytes.NewReader(r.calendar))
 		if err != nil {
