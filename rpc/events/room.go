@@ -31,6 +31,7 @@ const (
 	evStatus
 	evLocked
 	evUnlocked
+	evSync // a barrier: Sync waits for it
 )
 
 // roomEv is one room.Events event as it waits in the queue: a value, so that
@@ -39,6 +40,7 @@ type roomEv struct {
 	kind      roomKind
 	room, tag string
 	p         room.Participant
+	done      chan struct{} // evSync only
 }
 
 // part is a participant between its join and its leave, with what its
@@ -100,6 +102,22 @@ func (r *RoomEvents) Dropped() uint64 { return r.dropped.Load() }
 func (r *RoomEvents) Close() {
 	r.once.Do(func() { close(r.stop) })
 	<-r.stopped
+}
+
+// Sync returns once every event queued before it is published (or the
+// adapter is closed): a client that opens a stream after Sync sees none
+// of them live.
+func (r *RoomEvents) Sync() {
+	done := make(chan struct{})
+	select {
+	case r.q <- roomEv{kind: evSync, done: done}:
+	case <-r.stopped:
+		return
+	}
+	select {
+	case <-done:
+	case <-r.stopped:
+	}
 }
 
 func (r *RoomEvents) put(ev roomEv) {
@@ -177,6 +195,8 @@ func (r *RoomEvents) run() {
 
 func (r *RoomEvents) handle(ev roomEv) {
 	switch ev.kind {
+	case evSync:
+		close(ev.done)
 	case evCreated:
 		uuid, owners := r.meetingOf(ev.room)
 		r.bus.Publish(RoomCreated, Room{Room: ev.room}, ev.room, ownersIf(uuid, owners))

@@ -92,3 +92,20 @@ func TestParticipantUserEvents(t *testing.T) {
 		t.Errorf("events\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestRoomEventsSync: after Sync, what was queued before it is on the bus
+// (a stream opened then does not see it live); Sync after Close returns.
+func TestRoomEventsSync(t *testing.T) {
+	b := newBus(t, 64, 64)
+	r := NewRoomEvents(b, nil)
+	before := b.Last()
+	for i := 0; i < 100; i++ {
+		r.RoomCreated("4711")
+	}
+	r.Sync()
+	if got := b.Last() - before; got != 100 {
+		t.Errorf("%d events on the bus after Sync, want 100", got)
+	}
+	r.Close()
+	r.Sync()
+}

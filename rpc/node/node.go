@@ -294,6 +294,10 @@ func (n *Node) Events() *events.Bus { return n.bus }
 // NodeUUID is the node's UUID (data_dir/node_uuid), its events' origin_uuid.
 func (n *Node) NodeUUID() string { return n.bus.Origin() }
 
+// SyncRoomEvents returns once the room events queued so far are on the
+// bus (room events are published by their adapter's goroutine).
+func (n *Node) SyncRoomEvents() { n.roomEv.Sync() }
+
 // meetingOf finds the meeting that owns a room, for the room events.
 func meetingOf(b *meeting.Book) events.MeetingOf {
 	return func(room string) (string, []string, bool) {

@@ -190,7 +190,13 @@ func (h *harness) meeting(t testing.TB, token string, fields map[string]any) map
 	if _, ok := fields["name"]; !ok {
 		fields["name"] = "meeting"
 	}
-	return h.must(t, 201, "POST", "/api/v1/users/me/meetings", bearer(token), fields).JSON
+	m := h.must(t, 201, "POST", "/api/v1/users/me/meetings", bearer(token), fields).JSON
+	// Its room_created is published by the room events' goroutine: a
+	// stream opened after this returns must not see it live.
+	if h.node != nil { // nil: the node is a webconfd process
+		h.node.SyncRoomEvents()
+	}
+	return m
 }
 
 // dial calls the node's SIP address; the phone is hung up and closed when
