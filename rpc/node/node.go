@@ -195,11 +195,18 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 		log.Info("xmlrpc listening", "addr", ln.Addr().String(), "jsonrpc", cfg.XMLRPC.JSONRPC)
 	}
 	m := cfg.Meetings
-	n.rest = rest.New(rest.Options{
+	ro := rest.Options{
 		SIP: n.SIP, MasterPassword: master, LinkHost: m.LinkHost, LinkFormat: m.LinkFormat,
 		PSTNExtension: m.PSTNExtension, PublicRooms: m.PublicRooms, SIPHost: sipHost(cfg.Server.PublicIP, n.SIP.Addr()), Log: log,
-		TrustedProxies: cfg.HTTP.TrustedProxies, Events: n.bus, Outbox: n.outbox,
-	})
+		TrustedProxies: cfg.HTTP.TrustedProxies, Events: n.bus, Outbox: n.outbox, Now: o.Now,
+	}
+	if cfg.XMLRPC.JSONRPC {
+		// The same table as the XML-RPC port's /jsonrpc, on the HTTP
+		// origin (POST /api/v1/jsonrpc), for the console.
+		table := n.RPC.Table()
+		ro.JSONRPC = func(ctx context.Context, body []byte) ([]byte, bool) { return jsonrpc.Handle(ctx, table, body) }
+	}
+	n.rest = rest.New(ro)
 	if n.outbox != nil {
 		n.outbox.Start()
 	}

@@ -8,7 +8,8 @@ import (
 
 // viewer admits the event stream's clients: the operator with HTTP Basic,
 // a user with a bearer token in Authorization or, for browsers, which
-// cannot set headers on a WebSocket, in ?token=. Everything is checked
+// cannot set headers on a WebSocket, a ticket in ?ticket= (tickets.go) or
+// the token in ?token=. Everything is checked
 // before the upgrade, so a refusal is a plain HTTP answer (401, 429).
 func (a *API) viewer(c *ctx) bool {
 	h := c.r.Header.Get("Authorization")
@@ -29,6 +30,9 @@ func (a *API) viewer(c *ctx) bool {
 	}
 	if a.banned(c) {
 		return false
+	}
+	if tk := c.r.URL.Query().Get("ticket"); tk != "" {
+		return a.redeemTicket(c, tk)
 	}
 	tok := c.r.URL.Query().Get("token")
 	if tok == "" {

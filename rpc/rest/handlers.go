@@ -2,12 +2,12 @@ package rest
 
 import (
 	_ "embed"
-	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"webconf/rpc/web"
 	"webconf/sipapp"
 	"webconf/sipapp/meeting"
 )
@@ -498,17 +498,8 @@ type publicView struct {
 	DialinNumber *string `json:"dialin_number"`
 }
 
-var publicPage = template.Must(template.New("c").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Room {{.Identifier}}</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><h1>Room {{.Identifier}}</h1>
-<p>Call <a href="{{.Link}}">{{.SIPURI}}</a> from a SIP phone or app.{{if not .Room}} The first caller opens the room.{{end}}</p>
-{{if .Room}}<p>Or call {{if .DialinNumber}}{{.DialinNumber}}{{else}}the conference number{{end}} and type the room number <strong>{{.Room}}</strong> followed by #.</p>
-{{else}}<p>Once the room is open, this page also gives its number for callers on the conference number.</p>
-{{end}}</body></html>
-`))
-
-// publicRoom is GET /c/{identifier}: how to join. It makes and stores
+// publicRoom is GET /c/{identifier}: how to join (JSON with Accept:
+// application/json, else the join page). It makes and stores
 // nothing (a scanner or a link previewer costs nothing); the room comes
 // into being with its first caller (sipapp, charged to the caller's
 // address).
@@ -532,14 +523,8 @@ func (a *API) publicRoom(c *ctx) {
 		c.ok(http.StatusOK, v)
 		return
 	}
-	c.w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	c.w.WriteHeader(http.StatusOK)
-	// html/template refuses sip: links unless told: the URI is ours, made
-	// of a checked identifier ([A-Za-z0-9_-]) and our own address.
-	_ = publicPage.Execute(c.w, struct {
-		publicView
-		Link template.URL
-	}{v, template.URL(v.SIPURI)})
+	// The join page (pages.go), which also tells how to call.
+	web.Join(c.w, c.r, http.StatusOK, publicJoinInfo(v))
 }
 
 func wantsJSON(r *http.Request) bool {

@@ -206,6 +206,9 @@ func checkSecurity(doc oaDoc, where string, auth authKind, op oaOperation) []str
 	if auth == authViewer {
 		return checkViewerSecurity(doc, where, op)
 	}
+	if auth == authCaller {
+		return checkCallerSecurity(doc, where, op)
+	}
 	scheme := map[authKind]string{authOperator: "basic", authUser: "bearer"}[auth]
 	var probs []string
 	if len(reqs) != 1 || len(reqs[0]) != 1 {
@@ -218,6 +221,35 @@ func checkSecurity(doc oaDoc, where string, auth authKind, op oaOperation) []str
 			} else if s.Type != "http" || !strings.EqualFold(s.Scheme, scheme) {
 				probs = append(probs, fmt.Sprintf("%s: security scheme %q is %s/%s, want http/%s", where, name, s.Type, s.Scheme, scheme))
 			}
+		}
+	}
+	for _, code := range []string{"401", "429"} {
+		if _, ok := op.Responses[code]; !ok {
+			probs = append(probs, fmt.Sprintf("%s: takes credentials but does not document %s", where, code))
+		}
+	}
+	return probs
+}
+
+// checkCallerSecurity: event tickets take HTTP Basic (operator) or a
+// bearer token, two alternatives, and nothing in the query.
+func checkCallerSecurity(doc oaDoc, where string, op oaOperation) []string {
+	var probs []string
+	want := map[string]bool{"http/basic": false, "http/bearer": false}
+	for _, req := range *op.Security {
+		for name := range req {
+			s, ok := doc.Components.SecuritySchemes[name]
+			key := s.Type + "/" + strings.ToLower(s.Scheme)
+			if _, known := want[key]; !ok || !known || len(req) != 1 {
+				probs = append(probs, fmt.Sprintf("%s: security %v, want operator basic or user bearer", where, *op.Security))
+				continue
+			}
+			want[key] = true
+		}
+	}
+	for k, seen := range want {
+		if !seen {
+			probs = append(probs, fmt.Sprintf("%s: security does not offer %s", where, k))
 		}
 	}
 	for _, code := range []string{"401", "429"} {

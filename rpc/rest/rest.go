@@ -23,6 +23,7 @@
 package rest
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/base64"
 	"log/slog"
@@ -30,6 +31,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"webconf/rpc"
 	"webconf/rpc/events"
@@ -58,6 +60,12 @@ type Options struct {
 	// Outbox holds the meetings' invitations (nil: none are sent; the
 	// list is empty and resend is 412).
 	Outbox *notify.Outbox
+	// JSONRPC answers POST /api/v1/jsonrpc: the control plane's JSON-RPC
+	// on the HTTP origin, for the console (nil: 404, [xmlrpc] jsonrpc off).
+	// ctx carries the client's budget key (rpc.WithClient).
+	JSONRPC func(ctx context.Context, body []byte) (resp []byte, ok bool)
+	// Now is the clock of event tickets (nil: time.Now). For tests.
+	Now func() time.Time
 }
 
 // API serves the routes.
@@ -69,6 +77,7 @@ type API struct {
 	// unknownOnce logs the first request from a trusted proxy that does
 	// not say who its client is.
 	unknownOnce sync.Once
+	tickets     *ticketBook
 }
 
 // New makes the API.
@@ -79,7 +88,7 @@ func New(o Options) *API {
 	if o.LinkFormat == "" {
 		o.LinkFormat = "unique"
 	}
-	return &API{o: o, book: o.SIP.Meetings(), sip: o.SIP, log: o.Log}
+	return &API{o: o, book: o.SIP.Meetings(), sip: o.SIP, log: o.Log, tickets: newTicketBook(o.Now)}
 }
 
 // Register adds the routes to mux.
@@ -99,6 +108,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errNoRoute)
 	})
+	a.registerPages(mux)
 }
 
 // dispatch picks the route by method (405 with Allow otherwise), checks
@@ -127,6 +137,10 @@ func (a *API) dispatch(rs []route) http.Handler {
 				}
 			case authViewer:
 				if !a.viewer(c) {
+					return
+				}
+			case authCaller:
+				if !a.caller(c) {
 					return
 				}
 			}

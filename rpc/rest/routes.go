@@ -15,6 +15,9 @@ const (
 	// authViewer: an operator (HTTP Basic) or a user (bearer token in
 	// Authorization or ?token=); the event stream.
 	authViewer
+	// authCaller: an operator (HTTP Basic) or a user (bearer token), in
+	// the Authorization header only; event tickets.
+	authCaller
 )
 
 // route is one method on one path pattern (net/http ServeMux syntax).
@@ -128,5 +131,8 @@ func (a *API) routes() []route {
 		{"GET", "/c/{identifier}", authNone, a.publicRoom},
 
 		{"GET", "/api/v1/events", authViewer, a.streamEvents},
+		{"POST", "/api/v1/events/tickets", authCaller, a.createTicket},
+
+		{"POST", "/api/v1/jsonrpc", authNone, a.jsonRPC},
 	}
 }

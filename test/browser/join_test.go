@@ -1,0 +1,146 @@
+package browser
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"webconf/conf"
+	"webconf/test/phone"
+	"webconf/test/testutil"
+)
+
+// needSignalling skips a test that needs the signalling WebSocket
+// (GET /api/v1/rooms/{room}/webrtc, W1's part of issue 16) while the node
+// does not serve it: the API's catch-all answers its generic 404.
+func needSignalling(t *testing.T, h *harness) {
+	t.Helper()
+	res, err := http.Get(h.base + "/api/v1/rooms/x/webrtc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	_ = json.NewDecoder(res.Body).Decode(&body)
+	if res.StatusCode == 404 && body.Error.Message == "no such resource" {
+		t.Skip("the signalling route /api/v1/rooms/{room}/webrtc is not built yet")
+	}
+}
+
+// owner makes a user with the meetings capability and a meeting with
+// fields; it returns the user's token and the meeting.
+func (h *harness) owner(t *testing.T, fields map[string]any) (token string, m map[string]any) {
+	t.Helper()
+	u := h.rest(t, "POST", "/api/v1/users", operatorAuth(), map[string]any{"username": "alice", "capabilities": []string{"meetings"}}, 201)
+	token = u["token"].(string)
+	m = h.rest(t, "POST", "/api/v1/users/me/meetings", "Bearer "+token, fields, 201)
+	return token, m
+}
+
+// TestJoinPagePrejoin: the join page of a meeting on a phone's screen
+// shows the meeting's name (from the guest API) and how to dial in, and
+// asks for a name with a labelled field that has the focus.
+func TestJoinPagePrejoin(t *testing.T) {
+	t.Parallel()
+	h := start(t, func(c *conf.Config) { c.Meetings.PSTNExtension = "+34930000000" })
+	_, m := h.owner(t, map[string]any{"name": "Weekly sync"})
+	ctx := Start(t, Options{Mic: ToneWAV(t, 900), Width: 390, Height: 844})
+	Do(t, ctx, 20*time.Second, "open the join page",
+		chromedp.Navigate(h.base+"/m/"+m["uuid"].(string)),
+		chromedp.WaitVisible("#join-form"),
+	)
+	WaitJS(t, ctx, 10*time.Second, "the name field focused", `document.activeElement && document.activeElement.id === 'name' && document.querySelector('label[for=name]') !== null`)
+	text := Eval[string](t, ctx, `document.body.innerText`)
+	for _, want := range []string{"Weekly sync", "+34930000000", "sip:" + m["exten"].(string) + "@", "Your name"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("the page lacks %q:\n%s", want, text)
+		}
+	}
+	Do(t, ctx, 10*time.Second, "type a name", chromedp.SendKeys("#name", "Ann"))
+	Screenshot(t, ctx, "join.png")
+}
+
+// TestJoinRefusedPastValidUntil: a browser at the link of a meeting past
+// its valid_until is refused with the reason, in words. Needs the
+// signalling route (W1); skipped without it.
+func TestJoinRefusedPastValidUntil(t *testing.T) {
+	t.Parallel()
+	h := start(t, nil)
+	needSignalling(t, h)
+	now := time.Now()
+	_, m := h.owner(t, map[string]any{"name": "Over",
+		"valid_since": now.Add(-2 * time.Hour).Format(time.RFC3339), "valid_until": now.Add(-time.Hour).Format(time.RFC3339)})
+	ctx := Start(t, Options{Mic: ToneWAV(t, 900)})
+	Do(t, ctx, 20*time.Second, "join",
+		chromedp.Navigate(h.base+"/m/"+m["uuid"].(string)),
+		chromedp.WaitVisible("#join-form"),
+		chromedp.SendKeys("#name", "Ann"),
+		chromedp.Click("#join-button"),
+	)
+	WaitJS(t, ctx, 15*time.Second, "the refusal in words",
+		`document.getElementById('error').innerText === 'This meeting has ended.' && document.getElementById('join').dataset.ended === 'meeting-ended'`)
+}
+
+// TestLobbyAdmitFromConsole: a browser guest waits in the lobby ("Waiting
+// for the host to let you in"), the owner admits it from the console, and
+// it goes in live: the SIP caller inside hears the browser's tone and the
+// page hears the caller's. Needs the signalling route and the room side
+// (W1, W2); skipped without them.
+func TestLobbyAdmitFromConsole(t *testing.T) {
+	t.Parallel()
+	h := start(t, nil)
+	needSignalling(t, h)
+	tok, m := h.owner(t, map[string]any{"name": "Lobby", "lobby": map[string]any{"state": 1}})
+	uuid, exten := m["uuid"].(string), m["exten"].(string)
+	// The owner's console, open before anyone comes.
+	console := Start(t, Options{})
+	Do(t, console, 20*time.Second, "owner signs in",
+		chromedp.Navigate(h.base+"/console"),
+		chromedp.WaitVisible("#signin"),
+		chromedp.Click(`input[value=owner]`),
+		chromedp.SendKeys("#secret", tok),
+		chromedp.Click("#signin-button"),
+		chromedp.WaitVisible("#board"),
+	)
+	WaitJS(t, console, 10*time.Second, "the event stream open", `document.getElementById('items').dataset.live === 'yes'`)
+
+	// A SIP caller inside first: lift the lobby for it, then put it back.
+	h.rest(t, "PUT", "/api/v1/meetings/"+uuid+"/webinar/lobby", "Bearer "+tok, map[string]any{"state": 0}, 200)
+	p, err := phone.Dial(testutil.Ctx(t, 10*time.Second), phone.Config{Server: h.node.SIP.Addr(), User: exten, FromUser: "sipcaller"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.HangUpAtEnd(t, p)
+	p.SetTone(600)
+	h.rest(t, "PUT", "/api/v1/meetings/"+uuid+"/webinar/lobby", "Bearer "+tok, map[string]any{"state": 1}, 200)
+
+	guest := Start(t, Options{Mic: ToneWAV(t, 900)})
+	Do(t, guest, 20*time.Second, "guest joins",
+		chromedp.Navigate(h.base+"/m/"+uuid),
+		chromedp.WaitVisible("#join-form"),
+		chromedp.SendKeys("#name", "Ann"),
+		chromedp.Click("#join-button"),
+	)
+	WaitJS(t, guest, 15*time.Second, "the lobby sentence", `document.getElementById('status').innerText === 'Waiting for the host to let you in.'`)
+	if err := p.WaitQuiet(testutil.Ctx(t, 5*time.Second), 900, 300, 200*time.Millisecond); err != nil {
+		t.Fatalf("the caller hears the guest in the lobby: %v", err)
+	}
+	WaitJS(t, console, 10*time.Second, "the guest in the lobby on the console", `!!document.querySelector('li[data-lobby="true"] button.admit')`)
+	Screenshot(t, console, "console-lobby.png")
+	Do(t, console, 10*time.Second, "admit", chromedp.Click(`li[data-lobby="true"] button.admit`))
+	WaitJS(t, guest, 15*time.Second, "the guest in", `document.getElementById('status').innerText === 'You are in the meeting.'`)
+	if err := p.WaitLevel(testutil.Ctx(t, 10*time.Second), 900, 1000, 200*time.Millisecond); err != nil {
+		t.Fatalf("the caller does not hear the admitted guest: %v", err)
+	}
+	testutil.WaitFor(t, 10*time.Second, "the guest hears the caller and not itself", func() bool {
+		lv, ok, err := Levels(guest, "#remote-audio", []float64{600, 900}, 500*time.Millisecond)
+		return err == nil && ok && lv[0] > -50 && lv[1] < -70
+	})
+	Screenshot(t, guest, "join-in.png")
+}
