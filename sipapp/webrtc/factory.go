@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -140,7 +141,11 @@ func NewFactory(cfg Config) (*Factory, error) {
 			return nil, fmt.Errorf("webrtc: udp_port_range: %w", err)
 		}
 	}
-	f.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
+	// No interceptors (pion's default adds NACK, RTCP reports and
+	// statistics, which cost allocations on every packet): audio is not
+	// retransmitted, and the SIP legs send no RTCP either.
+	f.api = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se),
+		webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
 	return f, nil
 }
 

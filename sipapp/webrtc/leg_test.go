@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
@@ -42,6 +43,9 @@ type browser struct {
 	pc    *webrtc.PeerConnection
 	track *webrtc.TrackLocalStaticRTP
 	pt    atomic.Int32 // the codec it receives, -1 until a track comes
+	// discard reads packets into one buffer and keeps nothing (for
+	// benchmarks: the far end's own allocations are not the leg's).
+	discard atomic.Bool
 
 	mu    sync.Mutex
 	heard []int16
@@ -61,7 +65,9 @@ func newBrowser(t testing.TB, send string, codecs ...webrtc.RTPCodecParameters) 
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIPFilter(func(ip net.IP) bool { return ip.Equal(net.IP(loopback.AsSlice())) })
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
+	// No interceptors: the benchmarks count only the leg's allocations.
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se),
+		webrtc.WithInterceptorRegistry(&interceptor.Registry{}))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +86,14 @@ func newBrowser(t testing.TB, send string, codecs ...webrtc.RTPCodecParameters) 
 		pt := uint8(tr.Codec().PayloadType)
 		b.pt.Store(int32(pt))
 		var samples [maxSamples]int16
+		var buf [maxPacket]byte
 		for {
+			if b.discard.Load() {
+				if _, _, err := tr.Read(buf[:]); err != nil {
+					return
+				}
+				continue
+			}
 			p, _, err := tr.ReadRTP()
 			if err != nil {
 				return
