@@ -36,6 +36,7 @@ import (
 	"webconf/sipapp"
 	"webconf/sipapp/meeting"
 	"webconf/sipapp/notify"
+	"webconf/sipapp/webrtc"
 )
 
 // Options configure the API.
@@ -58,6 +59,9 @@ type Options struct {
 	// Outbox holds the meetings' invitations (nil: none are sent; the
 	// list is empty and resend is 412).
 	Outbox *notify.Outbox
+	// WebRTC makes browser participants' media (nil: browsers cannot
+	// join; the signalling route is 404).
+	WebRTC *webrtc.Factory
 }
 
 // API serves the routes.

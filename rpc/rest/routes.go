@@ -128,5 +128,8 @@ func (a *API) routes() []route {
 		{"GET", "/c/{identifier}", authNone, a.publicRoom},
 
 		{"GET", "/api/v1/events", authViewer, a.streamEvents},
+
+		// Browsers joining a room: auth is in the join message (webrtc.go).
+		{"GET", "/api/v1/rooms/{room}/webrtc", authNone, a.webrtcSignal},
 	}
 }
