@@ -411,7 +411,10 @@ func TestSignalRefusals(t *testing.T) {
 		c.expect("ready")
 	})
 	t.Run("a meeting needs its credentials", func(t *testing.T) {
-		for _, auth := range []any{nil, base64.StdEncoding.EncodeToString([]byte("meeting-x-guest:nope")), "%%%"} {
+		raw, _ := base64.StdEncoding.DecodeString(guestAuth)
+		user, pass, _ := strings.Cut(string(raw), ":")
+		b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+		for _, auth := range []any{nil, b64(user + ":nope"), b64("meeting-x-guest:" + pass), b64(user), "%%%"} {
 			c, _, err := open(t, n, uuid, nil)
 			if err != nil {
 				t.Fatal(err)
