@@ -56,7 +56,6 @@ type Leg struct {
 	rxPackets, rxBad, txPackets atomic.Uint64
 	connectedOnce, closeOnce    sync.Once
 	connected, done             chan struct{}
-	connectTimer                *time.Timer
 	rx                          rxState
 	tx                          rtp.Packet // the mixer goroutine's: header and payload of the packet being sent
 	started                     bool       // the mixer goroutine's: a packet went out (marker)
