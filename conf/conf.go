@@ -72,8 +72,9 @@ type Config struct {
 	Meetings      Meetings      `ini:"meetings"`
 	Calls         Calls         `ini:"calls"`
 	Mail          Mail          `ini:"mail"`
-	SMS           SMS           `ini:"sms"`  // sms.go
-	Push          Push          `ini:"push"` // sms.go
+	SMS           SMS           `ini:"sms"`    // sms.go
+	Push          Push          `ini:"push"`   // sms.go
+	WebRTC        WebRTC        `ini:"webrtc"` // webrtc.go
 }
 
 // Mail is the [mail] section: the SMTP server meeting invitations,
@@ -555,9 +556,10 @@ func Default() Config {
 			MaxParticipants:           100,
 			ShortenerURL:              DefaultShortenerURL,
 		},
-		Mail: Mail{StartTLS: true, Timeout: 30 * time.Second, TLSVerify: true},
-		SMS:  SMS{Method: "POST", Auth: "none", IdempotencyHeader: "Idempotency-Key", Timeout: 10 * time.Second},
-		Push: Push{Timeout: 10 * time.Second},
+		Mail:   Mail{StartTLS: true, Timeout: 30 * time.Second, TLSVerify: true},
+		SMS:    SMS{Method: "POST", Auth: "none", IdempotencyHeader: "Idempotency-Key", Timeout: 10 * time.Second},
+		Push:   Push{Timeout: 10 * time.Second},
+		WebRTC: WebRTC{Enabled: true},
 		Limits: Limits{
 			PinFailures: 10, RPCFailures: 20, RoomFailures: 50,
 			FailureWindow: 10 * time.Minute, BanTime: 15 * time.Minute, RoomTarpit: 3 * time.Second,
@@ -620,7 +622,7 @@ func Parse(data []byte) (*Config, error) {
 		}
 		fields, ok := sections[name]
 		if !ok {
-			report(name, "", "unknown section (known: [server], [webconference], [xmlrpc], [http], [limits], [meetings], [calls], [mail], [sms], [push])")
+			report(name, "", "unknown section (known: [server], [webconference], [xmlrpc], [http], [limits], [meetings], [calls], [mail], [sms], [push], [webrtc])")
 			continue
 		}
 		if seen[name] == nil {

@@ -287,11 +287,16 @@ var everyKey = []struct {
 	{"xmlrpc", "jsonrpc", "no", func(c *Config) any { return c.XMLRPC.JSONRPC }, false},
 	{"xmlrpc", "max_conns_per_source", "4", func(c *Config) any { return c.XMLRPC.MaxConnsPerSource }, 4},
 	{"xmlrpc", "header_timeout", "2", func(c *Config) any { return c.XMLRPC.HeaderTimeout }, 2 * time.Second},
+	{"webrtc", "enabled", "no", func(c *Config) any { return c.WebRTC.Enabled }, false},
+	{"webrtc", "public_ip", "203.0.113.7", func(c *Config) any { return c.WebRTC.PublicIP }, "203.0.113.7"},
+	{"webrtc", "udp_port", "3478", func(c *Config) any { return c.WebRTC.UDPPort }, 3478},
+	{"webrtc", "udp_port_range", "40000-40100", func(c *Config) any { return c.WebRTC.UDPPortRange }, "40000-40100"},
+	{"webrtc", "ice_servers", "stun:stun.example.com:3478, turns:turn.example.com", func(c *Config) any { return c.WebRTC.ICEServerURLs() }, []string{"stun:stun.example.com:3478", "turns:turn.example.com"}},
 }
 
 func TestEveryKeyParses(t *testing.T) {
 	var b strings.Builder
-	for _, section := range []string{"server", "webconference", "xmlrpc", "http", "limits", "meetings", "calls", "mail", "sms", "push"} {
+	for _, section := range []string{"server", "webconference", "xmlrpc", "http", "limits", "meetings", "calls", "mail", "sms", "push", "webrtc"} {
 		b.WriteString("[" + section + "]\n")
 		for _, k := range everyKey {
 			if k.section == section {

@@ -306,6 +306,7 @@ func (c *Config) validate() []error {
 		report("meetings", "max_participants", "%d must be at least 1", m.MaxParticipants)
 	}
 	c.validateNotify(report) // [sms], [push], shortenerURL: sms.go
+	c.validateWebRTC(report) // webrtc.go
 	return errs
 }
 

@@ -26,6 +26,7 @@ import (
 	"webconf/sipapp/meeting"
 	"webconf/sipapp/notify"
 	"webconf/sipapp/store"
+	"webconf/sipapp/webrtc"
 )
 
 // Node is a running server.
@@ -41,6 +42,7 @@ type Node struct {
 	httpLn   net.Listener
 	http     *http.Server
 	rest     *rest.API
+	webrtc   *webrtc.Factory // nil: [webrtc] enabled = no
 	bus      *events.Bus
 	roomEv   *events.RoomEvents
 	stopHard chan struct{}
@@ -194,11 +196,17 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 		}()
 		log.Info("xmlrpc listening", "addr", ln.Addr().String(), "jsonrpc", cfg.XMLRPC.JSONRPC)
 	}
+	if cfg.WebRTC.Enabled {
+		if n.webrtc, err = newWebRTC(cfg, n.SIP.Addr(), log); err != nil {
+			n.Shutdown(context.Background())
+			return nil, err
+		}
+	}
 	m := cfg.Meetings
 	ro := rest.Options{
 		SIP: n.SIP, MasterPassword: master, LinkHost: m.LinkHost, LinkFormat: m.LinkFormat,
 		PSTNExtension: m.PSTNExtension, PublicRooms: m.PublicRooms, SIPHost: sipHost(cfg.Server.PublicIP, n.SIP.Addr()), Log: log,
-		TrustedProxies: cfg.HTTP.TrustedProxies, Events: n.bus, Outbox: n.outbox, Now: o.Now,
+		TrustedProxies: cfg.HTTP.TrustedProxies, Events: n.bus, Outbox: n.outbox, Now: o.Now, WebRTC: n.webrtc,
 	}
 	if cfg.XMLRPC.JSONRPC {
 		// The same table as the XML-RPC port's /jsonrpc, on the HTTP
@@ -343,6 +351,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		errs = append(errs, n.http.Close())
 	}
 	errs = append(errs, n.SIP.Shutdown(ctx))
+	if n.webrtc != nil {
+		n.webrtc.Close() // after the browsers' legs ended with their calls
+	}
 	if n.outbox != nil {
 		n.outbox.Close() // before the store: a send under way goes again at the next start
 	}

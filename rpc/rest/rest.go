@@ -38,6 +38,7 @@ import (
 	"webconf/sipapp"
 	"webconf/sipapp/meeting"
 	"webconf/sipapp/notify"
+	"webconf/sipapp/webrtc"
 )
 
 // Options configure the API.
@@ -66,6 +67,9 @@ type Options struct {
 	JSONRPC func(ctx context.Context, body []byte) (resp []byte, ok bool)
 	// Now is the clock of event tickets (nil: time.Now). For tests.
 	Now func() time.Time
+	// WebRTC makes browser participants' media (nil: browsers cannot
+	// join; the signalling route is 404).
+	WebRTC *webrtc.Factory
 }
 
 // API serves the routes.

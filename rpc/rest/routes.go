@@ -134,5 +134,8 @@ func (a *API) routes() []route {
 		{"POST", "/api/v1/events/tickets", authCaller, a.createTicket},
 
 		{"POST", "/api/v1/jsonrpc", authNone, a.jsonRPC},
+
+		// Browsers joining a room: auth is in the join message (webrtc.go).
+		{"GET", "/api/v1/rooms/{room}/webrtc", authNone, a.webrtcSignal},
 	}
 }
