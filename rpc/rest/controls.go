@@ -68,6 +68,28 @@ func (a *API) muteAll(c *ctx) {
 	c.noContent()
 }
 
+// muteOne mutes or unmutes one participant of the user's meeting (the
+// console's per-participant button): the registry's mute, as XML-RPC
+// mute/unmute with the room's admin PIN.
+func (a *API) muteOne(v bool) func(*ctx) {
+	return func(c *ctx) {
+		m, ok := a.myMeetingRoom(c)
+		if !ok {
+			return
+		}
+		set := a.sip.Registry().Unmute
+		if v {
+			set = a.sip.Registry().Mute
+		}
+		// A call that is not there is 404 no-such-participant (errors.go).
+		if err := set(m.Exten, c.r.PathValue("participant_id")); err != nil {
+			c.fail(err)
+			return
+		}
+		c.noContent()
+	}
+}
+
 func (a *API) unmuteAll(c *ctx) {
 	m, ok := a.myMeetingRoom(c)
 	if !ok {

@@ -109,6 +109,8 @@ func (a *API) routes() []route {
 		{"DELETE", myMeet + "/participants/{participant_id}", authUser, a.kickParticipant},
 		{"PUT", myMeet + "/participants/mute", authUser, a.muteAll},
 		{"PUT", myMeet + "/participants/unmute", authUser, a.unmuteAll},
+		{"PUT", myMeet + "/participants/{participant_id}/mute", authUser, a.muteOne(true)},
+		{"PUT", myMeet + "/participants/{participant_id}/unmute", authUser, a.muteOne(false)},
 		{"PUT", myMeet + "/lock", authUser, a.lockMeeting},
 		{"PUT", myMeet + "/unlock", authUser, a.unlockMeeting},
 		{"GET", myMeet + "/invitations", authUser, a.listInvitations},

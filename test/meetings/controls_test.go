@@ -195,3 +195,41 @@ func TestMeetingControlErrors(t *testing.T) {
 	}
 	stillUp(t, a, "a")
 }
+
+// TestMeetingMuteOne: the owner mutes one caller (the console's button):
+// the others stop hearing it, the list and the events show it; unmuting
+// brings it back. Someone else's meeting, or a call that is not in the
+// room, is 404 and changes nothing.
+func TestMeetingMuteOne(t *testing.T) {
+	t.Parallel()
+	h := start(t, nil)
+	_, tok := h.user(t, "owner", "meetings")
+	_, otherTok := h.user(t, "other", "meetings")
+	m := h.meeting(t, tok, nil)
+	exten, id := m["exten"].(string), m["uuid"].(string)
+	base := "/api/v1/users/me/meetings/" + id
+	owner := h.tokenStream(t, tok)
+	a := h.joinByExten(t, exten, 400)
+	b := h.joinByExten(t, exten, 600)
+	h.waitParticipants(t, tok, id, 2, false)
+	hear(t, a, 600, "b")
+	owner.expect(t, "owner", h.partEv(t, events.RoomParticipantJoined, exten, a.RemoteTag(), id),
+		ev(events.MeetingJoined, "call_id", a.RemoteTag()),
+		h.partEv(t, events.RoomParticipantJoined, exten, b.RemoteTag(), id),
+		ev(events.MeetingJoined, "call_id", b.RemoteTag()))
+
+	h.restFail(t, 404, "not-found", "PUT", base+"/participants/"+b.RemoteTag()+"/mute", bearer(otherTok), nil)
+	h.restFail(t, 404, "no-such-participant", "PUT", base+"/participants/nobody/mute", bearer(tok), nil)
+	hear(t, a, 600, "b after refused mutes")
+
+	h.must(t, 204, "PUT", base+"/participants/"+b.RemoteTag()+"/mute", bearer(tok), nil)
+	owner.expect(t, "owner", h.partEv(t, events.RoomParticipantMuted, exten, b.RemoteTag(), id))
+	quiet(t, a, 600, "b muted")
+	hear(t, b, 400, "a, not muted")
+	if p := participantByID(t, h.participants(t, tok, id), b.RemoteTag()); p["muted"] != true {
+		t.Errorf("b in the list after mute: %v", p)
+	}
+	h.must(t, 204, "PUT", base+"/participants/"+b.RemoteTag()+"/unmute", bearer(tok), nil)
+	owner.expect(t, "owner", h.partEv(t, events.RoomParticipantUnmuted, exten, b.RemoteTag(), id))
+	hear(t, a, 600, "b unmuted")
+}
