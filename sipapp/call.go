@@ -124,6 +124,10 @@ type call struct {
 
 	creds *DialRequest // a dial-out's digest credentials; never logged
 	who   caller       // whom the INVITE is charged to, for per-source budgets
+
+	// web is set for a browser participant (browser.go): no SIP dialog,
+	// no RTP leg; nil for every SIP call.
+	web *Browser
 }
 
 // newCall validates an initial INVITE, negotiates SDP and opens the RTP
@@ -341,11 +345,23 @@ func (c *call) acked() { c.ackOnce.Do(func() { close(c.ackCh) }) }
 func (c *call) Kick() { c.end(endKick) }
 
 // SetMuted stops or restarts feeding the caller's audio into the room.
-func (c *call) SetMuted(v bool) { c.member.SetMuted(v) }
+func (c *call) SetMuted(v bool) {
+	c.member.SetMuted(v)
+	if c.web != nil {
+		c.web.poke() // its State learns it
+	}
+}
 
 // end asks the call to finish; the first reason wins.
-func (c *call) end(r endReason) {
+func (c *call) end(r endReason) { c.endAs(r, "") }
+
+// endAs is end with, for a browser participant, the Reason* it ends with
+// (ignored for a SIP call); "" derives it from r.
+func (c *call) endAs(r endReason, reason string) {
 	c.endOnce.Do(func() {
+		if c.web != nil && reason != "" {
+			c.web.reason = reason
+		}
 		c.why.Store(int32(r))
 		close(c.endCh)
 	})
@@ -509,7 +525,7 @@ func (c *call) makePublicRoom() (room, pid string, direct, ok bool) {
 	s := c.s
 	if c.who.Banned(s.guards.PublicRooms) {
 		c.log.Info("public room refused: the source made its budget of public rooms", "identifier", c.newPublic)
-		c.playThenBye(s.opt.Prompts.WrongPinBye)
+		c.refuse(ReasonBudget, s.opt.Prompts.WrongPinBye)
 		return "", "", false, false
 	}
 	p, created, err := s.book.MakePublicRoom(c.newPublic)
@@ -520,7 +536,7 @@ func (c *call) makePublicRoom() (room, pid string, direct, ok bool) {
 	}
 	if err != nil {
 		c.log.Info("public room refused", "identifier", c.newPublic, "err", err)
-		c.playThenBye(s.opt.Prompts.ConferenceFull)
+		c.refuse(ReasonUnavailable, s.opt.Prompts.ConferenceFull)
 		return "", "", false, false
 	}
 	if created {
@@ -737,7 +753,7 @@ func (c *call) rtpWatch() *time.Timer {
 // timer for the rest of the period. One timer per call, no polling.
 func (c *call) rtpExpired(t *time.Timer) bool {
 	d := c.s.opt.DeadRTPTime
-	idle := time.Since(c.leg.LastReceive())
+	idle := time.Since(c.lastReceive())
 	if idle >= d {
 		c.log.Info("no RTP, hanging up", "idle", idle.Round(time.Second))
 		c.end(endTimeout)
@@ -783,7 +799,7 @@ func (c *call) inRoom(name, pid string, direct bool) {
 			return
 		}
 		c.log.Info("cannot join room", "room", name, "err", err)
-		c.playThenBye(c.s.opt.Prompts.WrongPinBye)
+		c.refuse(ReasonNoRoom, c.s.opt.Prompts.WrongPinBye)
 		return
 	}
 	// Until stay's own clean-up is in place, a panic (recovered in run)
@@ -800,6 +816,9 @@ func (c *call) inRoom(name, pid string, direct bool) {
 	c.joinedAt.Store(time.Now().UnixNano())
 	c.s.joinLive(name, c, false)
 	c.hook("joined")
+	if c.web != nil {
+		c.web.inMix(name)
+	}
 	staying = true
 	c.stay(name)
 }
@@ -882,7 +901,7 @@ func (c *call) talk(name string) {
 		case <-lonely.C:
 			if c.s.liveCount(name) <= 1 {
 				c.log.Info("alone for lonely_user_timer, hanging up")
-				c.end(endKick)
+				c.endAs(endKick, ReasonAlone)
 			}
 		case <-c.digits:
 			// DTMF inside the conference or a call does nothing (spec 5.4).
@@ -963,6 +982,10 @@ func (c *call) reoffer(req *sip.Request, tx sip.ServerTransaction) {
 // the 503 the INVITE would have had.
 func (c *call) refuseUnstored(room string, err error) {
 	c.log.Error("call refused: its room cannot be stored", "room", room, "err", err)
+	if c.web != nil {
+		c.endAs(endFailed, ReasonUnavailable)
+		return
+	}
 	c.end(endFailed)
 	c.sendBye(sip.NewHeader("Reason", `SIP ;cause=503 ;text="room cannot be stored"`))
 }
@@ -970,6 +993,9 @@ func (c *call) refuseUnstored(room string, err error) {
 // sendBye hangs up from our side (RFC 3261 15.1.1), with extra headers if
 // any.
 func (c *call) sendBye(extra ...sip.Header) {
+	if c.web != nil {
+		return // a browser participant has no dialog: its end is its State
+	}
 	req := c.inDialog(sip.BYE)
 	for _, h := range extra {
 		req.AppendHeader(h)

@@ -9,5 +9,5 @@ const reasonLocked = "Forbidden (Conference Locked)"
 // number) that it is locked, and hangs up.
 func (c *call) refuseLocked(room string) {
 	c.log.Info("room is locked", "room", room)
-	c.playThenBye(c.s.opt.Prompts.RoomLocked)
+	c.refuse(ReasonLocked, c.s.opt.Prompts.RoomLocked)
 }

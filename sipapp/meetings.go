@@ -36,14 +36,19 @@ func (s *Server) OpenRoom(room string) error {
 func (s *Server) RoomTaken(room string) bool { return s.reg.Exists(room) }
 
 // EndRoom implements meeting.Hooks: everyone in the room and its lobby is
-// hung up; with remove the room goes too.
+// hung up; with remove the room goes too. A browser participant learns
+// that the meeting ended (ReasonOver).
 func (s *Server) EndRoom(room string, remove bool) {
 	s.mu.Lock()
 	waiting := s.lobby[room]
 	delete(s.lobby, room)
+	web := s.browsersInLocked(room)
 	s.mu.Unlock()
+	for _, c := range web {
+		c.endAs(endKick, ReasonOver)
+	}
 	for _, w := range waiting {
-		w.c.Kick()
+		w.c.endAs(endKick, ReasonOver) // a SIP call's Kick
 	}
 	if remove {
 		if err := s.reg.Drop(room); err != nil {
@@ -219,18 +224,19 @@ func (c *call) meetingGate(room string) (leave func(), ok bool) {
 	pr := s.opt.Prompts
 	now := time.Now()
 	switch {
-	case !g.SIPDialin:
+	case !g.SIPDialin && c.web == nil:
 		// As for a wrong room number: the caller learns nothing more.
+		// (The switch is about SIP: browsers go in.)
 		c.log.Info("meeting refuses SIP callers", "room", room)
 		c.playThenBye(pr.WrongPinBye)
 		return nil, false
 	case !g.ValidSince.IsZero() && now.Before(g.ValidSince):
 		c.log.Info("meeting has not started", "room", room)
-		c.playThenBye(pr.MeetingNotStarted)
+		c.refuse(ReasonNotStarted, pr.MeetingNotStarted)
 		return nil, false
 	case !g.ValidUntil.IsZero() && !now.Before(g.ValidUntil):
 		c.log.Info("meeting is over", "room", room)
-		c.playThenBye(pr.MeetingEnded)
+		c.refuse(ReasonOver, pr.MeetingEnded)
 		return nil, false
 	}
 	// An operator may have deleted it over XML-RPC, or the store refused
@@ -241,7 +247,7 @@ func (c *call) meetingGate(room string) (leave func(), ok bool) {
 	}
 	if !s.takeSeat(room, g.MaxParticipants) {
 		c.log.Info("meeting is full", "room", room, "max", g.MaxParticipants)
-		c.playThenBye(pr.ConferenceFull)
+		c.refuse(ReasonFull, pr.ConferenceFull)
 		return nil, false
 	}
 	leave = func() { s.freeSeat(room) }
@@ -279,6 +285,9 @@ func (c *call) waitLobby(room string) bool {
 		return true
 	}
 	c.log.Info("waiting in the meeting's lobby", "room", room)
+	if c.web != nil {
+		c.web.step(BrowserLobby, room)
+	}
 	g := c.enterLobby()
 	defer g.Close()
 	c.member.Play(mixer.NewPrompt(s.lobbyLoop, true))

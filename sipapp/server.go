@@ -153,6 +153,9 @@ type Server struct {
 	mu    sync.Mutex
 	calls map[string]*call     // by Call-ID
 	rooms map[string]*liveRoom // rooms with members in the mixer
+	// browsers are the browser participants (browser.go): not calls
+	// (no Call-ID, no RTP leg), but Shutdown ends them too.
+	browsers map[*Browser]struct{}
 
 	stats    CallStats
 	load     *load
@@ -266,7 +269,7 @@ func New(opt Options) (*Server, error) {
 		opt: opt, log: opt.Log, pool: pool, ip: ip, proxy: proxy,
 		mix: mix, hub: hub, callsProxy: callsProxy, board: calls.New(mixAdapter{mix}, opt.CallEvents),
 		reg:   room.NewRegistry(opt.Registry, opt.Events, opt.Now),
-		calls: map[string]*call{}, rooms: map[string]*liveRoom{},
+		calls: map[string]*call{}, rooms: map[string]*liveRoom{}, browsers: map[*Browser]struct{}{},
 		lobby: map[string]map[string]*lobbyWait{}, seats: map[string]int{},
 		udpSourceLimit: defaultUDPSourceLimit,
 		load:           newLoad(time.Now()),
@@ -570,6 +573,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	for _, c := range s.calls {
 		c.end(endShutdown)
+	}
+	for b := range s.browsers {
+		b.c.end(endShutdown)
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})
