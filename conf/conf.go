@@ -559,7 +559,7 @@ func Default() Config {
 		Mail:   Mail{StartTLS: true, Timeout: 30 * time.Second, TLSVerify: true},
 		SMS:    SMS{Method: "POST", Auth: "none", IdempotencyHeader: "Idempotency-Key", Timeout: 10 * time.Second},
 		Push:   Push{Timeout: 10 * time.Second},
-		WebRTC: WebRTC{Enabled: true},
+		WebRTC: WebRTC{Enabled: true, MaxBrowsers: 1000, MaxBrowsersPerSource: 10},
 		Limits: Limits{
 			PinFailures: 10, RPCFailures: 20, RoomFailures: 50,
 			FailureWindow: 10 * time.Minute, BanTime: 15 * time.Minute, RoomTarpit: 3 * time.Second,

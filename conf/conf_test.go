@@ -292,6 +292,8 @@ var everyKey = []struct {
 	{"webrtc", "udp_port", "3478", func(c *Config) any { return c.WebRTC.UDPPort }, 3478},
 	{"webrtc", "udp_port_range", "40000-40100", func(c *Config) any { return c.WebRTC.UDPPortRange }, "40000-40100"},
 	{"webrtc", "ice_servers", "stun:stun.example.com:3478, turns:turn.example.com", func(c *Config) any { return c.WebRTC.ICEServerURLs() }, []string{"stun:stun.example.com:3478", "turns:turn.example.com"}},
+	{"webrtc", "max_browsers", "50", func(c *Config) any { return c.WebRTC.MaxBrowsers }, 50},
+	{"webrtc", "max_browsers_per_source", "3", func(c *Config) any { return c.WebRTC.MaxBrowsersPerSource }, 3},
 }
 
 func TestEveryKeyParses(t *testing.T) {

@@ -26,6 +26,11 @@ type WebRTC struct {
 	// ICEServers are stun:/turn: URLs, separated by commas, that the
 	// join page's peer connection is given (the server needs none).
 	ICEServers string `ini:"ice_servers"`
+	// MaxBrowsers bounds the signalling sockets open at once (each may
+	// hold a peer connection: goroutines, a UDP port, DTLS state), and
+	// MaxBrowsersPerSource those from one client address; 0 = no bound.
+	MaxBrowsers          int `ini:"max_browsers"`
+	MaxBrowsersPerSource int `ini:"max_browsers_per_source"`
 }
 
 // WebRTCPortRange is [webrtc] udp_port_range as numbers, or the RTP range when it is empty
@@ -97,6 +102,12 @@ func (c *Config) validateWebRTC(report func(section, key, format string, args ..
 		if _, _, ok := parsePortRange(w.UDPPortRange); !ok {
 			report("webrtc", "udp_port_range", "%q is not min-max with 1024 <= min <= max <= 65535", w.UDPPortRange)
 		}
+	}
+	if w.MaxBrowsers < 0 {
+		report("webrtc", "max_browsers", "%d is negative (0 = no bound)", w.MaxBrowsers)
+	}
+	if w.MaxBrowsersPerSource < 0 {
+		report("webrtc", "max_browsers_per_source", "%d is negative (0 = no bound)", w.MaxBrowsersPerSource)
 	}
 	for _, s := range w.ICEServerURLs() {
 		if !validICEServer(s) {

@@ -9,7 +9,8 @@ import (
 func TestWebRTC(t *testing.T) {
 	t.Run("defaults", func(t *testing.T) {
 		c := mustParse(t, "")
-		if !c.WebRTC.Enabled || c.WebRTC.UDPPort != 0 || len(c.WebRTC.ICEServerURLs()) != 0 {
+		if !c.WebRTC.Enabled || c.WebRTC.UDPPort != 0 || len(c.WebRTC.ICEServerURLs()) != 0 ||
+			c.WebRTC.MaxBrowsers != 1000 || c.WebRTC.MaxBrowsersPerSource != 10 {
 			t.Fatalf("defaults %+v", c.WebRTC)
 		}
 		if lo, hi := c.WebRTCPortRange(); lo != 10000 || hi != 20000 {
@@ -37,6 +38,8 @@ func TestWebRTC(t *testing.T) {
 		{"ice server http", "ice_servers=http://stun.example.com", "ice_servers"},
 		{"ice server without host", "ice_servers=stun:", "ice_servers"},
 		{"ice server bad port", "ice_servers=stun:a.example:99999", "ice_servers"},
+		{"max_browsers negative", "max_browsers=-1", "max_browsers"},
+		{"max_browsers_per_source negative", "max_browsers_per_source=-2", "max_browsers_per_source"},
 		{"enabled not a bool", "enabled=maybe", "enabled"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -207,6 +207,7 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 		SIP: n.SIP, MasterPassword: master, LinkHost: m.LinkHost, LinkFormat: m.LinkFormat,
 		PSTNExtension: m.PSTNExtension, PublicRooms: m.PublicRooms, SIPHost: sipHost(cfg.Server.PublicIP, n.SIP.Addr()), Log: log,
 		TrustedProxies: cfg.HTTP.TrustedProxies, Events: n.bus, Outbox: n.outbox, Now: o.Now, WebRTC: n.webrtc,
+		MaxBrowsers: cfg.WebRTC.MaxBrowsers, MaxBrowsersPerSource: cfg.WebRTC.MaxBrowsersPerSource,
 	}
 	if cfg.XMLRPC.JSONRPC {
 		// The same table as the XML-RPC port's /jsonrpc, on the HTTP

@@ -39,6 +39,7 @@ var (
 	errMediaType       = &apiError{http.StatusUnsupportedMediaType, "unsupported-media-type", "the body must be application/json"}
 	errAdhocNotAllowed = &apiError{http.StatusForbidden, "adhoc-not-allowed", "this user has neither a line nor a SIP account: no calls to merge"}
 	errTickets         = &apiError{http.StatusTooManyRequests, "too-many-tickets", "too many unused event tickets; try again later"}
+	errTooManyBrowsers = &apiError{http.StatusTooManyRequests, "too-many-browsers", "too many browsers are connected (from this address, or in all); try again later"}
 	errJSONRPCOff      = &apiError{http.StatusNotFound, "not-found", "JSON-RPC is off on this server ([xmlrpc] jsonrpc = no)"}
 	errNoOutbox        = &apiError{http.StatusPreconditionFailed, "invitations-off", "this server sends no invitations ([meetings] inviteMechanisms[] is empty)"}
 )

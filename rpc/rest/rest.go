@@ -70,6 +70,10 @@ type Options struct {
 	// WebRTC makes browser participants' media (nil: browsers cannot
 	// join; the signalling route is 404).
 	WebRTC *webrtc.Factory
+	// MaxBrowsers and MaxBrowsersPerSource bound the signalling sockets
+	// open at once ([webrtc] max_browsers, max_browsers_per_source; 0 =
+	// no bound).
+	MaxBrowsers, MaxBrowsersPerSource int
 }
 
 // API serves the routes.
@@ -82,6 +86,7 @@ type API struct {
 	// not say who its client is.
 	unknownOnce sync.Once
 	tickets     *ticketBook
+	browsers    *browserSeats
 }
 
 // New makes the API.
@@ -92,7 +97,8 @@ func New(o Options) *API {
 	if o.LinkFormat == "" {
 		o.LinkFormat = "unique"
 	}
-	return &API{o: o, book: o.SIP.Meetings(), sip: o.SIP, log: o.Log, tickets: newTicketBook(o.Now)}
+	return &API{o: o, book: o.SIP.Meetings(), sip: o.SIP, log: o.Log, tickets: newTicketBook(o.Now),
+		browsers: newBrowserSeats(o.MaxBrowsers, o.MaxBrowsersPerSource)}
 }
 
 // Register adds the routes to mux.

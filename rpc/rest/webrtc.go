@@ -141,7 +141,8 @@ func sameOrigin(r *http.Request) bool {
 // before the upgrade: off (404), a banned address (429), another origin
 // (403 forbidden-origin: the join carries no secret a page must hold,
 // but a guest's credentials or a token a page of ours was given must not
-// be usable from elsewhere).
+// be usable from elsewhere), too many sockets open (429
+// too-many-browsers, webrtc_seats.go).
 func (a *API) webrtcSignal(c *ctx) {
 	if a.o.WebRTC == nil {
 		c.fail(errNoRoute)
@@ -154,6 +155,12 @@ func (a *API) webrtcSignal(c *ctx) {
 		c.fail(&apiError{http.StatusForbidden, codeForbiddenOrigin, "the page's origin is not this server"})
 		return
 	}
+	peer := a.peer(c.r)
+	if !a.browsers.take(peer) {
+		c.fail(errTooManyBrowsers)
+		return
+	}
+	defer a.browsers.give(peer)
 	rc := http.NewResponseController(c.w)
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
@@ -165,7 +172,7 @@ func (a *API) webrtcSignal(c *ctx) {
 	conn.SetReadLimit(maxSignal)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s := &signal{a: a, conn: conn, ctx: ctx, peer: a.peer(c.r), in: make(chan signalIn, 8)}
+	s := &signal{a: a, conn: conn, ctx: ctx, peer: peer, in: make(chan signalIn, 8)}
 	go s.readLoop()
 	a.runSignal(s, c.r.PathValue("room"))
 }

@@ -489,3 +489,41 @@ func TestSignalOff(t *testing.T) {
 		t.Fatalf("%d %+v, want 404 not-found", res.StatusCode, m)
 	}
 }
+
+// TestSignalSocketsBounded: an address may hold max_browsers_per_source
+// signalling sockets and no more (429 too-many-browsers before the
+// upgrade); a socket that closes gives its place back, and the ones open
+// go on working.
+func TestSignalSocketsBounded(t *testing.T) {
+	n := startNode(t, func(c *conf.Config) { c.WebRTC.MaxBrowsersPerSource = 2 })
+	a, _, err := open(t, n, "c.team", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := open(t, n, "c.team", nil); err != nil {
+		t.Fatal(err)
+	}
+	refused := func() bool {
+		c, res, err := open(t, n, "c.team", nil)
+		if err == nil {
+			_ = c.ws.CloseNow()
+			return false
+		}
+		var m struct{ Error struct{ Code string } }
+		if res != nil {
+			_ = json.NewDecoder(res.Body).Decode(&m)
+		}
+		if res == nil || res.StatusCode != http.StatusTooManyRequests || m.Error.Code != "too-many-browsers" {
+			t.Fatalf("third socket: %v, %+v; want 429 too-many-browsers", err, m)
+		}
+		return true
+	}
+	if !refused() {
+		t.Fatal("a third socket from the same address was let in")
+	}
+	// The ones open still work: a join gets ready.
+	a.send(map[string]any{"type": "join", "name": "Ann"})
+	a.expect("ready")
+	_ = a.ws.Close(websocket.StatusNormalClosure, "")
+	testutil.WaitFor(t, 10*time.Second, "the closed socket's place given back", func() bool { return !refused() })
+}
