@@ -5,6 +5,7 @@ import (
 
 	"webconf/sipapp/meeting"
 	"webconf/sipapp/mixer"
+	"webconf/sipapp/room"
 )
 
 // This file is the SIP side of meetings (package meeting keeps the data):
@@ -269,6 +270,7 @@ func (c *call) waitLobby(room string) bool {
 	}
 	s.lobby[room][c.tag] = w
 	s.mu.Unlock()
+	announced, admitted := false, false
 	defer func() {
 		s.mu.Lock()
 		if s.lobby[room][c.tag] == w {
@@ -278,6 +280,11 @@ func (c *call) waitLobby(room string) bool {
 			}
 		}
 		s.mu.Unlock()
+		// After it is off the list: a console that reloads the
+		// participants on this event no longer sees it waiting.
+		if announced {
+			s.opt.Events.LobbyLeft(room, c.tag, admitted)
+		}
 	}()
 	// Registered first, checked second: a lobby lifted in between either
 	// saw this caller (and closed admit) or is seen here.
@@ -285,6 +292,8 @@ func (c *call) waitLobby(room string) bool {
 		return true
 	}
 	c.log.Info("waiting in the meeting's lobby", "room", room)
+	s.opt.Events.LobbyJoined(room, c.lobbyRecord())
+	announced = true
 	if c.web != nil {
 		c.web.step(BrowserLobby, room)
 	}
@@ -299,6 +308,7 @@ func (c *call) waitLobby(room string) bool {
 		case <-w.admit:
 			c.log.Info("admitted from the lobby", "room", room)
 			c.admitted = true
+			admitted = true
 			return true
 		case <-c.endCh:
 			c.byeIfKicked()
@@ -310,6 +320,12 @@ func (c *call) waitLobby(room string) bool {
 		case <-c.digits:
 		}
 	}
+}
+
+// lobbyRecord is the caller as the lobby events tell of it (no record
+// of the room's holds it while it waits).
+func (c *call) lobbyRecord() room.Participant {
+	return room.Participant{CallTag: c.tag, Number: c.number, User: c.user}
 }
 
 // Seats is how many callers are in a meeting room or its lobby.

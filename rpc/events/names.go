@@ -15,6 +15,8 @@ const (
 	RoomParticipantUnmuted     = "room_participant_unmuted"
 	RoomParticipantTalkStarted = "room_participant_talk_started"
 	RoomParticipantTalkStopped = "room_participant_talk_stopped"
+	RoomParticipantLobbyJoined = "room_participant_lobby_joined"
+	RoomParticipantLobbyLeft   = "room_participant_lobby_left"
 	MeetingJoined              = "meeting_participant_joined"
 	MeetingLeft                = "meeting_participant_left"
 )
@@ -24,6 +26,7 @@ var names = []string{
 	RoomCreated, RoomDeleted, RoomLocked, RoomUnlocked,
 	RoomParticipantJoined, RoomParticipantLeft, RoomParticipantMuted, RoomParticipantUnmuted,
 	RoomParticipantTalkStarted, RoomParticipantTalkStopped,
+	RoomParticipantLobbyJoined, RoomParticipantLobbyLeft,
 	MeetingJoined, MeetingLeft,
 	CallCreated, CallUpdated, CallAnswered, CallEnded,
 	AdhocCreated, AdhocDeleted, AdhocParticipantJoined, AdhocParticipantLeft,
@@ -65,6 +68,28 @@ type RoomParticipant struct {
 	UserUUID *string `json:"user_uuid"`
 	// MeetingUUID is the meeting whose room it is, null otherwise.
 	MeetingUUID *string `json:"meeting_uuid"`
+}
+
+// LobbyParticipant is the payload of room_participant_lobby_joined and
+// _left: a caller entering or leaving a meeting room's lobby, where it
+// waits to be admitted (in no room record nor mix meanwhile), with its
+// caller id split as the participants list shows it.
+type LobbyParticipant struct {
+	Room           string `json:"room"`
+	CallID         string `json:"call_id"`
+	Number         string `json:"number"`
+	CallerIDName   string `json:"caller_id_name"`
+	CallerIDNumber string `json:"caller_id_number"`
+	// UserUUID is the user whose phone it is; null for a guest.
+	UserUUID *string `json:"user_uuid"`
+	// MeetingUUID is the meeting whose lobby it is (null only if the
+	// meeting went in between).
+	MeetingUUID *string `json:"meeting_uuid"`
+	// Admitted (in _left) is true when it left the lobby to go in: an
+	// owner admitted it or lifted the lobby (room_participant_joined
+	// follows); false when it hung up, was removed or the meeting ended,
+	// and always false in _joined.
+	Admitted bool `json:"admitted"`
 }
 
 // MeetingParticipant is Wazo's payload of meeting_participant_joined and

@@ -31,6 +31,8 @@ const (
 	evStatus
 	evLocked
 	evUnlocked
+	evLobbyIn
+	evLobbyOut
 	evSync // a barrier: Sync waits for it
 )
 
@@ -40,6 +42,7 @@ type roomEv struct {
 	kind      roomKind
 	room, tag string
 	p         room.Participant
+	admitted  bool          // evLobbyOut only
 	done      chan struct{} // evSync only
 }
 
@@ -74,6 +77,7 @@ type RoomEvents struct {
 	// The goroutine's own state.
 	parts  map[string]*part            // call tag -> participant
 	byRoom map[string]map[string]*part // room -> call tag -> participant
+	lobby  map[string]*part            // call tag -> a caller in a meeting's lobby
 }
 
 var _ room.Events = (*RoomEvents)(nil)
@@ -85,7 +89,7 @@ func NewRoomEvents(bus *Bus, log *slog.Logger) *RoomEvents {
 	}
 	r := &RoomEvents{
 		bus: bus, q: make(chan roomEv, roomQueue), stop: make(chan struct{}), stopped: make(chan struct{}), log: log,
-		parts: map[string]*part{}, byRoom: map[string]map[string]*part{},
+		parts: map[string]*part{}, byRoom: map[string]map[string]*part{}, lobby: map[string]*part{},
 	}
 	go r.run()
 	return r
@@ -166,6 +170,16 @@ func (r *RoomEvents) TalkingStopped(room, tag string) {
 	r.put(roomEv{kind: evTalkOff, room: room, tag: tag})
 }
 
+// LobbyJoined implements room.Events.
+func (r *RoomEvents) LobbyJoined(room string, p room.Participant) {
+	r.put(roomEv{kind: evLobbyIn, room: room, tag: p.CallTag, p: p})
+}
+
+// LobbyLeft implements room.Events.
+func (r *RoomEvents) LobbyLeft(room, tag string, admitted bool) {
+	r.put(roomEv{kind: evLobbyOut, room: room, tag: tag, admitted: admitted})
+}
+
 // Status implements room.Events: a dial-out's first Connected is its
 // join (dial-ins join through Joined).
 func (r *RoomEvents) Status(name string, p room.Participant) {
@@ -236,6 +250,27 @@ func (r *RoomEvents) handle(ev roomEv) {
 		if p.meeting != nil {
 			r.bus.Publish(MeetingJoined, meetingPayload(ev.tag, p), p.room, p.owners)
 		}
+	case evLobbyIn:
+		if _, ok := r.lobby[ev.tag]; ok || ev.tag == "" {
+			return
+		}
+		p := &part{room: ev.room, number: ev.p.Number}
+		if ev.p.User != "" {
+			u := ev.p.User
+			p.user = &u
+		}
+		if uuid, owners := r.meetingOf(ev.room); uuid != "" {
+			p.meeting, p.owners = &uuid, owners
+		}
+		r.lobby[ev.tag] = p
+		r.bus.Publish(RoomParticipantLobbyJoined, lobbyPayload(ev.tag, p, false), p.room, p.owners)
+	case evLobbyOut:
+		p, ok := r.lobby[ev.tag]
+		if !ok {
+			return
+		}
+		delete(r.lobby, ev.tag)
+		r.bus.Publish(RoomParticipantLobbyLeft, lobbyPayload(ev.tag, p, ev.admitted), p.room, p.owners)
 	case evLeft:
 		if p, ok := r.parts[ev.tag]; ok {
 			r.leave(ev.tag, p)
@@ -284,6 +319,12 @@ func (r *RoomEvents) leave(tag string, p *part) {
 
 func (r *RoomEvents) payload(tag string, p *part) RoomParticipant {
 	return RoomParticipant{Room: p.room, CallID: tag, Number: p.number, ParticipantID: p.pid, UserUUID: p.user, MeetingUUID: p.meeting}
+}
+
+func lobbyPayload(tag string, p *part, admitted bool) LobbyParticipant {
+	name, number := callerID(p.number)
+	return LobbyParticipant{Room: p.room, CallID: tag, Number: p.number, CallerIDName: name, CallerIDNumber: number,
+		UserUUID: p.user, MeetingUUID: p.meeting, Admitted: admitted}
 }
 
 func meetingPayload(tag string, p *part) MeetingParticipant {

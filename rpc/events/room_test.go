@@ -109,3 +109,59 @@ func TestRoomEventsSync(t *testing.T) {
 	r.Close()
 	r.Sync()
 }
+
+// TestLobbyEvents: a caller entering and leaving a meeting's lobby is
+// room_participant_lobby_joined and _left (admitted or not), with its
+// caller id and meeting, for the operator and the meeting's owners only;
+// a leave of a caller the adapter never saw in the lobby is nothing.
+func TestLobbyEvents(t *testing.T) {
+	b := newBus(t, 64, 64)
+	op, _, err := b.Subscribe(Filter{Operator: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, _, _ := b.Subscribe(Filter{User: "owner"}, nil)
+	other, _, _ := b.Subscribe(Filter{User: "other"}, nil)
+	r := NewRoomEvents(b, nil)
+	r.SetMeetingOf(func(room string) (string, []string, bool) { return "m-uuid", []string{"owner"}, true })
+	r.LobbyJoined("meet", room.Participant{CallTag: "t-ann", Number: `"Ann" <webrtc:browser@127.0.0.1>`})
+	r.LobbyJoined("meet", room.Participant{CallTag: "t-bob", Number: "<sip:bob@h>", User: "u-bob"})
+	r.LobbyLeft("meet", "t-ann", true)
+	r.LobbyLeft("meet", "t-bob", false)
+	r.LobbyLeft("meet", "t-never", false)
+	r.Close()
+
+	var got []string
+	for _, ev := range drain(op) {
+		var m struct {
+			Data LobbyParticipant `json:"data"`
+		}
+		if err := json.Unmarshal(ev.Msg, &m); err != nil {
+			t.Fatal(err)
+		}
+		d := m.Data
+		u := "null"
+		if d.UserUUID != nil {
+			u = *d.UserUUID
+		}
+		if d.MeetingUUID == nil || *d.MeetingUUID != "m-uuid" || d.Room != "meet" || ev.Room != "meet" {
+			t.Errorf("%s: room %q, meeting %v", ev.Name, d.Room, d.MeetingUUID)
+		}
+		got = append(got, ev.Name+" "+d.CallID+" "+d.CallerIDName+"|"+d.CallerIDNumber+" "+u+" "+map[bool]string{true: "admitted", false: "-"}[d.Admitted])
+	}
+	want := []string{
+		"room_participant_lobby_joined t-ann Ann|browser null -",
+		"room_participant_lobby_joined t-bob |bob u-bob -",
+		"room_participant_lobby_left t-ann Ann|browser null admitted",
+		"room_participant_lobby_left t-bob |bob u-bob -",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if n := len(drain(owner)); n != 4 {
+		t.Errorf("the meeting's owner saw %d lobby events, want 4", n)
+	}
+	if n := len(drain(other)); n != 0 {
+		t.Errorf("a user owning nothing saw %d lobby events", n)
+	}
+}

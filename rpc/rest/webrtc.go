@@ -37,6 +37,7 @@ var roomEventNames = map[string]bool{
 	events.RoomParticipantJoined: true, events.RoomParticipantLeft: true,
 	events.RoomParticipantMuted: true, events.RoomParticipantUnmuted: true,
 	events.RoomParticipantTalkStarted: true, events.RoomParticipantTalkStopped: true,
+	events.RoomParticipantLobbyJoined: true, events.RoomParticipantLobbyLeft: true,
 	events.RoomLocked: true, events.RoomUnlocked: true, events.RoomDeleted: true,
 }
 

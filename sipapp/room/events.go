@@ -20,21 +20,30 @@ type Events interface {
 	// (Registry.SetLocked).
 	RoomLocked(room string)
 	RoomUnlocked(room string)
+	// LobbyJoined and LobbyLeft report a caller entering and leaving a
+	// meeting room's lobby, where it waits to be admitted (it is in
+	// neither the room's record nor its mix meanwhile). admitted: it left
+	// to go in (an owner admitted it or lifted the lobby); false: it hung
+	// up, was removed, or the meeting ended.
+	LobbyJoined(room string, p Participant)
+	LobbyLeft(room, callTag string, admitted bool)
 }
 
 // NopEvents ignores every event.
 type NopEvents struct{}
 
-func (NopEvents) RoomCreated(string)            {}
-func (NopEvents) RoomDeleted(string)            {}
-func (NopEvents) Joined(string, Participant)    {}
-func (NopEvents) Left(string, string)           {}
-func (NopEvents) Muted(string, string)          {}
-func (NopEvents) Unmuted(string, string)        {}
-func (NopEvents) TalkingStarted(string, string) {}
-func (NopEvents) TalkingStopped(string, string) {}
-func (NopEvents) Status(string, Participant)    {}
-func (NopEvents) RoomLocked(string)             {}
-func (NopEvents) RoomUnlocked(string)           {}
+func (NopEvents) RoomCreated(string)              {}
+func (NopEvents) RoomDeleted(string)              {}
+func (NopEvents) Joined(string, Participant)      {}
+func (NopEvents) Left(string, string)             {}
+func (NopEvents) Muted(string, string)            {}
+func (NopEvents) Unmuted(string, string)          {}
+func (NopEvents) TalkingStarted(string, string)   {}
+func (NopEvents) TalkingStopped(string, string)   {}
+func (NopEvents) Status(string, Participant)      {}
+func (NopEvents) RoomLocked(string)               {}
+func (NopEvents) RoomUnlocked(string)             {}
+func (NopEvents) LobbyJoined(string, Participant) {}
+func (NopEvents) LobbyLeft(string, string, bool)  {}
 
 var _ Events = NopEvents{}

@@ -2,6 +2,7 @@ package browser
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -118,6 +119,9 @@ func TestLobbyAdmitFromConsole(t *testing.T) {
 	}
 	testutil.HangUpAtEnd(t, p)
 	p.SetTone(600)
+	// In the room (not held at the lobby put back too early): the console
+	// lists it, out of the lobby.
+	WaitJS(t, console, 10*time.Second, "the caller in the room on the console", fmt.Sprintf(`document.querySelector('li.person[data-tag=%q]')?.dataset.lobby === 'false'`, p.RemoteTag()))
 	h.rest(t, "PUT", "/api/v1/meetings/"+uuid+"/webinar/lobby", "Bearer "+tok, map[string]any{"state": 1}, 200)
 
 	guest := Start(t, Options{Mic: ToneWAV(t, 900)})
@@ -128,19 +132,15 @@ func TestLobbyAdmitFromConsole(t *testing.T) {
 		chromedp.Click("#join-button"),
 	)
 	WaitJS(t, guest, 15*time.Second, "the lobby sentence", `document.getElementById('status').innerText === 'Waiting for the host to let you in.'`)
-	if err := p.WaitQuiet(testutil.Ctx(t, 5*time.Second), 900, 300, 200*time.Millisecond); err != nil {
-		t.Fatalf("the caller hears the guest in the lobby: %v", err)
-	}
-	WaitJS(t, console, 10*time.Second, "the guest in the lobby on the console", `!!document.querySelector('li[data-lobby="true"] button.admit')`)
+	phoneHearsFor(t, p, "the caller while the guest waits in the lobby", 900, false)
+	WaitJS(t, console, 10*time.Second, "the guest in the lobby on the console", `document.querySelectorAll('li[data-lobby="true"]').length === 1 &&
+	  document.querySelector('li[data-lobby="true"] .who')?.innerText === 'Ann' && !!document.querySelector('li[data-lobby="true"] button.admit')`)
 	Screenshot(t, console, "console-lobby.png")
 	Do(t, console, 10*time.Second, "admit", chromedp.Click(`li[data-lobby="true"] button.admit`))
+	WaitJS(t, console, 10*time.Second, "the console's admit done", `document.getElementById('status').innerText === 'Admit: done.'`)
 	WaitJS(t, guest, 15*time.Second, "the guest in", `document.getElementById('status').innerText === 'You are in the meeting.'`)
-	if err := p.WaitLevel(testutil.Ctx(t, 10*time.Second), 900, 1000, 200*time.Millisecond); err != nil {
-		t.Fatalf("the caller does not hear the admitted guest: %v", err)
-	}
-	testutil.WaitFor(t, 10*time.Second, "the guest hears the caller and not itself", func() bool {
-		lv, ok, err := Levels(guest, "#remote-audio", []float64{600, 900}, 500*time.Millisecond)
-		return err == nil && ok && lv[0] > -50 && lv[1] < -70
-	})
-	Screenshot(t, guest, "join-in.png")
+	phoneHearsFor(t, p, "the caller hears the admitted guest", 900, true)
+	waitHears(t, guest, 15*time.Second, "the admitted guest hears the caller and not itself", []float64{600}, []float64{900})
+	WaitJS(t, console, 10*time.Second, "the guest in the room on the console, out of the lobby",
+		`document.querySelectorAll('li[data-lobby="true"]').length === 0 && document.querySelectorAll('section.card li.person').length === 2`)
 }

@@ -224,15 +224,31 @@ async function offer(iceServers) {
   send({ type: 'offer', sdp: pc.localDescription.sdp });
 }
 
+// nameOf is what to call a participant of an event: its caller id name,
+// else the name or the user of its number ("Ann" <sip:ann@host>).
+export function nameOf(d) {
+  if (d.caller_id_name) return d.caller_id_name;
+  const n = d.number || '';
+  const i = n.lastIndexOf('<');
+  if (i > 0) {
+    const name = n.slice(0, i).trim().replace(/^"(.*)"$/, '$1');
+    if (name) return name;
+  }
+  const user = /^<?[a-z]+:([^@>]+)@/i.exec(i >= 0 ? n.slice(i) : n);
+  return user ? user[1] : (d.caller_id_number || 'Guest');
+}
+
 function onEvent(ev) {
   const d = ev.data || {};
   const tag = d.call_id;
   if (!tag) return;
-  const p = people.get(tag) || { name: d.caller_id_name || d.number || 'Guest', muted: false, talking: false, lobby: false };
+  const p = people.get(tag) || { name: nameOf(d), muted: false, talking: false, lobby: false };
   switch (ev.name) {
     case 'room_participant_joined': p.lobby = false; people.set(tag, p); break;
-    case 'meeting_participant_joined': if (d.caller_id_name) p.name = d.caller_id_name; people.set(tag, p); break;
-    case 'room_participant_left': case 'meeting_participant_left': people.delete(tag); break;
+    case 'room_participant_lobby_joined': p.lobby = true; people.set(tag, p); break;
+    // Admitted or gone: an admitted one comes back with room_participant_joined.
+    case 'room_participant_lobby_left': people.delete(tag); break;
+    case 'room_participant_left': people.delete(tag); break;
     case 'room_participant_muted': p.muted = true; people.set(tag, p); break;
     case 'room_participant_unmuted': p.muted = false; people.set(tag, p); break;
     case 'room_participant_talk_started': p.talking = true; people.set(tag, p); break;
@@ -243,7 +259,9 @@ function onEvent(ev) {
 }
 
 function render() {
-  peopleList.replaceChildren(...[...people.entries()].map(([tag, p]) => el('li', { class: 'person', 'data-tag': tag },
+  peopleList.replaceChildren(...[...people.entries()].map(([tag, p]) => el('li', {
+    class: 'person', 'data-tag': tag, 'data-me': String(tag === me), 'data-muted': String(p.muted), 'data-talking': String(p.talking), 'data-lobby': String(p.lobby),
+  },
     el('span', { class: 'who' }, p.name, tag === me ? ' (you)' : ''),
     p.talking ? el('span', { class: 'badge talking' }, 'talking') : null,
     p.muted ? el('span', { class: 'badge muted' }, 'muted') : null,
