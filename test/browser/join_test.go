@@ -143,4 +143,14 @@ func TestLobbyAdmitFromConsole(t *testing.T) {
 	waitHears(t, guest, 15*time.Second, "the admitted guest hears the caller and not itself", []float64{600}, []float64{900})
 	WaitJS(t, console, 10*time.Second, "the guest in the room on the console, out of the lobby",
 		`document.querySelectorAll('li[data-lobby="true"]').length === 0 && document.querySelectorAll('section.card li.person').length === 2`)
+
+	// The owner mutes the guest from the console (one participant's
+	// mute over REST): the caller stops hearing it, both pages show it.
+	ann := `li.person[data-lobby="false"]:not([data-tag="` + p.RemoteTag() + `"])`
+	Do(t, console, 10*time.Second, "mute the guest", chromedp.Click(ann+" button.mute"))
+	WaitJS(t, console, 10*time.Second, "the guest shown muted on the console", `document.querySelector('`+ann+`')?.dataset.muted === 'true'`)
+	phoneHearsFor(t, p, "the caller once the owner muted the guest", 900, false)
+	WaitJS(t, guest, 10*time.Second, "the guest's page shows it is muted", `document.querySelector('li[data-me="true"]')?.dataset.muted === 'true'`)
+	Do(t, console, 10*time.Second, "unmute the guest", chromedp.Click(ann+" button.mute"))
+	phoneHearsFor(t, p, "the caller once the owner unmuted the guest", 900, true)
 }

@@ -243,8 +243,10 @@ function card(key, r) {
   p.muted ? el('span', { class: 'badge muted' }, 'muted') : null,
   p.lobby ? el('span', { class: 'badge lobby' }, 'in the lobby') : null,
   p.lobby && !op ? el('button', { type: 'button', class: 'admit', 'aria-label': `Admit ${p.name}`, onclick: () => run('Admit', () => rest('POST', `/api/v1/meetings/${key}/webinar/lobby/admit/${encodeURIComponent(tag)}`, { auth: authHeader() })) }, 'Admit') : null,
-  op ? el('button', { type: 'button', class: 'secondary mute', 'aria-label': `${p.muted ? 'Unmute' : 'Mute'} ${p.name}`,
-    onclick: () => run(p.muted ? 'Unmute' : 'Mute', () => rpc(p.muted ? 'unmute' : 'mute', r.room, r.pin, tag).then((x) => ok(x, 'mute'))) }, p.muted ? 'Unmute' : 'Mute') : null,
+  p.lobby ? null : el('button', { type: 'button', class: 'secondary mute', 'aria-label': `${p.muted ? 'Unmute' : 'Mute'} ${p.name}`,
+    onclick: () => run(p.muted ? 'Unmute' : 'Mute', () => op
+      ? rpc(p.muted ? 'unmute' : 'mute', r.room, r.pin, tag).then((x) => ok(x, 'mute'))
+      : owner('PUT', `${key}/participants/${encodeURIComponent(tag)}/${p.muted ? 'unmute' : 'mute'}`)) }, p.muted ? 'Unmute' : 'Mute'),
   el('button', { type: 'button', class: 'danger kick', 'aria-label': `Remove ${p.name}`,
     onclick: () => run('Remove', () => op ? rpc('kickout', r.room, r.pin, tag).then((x) => ok(x, 'kickout')) : owner('DELETE', `${key}/participants/${encodeURIComponent(tag)}`)) }, 'Remove'))));
   const facts = [];
