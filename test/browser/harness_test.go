@@ -29,22 +29,15 @@ type harness struct {
 // password and JSON-RPC on; edit may change its config first.
 func start(t *testing.T, edit func(*conf.Config)) *harness {
 	t.Helper()
-	cfg := conf.Default()
-	cfg.Server.SIPListen = "127.0.0.1:0"
-	cfg.Server.PublicIP = "127.0.0.1"
-	cfg.Server.RTPLowPort, cfg.Server.RTPHighPort = 50000, 54998
-	cfg.Server.DataDir = t.TempDir()
-	cfg.XMLRPC.Port = 0
+	cfg := testnode.Config(t, 55000, 59998, master)
 	cfg.XMLRPC.JSONRPC = true
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.Webconference.MasterPassword = master
 	if edit != nil {
-		edit(&cfg)
+		edit(cfg)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	n := testnode.Start(t, &cfg, node.Options{})
+	n := testnode.Start(t, cfg, node.Options{})
 	return &harness{node: n, base: "http://" + n.HTTPAddr()}
 }
 

@@ -72,16 +72,9 @@ type harness struct {
 // testConfig is a node on free loopback ports with a master password.
 func testConfig(t testing.TB) *conf.Config {
 	t.Helper()
-	cfg := conf.Default()
-	cfg.Server.SIPListen = "127.0.0.1:0"
-	cfg.Server.PublicIP = "127.0.0.1"
-	cfg.Server.RTPLowPort, cfg.Server.RTPHighPort = 40000, 49998
-	cfg.Server.DataDir = t.TempDir()
-	cfg.XMLRPC.Port = 0
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.Webconference.MasterPassword = master
+	cfg := testnode.Config(t, 40000, 49998, master)
 	cfg.Webconference.DirectRoomRE = nil
-	return &cfg
+	return cfg
 }
 
 // start runs a node; edit may change the config first. It is stopped when

@@ -26,6 +26,23 @@ func Log(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("test", t.Name())
 }
 
+// Config is a node's config for a test: SIP, XML-RPC and HTTP on free
+// loopback ports, RTP (and browsers' UDP) on rtpLow..rtpHigh (packages
+// running in parallel take ranges of their own), data in a temporary
+// directory, and master as the master password.
+func Config(t testing.TB, rtpLow, rtpHigh int, master string) *conf.Config {
+	t.Helper()
+	cfg := conf.Default()
+	cfg.Server.SIPListen = "127.0.0.1:0"
+	cfg.Server.PublicIP = "127.0.0.1"
+	cfg.Server.RTPLowPort, cfg.Server.RTPHighPort = rtpLow, rtpHigh
+	cfg.Server.DataDir = t.TempDir()
+	cfg.XMLRPC.Port = 0
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Webconference.MasterPassword = master
+	return &cfg
+}
+
 // Start starts a node from cfg and o (o.Log nil: Log(t)) and shuts it
 // down when the test ends, failing the test if the shutdown fails.
 func Start(t testing.TB, cfg *conf.Config, o node.Options) *node.Node {

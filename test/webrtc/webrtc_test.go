@@ -52,25 +52,18 @@ func testPrompts() *prompts.Set {
 // startNode runs a node on loopback with public rooms and browsers on.
 func startNode(t *testing.T, edit func(*conf.Config)) *node.Node {
 	t.Helper()
-	cfg := conf.Default()
-	cfg.Server.SIPListen = "127.0.0.1:0"
-	cfg.Server.PublicIP = "127.0.0.1"
-	cfg.Server.RTPLowPort, cfg.Server.RTPHighPort = 40000, 49998
-	cfg.Server.DataDir = t.TempDir()
-	cfg.XMLRPC.Port = 0
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.Webconference.MasterPassword = master
+	cfg := testnode.Config(t, 40000, 49998, master)
 	cfg.Webconference.DirectRoomRE = nil
 	cfg.Meetings.PublicRooms = true
 	cfg.WebRTC.UDPPortRange = "50000-50999"
 	cfg.WebRTC.ICEServers = "stun:stun.example.com:3478"
 	if edit != nil {
-		edit(&cfg)
+		edit(cfg)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	return testnode.Start(t, &cfg, node.Options{Prompts: testPrompts()})
+	return testnode.Start(t, cfg, node.Options{Prompts: testPrompts()})
 }
 
 // client is a browser: the signalling socket and a pion peer connection
