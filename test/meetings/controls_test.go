@@ -22,19 +22,36 @@ func participantByID(t *testing.T, parts []map[string]any, id string) map[string
 	return nil
 }
 
+// ownedMeeting is a node with a meeting of the user "owner" and another
+// user, "other", who owns nothing there: what the room controls' tests
+// start from.
+type ownedMeeting struct {
+	*harness
+	tok, otherTok string
+	m             map[string]any
+	exten, id     string
+	base          string // the meeting's REST path
+}
+
+func newOwnedMeeting(t *testing.T) ownedMeeting {
+	t.Helper()
+	h := start(t, nil)
+	_, tok := h.user(t, "owner", "meetings")
+	_, otherTok := h.user(t, "other", "meetings")
+	m := h.meeting(t, tok, nil)
+	id := m["uuid"].(string)
+	return ownedMeeting{h, tok, otherTok, m, m["exten"].(string), id, "/api/v1/users/me/meetings/" + id}
+}
+
 // TestMeetingLock locks a meeting's room over REST: a caller who dials its
 // number or its guest account gets 403 before the answer, a keypad caller
 // hears room_locked and is hung up, callers already in stay and a caller
 // waiting in the lobby goes in when admitted; unlocking lets callers in.
 func TestMeetingLock(t *testing.T) {
 	t.Parallel()
-	h := start(t, nil)
-	_, tok := h.user(t, "owner", "meetings")
-	_, otherTok := h.user(t, "other", "meetings")
-	m := h.meeting(t, tok, nil)
-	exten, id := m["exten"].(string), m["uuid"].(string)
+	o := newOwnedMeeting(t)
+	h, tok, otherTok, m, exten, id, base := o.harness, o.tok, o.otherTok, o.m, o.exten, o.id, o.base
 	user, pass := guestCreds(t, m)
-	base := "/api/v1/users/me/meetings/" + id
 	owner := h.tokenStream(t, tok)
 	other := h.tokenStream(t, otherTok)
 
@@ -103,12 +120,8 @@ func TestMeetingLockAndLobby(t *testing.T) {
 // talking), then unmutes them all.
 func TestMeetingMuteAll(t *testing.T) {
 	t.Parallel()
-	h := start(t, nil)
-	_, tok := h.user(t, "owner", "meetings")
-	_, otherTok := h.user(t, "other", "meetings")
-	m := h.meeting(t, tok, nil)
-	exten, id := m["exten"].(string), m["uuid"].(string)
-	base := "/api/v1/users/me/meetings/" + id
+	o := newOwnedMeeting(t)
+	h, tok, otherTok, exten, id, base := o.harness, o.tok, o.otherTok, o.exten, o.id, o.base
 	owner := h.tokenStream(t, tok)
 	other := h.tokenStream(t, otherTok)
 
@@ -202,12 +215,8 @@ func TestMeetingControlErrors(t *testing.T) {
 // room, is 404 and changes nothing.
 func TestMeetingMuteOne(t *testing.T) {
 	t.Parallel()
-	h := start(t, nil)
-	_, tok := h.user(t, "owner", "meetings")
-	_, otherTok := h.user(t, "other", "meetings")
-	m := h.meeting(t, tok, nil)
-	exten, id := m["exten"].(string), m["uuid"].(string)
-	base := "/api/v1/users/me/meetings/" + id
+	o := newOwnedMeeting(t)
+	h, tok, otherTok, exten, id, base := o.harness, o.tok, o.otherTok, o.exten, o.id, o.base
 	owner := h.tokenStream(t, tok)
 	a := h.joinByExten(t, exten, 400)
 	b := h.joinByExten(t, exten, 600)
