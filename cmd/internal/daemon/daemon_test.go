@@ -21,10 +21,12 @@ func script(t *testing.T, body string) string {
 
 func TestStartWaitsUntilTheCallerSeesItReady(t *testing.T) {
 	// 25 lines, then "ready" with its config path, then it runs until
-	// SIGTERM.
-	bin := script(t, `i=0; while [ $i -lt 25 ]; do echo "line $i" >&2; i=$((i+1)); done
+	// SIGTERM. The trap is set before "ready": Stop may signal as soon as
+	// the line is read (set after, a SIGTERM in between killed the shell
+	// without its "bye": seen once under a loaded make test).
+	bin := script(t, `trap 'echo bye >&2; exit 0' TERM
+i=0; while [ $i -lt 25 ]; do echo "line $i" >&2; i=$((i+1)); done
 echo "ready $2" >&2
-trap 'echo bye >&2; exit 0' TERM
 while :; do sleep 0.05; done`)
 	var seen []string // onLine runs in one goroutine at a time
 	d, err := Start(t.Context(), bin, "my.conf", func(line string) bool {
