@@ -53,7 +53,12 @@ func Parse(b []byte) (Proc, error) {
 	return Proc{CPU: float64(ut+st) / ClkTck, Threads: int(th), RSSPages: rss}, nil
 }
 
-// Read reads process pid's /proc/PID/stat.
+// Read reads process pid's /proc/PID/stat. Its CPU time comes in clock
+// ticks (10 ms), too coarse for a short window of a light load (a server
+// at 1% of a core for a second reads 0 or 1 tick): when every thread's
+// /proc/PID/task/TID/schedstat can be read, their run times in
+// nanoseconds are summed instead, unless the sum is below the ticks
+// (threads that exited took their time with them; stat keeps it).
 func Read(pid int) (Proc, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -63,7 +68,36 @@ func Read(pid int) (Proc, error) {
 	if err != nil {
 		return Proc{}, fmt.Errorf("process %d: %w", pid, err)
 	}
+	if ns, ok := taskRunTime(pid); ok && float64(ns)/1e9 >= p.CPU {
+		p.CPU = float64(ns) / 1e9
+	}
 	return p, nil
+}
+
+// taskRunTime sums the first field of each thread's schedstat (time spent
+// on a CPU, in nanoseconds; proc(5)). ok is false when any cannot be read.
+func taskRunTime(pid int) (ns int64, ok bool) {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil || len(tasks) == 0 {
+		return 0, false
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/schedstat")
+		if err != nil {
+			return 0, false
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 1 {
+			return 0, false
+		}
+		v, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		ns += v
+	}
+	return ns, true
 }
 
 // Machine is the aggregate "cpu" line of /proc/stat, in jiffies.

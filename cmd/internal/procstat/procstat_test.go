@@ -36,6 +36,35 @@ func TestReadOwnProcess(t *testing.T) {
 	}
 }
 
+// TestReadFinerThanTicks: 2 ms of CPU shows (clock ticks are 10 ms: the
+// load tools' short windows of light loads read 0 from them).
+func TestReadFinerThanTicks(t *testing.T) {
+	if _, ok := taskRunTime(os.Getpid()); !ok {
+		t.Skip("no /proc/PID/task/*/schedstat")
+	}
+	a, err := Read(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b Proc
+	x := 1.0
+	for b.CPU-a.CPU < 0.002 {
+		for range 100000 {
+			x = x*1.0000001 + 1e-9
+		}
+		if b, err = Read(os.Getpid()); err != nil {
+			t.Fatal(err)
+		}
+		if b.CPU-a.CPU >= 0.002 {
+			break
+		}
+	}
+	// Within a tick of 2 ms: the reading moved by the work, not by ticks.
+	if d := b.CPU - a.CPU; d >= 0.010 {
+		t.Errorf("CPU moved by %.4f s for about 2 ms of work (ticks?); x=%g", d, x)
+	}
+}
+
 func TestMachineLine(t *testing.T) {
 	m, err := ParseMachine([]byte("cpu  100 10 50 800 5 1 30 4 0 0\ncpu0 1 2 3\n"))
 	if err != nil || m != (Machine{User: 110, System: 50, Softirq: 30, Idle: 805, Total: 1000}) {
