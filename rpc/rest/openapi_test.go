@@ -247,6 +247,13 @@ func checkCallerSecurity(doc oaDoc, where string, op oaOperation) []string {
 			want[key] = true
 		}
 	}
+	return append(probs, credentialGaps(where, want, op)...)
+}
+
+// credentialGaps: the schemes in want that the operation's security does
+// not offer, and the 401 and 429 every route taking credentials documents.
+func credentialGaps(where string, want map[string]bool, op oaOperation) []string {
+	var probs []string
 	for k, seen := range want {
 		if !seen {
 			probs = append(probs, fmt.Sprintf("%s: security does not offer %s", where, k))
@@ -279,17 +286,7 @@ func checkViewerSecurity(doc oaDoc, where string, op oaOperation) []string {
 			want[key] = true
 		}
 	}
-	for k, seen := range want {
-		if !seen {
-			probs = append(probs, fmt.Sprintf("%s: security does not offer %s", where, k))
-		}
-	}
-	for _, code := range []string{"401", "429"} {
-		if _, ok := op.Responses[code]; !ok {
-			probs = append(probs, fmt.Sprintf("%s: takes credentials but does not document %s", where, code))
-		}
-	}
-	return probs
+	return append(probs, credentialGaps(where, want, op)...)
 }
 
 // checkEventSchemas: every event name the bus serves has a message schema
