@@ -189,12 +189,6 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 			xo.JSON = func(ctx context.Context, body []byte) ([]byte, bool) { return jsonrpc.Handle(ctx, table, body) }
 		}
 		n.xmlrpc = xmlrpc.NewServer(n.RPC.Table(), xo)
-		go func() {
-			if err := n.xmlrpc.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
-				log.Error("xmlrpc server stopped", "err", err)
-			}
-		}()
-		log.Info("xmlrpc listening", "addr", ln.Addr().String(), "jsonrpc", cfg.XMLRPC.JSONRPC)
 	}
 	if cfg.WebRTC.Enabled {
 		if n.webrtc, err = newWebRTC(cfg, n.SIP.Addr(), log); err != nil {
@@ -224,6 +218,19 @@ func Start(cfg *conf.Config, o Options) (*Node, error) {
 			n.Shutdown(context.Background())
 			return nil, fmt.Errorf("http: listen %s: %w", cfg.HTTP.Listen, err)
 		}
+	}
+	if n.xmlrpc != nil {
+		// Served last: the table's metrics hook (startHTTP) and everything
+		// else set up above must happen before the first request's
+		// goroutine reads it (the race detector saw Observe's write race
+		// with a call). Connections made meanwhile wait in the backlog.
+		ln := n.rpcLn
+		go func() {
+			if err := n.xmlrpc.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+				log.Error("xmlrpc server stopped", "err", err)
+			}
+		}()
+		log.Info("xmlrpc listening", "addr", ln.Addr().String(), "jsonrpc", cfg.XMLRPC.JSONRPC)
 	}
 	go n.hardExpiry()
 	return n, nil
@@ -347,6 +354,13 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	var errs []error
 	if n.xmlrpc != nil {
 		errs = append(errs, n.xmlrpc.Close())
+	}
+	if n.rpcLn != nil {
+		// Start may fail before the XML-RPC listener is served; Close
+		// above closes only the listeners it serves.
+		if err := n.rpcLn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("xmlrpc: close listener: %w", err))
+		}
 	}
 	if n.http != nil {
 		errs = append(errs, n.http.Close())
