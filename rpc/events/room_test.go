@@ -8,17 +8,27 @@ import (
 	"webconf/sipapp/room"
 )
 
+// watchers subscribes the operator, the user "owner" and the user
+// "other", who owns nothing.
+func watchers(t *testing.T, b *Bus) (op, owner, other *Sub) {
+	t.Helper()
+	subs := make([]*Sub, 3)
+	for i, f := range []Filter{{Operator: true}, {User: "owner"}, {User: "other"}} {
+		s, _, err := b.Subscribe(f, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs[i] = s
+	}
+	return subs[0], subs[1], subs[2]
+}
+
 // TestRoomLockEvents: the registry's RoomLocked/RoomUnlocked become
 // room_locked/room_unlocked for the operator and, for a meeting's room,
 // its owners; a user who owns nothing there sees neither.
 func TestRoomLockEvents(t *testing.T) {
 	b := newBus(t, 64, 64)
-	op, _, err := b.Subscribe(Filter{Operator: true}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner, _, _ := b.Subscribe(Filter{User: "owner"}, nil)
-	other, _, _ := b.Subscribe(Filter{User: "other"}, nil)
+	op, owner, other := watchers(t, b)
 	r := NewRoomEvents(b, nil)
 	r.SetMeetingOf(func(room string) (string, []string, bool) {
 		if room == "meet" {
@@ -116,12 +126,7 @@ func TestRoomEventsSync(t *testing.T) {
 // a leave of a caller the adapter never saw in the lobby is nothing.
 func TestLobbyEvents(t *testing.T) {
 	b := newBus(t, 64, 64)
-	op, _, err := b.Subscribe(Filter{Operator: true}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	owner, _, _ := b.Subscribe(Filter{User: "owner"}, nil)
-	other, _, _ := b.Subscribe(Filter{User: "other"}, nil)
+	op, owner, other := watchers(t, b)
 	r := NewRoomEvents(b, nil)
 	r.SetMeetingOf(func(room string) (string, []string, bool) { return "m-uuid", []string{"owner"}, true })
 	r.LobbyJoined("meet", room.Participant{CallTag: "t-ann", Number: `"Ann" <webrtc:browser@127.0.0.1>`})
